@@ -1,0 +1,327 @@
+//! The typed entries of the registry.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use wippy_process::Payload;
+
+/// An entry id, `namespace:name`.
+///
+/// ```
+/// use wippy_host::registry::EntryId;
+/// let id: EntryId = "app.workers:handler".parse().unwrap();
+/// assert_eq!(id.namespace(), "app.workers");
+/// assert_eq!(id.name(), "handler");
+/// assert!("nocolon".parse::<EntryId>().is_err());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct EntryId(Arc<str>);
+
+impl EntryId {
+    /// The id of `name` in `namespace`.
+    pub fn new(namespace: &str, name: &str) -> EntryId {
+        EntryId(format!("{namespace}:{name}").into())
+    }
+
+    /// The whole id.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The part before the last `:`.
+    pub fn namespace(&self) -> &str {
+        self.0.rsplit_once(':').map_or("", |(ns, _)| ns)
+    }
+
+    /// The part after the last `:`.
+    pub fn name(&self) -> &str {
+        self.0.rsplit_once(':').map_or(&self.0, |(_, n)| n)
+    }
+}
+
+impl fmt::Display for EntryId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl FromStr for EntryId {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<EntryId, String> {
+        match s.rsplit_once(':') {
+            Some((ns, name)) if !ns.is_empty() && !name.is_empty() => Ok(EntryId(s.into())),
+            _ => Err(format!(
+                "`{s}` is not an entry id (expected namespace:name)"
+            )),
+        }
+    }
+}
+
+/// The kind of an entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EntryKind {
+    /// `process.lua`
+    ProcessLua,
+    /// `function.lua`
+    FunctionLua,
+    /// `library.lua`
+    LibraryLua,
+    /// `process.host`
+    ProcessHost,
+    /// `terminal.host`
+    TerminalHost,
+    /// `process.service`
+    Service,
+    /// `security.policy`
+    Policy,
+}
+
+impl EntryKind {
+    /// Every kind with its name in YAML.
+    pub const ALL: [(&'static str, EntryKind); 7] = [
+        ("process.lua", EntryKind::ProcessLua),
+        ("function.lua", EntryKind::FunctionLua),
+        ("library.lua", EntryKind::LibraryLua),
+        ("process.host", EntryKind::ProcessHost),
+        ("terminal.host", EntryKind::TerminalHost),
+        ("process.service", EntryKind::Service),
+        ("security.policy", EntryKind::Policy),
+    ];
+
+    /// The YAML name of the kind.
+    pub fn as_str(self) -> &'static str {
+        EntryKind::ALL
+            .iter()
+            .find(|(_, k)| *k == self)
+            .map(|(n, _)| *n)
+            .unwrap_or("?")
+    }
+
+    /// Whether entries of this kind hold Lua code.
+    pub fn is_lua(self) -> bool {
+        matches!(
+            self,
+            EntryKind::ProcessLua | EntryKind::FunctionLua | EntryKind::LibraryLua
+        )
+    }
+}
+
+impl fmt::Display for EntryKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One registry entry.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    /// `namespace:name`.
+    pub id: EntryId,
+    /// Its kind.
+    pub kind: EntryKind,
+    /// `meta:` plus unknown top-level fields, as data.
+    pub meta: BTreeMap<String, Payload>,
+    /// The `_index.yaml` that declared it.
+    pub file: PathBuf,
+    /// Line of the entry in `file` (1-based).
+    pub line: usize,
+    /// The kind-specific fields.
+    pub spec: EntrySpec,
+}
+
+impl Entry {
+    /// `meta.<key>` as a string, if it is one.
+    pub fn meta_str(&self, key: &str) -> Option<&str> {
+        self.meta.get(key).and_then(Payload::as_str)
+    }
+
+    /// The Lua part of a Lua entry.
+    pub fn lua(&self) -> Option<&LuaSpec> {
+        match &self.spec {
+            EntrySpec::Lua(l) => Some(l),
+            _ => None,
+        }
+    }
+}
+
+/// Kind-specific fields.
+#[derive(Debug, Clone)]
+pub enum EntrySpec {
+    /// `process.lua`, `function.lua`, `library.lua`.
+    Lua(LuaSpec),
+    /// `process.host`.
+    Host(HostSpec),
+    /// `terminal.host`.
+    Terminal(TerminalSpec),
+    /// `process.service`.
+    Service(ServiceSpec),
+    /// `security.policy`.
+    Policy(PolicySpec),
+}
+
+/// The code of a Lua entry.
+#[derive(Debug, Clone)]
+pub struct LuaSpec {
+    /// The resolved source path (for messages and tracebacks).
+    pub path: PathBuf,
+    /// The source text, read at load time.
+    pub source: Arc<str>,
+    /// The exported method to run (`None` for libraries).
+    pub method: Option<String>,
+    /// Modules the entry may `require`.
+    pub modules: Vec<String>,
+    /// `alias → library entry` for `require(alias)`.
+    pub imports: BTreeMap<String, EntryId>,
+}
+
+/// How processes of a host share VMs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Isolation {
+    /// Many processes per VM shard.
+    #[default]
+    Shared,
+    /// One VM per process: exact memory limit, nothing shared.
+    Dedicated,
+}
+
+/// `process.host` settings.
+#[derive(Debug, Clone, Default)]
+pub struct HostSpec {
+    /// Worker threads (`None`: the runtime default).
+    pub workers: Option<usize>,
+    /// Global queue size hint.
+    pub queue_size: Option<usize>,
+    /// Local queue size per worker.
+    pub local_queue_size: Option<usize>,
+    /// Most processes the host runs at once.
+    pub max_processes: Option<usize>,
+    /// VM sharing.
+    pub isolation: Isolation,
+    /// Memory budget per process, bytes.
+    pub memory_limit: Option<u64>,
+    /// Preemption slice.
+    pub time_slice: Option<Duration>,
+    /// Default deadline of `process.cancel`.
+    pub cancel_deadline: Option<Duration>,
+    /// Modules the host allows (`None`: all but `io`).
+    pub modules: Option<Vec<String>>,
+    /// Security settings.
+    pub security: Option<SecuritySpec>,
+    /// Start/stop settings.
+    pub lifecycle: Lifecycle,
+}
+
+/// `terminal.host` settings.
+#[derive(Debug, Clone, Default)]
+pub struct TerminalSpec {
+    /// Do not print logs while the terminal runs.
+    pub hide_logs: bool,
+    /// Start/stop settings.
+    pub lifecycle: Lifecycle,
+}
+
+/// `process.service` settings.
+#[derive(Debug, Clone)]
+pub struct ServiceSpec {
+    /// The `process.lua` entry to run.
+    pub process: EntryId,
+    /// The host to run it on.
+    pub host: EntryId,
+    /// Arguments for its method.
+    pub args: Vec<Payload>,
+    /// Start/stop/restart settings.
+    pub lifecycle: Lifecycle,
+}
+
+/// `security.policy`.
+#[derive(Debug, Clone, Default)]
+pub struct PolicySpec {
+    /// Actions matched (globs).
+    pub actions: Vec<String>,
+    /// Resources matched (globs).
+    pub resources: Vec<String>,
+    /// `allow` (true) or `deny` (false).
+    pub allow: bool,
+    /// Conditions, kept as data.
+    pub conditions: Option<Payload>,
+    /// Groups the policy belongs to.
+    pub groups: Vec<String>,
+}
+
+/// `lifecycle.security`.
+#[derive(Debug, Clone, Default)]
+pub struct SecuritySpec {
+    /// The actor id.
+    pub actor_id: Option<String>,
+    /// The actor's metadata.
+    pub actor_meta: BTreeMap<String, Payload>,
+    /// Policy entries granted.
+    pub policies: Vec<EntryId>,
+    /// Policy groups granted.
+    pub groups: Vec<String>,
+}
+
+/// `lifecycle:` of hosts and services.
+#[derive(Debug, Clone)]
+pub struct Lifecycle {
+    /// Start with the app.
+    pub auto_start: bool,
+    /// Entries started before (and stopped after) this one.
+    pub depends_on: Vec<EntryId>,
+    /// How long a start may take.
+    pub start_timeout: Duration,
+    /// How long a stop may take before the process is terminated.
+    pub stop_timeout: Duration,
+    /// Restart policy.
+    pub restart: RestartSpec,
+    /// Security settings.
+    pub security: Option<SecuritySpec>,
+}
+
+impl Default for Lifecycle {
+    fn default() -> Lifecycle {
+        Lifecycle {
+            auto_start: false,
+            depends_on: Vec::new(),
+            start_timeout: Duration::from_secs(5),
+            stop_timeout: Duration::from_secs(5),
+            restart: RestartSpec::default(),
+            security: None,
+        }
+    }
+}
+
+/// `lifecycle.restart`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RestartSpec {
+    /// Consecutive failures before giving up (0 = never restart).
+    pub max_attempts: u32,
+    /// First delay.
+    pub delay: Duration,
+    /// Factor per attempt.
+    pub backoff_factor: f64,
+    /// Cap on the delay.
+    pub max_delay: Duration,
+    /// Random spread, 0..1.
+    pub jitter: f64,
+    /// Running this long resets the attempt count.
+    pub stable_threshold: Duration,
+}
+
+impl Default for RestartSpec {
+    fn default() -> RestartSpec {
+        RestartSpec {
+            max_attempts: 5,
+            delay: Duration::from_secs(1),
+            backoff_factor: 2.0,
+            max_delay: Duration::from_secs(30),
+            jitter: 0.1,
+            stable_threshold: Duration::from_secs(60),
+        }
+    }
+}

@@ -1,0 +1,279 @@
+//! The shared part of a process: pid, mailbox, signals, relations, and the
+//! wake protocol that decides who schedules it.
+//!
+//! # The wake protocol
+//!
+//! Everything that can make a process runnable — a message, an event, an op
+//! completion, a waker, a kill — is pushed under the cell's one mutex
+//! (`Inner`). A parked process has a non-zero `wait` mask saying which of
+//! those wake it. Invariants:
+//!
+//! * `wait != 0` ⇔ the process is parked: neither queued nor running.
+//! * Whoever clears a non-zero `wait` (under the lock) owns the one wake-up
+//!   and must schedule the process exactly once, after unlocking.
+//! * Only the thread running a step sets `wait` (in [`Cell::park`]), under
+//!   the lock, after checking that nothing it waits for arrived since the
+//!   step began (the `arrivals` counter). So a push racing with parking is
+//!   seen by one side or the other, never lost.
+//!
+//! Hence at most one copy of a process is ever queued or running, and the
+//! runner may touch the process's state without further locking.
+
+use std::cell::UnsafeCell;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use smallvec::SmallVec;
+
+use crate::message::{Event, ExitError, Message, Topic};
+use crate::pid::Pid;
+use crate::process::{Completion, OpTag, Process};
+
+pub(crate) const W_MESSAGE: u8 = 1;
+pub(crate) const W_EVENT: u8 = 2;
+pub(crate) const W_COMPLETION: u8 = 4;
+pub(crate) const W_WAKE: u8 = 8;
+pub(crate) const W_KILL: u8 = 16;
+pub(crate) const W_IDLE: u8 = W_MESSAGE | W_EVENT | W_COMPLETION | W_WAKE | W_KILL;
+pub(crate) const W_OPS: u8 = W_COMPLETION | W_KILL;
+
+/// Where a process runs: something that can put it back on a run queue.
+///
+/// Native processes run as their own scheduler task; Lua processes live in a
+/// VM shard and are woken by marking them ready in it.
+pub trait Home: Send + Sync + 'static {
+    /// Makes the process runnable. Called at most once per park (see the
+    /// module's wake protocol), never while the cell's lock is held.
+    fn wake(&self, cell: &Arc<Cell>);
+}
+
+/// Where a cell runs.
+pub(crate) enum Residence {
+    /// A native process: the cell is its own scheduler task.
+    Native(Arc<crate::native::HostInner>),
+    /// A process kept by a [`Home`] (a VM shard).
+    Hosted(Arc<dyn Home>),
+}
+
+/// Links, monitors and names of a live process; allocated on first use.
+#[derive(Default)]
+pub(crate) struct Relations {
+    pub(crate) links: SmallVec<[Pid; 2]>,
+    /// Processes that monitor this one (they get its EXIT).
+    pub(crate) watchers: SmallVec<[Pid; 2]>,
+    pub(crate) names: SmallVec<[Topic; 1]>,
+    pub(crate) cancel_timer: Option<wippy_sched::TimerId>,
+}
+
+pub(crate) enum Signal {
+    Event(Event),
+    Completion(Completion),
+}
+
+pub(crate) struct Inner {
+    pub(crate) messages: VecDeque<Message>,
+    pub(crate) signals: VecDeque<Signal>,
+    /// Wake mask while parked, 0 while queued or running (see module docs).
+    pub(crate) wait: u8,
+    pub(crate) alive: bool,
+    pub(crate) started: bool,
+    pub(crate) trap_links: bool,
+    /// Arrivals since the cell was created; a step compares it to decide
+    /// whether it may park.
+    pub(crate) arrivals: u32,
+    /// Ops of the current `WaitMode::All` wait still outstanding.
+    pub(crate) pending_all: u16,
+    /// Tag of a pending receive op, completed by the next message.
+    pub(crate) recv_op: Option<OpTag>,
+    pub(crate) kill: Option<Box<ExitError>>,
+    pub(crate) relations: Option<Box<Relations>>,
+}
+
+impl Inner {
+    pub(crate) fn relations(&mut self) -> &mut Relations {
+        self.relations.get_or_insert_with(Default::default)
+    }
+
+    /// Records an arrival of `kind`; true if the caller must wake the process.
+    fn arrive(&mut self, kind: u8) -> bool {
+        self.arrivals = self.arrivals.wrapping_add(1);
+        let wanted = self.wait & kind != 0 && (kind != W_COMPLETION || self.pending_all == 0);
+        if wanted {
+            self.wait = 0;
+        }
+        wanted
+    }
+}
+
+/// One process's shared state. Reached through the process table by pid.
+pub struct Cell {
+    pub(crate) pid: Pid,
+    pub(crate) residence: Residence,
+    /// Slot of the process in its home (a shard's index; 0 for native).
+    pub(crate) slot: u32,
+    pub(crate) inner: Mutex<Inner>,
+    /// The state machine of a native process. Only the thread running the
+    /// process touches it: the wake protocol guarantees one runner at a time.
+    pub(crate) process: UnsafeCell<Option<Box<dyn Process>>>,
+}
+
+// SAFETY: every field but `process` is Sync. `process` is accessed only by
+// the single runner the wake protocol admits (see module docs), never
+// concurrently, and `Box<dyn Process>` is Send.
+unsafe impl Sync for Cell {}
+
+pub(crate) fn lock(m: &Mutex<Inner>) -> MutexGuard<'_, Inner> {
+    // No code panics while holding a cell lock; recover from poisoning anyway.
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Cell {
+    pub(crate) fn new(
+        pid: Pid,
+        residence: Residence,
+        slot: u32,
+        process: Option<Box<dyn Process>>,
+        trap_links: bool,
+    ) -> Cell {
+        Cell {
+            pid,
+            residence,
+            slot,
+            inner: Mutex::new(Inner {
+                messages: VecDeque::new(),
+                signals: VecDeque::new(),
+                wait: 0,
+                alive: true,
+                started: false,
+                trap_links,
+                arrivals: 0,
+                pending_all: 0,
+                recv_op: None,
+                kill: None,
+                relations: None,
+            }),
+            process: UnsafeCell::new(process),
+        }
+    }
+
+    /// The process's pid.
+    pub fn pid(&self) -> Pid {
+        self.pid
+    }
+
+    /// The process's slot in its home.
+    pub fn slot(&self) -> u32 {
+        self.slot
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Inner> {
+        lock(&self.inner)
+    }
+
+    /// Whether the process has not ended yet.
+    pub fn is_alive(&self) -> bool {
+        self.lock().alive
+    }
+
+    /// Number of messages waiting in the mailbox.
+    pub fn mailbox_len(&self) -> usize {
+        self.lock().messages.len()
+    }
+
+    fn wake_if(self: &Arc<Self>, wake: bool) {
+        if wake {
+            match &self.residence {
+                Residence::Native(host) => host.wake(self),
+                Residence::Hosted(home) => home.wake(self),
+            }
+        }
+    }
+
+    /// Delivers a message; false if the process has ended (a dead letter).
+    pub(crate) fn deliver(self: &Arc<Self>, msg: Message) -> bool {
+        let mut inner = self.lock();
+        if !inner.alive {
+            return false;
+        }
+        inner.messages.push_back(msg);
+        let mut wake = inner.arrive(W_MESSAGE);
+        if let Some(tag) = inner.recv_op.take() {
+            inner.signals.push_back(Signal::Completion(Completion {
+                tag,
+                value: crate::Payload::Nil,
+            }));
+            inner.pending_all = inner.pending_all.saturating_sub(1);
+            wake |= inner.arrive(W_COMPLETION);
+        }
+        drop(inner);
+        self.wake_if(wake);
+        true
+    }
+
+    /// Delivers a lifecycle event; false if the process has ended.
+    pub(crate) fn deliver_event(self: &Arc<Self>, event: Event) -> bool {
+        let mut inner = self.lock();
+        if !inner.alive {
+            return false;
+        }
+        inner.signals.push_back(Signal::Event(event));
+        let wake = inner.arrive(W_EVENT);
+        drop(inner);
+        self.wake_if(wake);
+        true
+    }
+
+    /// Delivers an op completion.
+    pub(crate) fn complete(self: &Arc<Self>, completion: Completion) {
+        let mut inner = self.lock();
+        if !inner.alive {
+            return;
+        }
+        inner.signals.push_back(Signal::Completion(completion));
+        inner.pending_all = inner.pending_all.saturating_sub(1);
+        let wake = inner.arrive(W_COMPLETION);
+        drop(inner);
+        self.wake_if(wake);
+    }
+
+    /// Asks the process to end with `error` before its next step.
+    pub(crate) fn kill(self: &Arc<Self>, error: ExitError) -> bool {
+        let mut inner = self.lock();
+        if !inner.alive {
+            return false;
+        }
+        if inner.kill.is_none() {
+            inner.kill = Some(Box::new(error));
+        }
+        let wake = inner.arrive(W_KILL);
+        drop(inner);
+        self.wake_if(wake);
+        true
+    }
+
+    /// Wakes an idle process without delivering anything (async wakers).
+    pub fn notify(self: &Arc<Self>) {
+        let mut inner = self.lock();
+        if !inner.alive {
+            return;
+        }
+        let wake = inner.arrive(W_WAKE);
+        drop(inner);
+        self.wake_if(wake);
+    }
+}
+
+impl std::task::Wake for Cell {
+    fn wake(self: Arc<Self>) {
+        self.notify();
+    }
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.notify();
+    }
+}
+
+impl std::fmt::Debug for Cell {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cell").field("pid", &self.pid).finish()
+    }
+}

@@ -1,0 +1,41 @@
+//! Errors of the process kernel.
+
+use crate::message::Topic;
+use crate::pid::Pid;
+
+/// What went wrong in a kernel operation.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The process has ended (or never existed).
+    #[error("no such process: {0}")]
+    NoProcess(Pid),
+    /// Another process holds the name.
+    #[error("name {name:?} is already registered by {holder}")]
+    NameTaken {
+        /// The name.
+        name: Topic,
+        /// Its current holder.
+        holder: Pid,
+    },
+    /// No process is registered under the name.
+    #[error("no process registered as {0:?}")]
+    NameNotFound(Topic),
+    /// Names must be non-empty.
+    #[error("invalid name {0:?}: names must be non-empty")]
+    InvalidName(Topic),
+    /// Topics starting with `@` belong to the runtime.
+    #[error("topic {0:?} is reserved: topics starting with '@' belong to the runtime")]
+    ReservedTopic(Topic),
+    /// The process table is full.
+    #[error("process table full ({capacity} processes)")]
+    TableFull {
+        /// The table's capacity.
+        capacity: usize,
+    },
+    /// The runtime is shutting down.
+    #[error("runtime is shut down")]
+    ShutDown,
+    /// A scheduler could not start.
+    #[error(transparent)]
+    Sched(#[from] wippy_sched::SchedError),
+}

@@ -1,0 +1,506 @@
+//! The node: the kernel every process runs on. It owns the process table, the
+//! name registry, timers and the blocking pool, and implements the lifecycle
+//! rules (send, spawn, link, monitor, cancel, terminate, exit).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use wippy_sched::{BlockingHandle, TimerHandle};
+
+use crate::cell::{Cell, Home, Residence};
+use crate::error::Error;
+use crate::message::{Event, ExitError, ExitResult, Message, Topic};
+use crate::names::Names;
+use crate::payload::Payload;
+use crate::pid::{HostId, Pid};
+use crate::process::Process;
+use crate::table::Table;
+
+/// How a new process relates to its parent.
+///
+/// ```
+/// use wippy_process::SpawnOptions;
+/// let opts = SpawnOptions::default().linked().monitored();
+/// assert!(opts.link && opts.monitor);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SpawnOptions {
+    /// The spawning process (needed for `link` and `monitor`).
+    pub parent: Option<Pid>,
+    /// Link child and parent.
+    pub link: bool,
+    /// The parent gets the child's EXIT event.
+    pub monitor: bool,
+    /// The child starts with `trap_links` set.
+    pub trap_links: bool,
+}
+
+impl SpawnOptions {
+    /// Spawned by `parent`.
+    pub fn parent(mut self, parent: Pid) -> Self {
+        self.parent = Some(parent);
+        self
+    }
+    /// Linked to the parent.
+    pub fn linked(mut self) -> Self {
+        self.link = true;
+        self
+    }
+    /// Monitored by the parent.
+    pub fn monitored(mut self) -> Self {
+        self.monitor = true;
+        self
+    }
+}
+
+/// Counters of a node.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NodeStats {
+    /// Processes alive now.
+    pub live: usize,
+    /// Processes ever spawned.
+    pub spawned: u64,
+    /// Processes that have ended.
+    pub exited: u64,
+    /// Messages and events addressed to processes that had ended.
+    pub dead_letters: u64,
+    /// Registered names.
+    pub names: usize,
+}
+
+pub(crate) struct NodeInner {
+    pub(crate) table: Table<Cell>,
+    pub(crate) names: Names,
+    pub(crate) timers: TimerHandle,
+    pub(crate) blocking: BlockingHandle,
+    spawned: AtomicU64,
+    exited: AtomicU64,
+    dead_letters: AtomicU64,
+    pub(crate) closed: AtomicBool,
+}
+
+/// A handle to the kernel: cheap to clone, shared by every host and process.
+#[derive(Clone)]
+pub struct Node {
+    pub(crate) inner: Arc<NodeInner>,
+}
+
+impl Node {
+    pub(crate) fn new(max_processes: usize, timers: TimerHandle, blocking: BlockingHandle) -> Node {
+        Node {
+            inner: Arc::new(NodeInner {
+                table: Table::new(max_processes),
+                names: Names::default(),
+                timers,
+                blocking,
+                spawned: AtomicU64::new(0),
+                exited: AtomicU64::new(0),
+                dead_letters: AtomicU64::new(0),
+                closed: AtomicBool::new(false),
+            }),
+        }
+    }
+
+    /// The timer service processes' sleeps and deadlines use.
+    pub fn timers(&self) -> &TimerHandle {
+        &self.inner.timers
+    }
+
+    /// The pool for blocking work.
+    pub fn blocking(&self) -> &BlockingHandle {
+        &self.inner.blocking
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> NodeStats {
+        // Relaxed: statistics, read without ordering.
+        NodeStats {
+            live: self.inner.table.len(),
+            spawned: self.inner.spawned.load(Ordering::Relaxed),
+            exited: self.inner.exited.load(Ordering::Relaxed),
+            dead_letters: self.inner.dead_letters.load(Ordering::Relaxed),
+            names: self.inner.names.len(),
+        }
+    }
+
+    /// The cell of a live process.
+    pub fn cell(&self, pid: Pid) -> Option<Arc<Cell>> {
+        self.inner.table.get(pid.local()).filter(|c| c.pid == pid)
+    }
+
+    /// Cells of every live process (for tools such as `wippy top`).
+    pub fn cells(&self) -> Vec<Arc<Cell>> {
+        self.inner.table.snapshot()
+    }
+
+    /// Whether `pid` names a live process.
+    pub fn is_alive(&self, pid: Pid) -> bool {
+        self.with_cell(pid, |c| c.is_alive()).unwrap_or(false)
+    }
+
+    fn with_cell<R>(&self, pid: Pid, f: impl FnOnce(&Arc<Cell>) -> R) -> Option<R> {
+        self.inner
+            .table
+            .with(pid.local(), |c| (c.pid == pid).then(|| f(c)))
+            .flatten()
+    }
+
+    fn dead_letter(&self) {
+        // Relaxed: a statistic.
+        self.inner.dead_letters.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Sends a message: fire and forget, FIFO per sender→receiver pair.
+    /// Sending to a process that has ended is not an error (it is counted in
+    /// [`NodeStats::dead_letters`]); topics starting with `@` are reserved.
+    pub fn send(
+        &self,
+        from: Option<Pid>,
+        to: Pid,
+        topic: impl Into<Topic>,
+        payload: Payload,
+    ) -> Result<(), Error> {
+        let topic = topic.into();
+        if topic.starts_with('@') {
+            return Err(Error::ReservedTopic(topic));
+        }
+        let msg = Message {
+            from,
+            topic,
+            payload,
+        };
+        if !self.with_cell(to, |c| c.deliver(msg)).unwrap_or(false) {
+            self.dead_letter();
+        }
+        Ok(())
+    }
+
+    /// Sends to the process registered as `name`.
+    pub fn send_named(
+        &self,
+        from: Option<Pid>,
+        name: &str,
+        topic: impl Into<Topic>,
+        payload: Payload,
+    ) -> Result<(), Error> {
+        let to = self
+            .lookup(name)
+            .ok_or_else(|| Error::NameNotFound(name.into()))?;
+        self.send(from, to, topic, payload)
+    }
+
+    /// Creates a process that lives in `home` (a VM shard, say) and returns
+    /// its cell; the caller wakes it with the home when it is ready to run.
+    /// `process` is the state machine for homes that let the kernel hold it
+    /// (native hosts), `None` for homes that keep their own.
+    pub fn spawn_in(
+        &self,
+        host: HostId,
+        home: Arc<dyn Home>,
+        slot: u32,
+        opts: SpawnOptions,
+    ) -> Result<Arc<Cell>, Error> {
+        self.create(host, Residence::Hosted(home), slot, None, opts)
+    }
+
+    pub(crate) fn create(
+        &self,
+        host: HostId,
+        residence: Residence,
+        slot: u32,
+        process: Option<Box<dyn Process>>,
+        opts: SpawnOptions,
+    ) -> Result<Arc<Cell>, Error> {
+        // Relaxed: shutdown is advisory here; a spawn racing it is drained later.
+        if self.inner.closed.load(Ordering::Relaxed) {
+            return Err(Error::ShutDown);
+        }
+        let (_, cell) = self
+            .inner
+            .table
+            .insert_with(|key| {
+                let cell = Cell::new(
+                    Pid::new(host, key),
+                    residence,
+                    slot,
+                    process,
+                    opts.trap_links,
+                );
+                if let Some(parent) = opts.parent {
+                    let mut inner = cell.lock();
+                    if opts.monitor {
+                        inner.relations().watchers.push(parent);
+                    }
+                    if opts.link {
+                        inner.relations().links.push(parent);
+                    }
+                }
+                Arc::new(cell)
+            })
+            .ok_or(Error::TableFull {
+                capacity: self.inner.table.capacity(),
+            })?;
+        self.inner.spawned.fetch_add(1, Ordering::Relaxed);
+        if let (true, Some(parent)) = (opts.link, opts.parent) {
+            let linked = self.with_cell(parent, |p| {
+                let mut inner = p.lock();
+                if inner.alive {
+                    inner.relations().links.push(cell.pid);
+                }
+                inner.alive
+            });
+            if linked != Some(true) {
+                cell.kill(ExitError::new(format!(
+                    "linked process {parent} had already exited"
+                )));
+            }
+        }
+        Ok(cell)
+    }
+
+    /// Makes `watcher` receive an EXIT event when `target` ends. If `target`
+    /// has already ended, the EXIT (error `"noproc"`) is delivered at once.
+    pub fn monitor(&self, watcher: Pid, target: Pid) -> Result<(), Error> {
+        let added = self.with_cell(target, |c| {
+            let mut inner = c.lock();
+            if inner.alive {
+                inner.relations().watchers.push(watcher);
+            }
+            inner.alive
+        });
+        if added != Some(true) {
+            self.event(
+                watcher,
+                Event::Exit {
+                    from: target,
+                    result: Err(ExitError::new("noproc")),
+                },
+            );
+        }
+        Ok(())
+    }
+
+    /// Removes one monitor of `target` by `watcher`; false if there was none.
+    pub fn unmonitor(&self, watcher: Pid, target: Pid) -> bool {
+        self.with_cell(target, |c| {
+            let mut inner = c.lock();
+            let Some(rel) = inner.relations.as_mut() else {
+                return false;
+            };
+            match rel.watchers.iter().position(|&w| w == watcher) {
+                Some(ix) => {
+                    rel.watchers.remove(ix);
+                    true
+                }
+                None => false,
+            }
+        })
+        .unwrap_or(false)
+    }
+
+    /// Links two processes: when one ends with an error, the other gets
+    /// LINK_DOWN if it traps links, and is terminated otherwise.
+    pub fn link(&self, a: Pid, b: Pid) -> Result<(), Error> {
+        if a == b {
+            return Ok(());
+        }
+        for (this, other) in [(b, a), (a, b)] {
+            let ok = self.with_cell(this, |c| {
+                let mut inner = c.lock();
+                if inner.alive && !inner.relations().links.contains(&other) {
+                    inner.relations().links.push(other);
+                }
+                inner.alive
+            });
+            if ok != Some(true) {
+                self.unlink(a, b);
+                return Err(Error::NoProcess(this));
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes the link between `a` and `b` (both sides).
+    pub fn unlink(&self, a: Pid, b: Pid) {
+        for (this, other) in [(a, b), (b, a)] {
+            self.with_cell(this, |c| {
+                if let Some(rel) = c.lock().relations.as_mut() {
+                    rel.links.retain(|p| *p != other);
+                }
+            });
+        }
+    }
+
+    /// Sets whether `pid` traps links.
+    pub fn set_trap_links(&self, pid: Pid, trap: bool) -> Result<(), Error> {
+        self.with_cell(pid, |c| c.lock().trap_links = trap)
+            .ok_or(Error::NoProcess(pid))
+    }
+
+    fn event(&self, to: Pid, event: Event) {
+        if !self.with_cell(to, |c| c.deliver_event(event)).unwrap_or(false) {
+            self.dead_letter();
+        }
+    }
+
+    /// Delivers CANCEL to `target`; if it has not ended `within` the given
+    /// time, it is terminated with error `"cancelled: deadline exceeded"`.
+    pub fn cancel(&self, from: Option<Pid>, target: Pid, within: Duration) -> Result<(), Error> {
+        let deadline = Instant::now() + within;
+        let cell = self.cell(target).ok_or(Error::NoProcess(target))?;
+        if !cell.deliver_event(Event::Cancel { from, deadline }) {
+            return Err(Error::NoProcess(target));
+        }
+        let node = self.clone();
+        let id = self.inner.timers.at(deadline, move || {
+            node.kill(target, ExitError::cancelled());
+        });
+        let mut inner = cell.lock();
+        if inner.alive {
+            if let Some(old) = inner.relations().cancel_timer.replace(id) {
+                self.inner.timers.cancel(old);
+            }
+        } else {
+            self.inner.timers.cancel(id);
+        }
+        Ok(())
+    }
+
+    /// Ends `target` now with error `"terminated"`.
+    pub fn terminate(&self, target: Pid) -> Result<(), Error> {
+        if self.kill(target, ExitError::terminated()) {
+            Ok(())
+        } else {
+            Err(Error::NoProcess(target))
+        }
+    }
+
+    /// Ends `target` before its next step with `error`; false if it had ended.
+    pub fn kill(&self, target: Pid, error: ExitError) -> bool {
+        self.with_cell(target, |c| c.kill(error)).unwrap_or(false)
+    }
+
+    /// Registers `name` for `pid`. A taken name is an error; the name is
+    /// freed when the process ends.
+    pub fn register(&self, name: &str, pid: Pid) -> Result<(), Error> {
+        if name.is_empty() {
+            return Err(Error::InvalidName(name.into()));
+        }
+        let mut map = self.inner.names.lock();
+        if let Some(&holder) = map.get(name) {
+            return Err(Error::NameTaken {
+                name: name.into(),
+                holder,
+            });
+        }
+        let name: Topic = name.into();
+        let ok = self.with_cell(pid, |c| {
+            let mut inner = c.lock();
+            if inner.alive {
+                inner.relations().names.push(name.clone());
+            }
+            inner.alive
+        });
+        if ok != Some(true) {
+            return Err(Error::NoProcess(pid));
+        }
+        map.insert(name, pid);
+        Ok(())
+    }
+
+    /// The pid registered as `name`.
+    pub fn lookup(&self, name: &str) -> Option<Pid> {
+        self.inner.names.lookup(name)
+    }
+
+    /// Frees `name`; false if it was not registered.
+    pub fn unregister(&self, name: &str) -> bool {
+        let mut map = self.inner.names.lock();
+        let Some(pid) = map.remove(name) else {
+            return false;
+        };
+        self.with_cell(pid, |c| {
+            if let Some(rel) = c.lock().relations.as_mut() {
+                rel.names.retain(|n| n != name);
+            }
+        });
+        true
+    }
+
+    /// Ends the process of `cell` with `result`: frees its pid and names, and
+    /// delivers EXIT to its monitors and the link rules to its links. Runners
+    /// call this once, after the process's `close`.
+    pub fn exit(&self, cell: &Arc<Cell>, result: ExitResult) {
+        let pid = cell.pid;
+        let relations = {
+            let mut inner = cell.lock();
+            if !inner.alive {
+                return;
+            }
+            inner.alive = false;
+            inner.wait = 0;
+            inner.messages = Default::default();
+            inner.signals = Default::default();
+            inner.relations.take()
+        };
+        self.inner.table.remove(pid.local());
+        self.inner.exited.fetch_add(1, Ordering::Relaxed);
+        let Some(rel) = relations else { return };
+        if let Some(id) = rel.cancel_timer {
+            self.inner.timers.cancel(id);
+        }
+        self.inner.names.release(&rel.names, pid);
+        for &watcher in &rel.watchers {
+            self.event(
+                watcher,
+                Event::Exit {
+                    from: pid,
+                    result: result.clone(),
+                },
+            );
+        }
+        for &partner in &rel.links {
+            let Some(p) = self.cell(partner) else {
+                continue;
+            };
+            let trap = {
+                let mut inner = p.lock();
+                if let Some(rel) = inner.relations.as_mut() {
+                    rel.links.retain(|l| *l != pid);
+                }
+                inner.trap_links
+            };
+            if let Err(error) = &result {
+                if trap {
+                    p.deliver_event(Event::LinkDown {
+                        from: pid,
+                        error: error.clone(),
+                    });
+                } else {
+                    p.kill(ExitError::new(format!(
+                        "linked process {pid} failed: {error}"
+                    )));
+                }
+            }
+        }
+    }
+
+    /// Stops accepting spawns and removes every process (runtime shutdown).
+    /// Their processes are dropped without `close` and without EXIT events.
+    pub(crate) fn drain(&self) {
+        self.inner.closed.store(true, Ordering::SeqCst);
+        for cell in self.inner.table.drain() {
+            {
+                let mut inner = cell.lock();
+                inner.alive = false;
+                inner.messages = Default::default();
+                inner.signals = Default::default();
+                inner.relations = None;
+            }
+            // SAFETY: the runtime has joined every worker before draining, so
+            // no runner can be inside this process.
+            drop(unsafe { (*cell.process.get()).take() });
+        }
+    }
+}

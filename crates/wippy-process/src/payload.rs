@@ -1,0 +1,283 @@
+//! Message payloads: owned value trees that cross process boundaries.
+//!
+//! A [`Payload`] never holds a reference into a process (no shared memory):
+//! sending one moves or copies it into the receiver. Short strings are stored
+//! inline (no allocation up to 23 bytes).
+
+use std::fmt;
+
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::ser::{SerializeMap, SerializeSeq, Serializer};
+use serde::{Deserialize, Serialize};
+use smol_str::SmolStr;
+
+use crate::pid::Pid;
+
+/// An owned value sent between processes.
+///
+/// ```
+/// use wippy_process::Payload;
+/// let p = Payload::map([("n", Payload::Int(3)), ("tag", "x".into())]);
+/// assert_eq!(p.get("n"), Some(&Payload::Int(3)));
+/// assert_eq!(serde_json::to_string(&p).unwrap(), r#"{"n":3,"tag":"x"}"#);
+/// ```
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum Payload {
+    /// No value.
+    #[default]
+    Nil,
+    /// A boolean.
+    Bool(bool),
+    /// An integer (integral values stay integers).
+    Int(i64),
+    /// A float.
+    Float(f64),
+    /// A UTF-8 string.
+    Str(SmolStr),
+    /// Bytes that are not UTF-8 (a Lua string may hold any bytes).
+    Bytes(Vec<u8>),
+    /// A sequence.
+    Array(Vec<Payload>),
+    /// Key/value pairs in insertion order (keys are usually strings).
+    Map(Vec<(Payload, Payload)>),
+    /// A process id.
+    Pid(Pid),
+}
+
+impl Payload {
+    /// A map from string keys.
+    pub fn map<K: Into<SmolStr>>(pairs: impl IntoIterator<Item = (K, Payload)>) -> Payload {
+        Payload::Map(
+            pairs
+                .into_iter()
+                .map(|(k, v)| (Payload::Str(k.into()), v))
+                .collect(),
+        )
+    }
+
+    /// Looks a string key up in a map (linear: maps in messages are small).
+    pub fn get(&self, key: &str) -> Option<&Payload> {
+        match self {
+            Payload::Map(pairs) => pairs.iter().find_map(|(k, v)| match k {
+                Payload::Str(s) if s == key => Some(v),
+                _ => None,
+            }),
+            _ => None,
+        }
+    }
+
+    /// The integer, if this is one (or a float with an integral value).
+    pub fn as_int(&self) -> Option<i64> {
+        match *self {
+            Payload::Int(i) => Some(i),
+            Payload::Float(f) if f.fract() == 0.0 && f.abs() < 9.007_199_254_740_992e15 => {
+                Some(f as i64)
+            }
+            _ => None,
+        }
+    }
+
+    /// The string, if this is a UTF-8 string.
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Payload::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The pid, if this is one.
+    pub fn as_pid(&self) -> Option<Pid> {
+        match self {
+            Payload::Pid(p) => Some(*p),
+            _ => None,
+        }
+    }
+
+    /// A short name of the value's type, for error messages.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Payload::Nil => "nil",
+            Payload::Bool(_) => "boolean",
+            Payload::Int(_) => "integer",
+            Payload::Float(_) => "float",
+            Payload::Str(_) => "string",
+            Payload::Bytes(_) => "bytes",
+            Payload::Array(_) => "array",
+            Payload::Map(_) => "map",
+            Payload::Pid(_) => "pid",
+        }
+    }
+}
+
+impl From<bool> for Payload {
+    fn from(v: bool) -> Self {
+        Payload::Bool(v)
+    }
+}
+impl From<i64> for Payload {
+    fn from(v: i64) -> Self {
+        Payload::Int(v)
+    }
+}
+impl From<i32> for Payload {
+    fn from(v: i32) -> Self {
+        Payload::Int(v.into())
+    }
+}
+impl From<f64> for Payload {
+    fn from(v: f64) -> Self {
+        Payload::Float(v)
+    }
+}
+impl From<&str> for Payload {
+    fn from(v: &str) -> Self {
+        Payload::Str(v.into())
+    }
+}
+impl From<String> for Payload {
+    fn from(v: String) -> Self {
+        Payload::Str(v.into())
+    }
+}
+impl From<Pid> for Payload {
+    fn from(v: Pid) -> Self {
+        Payload::Pid(v)
+    }
+}
+impl From<Vec<Payload>> for Payload {
+    fn from(v: Vec<Payload>) -> Self {
+        Payload::Array(v)
+    }
+}
+
+impl fmt::Display for Payload {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Payload::Nil => f.write_str("nil"),
+            Payload::Bool(b) => write!(f, "{b}"),
+            Payload::Int(i) => write!(f, "{i}"),
+            Payload::Float(x) => write!(f, "{x}"),
+            Payload::Str(s) => f.write_str(s),
+            Payload::Bytes(b) => write!(f, "{}", String::from_utf8_lossy(b)),
+            Payload::Pid(p) => write!(f, "{p}"),
+            other => f.write_str(&serde_json::to_string(other).map_err(|_| fmt::Error)?),
+        }
+    }
+}
+
+impl Serialize for Payload {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Payload::Nil => s.serialize_unit(),
+            Payload::Bool(b) => s.serialize_bool(*b),
+            Payload::Int(i) => s.serialize_i64(*i),
+            Payload::Float(x) => s.serialize_f64(*x),
+            Payload::Str(v) => s.serialize_str(v),
+            Payload::Bytes(b) => s.serialize_bytes(b),
+            Payload::Pid(p) => s.collect_str(p),
+            Payload::Array(items) => {
+                let mut seq = s.serialize_seq(Some(items.len()))?;
+                for item in items {
+                    seq.serialize_element(item)?;
+                }
+                seq.end()
+            }
+            Payload::Map(pairs) => {
+                let mut map = s.serialize_map(Some(pairs.len()))?;
+                for (k, v) in pairs {
+                    match k {
+                        // Formats such as JSON need string keys.
+                        Payload::Str(key) => map.serialize_entry(key.as_str(), v)?,
+                        other => map.serialize_entry(&other.to_string(), v)?,
+                    }
+                }
+                map.end()
+            }
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Payload {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Payload, D::Error> {
+        d.deserialize_any(PayloadVisitor)
+    }
+}
+
+struct PayloadVisitor;
+
+impl<'de> Visitor<'de> for PayloadVisitor {
+    type Value = Payload;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a payload value")
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Payload, E> {
+        Ok(Payload::Nil)
+    }
+    fn visit_none<E: de::Error>(self) -> Result<Payload, E> {
+        Ok(Payload::Nil)
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Payload, D::Error> {
+        Payload::deserialize(d)
+    }
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Payload, E> {
+        Ok(Payload::Bool(v))
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Payload, E> {
+        Ok(Payload::Int(v))
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Payload, E> {
+        Ok(i64::try_from(v).map_or(Payload::Float(v as f64), Payload::Int))
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Payload, E> {
+        Ok(Payload::Float(v))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Payload, E> {
+        Ok(Payload::Str(v.into()))
+    }
+    fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<Payload, E> {
+        Ok(Payload::Bytes(v.to_vec()))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Payload, A::Error> {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1024));
+        while let Some(item) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Payload::Array(items))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Payload, A::Error> {
+        let mut pairs = Vec::with_capacity(map.size_hint().unwrap_or(0).min(1024));
+        while let Some((k, v)) = map.next_entry::<Payload, Payload>()? {
+            pairs.push((k, v));
+        }
+        Ok(Payload::Map(pairs))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_round_trip_keeps_integers_integral() {
+        let p = Payload::map([
+            ("i", Payload::Int(1 << 53)),
+            ("f", Payload::Float(0.5)),
+            ("a", Payload::Array(vec![Payload::Nil, true.into(), "s".into()])),
+        ]);
+        let text = serde_json::to_string(&p).unwrap();
+        let back: Payload = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, p);
+    }
+
+    #[test]
+    fn integral_floats_convert_to_int() {
+        assert_eq!(Payload::Float(3.0).as_int(), Some(3));
+        assert_eq!(Payload::Float(3.5).as_int(), None);
+    }
+
+    #[test]
+    fn payload_is_small() {
+        assert!(std::mem::size_of::<Payload>() <= 32);
+    }
+}

@@ -1,0 +1,185 @@
+//! Driving one step of a process: the kernel side of [`Process::step`].
+//!
+//! Runners (the native host's scheduler task, a VM shard) call [`drive`]
+//! when the wake protocol (see `cell.rs`) has handed them the process.
+
+use std::any::Any;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+
+use crate::cell::{Cell, Signal, W_IDLE, W_OPS};
+use crate::context::Context;
+use crate::message::{ExitError, ExitResult};
+use crate::node::Node;
+use crate::payload::Payload;
+use crate::process::{Completion, OpKind, Process, Step, Wait, WaitMode};
+
+/// What the runner does with the process after a step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The process waits; a wake-up will hand it back.
+    Parked,
+    /// Run it again (it yielded, or something arrived while it ran). Put it
+    /// at the back of the run queue.
+    Requeue,
+    /// The process has ended; its state may be dropped.
+    Exited,
+}
+
+/// The message of a panic payload.
+pub(crate) fn panic_message(panic: Box<dyn Any + Send>) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "unknown panic payload".to_owned()
+    }
+}
+
+fn panic_error(panic: Box<dyn Any + Send>) -> ExitError {
+    ExitError::new(format!("panic: {}", panic_message(panic)))
+}
+
+/// Runs one step of `process`, the state machine of `cell`, and applies what
+/// it returned. A panic in the process ends it with an error; the runtime
+/// goes on.
+pub fn drive(node: &Node, cell: &Arc<Cell>, process: &mut Box<dyn Process>) -> Outcome {
+    let (seen, first) = {
+        let mut inner = cell.lock();
+        if !inner.alive {
+            return Outcome::Exited;
+        }
+        if let Some(kill) = inner.kill.take() {
+            drop(inner);
+            return finish(node, cell, process, Err(*kill));
+        }
+        let first = !inner.started;
+        inner.started = true;
+        (inner.arrivals, first)
+    };
+    let mut cx = Context::new(node, cell);
+    if first && let Err(e) = init(process.as_mut(), &mut cx) {
+        return finish(node, cell, process, Err(e));
+    }
+    let step = match catch_unwind(AssertUnwindSafe(|| process.step(&mut cx))) {
+        Ok(step) => step,
+        Err(panic) => return finish(node, cell, process, Err(panic_error(panic))),
+    };
+    match step {
+        Step::Complete(result) => finish(node, cell, process, result),
+        Step::Upgrade(new) => {
+            *process = new;
+            match init(process.as_mut(), &mut cx) {
+                Ok(()) => Outcome::Requeue,
+                Err(e) => finish(node, cell, process, Err(e)),
+            }
+        }
+        Step::Idle => park_idle(cell, seen),
+        Step::Yield(wait) if wait.ops.is_empty() => Outcome::Requeue,
+        Step::Yield(wait) => park_ops(node, cell, wait),
+    }
+}
+
+fn init(process: &mut dyn Process, cx: &mut Context<'_>) -> Result<(), ExitError> {
+    match catch_unwind(AssertUnwindSafe(|| process.init(cx))) {
+        Ok(r) => r,
+        Err(panic) => Err(panic_error(panic)),
+    }
+}
+
+/// Closes the process and applies the exit rules.
+pub fn finish(
+    node: &Node,
+    cell: &Arc<Cell>,
+    process: &mut Box<dyn Process>,
+    result: ExitResult,
+) -> Outcome {
+    let mut cx = Context::new(node, cell);
+    if let Err(panic) = catch_unwind(AssertUnwindSafe(|| process.close(&mut cx, &result))) {
+        tracing::error!(pid = %cell.pid, "process panicked in close: {}", panic_message(panic));
+    }
+    node.exit(cell, result);
+    Outcome::Exited
+}
+
+/// Parks a process that returned `Step::Idle` unless something arrived
+/// since its step began (`seen`).
+pub fn park_idle(cell: &Arc<Cell>, seen: u32) -> Outcome {
+    let mut inner = cell.lock();
+    if inner.arrivals != seen || inner.kill.is_some() || !inner.alive {
+        return Outcome::Requeue;
+    }
+    inner.wait = W_IDLE;
+    Outcome::Parked
+}
+
+/// Registers the ops of a wait and parks unless it is already satisfied.
+fn park_ops(node: &Node, cell: &Arc<Cell>, wait: Wait) -> Outcome {
+    {
+        let mut inner = cell.lock();
+        inner.pending_all = match wait.mode {
+            WaitMode::All => wait.ops.len().min(u16::MAX as usize) as u16,
+            WaitMode::Any => 0,
+        };
+    }
+    for op in wait.ops {
+        let tag = op.tag;
+        match op.kind {
+            OpKind::Receive => {
+                let mut inner = cell.lock();
+                if inner.messages.is_empty() {
+                    inner.recv_op = Some(tag);
+                } else {
+                    inner.signals.push_back(Signal::Completion(Completion {
+                        tag,
+                        value: Payload::Nil,
+                    }));
+                    inner.pending_all = inner.pending_all.saturating_sub(1);
+                }
+            }
+            OpKind::Until(deadline) => {
+                let target = cell.clone();
+                node.timers().at(deadline, move || {
+                    target.complete(Completion {
+                        tag,
+                        value: Payload::Nil,
+                    })
+                });
+            }
+            OpKind::Blocking(job) => {
+                let target = cell.clone();
+                let done = cell.clone();
+                let run = node.blocking().run(move || {
+                    let value = catch_unwind(AssertUnwindSafe(job)).unwrap_or_else(|panic| {
+                        Payload::Str(format!("panic: {}", panic_message(panic)).into())
+                    });
+                    target.complete(Completion { tag, value });
+                });
+                if run.is_err() {
+                    // The pool is shut down: complete so the process is not stuck.
+                    done.complete(Completion {
+                        tag,
+                        value: Payload::Nil,
+                    });
+                }
+            }
+        }
+    }
+    let mut inner = cell.lock();
+    let ready = inner.kill.is_some()
+        || !inner.alive
+        || match wait.mode {
+            WaitMode::All => inner.pending_all == 0,
+            WaitMode::Any => inner
+                .signals
+                .iter()
+                .any(|s| matches!(s, Signal::Completion(_))),
+        };
+    if ready {
+        Outcome::Requeue
+    } else {
+        inner.wait = W_OPS;
+        Outcome::Parked
+    }
+}

@@ -1,0 +1,540 @@
+//! Lifecycle rules of the kernel, through the public API only.
+
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use wippy_process::{
+    Context, Event, ExitError, NativeHost, Payload, Pid, Process, Runtime, SpawnOptions, Step,
+};
+
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+fn runtime(workers: usize) -> (Runtime, NativeHost) {
+    let rt = Runtime::new(Default::default()).unwrap();
+    let host = rt.native_host("test:native", workers).unwrap();
+    (rt, host)
+}
+
+/// Spawns a process that reports each event it gets to `tx`, and sets trap_links.
+fn watcher(host: &NativeHost, trap: bool, tx: mpsc::Sender<Event>) -> Pid {
+    host.spawn_async(SpawnOptions::default(), move |cx| async move {
+        cx.set_trap_links(trap);
+        loop {
+            let ev = cx.next_event().await;
+            if tx.send(ev).is_err() {
+                return Ok(Payload::Nil);
+            }
+        }
+    })
+    .unwrap()
+}
+
+fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !f() {
+        assert!(start.elapsed() < TIMEOUT, "timed out waiting for {what}");
+        std::thread::yield_now();
+    }
+}
+
+#[test]
+fn messages_from_one_sender_arrive_in_order() {
+    let (_rt, host) = runtime(2);
+    let (tx, rx) = mpsc::channel();
+    let n = 10_000;
+    let sink = host
+        .spawn_async(SpawnOptions::default(), move |cx| async move {
+            let mut got = Vec::new();
+            while got.len() < n {
+                got.push(cx.recv().await.payload.as_int().unwrap());
+            }
+            tx.send(got).unwrap();
+            Ok(Payload::Nil)
+        })
+        .unwrap();
+    for sender in 0..4i64 {
+        host.spawn_async(SpawnOptions::default(), move |cx| async move {
+            for i in 0..(n as i64 / 4) {
+                cx.send(sink, "n", Payload::Int(sender * 1_000_000 + i))
+                    .unwrap();
+                if i % 100 == 0 {
+                    cx.yield_now().await;
+                }
+            }
+            Ok(Payload::Nil)
+        })
+        .unwrap();
+    }
+    let got = rx.recv_timeout(TIMEOUT).unwrap();
+    for sender in 0..4 {
+        let mine: Vec<i64> = got
+            .iter()
+            .copied()
+            .filter(|v| v / 1_000_000 == sender)
+            .collect();
+        let want: Vec<i64> = (0..n as i64 / 4).map(|i| sender * 1_000_000 + i).collect();
+        assert_eq!(mine, want, "sender {sender} out of order");
+    }
+}
+
+#[test]
+fn monitored_child_crash_delivers_exit_with_error() {
+    let (_rt, host) = runtime(2);
+    let (tx, rx) = mpsc::channel();
+    let h = host.clone();
+    host.spawn_async(SpawnOptions::default(), move |cx| async move {
+        let child = cx
+            .spawn(&h, SpawnOptions::default().monitored(), |_| async {
+                Err(ExitError::new("boom"))
+            })
+            .unwrap();
+        let ev = cx.next_event().await;
+        tx.send((child, ev)).unwrap();
+        Ok(Payload::Nil)
+    })
+    .unwrap();
+    let (child, ev) = rx.recv_timeout(TIMEOUT).unwrap();
+    assert_eq!(
+        ev,
+        Event::Exit {
+            from: child,
+            result: Err(ExitError::new("boom"))
+        }
+    );
+}
+
+#[test]
+fn monitored_child_normal_exit_delivers_value() {
+    let (_rt, host) = runtime(1);
+    let (tx, rx) = mpsc::channel();
+    let h = host.clone();
+    host.spawn_async(SpawnOptions::default(), move |cx| async move {
+        let child = cx
+            .spawn(&h, SpawnOptions::default().monitored(), |_| async {
+                Ok(Payload::Int(7))
+            })
+            .unwrap();
+        tx.send((child, cx.next_event().await)).unwrap();
+        Ok(Payload::Nil)
+    })
+    .unwrap();
+    let (child, ev) = rx.recv_timeout(TIMEOUT).unwrap();
+    assert_eq!(
+        ev,
+        Event::Exit {
+            from: child,
+            result: Ok(Payload::Int(7))
+        }
+    );
+}
+
+#[test]
+fn linked_abnormal_exit_terminates_partner_that_does_not_trap() {
+    let (rt, host) = runtime(2);
+    let (tx, rx) = mpsc::channel();
+    let w = watcher(&host, false, tx);
+    let h = host.clone();
+    // The partner links to a crasher and would otherwise wait forever.
+    let partner = host
+        .spawn_async(SpawnOptions::default(), move |cx| async move {
+            cx.spawn(&h, SpawnOptions::default().linked(), |cx| async move {
+                cx.sleep(Duration::from_millis(5)).await;
+                Err(ExitError::new("crasher died"))
+            })
+            .unwrap();
+            cx.sleep(Duration::from_secs(3600)).await;
+            Ok(Payload::Str("should not get here".into()))
+        })
+        .unwrap();
+    rt.node().monitor(w, partner).unwrap();
+    match rx.recv_timeout(TIMEOUT).unwrap() {
+        Event::Exit {
+            from,
+            result: Err(e),
+        } => {
+            assert_eq!(from, partner);
+            assert!(e.message().contains("crasher died"), "{e}");
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[test]
+fn linked_abnormal_exit_delivers_link_down_to_trapping_partner() {
+    let (_rt, host) = runtime(2);
+    let (tx, rx) = mpsc::channel();
+    let h = host.clone();
+    host.spawn_async(SpawnOptions::default(), move |cx| async move {
+        cx.set_trap_links(true);
+        let child = cx
+            .spawn(&h, SpawnOptions::default().linked(), |_| async {
+                Err(ExitError::new("bad"))
+            })
+            .unwrap();
+        tx.send((child, cx.next_event().await)).unwrap();
+        // Still alive after the link went down.
+        cx.sleep(Duration::from_millis(1)).await;
+        tx.send((child, Event::LinkDown { from: child, error: ExitError::new("alive") }))
+            .unwrap();
+        Ok(Payload::Nil)
+    })
+    .unwrap();
+    let (child, ev) = rx.recv_timeout(TIMEOUT).unwrap();
+    assert_eq!(
+        ev,
+        Event::LinkDown {
+            from: child,
+            error: ExitError::new("bad")
+        }
+    );
+    let (_, alive) = rx.recv_timeout(TIMEOUT).unwrap();
+    assert!(matches!(alive, Event::LinkDown { error, .. } if error.message() == "alive"));
+}
+
+#[test]
+fn linked_normal_exit_does_not_propagate() {
+    let (_rt, host) = runtime(2);
+    let (tx, rx) = mpsc::channel();
+    let h = host.clone();
+    host.spawn_async(SpawnOptions::default(), move |cx| async move {
+        let child = cx
+            .spawn(&h, SpawnOptions::default().linked().monitored(), |_| async {
+                Ok(Payload::Nil)
+            })
+            .unwrap();
+        let ev = cx.next_event().await;
+        // A normal exit gives the monitor its EXIT and nothing else.
+        cx.sleep(Duration::from_millis(20)).await;
+        let extra = cx.try_recv();
+        tx.send((child, ev, extra.is_none())).unwrap();
+        Ok(Payload::Nil)
+    })
+    .unwrap();
+    let (child, ev, quiet) = rx.recv_timeout(TIMEOUT).unwrap();
+    assert_eq!(
+        ev,
+        Event::Exit {
+            from: child,
+            result: Ok(Payload::Nil)
+        }
+    );
+    assert!(quiet);
+}
+
+#[test]
+fn cancel_delivers_cancel_then_terminates_at_deadline() {
+    let (rt, host) = runtime(2);
+    let (tx, rx) = mpsc::channel();
+    let w = watcher(&host, false, tx);
+    // Polite: ends itself on CANCEL.
+    let polite = host
+        .spawn_async(SpawnOptions::default(), |cx| async move {
+            match cx.next_event().await {
+                Event::Cancel { .. } => Ok(Payload::Str("cancelled politely".into())),
+                other => Err(ExitError::new(format!("unexpected {other:?}"))),
+            }
+        })
+        .unwrap();
+    rt.node().monitor(w, polite).unwrap();
+    rt.node().cancel(None, polite, Duration::from_secs(5)).unwrap();
+    assert_eq!(
+        rx.recv_timeout(TIMEOUT).unwrap(),
+        Event::Exit {
+            from: polite,
+            result: Ok(Payload::Str("cancelled politely".into()))
+        }
+    );
+    // Stubborn: ignores CANCEL, terminated at the deadline.
+    let stubborn = host
+        .spawn_async(SpawnOptions::default(), |cx| async move {
+            cx.sleep(Duration::from_secs(3600)).await;
+            Ok(Payload::Nil)
+        })
+        .unwrap();
+    rt.node().monitor(w, stubborn).unwrap();
+    let start = Instant::now();
+    rt.node().cancel(None, stubborn, Duration::from_millis(50)).unwrap();
+    match rx.recv_timeout(TIMEOUT).unwrap() {
+        Event::Exit {
+            from,
+            result: Err(e),
+        } => {
+            assert_eq!(from, stubborn);
+            assert!(e.message().contains("cancelled"), "{e}");
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    assert!(start.elapsed() >= Duration::from_millis(50), "terminated before the deadline");
+}
+
+#[test]
+fn terminate_ends_process_with_terminated_error() {
+    let (rt, host) = runtime(1);
+    let (tx, rx) = mpsc::channel();
+    let w = watcher(&host, false, tx);
+    let victim = host
+        .spawn_async(SpawnOptions::default(), |cx| async move {
+            cx.recv().await;
+            Ok(Payload::Nil)
+        })
+        .unwrap();
+    rt.node().monitor(w, victim).unwrap();
+    rt.node().terminate(victim).unwrap();
+    assert_eq!(
+        rx.recv_timeout(TIMEOUT).unwrap(),
+        Event::Exit {
+            from: victim,
+            result: Err(ExitError::terminated())
+        }
+    );
+    assert!(!rt.node().is_alive(victim));
+    assert!(rt.node().terminate(victim).is_err(), "terminating a dead pid reports it");
+}
+
+#[test]
+fn names_are_exclusive_and_freed_when_the_process_ends() {
+    let (rt, host) = runtime(2);
+    let (tx, rx) = mpsc::channel();
+    let holder = host
+        .spawn_async(SpawnOptions::default(), move |cx| async move {
+            cx.register("svc").unwrap();
+            tx.send(()).unwrap();
+            let m = cx.recv().await;
+            Ok(m.payload)
+        })
+        .unwrap();
+    rx.recv_timeout(TIMEOUT).unwrap();
+    let node = rt.node();
+    assert_eq!(node.lookup("svc"), Some(holder));
+    let other = host
+        .spawn_async(SpawnOptions::default(), |cx| async move {
+            cx.recv().await;
+            Ok(Payload::Nil)
+        })
+        .unwrap();
+    assert!(matches!(
+        node.register("svc", other),
+        Err(wippy_process::Error::NameTaken { holder: h, .. }) if h == holder
+    ));
+    node.send_named(None, "svc", "stop", Payload::Nil).unwrap();
+    wait_until("name freed", || node.lookup("svc").is_none());
+    assert!(!node.is_alive(holder));
+    node.register("svc", other).unwrap();
+    assert!(node.unregister("svc"));
+    assert!(!node.unregister("svc"));
+    assert!(node.send_named(None, "svc", "x", Payload::Nil).is_err());
+}
+
+#[test]
+fn stale_pid_never_reaches_the_process_that_reuses_its_slot() {
+    let (rt, host) = runtime(1);
+    let node = rt.node().clone();
+    let (tx, rx) = mpsc::channel();
+    let old = host
+        .spawn_async(SpawnOptions::default(), |_| async { Ok(Payload::Nil) })
+        .unwrap();
+    wait_until("first process ends", || !node.is_alive(old));
+    // Spawn until the slot is reused.
+    let mut reused = None;
+    for _ in 0..100 {
+        let tx = tx.clone();
+        let pid = host
+            .spawn_async(SpawnOptions::default(), move |cx| async move {
+                let m = cx.recv().await;
+                tx.send(m.topic.to_string()).unwrap();
+                Ok(Payload::Nil)
+            })
+            .unwrap();
+        if pid.local() as u32 == old.local() as u32 {
+            reused = Some(pid);
+            break;
+        }
+    }
+    let new = reused.expect("slot reused within 100 spawns");
+    assert_ne!(new, old);
+    node.send(None, old, "stale", Payload::Nil).unwrap();
+    node.send(None, new, "fresh", Payload::Nil).unwrap();
+    assert_eq!(rx.recv_timeout(TIMEOUT).unwrap(), "fresh");
+    assert!(node.stats().dead_letters >= 1);
+}
+
+#[test]
+fn panicking_native_process_ends_with_error_and_runtime_survives() {
+    let (_rt, host) = runtime(2);
+    let (tx, rx) = mpsc::channel();
+    let h = host.clone();
+    host.spawn_async(SpawnOptions::default(), move |cx| async move {
+        let child = cx
+            .spawn(&h, SpawnOptions::default().monitored(), |_| async {
+                panic!("kaboom");
+            })
+            .unwrap();
+        tx.send((child, cx.next_event().await)).unwrap();
+        Ok(Payload::Nil)
+    })
+    .unwrap();
+    let (child, ev) = rx.recv_timeout(TIMEOUT).unwrap();
+    match ev {
+        Event::Exit {
+            from,
+            result: Err(e),
+        } => {
+            assert_eq!(from, child);
+            assert!(e.message().contains("kaboom"), "{e}");
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    // The host still runs processes.
+    let (tx2, rx2) = mpsc::channel();
+    host.spawn_async(SpawnOptions::default(), move |_| async move {
+        tx2.send(1).unwrap();
+        Ok(Payload::Nil)
+    })
+    .unwrap();
+    assert_eq!(rx2.recv_timeout(TIMEOUT).unwrap(), 1);
+}
+
+#[test]
+fn send_to_dead_pid_is_counted_not_an_error() {
+    let (rt, host) = runtime(1);
+    let pid = host
+        .spawn_async(SpawnOptions::default(), |_| async { Ok(Payload::Nil) })
+        .unwrap();
+    wait_until("process ends", || !rt.node().is_alive(pid));
+    let before = rt.node().stats().dead_letters;
+    rt.node().send(None, pid, "x", Payload::Nil).unwrap();
+    assert_eq!(rt.node().stats().dead_letters, before + 1);
+}
+
+#[test]
+fn reserved_topics_are_rejected() {
+    let (rt, host) = runtime(1);
+    let pid = host
+        .spawn_async(SpawnOptions::default(), |cx| async move {
+            cx.recv().await;
+            Ok(Payload::Nil)
+        })
+        .unwrap();
+    assert!(matches!(
+        rt.node().send(None, pid, "@internal", Payload::Nil),
+        Err(wippy_process::Error::ReservedTopic(_))
+    ));
+}
+
+#[test]
+fn monitoring_a_dead_process_delivers_noproc_exit() {
+    let (rt, host) = runtime(1);
+    let (tx, rx) = mpsc::channel();
+    let w = watcher(&host, false, tx);
+    let gone = host
+        .spawn_async(SpawnOptions::default(), |_| async { Ok(Payload::Nil) })
+        .unwrap();
+    wait_until("process ends", || !rt.node().is_alive(gone));
+    rt.node().monitor(w, gone).unwrap();
+    assert_eq!(
+        rx.recv_timeout(TIMEOUT).unwrap(),
+        Event::Exit {
+            from: gone,
+            result: Err(ExitError::new("noproc"))
+        }
+    );
+}
+
+/// A counter written as a plain state machine, upgraded from v1 to v2.
+struct CounterV1 {
+    count: i64,
+}
+struct CounterV2 {
+    count: i64,
+}
+
+impl Process for CounterV1 {
+    fn step(&mut self, cx: &mut Context<'_>) -> Step {
+        while let Some(m) = cx.recv() {
+            match m.topic.as_str() {
+                "inc" => self.count += 1,
+                "upgrade" => return Step::Upgrade(Box::new(CounterV2 { count: self.count })),
+                _ => {}
+            }
+        }
+        Step::Idle
+    }
+}
+
+impl Process for CounterV2 {
+    fn step(&mut self, cx: &mut Context<'_>) -> Step {
+        while let Some(m) = cx.recv() {
+            match m.topic.as_str() {
+                "inc" => self.count += 10,
+                "get" => {
+                    let _ = cx.send(
+                        m.from.unwrap(),
+                        "value",
+                        Payload::map([("version", 2.into()), ("count", self.count.into())]),
+                    );
+                }
+                _ => {}
+            }
+        }
+        Step::Idle
+    }
+}
+
+struct FailsToStart;
+impl Process for FailsToStart {
+    fn init(&mut self, _: &mut Context<'_>) -> Result<(), ExitError> {
+        Err(ExitError::new("v3 failed to start"))
+    }
+    fn step(&mut self, _: &mut Context<'_>) -> Step {
+        Step::Complete(Ok(Payload::Nil))
+    }
+}
+
+#[test]
+fn upgrade_keeps_pid_mailbox_and_monitors() {
+    let (rt, host) = runtime(2);
+    let (tx, rx) = mpsc::channel();
+    let w = watcher(&host, false, tx);
+    let counter = host
+        .spawn(CounterV1 { count: 0 }, SpawnOptions::default())
+        .unwrap();
+    rt.node().monitor(w, counter).unwrap();
+    let (vtx, vrx) = mpsc::channel();
+    host.spawn_async(SpawnOptions::default(), move |cx| async move {
+        for topic in ["inc", "inc", "upgrade", "inc", "get"] {
+            cx.send(counter, topic, Payload::Nil).unwrap();
+        }
+        vtx.send(cx.recv().await).unwrap();
+        Ok(Payload::Nil)
+    })
+    .unwrap();
+    let reply = vrx.recv_timeout(TIMEOUT).unwrap();
+    assert_eq!(reply.from, Some(counter), "same pid after upgrade");
+    assert_eq!(reply.payload.get("version"), Some(&Payload::Int(2)));
+    assert_eq!(reply.payload.get("count"), Some(&Payload::Int(12)));
+    // Monitors survive the upgrade: terminate and expect the EXIT.
+    rt.node().terminate(counter).unwrap();
+    assert!(matches!(rx.recv_timeout(TIMEOUT).unwrap(), Event::Exit { from, .. } if from == counter));
+}
+
+#[test]
+fn upgrade_to_code_that_fails_to_start_ends_with_error_exit() {
+    let (rt, host) = runtime(1);
+    let (tx, rx) = mpsc::channel();
+    let w = watcher(&host, false, tx);
+    let p = host
+        .spawn_async(SpawnOptions::default(), |cx| async move {
+            cx.recv().await;
+            cx.upgrade(FailsToStart).await
+        })
+        .unwrap();
+    rt.node().monitor(w, p).unwrap();
+    rt.node().send(None, p, "go", Payload::Nil).unwrap();
+    assert_eq!(
+        rx.recv_timeout(TIMEOUT).unwrap(),
+        Event::Exit {
+            from: p,
+            result: Err(ExitError::new("v3 failed to start"))
+        }
+    );
+}

@@ -1,0 +1,68 @@
+//! Developer commands: `cargo xtask bench [--quick] [FILTER] [--json FILE]`
+//! and `cargo xtask stress`.
+
+mod bench;
+mod rss;
+
+use std::path::PathBuf;
+use std::process::{Command, ExitCode};
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "xtask", about = "wippy-rs developer tasks")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Runs the benchmark suite, prints a table and optionally writes JSON.
+    Bench {
+        /// Scaled-down sizes (the whole suite in under a minute).
+        #[arg(long)]
+        quick: bool,
+        /// Write the figures as JSON (a list of {name, value, unit}) to FILE.
+        #[arg(long, value_name = "FILE")]
+        json: Option<PathBuf>,
+        /// Run only benchmarks whose name contains FILTER.
+        filter: Option<String>,
+    },
+    /// Runs the `#[ignore]`d stress tests in release mode.
+    Stress,
+}
+
+fn main() -> ExitCode {
+    if let Some(code) = bench::run_child() {
+        return code;
+    }
+    match Cli::parse().cmd {
+        Cmd::Bench {
+            quick,
+            json,
+            filter,
+        } => bench::run(quick, filter.as_deref(), json.as_deref()),
+        Cmd::Stress => {
+            let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+                .args([
+                    "test",
+                    "--release",
+                    "--workspace",
+                    "--",
+                    "--ignored",
+                    "--test-threads=1",
+                    "stress",
+                ])
+                .status();
+            match status {
+                Ok(s) if s.success() => ExitCode::SUCCESS,
+                Ok(_) => ExitCode::FAILURE,
+                Err(e) => {
+                    eprintln!("xtask stress: cannot run cargo: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
