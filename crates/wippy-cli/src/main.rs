@@ -1,1 +1,122 @@
-fn main() {}
+//! `wippy`: runs wippy-rs apps (see `spec/cli.md`).
+
+mod boot;
+mod cli;
+mod demo;
+mod logging;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::mpsc::RecvTimeoutError;
+use std::time::Duration;
+
+use clap::Parser;
+use wippy_host::registry::Registry;
+use wippy_process::Payload;
+
+use crate::boot::{Booted, boot, exit_code};
+use crate::cli::{Cli, Command};
+
+/// Longest a shutdown may take before the process exits anyway.
+const SHUTDOWN_LIMIT: Duration = Duration::from_secs(2);
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Err(e) = logging::init(&cli.log_level, cli.log_format) {
+        eprintln!("wippy: {e}");
+        return ExitCode::from(2);
+    }
+    let workers = cli.workers.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2)
+    });
+    match cli.command {
+        None => match demo::registry() {
+            Ok(reg) => run(reg, workers, Some("demo:main".into()), Vec::new()),
+            Err(e) => fail(&e),
+        },
+        Some(Command::Run { exec, dir, args }) => match load(dir.as_deref()) {
+            Ok(reg) => run(reg, workers, exec, args),
+            Err(code) => code,
+        },
+        Some(Command::Check { dir }) => match load(dir.as_deref()) {
+            Ok(reg) => {
+                println!("ok: {} entries", reg.len());
+                ExitCode::SUCCESS
+            }
+            Err(code) => code,
+        },
+    }
+}
+
+fn fail(msg: &str) -> ExitCode {
+    eprintln!("wippy: {msg}");
+    ExitCode::FAILURE
+}
+
+fn load(dir: Option<&Path>) -> Result<Registry, ExitCode> {
+    let dir = dir.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
+    Registry::load_dir(&dir).map_err(|errs| {
+        for e in &errs.0 {
+            eprintln!("{e}");
+        }
+        eprintln!("{} error(s) in {}", errs.0.len(), dir.display());
+        ExitCode::FAILURE
+    })
+}
+
+fn run(registry: Registry, workers: usize, exec: Option<String>, args: Vec<String>) -> ExitCode {
+    let (sig_tx, sig_rx) = std::sync::mpsc::channel();
+    if let Err(e) = ctrlc::set_handler(move || {
+        sig_tx.send(()).ok();
+    }) {
+        tracing::warn!("cannot install the Ctrl-C handler: {e}");
+    }
+    let booted = match boot(registry, workers, args) {
+        Ok(b) => b,
+        Err(e) => return fail(&e),
+    };
+    let code = match exec {
+        None => {
+            // Run until Ctrl-C / SIGTERM.
+            sig_rx.recv().ok();
+            tracing::info!("shutting down");
+            0
+        }
+        Some(entry) => run_exec(&booted, &entry, &sig_rx),
+    };
+    booted.shutdown(SHUTDOWN_LIMIT);
+    ExitCode::from(code)
+}
+
+fn run_exec(booted: &Booted, entry: &str, sig: &std::sync::mpsc::Receiver<()>) -> u8 {
+    let host = booted.terminal.clone();
+    let rx = match booted.run_entry(&host, entry, Vec::<Payload>::new()) {
+        Ok(rx) => rx,
+        Err(e) => {
+            eprintln!("wippy: cannot run {entry}: {e}");
+            return 1;
+        }
+    };
+    loop {
+        match rx.recv_timeout(Duration::from_millis(50)) {
+            Ok(result) => {
+                if let Err(e) = &result {
+                    eprintln!("wippy: {entry} failed: {}", e.message());
+                }
+                return exit_code(&result);
+            }
+            Err(RecvTimeoutError::Disconnected) => {
+                eprintln!("wippy: lost the result of {entry}");
+                return 1;
+            }
+            Err(RecvTimeoutError::Timeout) => {
+                if sig.try_recv().is_ok() {
+                    tracing::info!("interrupted; shutting down");
+                    return 0;
+                }
+            }
+        }
+    }
+}

@@ -223,8 +223,10 @@ impl Cell {
         true
     }
 
-    /// Delivers an op completion.
-    pub(crate) fn complete(self: &Arc<Self>, completion: Completion) {
+    /// Delivers an op completion (a timer fired, blocking work finished).
+    /// Hosts that register their own operations (a VM shard's timers) use it
+    /// to hand the result to the process; it wakes an idle process.
+    pub fn complete(self: &Arc<Self>, completion: Completion) {
         let mut inner = self.lock();
         if !inner.alive {
             return;
@@ -249,6 +251,34 @@ impl Cell {
         drop(inner);
         self.wake_if(wake);
         true
+    }
+
+    /// Takes the oldest message from the mailbox (for the process's runner).
+    pub fn try_recv(&self) -> Option<Message> {
+        self.lock().messages.pop_front()
+    }
+
+    /// Takes the oldest lifecycle event (for the process's runner).
+    pub fn try_event(&self) -> Option<Event> {
+        crate::context::take_event(self)
+    }
+
+    /// Takes the oldest op completion (for the process's runner).
+    pub fn try_completion(&self) -> Option<Completion> {
+        let mut inner = self.lock();
+        let ix = inner
+            .signals
+            .iter()
+            .position(|s| matches!(s, Signal::Completion(_)))?;
+        match inner.signals.remove(ix) {
+            Some(Signal::Completion(c)) => Some(c),
+            _ => unreachable!("position found a completion"),
+        }
+    }
+
+    /// Whether the process traps links.
+    pub fn trap_links(&self) -> bool {
+        self.lock().trap_links
     }
 
     /// Wakes an idle process without delivering anything (async wakers).

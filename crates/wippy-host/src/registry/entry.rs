@@ -202,11 +202,14 @@ pub struct HostSpec {
     pub max_processes: Option<usize>,
     /// VM sharing.
     pub isolation: Isolation,
-    /// Memory budget per process, bytes.
+    /// Memory budget per process, bytes (YAML: a size like `64MB`, or an
+    /// integer of bytes).
     pub memory_limit: Option<u64>,
     /// Preemption slice.
+    /// YAML: a Go duration like `1.5s`, or an integer of milliseconds.
     pub time_slice: Option<Duration>,
     /// Default deadline of `process.cancel`.
+    /// YAML: a Go duration like `1.5s`, or an integer of milliseconds.
     pub cancel_deadline: Option<Duration>,
     /// Modules the host allows (`None`: all but `io`).
     pub modules: Option<Vec<String>>,
@@ -274,8 +277,10 @@ pub struct Lifecycle {
     /// Entries started before (and stopped after) this one.
     pub depends_on: Vec<EntryId>,
     /// How long a start may take.
+    /// YAML: a Go duration like `1.5s`, or an integer of milliseconds.
     pub start_timeout: Duration,
     /// How long a stop may take before the process is terminated.
+    /// YAML: a Go duration like `1.5s`, or an integer of milliseconds.
     pub stop_timeout: Duration,
     /// Restart policy.
     pub restart: RestartSpec,
@@ -301,15 +306,18 @@ impl Default for Lifecycle {
 pub struct RestartSpec {
     /// Consecutive failures before giving up (0 = never restart).
     pub max_attempts: u32,
-    /// First delay.
+    /// First delay (YAML: `delay` or `initial_delay`, a Go duration like
+    /// `1.5s` or an integer of milliseconds).
     pub delay: Duration,
     /// Factor per attempt.
     pub backoff_factor: f64,
     /// Cap on the delay.
+    /// YAML: a Go duration like `1.5s`, or an integer of milliseconds.
     pub max_delay: Duration,
     /// Random spread, 0..1.
     pub jitter: f64,
     /// Running this long resets the attempt count.
+    /// YAML: a Go duration like `1.5s`, or an integer of milliseconds.
     pub stable_threshold: Duration,
 }
 

@@ -1,8 +1,33 @@
-//! Loading `_index.yaml` files into entries. (Being written.)
+//! Loading `_index.yaml` files into entries (format: `spec/registry.md`).
+//!
+//! Loading goes in two passes. The first reads every file on its own: YAML,
+//! namespace, each entry's fields and Lua sources, and it declares every
+//! entry id it sees, even of entries with errors, so that one mistake does
+//! not make every reference to that entry dangle too. The second checks the
+//! references between entries (imports, a service's process and host,
+//! `depends_on`, security policies) against the declared ids and kinds.
+//! Errors of both passes are collected, then sorted by file and line.
+//!
+//! Conventions of the format that the spec leaves open:
+//! - a field set to `null` (or left empty, `key:`) counts as absent;
+//! - durations are Go strings (`"1.5s"`) or integers of **milliseconds**;
+//!   sizes are strings (`"64MB"`) or integers of bytes;
+//! - an unknown top-level entry field goes to the entry's `meta` unless it
+//!   is probably a typo of a field of the entry's kind (then it is an
+//!   error); an explicit `meta:` key wins over a top-level field of the
+//!   same name;
+//! - unknown fields in nested maps (`host`, `lifecycle`, `restart`, ...) and
+//!   at the top of a file are always errors.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::{fs, io};
 
-use super::{LoadErrors, Registry};
+use saphyr::LoadableYamlNode;
+
+use super::kinds::kind_fields;
+use super::yaml::{self, Field, Node, Report, line};
+use super::{Entry, EntryId, EntryKind, EntrySpec, LoadError, LoadErrors, Registry};
 
 /// An index file given as text.
 #[derive(Debug, Clone)]
@@ -13,13 +38,443 @@ pub struct Source {
     pub text: String,
 }
 
-pub(crate) fn load_dir(_dir: &Path) -> Result<Registry, LoadErrors> {
-    todo!("registry loader")
+/// Name of the index files an app folder holds.
+const INDEX_FILE: &str = "_index.yaml";
+
+pub(crate) fn load_dir(dir: &Path) -> Result<Registry, LoadErrors> {
+    let dir_error = |file: &Path, message: String| LoadError {
+        file: file.to_path_buf(),
+        line: 0,
+        entry: None,
+        path: None,
+        message,
+        suggestion: None,
+    };
+    if !dir.is_dir() {
+        let message = if dir.exists() {
+            "app path is not a folder"
+        } else {
+            "app folder does not exist"
+        };
+        return Err(LoadErrors(vec![dir_error(dir, message.into())]));
+    }
+    let mut errors = Vec::new();
+    let mut paths = Vec::new();
+    find_indexes(dir, &mut paths, &mut errors);
+    paths.sort();
+    if paths.is_empty() && errors.is_empty() {
+        let message = format!("no {INDEX_FILE} in this folder or below");
+        return Err(LoadErrors(vec![dir_error(dir, message)]));
+    }
+    let mut sources = Vec::with_capacity(paths.len());
+    for path in paths {
+        match fs::read_to_string(&path) {
+            Ok(text) => sources.push(Source { path, text }),
+            Err(e) => errors.push(dir_error(&path, format!("cannot read: {e}"))),
+        }
+    }
+    match load_sources(&sources, &|p| fs::read_to_string(p)) {
+        Ok(registry) if errors.is_empty() => Ok(registry),
+        Ok(_) => Err(LoadErrors(errors)),
+        Err(LoadErrors(more)) => {
+            errors.extend(more);
+            Err(LoadErrors(errors))
+        }
+    }
+}
+
+/// Collects every `_index.yaml` below `dir`. Symbolic links to folders are
+/// not followed (a link cycle would never end).
+fn find_indexes(dir: &Path, out: &mut Vec<PathBuf>, errors: &mut Vec<LoadError>) {
+    let read_error = |e: io::Error| LoadError {
+        file: dir.to_path_buf(),
+        line: 0,
+        entry: None,
+        path: None,
+        message: format!("cannot list folder: {e}"),
+        suggestion: None,
+    };
+    let items = match fs::read_dir(dir) {
+        Ok(items) => items,
+        Err(e) => return errors.push(read_error(e)),
+    };
+    for item in items {
+        let item = match item {
+            Ok(item) => item,
+            Err(e) => {
+                errors.push(read_error(e));
+                continue;
+            }
+        };
+        let path = item.path();
+        match item.file_type() {
+            Ok(t) if t.is_dir() => find_indexes(&path, out, errors),
+            Ok(_) if item.file_name() == INDEX_FILE => out.push(path),
+            Ok(_) => {}
+            Err(e) => errors.push(read_error(e)),
+        }
+    }
 }
 
 pub(crate) fn load_sources(
-    _sources: &[Source],
-    _read: &dyn Fn(&Path) -> std::io::Result<String>,
+    sources: &[Source],
+    read: &dyn Fn(&Path) -> io::Result<String>,
 ) -> Result<Registry, LoadErrors> {
-    todo!("registry loader")
+    let mut state = State::default();
+    for source in sources {
+        state.file(source, read);
+    }
+    state.check_references();
+    let State {
+        mut errors,
+        registry,
+        ..
+    } = state;
+    if errors.is_empty() {
+        return Ok(registry);
+    }
+    let order = |file: &Path| sources.iter().position(|s| s.path == file);
+    errors.sort_by_key(|e| (order(&e.file), e.line));
+    Err(LoadErrors(errors))
+}
+
+/// An entry id seen in some file.
+struct Declared {
+    /// `None` when the kind was missing or unknown.
+    kind: Option<EntryKind>,
+    file: PathBuf,
+    line: usize,
+}
+
+/// A reference to another entry, checked once every file is read.
+struct Reference {
+    target: EntryId,
+    /// Kinds the target may have.
+    accept: &'static [EntryKind],
+    file: PathBuf,
+    line: usize,
+    entry: Option<String>,
+    path: String,
+}
+
+#[derive(Default)]
+struct State {
+    errors: Vec<LoadError>,
+    declared: BTreeMap<EntryId, Declared>,
+    references: Vec<Reference>,
+    registry: Registry,
+}
+
+/// Fields every entry has.
+const COMMON_FIELDS: &[&str] = &["name", "kind", "meta"];
+/// Fields of a file.
+const FILE_FIELDS: &[&str] = &["version", "namespace", "entries"];
+
+impl State {
+    /// Reads one index file.
+    fn file(&mut self, source: &Source, read: &dyn Fn(&Path) -> io::Result<String>) {
+        let mut r = Report {
+            file: &source.path,
+            entry: None,
+            errors: &mut self.errors,
+        };
+        let docs = match Node::load_from_str(&source.text) {
+            Ok(docs) => docs,
+            Err(e) => {
+                let message = format!("invalid YAML: {}", e.info());
+                return r.error(e.marker().line(), "", message, None);
+            }
+        };
+        let root = match docs.as_slice() {
+            [root] if !yaml::is_null(root) && !root.data.is_badvalue() => root,
+            [_, second, ..] => {
+                let message = "more than one YAML document in an index file";
+                return r.error(line(second), "", message, None);
+            }
+            _ => return r.error(1, "", "empty index file", Some(EXPECTED_FILE.into())),
+        };
+        let Some(fields) = yaml::fields(root, "", &mut r) else {
+            return;
+        };
+        let mut namespace = None;
+        let mut has_namespace = false;
+        let mut entries = None;
+        for f in fields.iter().filter(|f| !yaml::is_null(f.value)) {
+            match f.key {
+                "version" => {
+                    if yaml::as_str(f.value).is_none() {
+                        r.mismatch(f.value, &f.path, "a string, e.g. \"1.0\"");
+                    }
+                }
+                "namespace" => {
+                    has_namespace = true;
+                    namespace = yaml::string(f.value, &f.path, &mut r)
+                        .filter(|ns| check_namespace(ns, f, &mut r));
+                }
+                "entries" => entries = yaml::list(f.value, &f.path, &mut r),
+                _ => r.unknown_field(f, FILE_FIELDS),
+            }
+        }
+        if !has_namespace {
+            r.missing(line(root), "", "namespace");
+        }
+        let dir = source.path.parent().unwrap_or(Path::new(""));
+        for (node, path) in entries.unwrap_or_default() {
+            let mut cx = Cx {
+                r: Report {
+                    file: &source.path,
+                    entry: None,
+                    errors: &mut self.errors,
+                },
+                namespace: namespace.as_deref(),
+                dir,
+                read,
+                references: &mut self.references,
+            };
+            if let Some(entry) = cx.entry(node, &path, &mut self.declared) {
+                self.registry.insert(entry);
+            }
+        }
+    }
+
+    /// Checks every reference against the declared entries.
+    fn check_references(&mut self) {
+        for reference in &self.references {
+            let mut r = Report {
+                file: &reference.file,
+                entry: reference.entry.clone(),
+                errors: &mut self.errors,
+            };
+            let target = &reference.target;
+            let (line, path) = (reference.line, reference.path.as_str());
+            match self.declared.get(target) {
+                None => {
+                    let ids = self.declared.keys().map(EntryId::as_str);
+                    let suggestion =
+                        yaml::closest(target.as_str(), ids).map(|id| format!("did you mean {id}?"));
+                    r.error(line, path, format!("unknown entry {target}"), suggestion);
+                }
+                Some(Declared {
+                    kind: Some(kind), ..
+                }) if !reference.accept.contains(kind) => {
+                    let expected: Vec<_> = reference.accept.iter().map(|k| k.as_str()).collect();
+                    let message =
+                        format!("{target} is a {kind}, expected a {}", expected.join(" or "));
+                    r.error(line, path, message, None);
+                }
+                Some(_) if reference.entry.as_deref() == Some(target.as_str()) => {
+                    r.error(line, path, "an entry cannot refer to itself", None);
+                }
+                Some(_) => {}
+            }
+        }
+    }
+}
+
+const EXPECTED_FILE: &str = "expected a map with namespace and entries";
+
+fn check_namespace(ns: &str, f: &Field, r: &mut Report) -> bool {
+    let segment_ok = |seg: &str| {
+        let mut chars = seg.chars();
+        matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    };
+    let ok = ns.split('.').all(segment_ok);
+    if !ok {
+        let message = format!("invalid namespace {ns:?}");
+        let hint = "use dotted identifiers, e.g. app.workers";
+        r.error(line(f.value), &f.path, message, Some(hint.into()));
+    }
+    ok
+}
+
+fn name_ok(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+}
+
+/// Context for reading one entry.
+pub(super) struct Cx<'a> {
+    pub(super) r: Report<'a>,
+    /// `None` when the file's namespace is missing or invalid.
+    namespace: Option<&'a str>,
+    /// Folder of the index file.
+    pub(super) dir: &'a Path,
+    pub(super) read: &'a dyn Fn(&Path) -> io::Result<String>,
+    references: &'a mut Vec<Reference>,
+}
+
+impl Cx<'_> {
+    /// Reads one entry; `None` if it has errors (all reported).
+    fn entry(
+        &mut self,
+        node: &Node,
+        path: &str,
+        declared: &mut BTreeMap<EntryId, Declared>,
+    ) -> Option<Entry> {
+        let entry_line = line(node);
+        let fields = yaml::fields(node, path, &mut self.r)?;
+        let given = |key: &str| {
+            fields
+                .iter()
+                .find(|f| f.key == key && !yaml::is_null(f.value))
+        };
+
+        let name = match given("name") {
+            None => {
+                self.r.missing(entry_line, path, "name");
+                None
+            }
+            Some(f) => yaml::string(f.value, &f.path, &mut self.r).filter(|name| {
+                let ok = name_ok(name);
+                if !ok {
+                    let message = format!("invalid entry name {name:?}");
+                    let hint = "use letters, digits, _, - and .";
+                    self.r
+                        .error(line(f.value), &f.path, message, Some(hint.into()));
+                }
+                ok
+            }),
+        };
+        let id = self
+            .namespace
+            .zip(name.as_deref())
+            .map(|(ns, name)| EntryId::new(ns, name));
+        self.r.entry = id.as_ref().map(EntryId::to_string);
+
+        let kind = match given("kind") {
+            None => {
+                self.r.missing(entry_line, path, "kind");
+                None
+            }
+            Some(f) => self.kind(f),
+        };
+
+        let before = self.r.errors.len();
+        if let Some(id) = &id {
+            if let Some(first) = declared.get(id) {
+                let message = format!(
+                    "duplicate entry id {id}, first declared at {}:{}",
+                    first.file.display(),
+                    first.line
+                );
+                self.r.error(entry_line, path, message, None);
+            } else {
+                let file = self.r.file.to_path_buf();
+                let line = entry_line;
+                declared.insert(id.clone(), Declared { kind, file, line });
+            }
+        }
+        // Without a kind, no other field can be judged.
+        let kind = kind?;
+
+        let known = kind_fields(kind);
+        let mut meta = BTreeMap::new();
+        let mut extra = Vec::new();
+        for f in &fields {
+            if COMMON_FIELDS.contains(&f.key) || known.contains(&f.key) {
+                if f.key == "meta" && !yaml::is_null(f.value) {
+                    meta = yaml::data_map(f.value, &f.path, &mut self.r).unwrap_or_default();
+                }
+            } else if let Some(k) = yaml::closest(f.key, COMMON_FIELDS.iter().chain(known).copied())
+            {
+                let suggestion = format!("did you mean {k}?");
+                self.r
+                    .error(f.line, &f.path, "unknown field", Some(suggestion));
+            } else {
+                extra.push((f.key.to_string(), yaml::payload(f.value)));
+            }
+        }
+        for (key, value) in extra {
+            meta.entry(key).or_insert(value);
+        }
+
+        let fields: Vec<&Field> = fields
+            .iter()
+            .filter(|f| known.contains(&f.key) && !yaml::is_null(f.value))
+            .collect();
+        let spec = match kind {
+            EntryKind::ProcessLua | EntryKind::FunctionLua | EntryKind::LibraryLua => self
+                .lua(kind, &fields, entry_line, path)
+                .map(EntrySpec::Lua),
+            EntryKind::ProcessHost => Some(EntrySpec::Host(self.host(&fields))),
+            EntryKind::TerminalHost => Some(EntrySpec::Terminal(self.terminal(&fields))),
+            EntryKind::Service => self
+                .service(&fields, entry_line, path)
+                .map(EntrySpec::Service),
+            EntryKind::Policy => self
+                .policy(&fields, entry_line, path)
+                .map(EntrySpec::Policy),
+        };
+        if self.r.errors.len() > before {
+            return None;
+        }
+        Some(Entry {
+            id: id?,
+            kind,
+            meta,
+            file: self.r.file.to_path_buf(),
+            line: entry_line,
+            spec: spec?,
+        })
+    }
+
+    fn kind(&mut self, f: &Field) -> Option<EntryKind> {
+        let text = yaml::string(f.value, &f.path, &mut self.r)?;
+        if let Some((_, kind)) = EntryKind::ALL.iter().find(|(name, _)| *name == text) {
+            return Some(*kind);
+        }
+        let names: Vec<&str> = EntryKind::ALL.iter().map(|(name, _)| *name).collect();
+        let message = format!("unknown kind {text:?}; known kinds: {}", names.join(", "));
+        let suggestion = yaml::closest(&text, names).map(|k| format!("did you mean {k}?"));
+        self.r.error(line(f.value), &f.path, message, suggestion);
+        None
+    }
+
+    /// An entry id that must name an entry of one of the `accept` kinds;
+    /// recorded to be checked once every file is read.
+    pub(super) fn reference(
+        &mut self,
+        node: &Node,
+        path: &str,
+        accept: &'static [EntryKind],
+    ) -> Option<EntryId> {
+        let text = yaml::string(node, path, &mut self.r)?;
+        match text.parse::<EntryId>() {
+            Ok(target) => {
+                self.references.push(Reference {
+                    target: target.clone(),
+                    accept,
+                    file: self.r.file.to_path_buf(),
+                    line: line(node),
+                    entry: self.r.entry.clone(),
+                    path: path.to_string(),
+                });
+                Some(target)
+            }
+            Err(message) => {
+                let suggestion = match self.namespace {
+                    Some(ns) if !text.contains(':') => Some(format!("did you mean {ns}:{text}?")),
+                    _ => None,
+                };
+                self.r.error(line(node), path, message, suggestion);
+                None
+            }
+        }
+    }
+
+    pub(super) fn references(
+        &mut self,
+        node: &Node,
+        path: &str,
+        accept: &'static [EntryKind],
+    ) -> Vec<EntryId> {
+        yaml::list(node, path, &mut self.r)
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|(item, p)| self.reference(item, &p, accept))
+            .collect()
+    }
 }

@@ -8,7 +8,12 @@
 
 mod entry;
 mod error;
+mod kinds;
 mod load;
+mod yaml;
+
+#[cfg(test)]
+mod tests;
 
 pub use entry::{
     Entry, EntryId, EntryKind, EntrySpec, HostSpec, Isolation, Lifecycle, LuaSpec, PolicySpec,

@@ -1,0 +1,242 @@
+//! Assembling a running app from its registry: runtime, hosts, services.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use wippy_host::registry::{EntryKind, EntrySpec, Registry};
+use wippy_host::{App, SpawnRequest, Terminal};
+use wippy_lua::{CodeCache, LuaHost, LuaHostConfig};
+use wippy_process::{ExitResult, NativeHost, Payload, Runtime, RuntimeConfig, SpawnOptions};
+use wippy_supervise::{RestartPolicy, Service, Supervisor, start_order};
+
+/// Name of the terminal host added to apps that declare none.
+pub const DEFAULT_TERMINAL: &str = "wippy:terminal";
+
+/// A running app.
+pub struct Booted {
+    pub rt: Runtime,
+    pub app: Arc<App>,
+    /// The host `run -x` runs its entry on.
+    pub terminal: String,
+    /// Native host of the CLI's own processes (supervisor, waiters).
+    pub native: NativeHost,
+    pub supervisor: Option<Supervisor>,
+}
+
+/// Starts the runtime, the auto-start hosts and the services of `registry`.
+pub fn boot(registry: Registry, workers: usize, args: Vec<String>) -> Result<Booted, String> {
+    let registry = Arc::new(registry);
+    let rt = Runtime::new(RuntimeConfig::default()).map_err(|e| e.to_string())?;
+    let app = App::new(rt.node().clone(), registry.clone());
+    let code = CodeCache::new(registry.clone());
+    let term = Terminal::new(args);
+    let mut terminal = None;
+    for e in registry.of_kind(EntryKind::TerminalHost) {
+        let cfg = LuaHostConfig::terminal(e.id.as_str(), term.clone());
+        LuaHost::start(&rt, &app, code.clone(), cfg).map_err(|e| e.to_string())?;
+        terminal.get_or_insert_with(|| e.id.to_string());
+    }
+    let terminal = match terminal {
+        Some(t) => t,
+        None => {
+            let cfg = LuaHostConfig::terminal(DEFAULT_TERMINAL, term.clone());
+            LuaHost::start(&rt, &app, code.clone(), cfg).map_err(|e| e.to_string())?;
+            DEFAULT_TERMINAL.to_owned()
+        }
+    };
+    for e in registry.of_kind(EntryKind::ProcessHost) {
+        let EntrySpec::Host(spec) = &e.spec else {
+            continue;
+        };
+        if !spec.lifecycle.auto_start {
+            continue;
+        }
+        let cfg = LuaHostConfig::from_spec(e.id.as_str(), spec, workers);
+        LuaHost::start(&rt, &app, code.clone(), cfg)
+            .map_err(|err| format!("cannot start host {}: {err}", e.id))?;
+    }
+    let native = rt
+        .native_host("wippy:system", 1)
+        .map_err(|e| e.to_string())?;
+    let supervisor = start_services(&app, &registry, &native)?;
+    Ok(Booted {
+        rt,
+        app,
+        terminal,
+        native,
+        supervisor,
+    })
+}
+
+fn start_services(
+    app: &Arc<App>,
+    registry: &Registry,
+    native: &NativeHost,
+) -> Result<Option<Supervisor>, String> {
+    let services: Vec<_> = registry
+        .of_kind(EntryKind::Service)
+        .filter_map(|e| match &e.spec {
+            EntrySpec::Service(s) if s.lifecycle.auto_start => Some((e.id.clone(), s.clone())),
+            _ => None,
+        })
+        .collect();
+    if services.is_empty() {
+        return Ok(None);
+    }
+    let deps: Vec<(String, Vec<String>)> = services
+        .iter()
+        .map(|(id, s)| {
+            (
+                id.to_string(),
+                s.lifecycle
+                    .depends_on
+                    .iter()
+                    .filter(|d| services.iter().any(|(i, _)| i == *d))
+                    .map(|d| d.to_string())
+                    .collect(),
+            )
+        })
+        .collect();
+    let order = start_order(&deps).map_err(|e| e.to_string())?;
+    let mut list = Vec::new();
+    for ix in order {
+        let (id, spec) = &services[ix];
+        let r = &spec.lifecycle.restart;
+        let app = Arc::downgrade(app);
+        let host = spec.host.to_string();
+        let entry = spec.process.clone();
+        let args = spec.args.clone();
+        list.push(Service {
+            name: id.to_string(),
+            restart: RestartPolicy {
+                max_attempts: r.max_attempts,
+                delay: r.delay,
+                backoff_factor: r.backoff_factor,
+                max_delay: r.max_delay,
+                jitter: r.jitter,
+                stable_threshold: r.stable_threshold,
+            },
+            stop_timeout: spec.lifecycle.stop_timeout,
+            start: Arc::new(move |opts: SpawnOptions| {
+                let app = app.upgrade().ok_or("the app is shutting down")?;
+                app.spawn(
+                    &host,
+                    SpawnRequest {
+                        entry: entry.clone(),
+                        args: args.clone(),
+                        opts,
+                    },
+                )
+                .map_err(|e| e.to_string())
+            }),
+        });
+    }
+    Supervisor::start(native, list)
+        .map(Some)
+        .map_err(|e| e.to_string())
+}
+
+impl Booted {
+    /// Runs `entry` on `host` in a process monitored by a native waiter;
+    /// returns a receiver of its result.
+    pub fn run_entry(
+        &self,
+        host: &str,
+        entry: &str,
+        args: Vec<Payload>,
+    ) -> Result<std::sync::mpsc::Receiver<ExitResult>, String> {
+        let entry = entry.parse().map_err(|e: String| e)?;
+        let (tx, rx) = std::sync::mpsc::channel();
+        let app = self.app.clone();
+        let host = host.to_owned();
+        let (started_tx, started_rx) = std::sync::mpsc::channel();
+        self.native
+            .spawn_async(SpawnOptions::default(), move |cx| async move {
+                let req = SpawnRequest {
+                    entry,
+                    args,
+                    opts: SpawnOptions::default().parent(cx.pid()).monitored(),
+                };
+                match app.spawn(&host, req) {
+                    Ok(child) => {
+                        started_tx.send(Ok(child)).ok();
+                        loop {
+                            if let wippy_process::Event::Exit { from, result } = cx.next_event().await
+                                && from == child
+                            {
+                                tx.send(result).ok();
+                                break;
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        started_tx.send(Err(e.to_string())).ok();
+                    }
+                }
+                Ok(Payload::Nil)
+            })
+            .map_err(|e| e.to_string())?;
+        started_rx
+            .recv()
+            .map_err(|_| "the runner process died".to_owned())??;
+        Ok(rx)
+    }
+
+    /// Graceful shutdown: CANCEL to every process, services stopped in
+    /// reverse order, hosts and runtime shut down. Bounded by `limit`.
+    pub fn shutdown(self, limit: Duration) {
+        let Booted {
+            rt,
+            app,
+            supervisor,
+            ..
+        } = self;
+        let done = std::thread::spawn(move || {
+            if let Some(s) = supervisor {
+                s.stop(limit);
+            }
+            let node = rt.node().clone();
+            for cell in node.cells() {
+                let _ = node.cancel(None, cell.pid(), limit / 2);
+            }
+            let deadline = std::time::Instant::now() + limit / 2;
+            while node.stats().live > 2 && std::time::Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            app.shutdown(limit);
+            rt.shutdown();
+        });
+        let deadline = std::time::Instant::now() + limit + Duration::from_secs(1);
+        while !done.is_finished() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
+
+/// The process exit code for an entry's result (see `cli.md`).
+pub fn exit_code(result: &ExitResult) -> u8 {
+    match result {
+        Ok(Payload::Nil) | Ok(Payload::Bool(true)) => 0,
+        Ok(Payload::Bool(false)) => 1,
+        Ok(Payload::Int(n)) => (*n).clamp(0, 255) as u8,
+        Ok(Payload::Float(f)) if f.fract() == 0.0 => f.clamp(0.0, 255.0) as u8,
+        Ok(_) => 0,
+        Err(_) => 1,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wippy_process::ExitError;
+
+    #[test]
+    fn exit_codes_follow_the_cli_spec() {
+        assert_eq!(exit_code(&Ok(Payload::Nil)), 0);
+        assert_eq!(exit_code(&Ok(Payload::Bool(true))), 0);
+        assert_eq!(exit_code(&Ok(Payload::Int(0))), 0);
+        assert_eq!(exit_code(&Ok(Payload::Bool(false))), 1);
+        assert_eq!(exit_code(&Ok(Payload::Int(3))), 3);
+        assert_eq!(exit_code(&Err(ExitError::new("boom"))), 1);
+    }
+}

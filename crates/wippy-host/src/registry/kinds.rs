@@ -1,0 +1,411 @@
+//! The fields of each kind of entry, read into its spec (format:
+//! `spec/registry.md`). The fields common to all entries, and deciding which
+//! unknown fields are typos, are in `load.rs`.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use super::load::Cx;
+use super::yaml::{self, Field, Report, line};
+use super::{
+    EntryId, EntryKind, HostSpec, Isolation, Lifecycle, LuaSpec, PolicySpec, RestartSpec,
+    SecuritySpec, ServiceSpec, TerminalSpec,
+};
+
+/// The fields of entries of `kind`, besides the common ones.
+pub(super) fn kind_fields(kind: EntryKind) -> &'static [&'static str] {
+    match kind {
+        EntryKind::ProcessLua | EntryKind::FunctionLua => {
+            &["source", "method", "modules", "imports"]
+        }
+        EntryKind::LibraryLua => &["source", "modules", "imports"],
+        EntryKind::ProcessHost => &["host", "modules", "security", "lifecycle"],
+        EntryKind::TerminalHost => &["hide_logs", "lifecycle"],
+        EntryKind::Service => &["process", "host", "args", "lifecycle"],
+        EntryKind::Policy => &["policy", "groups"],
+    }
+}
+
+/// Kinds a reference may point to, by role.
+const LIBRARY: &[EntryKind] = &[EntryKind::LibraryLua];
+const PROCESS: &[EntryKind] = &[EntryKind::ProcessLua];
+const HOSTS: &[EntryKind] = &[EntryKind::ProcessHost, EntryKind::TerminalHost];
+const POLICY: &[EntryKind] = &[EntryKind::Policy];
+const STARTABLE: &[EntryKind] = &[
+    EntryKind::ProcessHost,
+    EntryKind::TerminalHost,
+    EntryKind::Service,
+];
+
+impl Cx<'_> {
+    pub(super) fn lua(
+        &mut self,
+        kind: EntryKind,
+        fields: &[&Field],
+        entry_line: usize,
+        path: &str,
+    ) -> Option<LuaSpec> {
+        let mut source = None;
+        let mut method = None;
+        let mut modules = Vec::new();
+        let mut imports = BTreeMap::new();
+        for f in fields {
+            match f.key {
+                "source" => source = self.source(f),
+                "method" => method = Some(yaml::string(f.value, &f.path, &mut self.r)),
+                "modules" => {
+                    modules = yaml::strings(f.value, &f.path, &mut self.r).unwrap_or_default();
+                }
+                "imports" => imports = self.imports(f),
+                _ => {}
+            }
+        }
+        if !fields.iter().any(|f| f.key == "source") {
+            self.r.missing(entry_line, path, "source");
+        }
+        if method.is_none() && kind != EntryKind::LibraryLua {
+            self.r.missing(entry_line, path, "method");
+        }
+        let (path, source) = source?;
+        Some(LuaSpec {
+            path,
+            source,
+            method: method.flatten(),
+            modules,
+            imports,
+        })
+    }
+
+    /// `source: file://relative/path`, resolved and read.
+    fn source(&mut self, f: &Field) -> Option<(PathBuf, Arc<str>)> {
+        let text = yaml::string(f.value, &f.path, &mut self.r)?;
+        let relative = match text.strip_prefix("file://") {
+            Some(rel) if !rel.is_empty() => rel,
+            _ => {
+                let message = format!("invalid source {text:?}");
+                let hint = "expected file://relative/path, relative to this _index.yaml";
+                self.r
+                    .error(line(f.value), &f.path, message, Some(hint.into()));
+                return None;
+            }
+        };
+        let path = self.dir.join(relative);
+        match (self.read)(&path) {
+            Ok(code) => Some((path, code.into())),
+            Err(e) => {
+                let message = format!("cannot read source {}: {e}", path.display());
+                self.r.error(line(f.value), &f.path, message, None);
+                None
+            }
+        }
+    }
+
+    /// `imports: {alias: library id}`.
+    fn imports(&mut self, f: &Field) -> BTreeMap<String, EntryId> {
+        let mut out = BTreeMap::new();
+        for import in yaml::fields(f.value, &f.path, &mut self.r).unwrap_or_default() {
+            if let Some(id) = self.reference(import.value, &import.path, LIBRARY) {
+                out.insert(import.key.to_string(), id);
+            }
+        }
+        out
+    }
+
+    pub(super) fn host(&mut self, fields: &[&Field]) -> HostSpec {
+        let mut spec = HostSpec::default();
+        for f in fields {
+            match f.key {
+                "host" => self.host_settings(f, &mut spec),
+                "modules" => spec.modules = yaml::strings(f.value, &f.path, &mut self.r),
+                "security" => spec.security = self.security(f),
+                "lifecycle" => spec.lifecycle = self.lifecycle(f),
+                _ => {}
+            }
+        }
+        spec
+    }
+
+    fn host_settings(&mut self, f: &Field, spec: &mut HostSpec) {
+        const KNOWN: &[&str] = &[
+            "workers",
+            "queue_size",
+            "local_queue_size",
+            "max_processes",
+            "isolation",
+            "memory_limit",
+            "time_slice",
+            "cancel_deadline",
+        ];
+        let r = &mut self.r;
+        let count = |f: &Field, min, r: &mut Report| {
+            yaml::uint(f.value, &f.path, min, r).map(|n| usize::try_from(n).unwrap_or(usize::MAX))
+        };
+        for f in non_null(yaml::fields(f.value, &f.path, r)) {
+            match f.key {
+                "workers" => spec.workers = count(&f, 1, r),
+                "queue_size" => spec.queue_size = count(&f, 0, r),
+                "local_queue_size" => spec.local_queue_size = count(&f, 0, r),
+                "max_processes" => spec.max_processes = count(&f, 1, r),
+                "isolation" => {
+                    if let Some(text) = yaml::string(f.value, &f.path, r) {
+                        match text.as_str() {
+                            "shared" => spec.isolation = Isolation::Shared,
+                            "dedicated" => spec.isolation = Isolation::Dedicated,
+                            _ => {
+                                let message = format!("unknown isolation {text:?}");
+                                let suggestion = yaml::closest(&text, ["shared", "dedicated"])
+                                    .map_or("expected shared or dedicated".into(), |k| {
+                                        format!("did you mean {k}?")
+                                    });
+                                r.error(line(f.value), &f.path, message, Some(suggestion));
+                            }
+                        }
+                    }
+                }
+                "memory_limit" => spec.memory_limit = yaml::size(f.value, &f.path, r),
+                "time_slice" => spec.time_slice = yaml::duration(f.value, &f.path, r),
+                "cancel_deadline" => spec.cancel_deadline = yaml::duration(f.value, &f.path, r),
+                _ => r.unknown_field(&f, KNOWN),
+            }
+        }
+    }
+
+    pub(super) fn terminal(&mut self, fields: &[&Field]) -> TerminalSpec {
+        let mut spec = TerminalSpec::default();
+        for f in fields {
+            match f.key {
+                "hide_logs" => {
+                    spec.hide_logs = yaml::boolean(f.value, &f.path, &mut self.r).unwrap_or(false);
+                }
+                "lifecycle" => spec.lifecycle = self.lifecycle(f),
+                _ => {}
+            }
+        }
+        spec
+    }
+
+    pub(super) fn service(
+        &mut self,
+        fields: &[&Field],
+        entry_line: usize,
+        path: &str,
+    ) -> Option<ServiceSpec> {
+        let mut process = None;
+        let mut host = None;
+        let mut args = Vec::new();
+        let mut lifecycle = Lifecycle::default();
+        for f in fields {
+            match f.key {
+                "process" => process = Some(self.reference(f.value, &f.path, PROCESS)),
+                "host" => host = Some(self.reference(f.value, &f.path, HOSTS)),
+                "args" => {
+                    args = yaml::list(f.value, &f.path, &mut self.r)
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|(item, _)| yaml::payload(item))
+                        .collect();
+                }
+                "lifecycle" => lifecycle = self.lifecycle(f),
+                _ => {}
+            }
+        }
+        if process.is_none() {
+            self.r.missing(entry_line, path, "process");
+        }
+        if host.is_none() {
+            self.r.missing(entry_line, path, "host");
+        }
+        Some(ServiceSpec {
+            process: process??,
+            host: host??,
+            args,
+            lifecycle,
+        })
+    }
+
+    pub(super) fn policy(
+        &mut self,
+        fields: &[&Field],
+        entry_line: usize,
+        path: &str,
+    ) -> Option<PolicySpec> {
+        const KNOWN: &[&str] = &["actions", "resources", "effect", "conditions"];
+        let mut spec = PolicySpec::default();
+        let mut rule = None;
+        for f in fields {
+            match f.key {
+                "policy" => rule = Some(f),
+                "groups" => {
+                    spec.groups = yaml::strings(f.value, &f.path, &mut self.r).unwrap_or_default();
+                }
+                _ => {}
+            }
+        }
+        let Some(rule) = rule else {
+            self.r.missing(entry_line, path, "policy");
+            return None;
+        };
+        let r = &mut self.r;
+        let (mut actions, mut resources, mut effect) = (false, false, false);
+        for f in non_null(yaml::fields(rule.value, &rule.path, r)) {
+            match f.key {
+                "actions" => {
+                    actions = true;
+                    spec.actions = yaml::string_or_list(f.value, &f.path, r).unwrap_or_default();
+                }
+                "resources" => {
+                    resources = true;
+                    spec.resources = yaml::string_or_list(f.value, &f.path, r).unwrap_or_default();
+                }
+                "effect" => {
+                    effect = true;
+                    match yaml::string(f.value, &f.path, r).as_deref() {
+                        Some("allow") => spec.allow = true,
+                        Some("deny") => spec.allow = false,
+                        Some(other) => {
+                            let message = format!("unknown effect {other:?}");
+                            let suggestion = yaml::closest(other, ["allow", "deny"])
+                                .map_or("expected allow or deny".into(), |k| {
+                                    format!("did you mean {k}?")
+                                });
+                            r.error(line(f.value), &f.path, message, Some(suggestion));
+                        }
+                        None => {}
+                    }
+                }
+                "conditions" => spec.conditions = Some(yaml::payload(f.value)),
+                _ => r.unknown_field(&f, KNOWN),
+            }
+        }
+        for (given, field) in [
+            (actions, "actions"),
+            (resources, "resources"),
+            (effect, "effect"),
+        ] {
+            if !given {
+                r.missing(line(rule.value), &rule.path, field);
+            }
+        }
+        Some(spec)
+    }
+
+    fn lifecycle(&mut self, f: &Field) -> Lifecycle {
+        const KNOWN: &[&str] = &[
+            "auto_start",
+            "depends_on",
+            "start_timeout",
+            "stop_timeout",
+            "restart",
+            "security",
+        ];
+        let mut spec = Lifecycle::default();
+        for f in non_null(yaml::fields(f.value, &f.path, &mut self.r)) {
+            let r = &mut self.r;
+            match f.key {
+                "auto_start" => {
+                    spec.auto_start = yaml::boolean(f.value, &f.path, r).unwrap_or(false)
+                }
+                "depends_on" => spec.depends_on = self.references(f.value, &f.path, STARTABLE),
+                "start_timeout" => {
+                    spec.start_timeout = yaml::duration(f.value, &f.path, r).unwrap_or_default();
+                }
+                "stop_timeout" => {
+                    spec.stop_timeout = yaml::duration(f.value, &f.path, r).unwrap_or_default();
+                }
+                "restart" => spec.restart = restart(&f, r),
+                "security" => spec.security = self.security(&f),
+                _ => r.unknown_field(&f, KNOWN),
+            }
+        }
+        spec
+    }
+
+    /// `security: {actor: {id, meta}, policies, groups}`.
+    fn security(&mut self, f: &Field) -> Option<SecuritySpec> {
+        const KNOWN: &[&str] = &["actor", "policies", "groups"];
+        const ACTOR: &[&str] = &["id", "meta"];
+        let mut spec = SecuritySpec::default();
+        for f in non_null(yaml::fields(f.value, &f.path, &mut self.r)) {
+            let r = &mut self.r;
+            match f.key {
+                "actor" => {
+                    for a in non_null(yaml::fields(f.value, &f.path, r)) {
+                        match a.key {
+                            "id" => spec.actor_id = yaml::string(a.value, &a.path, r),
+                            "meta" => {
+                                spec.actor_meta =
+                                    yaml::data_map(a.value, &a.path, r).unwrap_or_default();
+                            }
+                            _ => r.unknown_field(&a, ACTOR),
+                        }
+                    }
+                }
+                "policies" => spec.policies = self.references(f.value, &f.path, POLICY),
+                "groups" => spec.groups = yaml::strings(f.value, &f.path, r).unwrap_or_default(),
+                _ => r.unknown_field(&f, KNOWN),
+            }
+        }
+        Some(spec)
+    }
+}
+
+/// `lifecycle.restart`.
+fn restart(f: &Field, r: &mut Report) -> RestartSpec {
+    const KNOWN: &[&str] = &[
+        "max_attempts",
+        "delay",
+        "initial_delay",
+        "backoff_factor",
+        "max_delay",
+        "jitter",
+        "stable_threshold",
+    ];
+    let mut spec = RestartSpec::default();
+    let mut delay_key: Option<&str> = None;
+    for f in non_null(yaml::fields(f.value, &f.path, r)) {
+        let default = RestartSpec::default();
+        match f.key {
+            "max_attempts" => {
+                spec.max_attempts = yaml::uint(f.value, &f.path, 0, r)
+                    .map_or(default.max_attempts, |n| {
+                        u32::try_from(n).unwrap_or(u32::MAX)
+                    });
+            }
+            "delay" | "initial_delay" => {
+                if let Some(first) = delay_key {
+                    let message = format!("{first} and {} both given", f.key);
+                    let hint = "initial_delay is another name for delay; keep one";
+                    r.error(f.line, &f.path, message, Some(hint.into()));
+                }
+                delay_key = Some(f.key);
+                spec.delay = yaml::duration(f.value, &f.path, r).unwrap_or(default.delay);
+            }
+            "backoff_factor" => {
+                spec.backoff_factor = yaml::number(f.value, &f.path, 1.0..=1000.0, r)
+                    .unwrap_or(default.backoff_factor);
+            }
+            "max_delay" => {
+                spec.max_delay = yaml::duration(f.value, &f.path, r).unwrap_or(default.max_delay);
+            }
+            "jitter" => {
+                spec.jitter =
+                    yaml::number(f.value, &f.path, 0.0..=1.0, r).unwrap_or(default.jitter);
+            }
+            "stable_threshold" => {
+                spec.stable_threshold =
+                    yaml::duration(f.value, &f.path, r).unwrap_or(default.stable_threshold);
+            }
+            _ => r.unknown_field(&f, KNOWN),
+        }
+    }
+    spec
+}
+
+/// The fields of a map that are given (not null); none if it is no map.
+fn non_null<'n, 'i>(fields: Option<Vec<Field<'n, 'i>>>) -> impl Iterator<Item = Field<'n, 'i>> {
+    fields
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|f| !yaml::is_null(f.value))
+}

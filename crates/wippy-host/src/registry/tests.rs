@@ -1,0 +1,500 @@
+//! Loader tests: a valid app of every kind, and files full of mistakes.
+
+use std::collections::HashMap;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use wippy_process::Payload;
+
+use super::*;
+
+/// Loads index files from `(path, yaml)` pairs; Lua sources come from
+/// `files` (`(path, code)`), any other path is "not found".
+fn load(indexes: &[(&str, &str)], files: &[(&str, &str)]) -> Result<Registry, LoadErrors> {
+    let sources: Vec<Source> = indexes
+        .iter()
+        .map(|(path, text)| Source {
+            path: path.into(),
+            text: text.to_string(),
+        })
+        .collect();
+    let files: HashMap<PathBuf, String> = files
+        .iter()
+        .map(|(p, code)| (PathBuf::from(p), code.to_string()))
+        .collect();
+    Registry::load_sources(&sources, &|path: &Path| {
+        files
+            .get(path)
+            .cloned()
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no such file"))
+    })
+}
+
+fn id(s: &str) -> EntryId {
+    s.parse().unwrap()
+}
+
+const APP: &str = r#"
+version: "1.0"
+namespace: app
+entries:
+  - name: main
+    kind: process.lua
+    meta: { comment: "the entry point" }
+    source: file://main.lua
+    method: run
+    modules: [time, logger]
+    imports: { util: app.lib:util }
+    owner: team-a          # unknown, far from every field: kept in meta
+
+  - name: check
+    kind: function.lua
+    meta: { type: test }
+    source: file://check.lua
+    method: check
+
+  - name: workers
+    kind: process.host
+    host:
+      workers: 4
+      queue_size: 1024
+      local_queue_size: 256
+      max_processes: 10000
+      isolation: dedicated
+      memory_limit: 64MB
+      time_slice: 2ms
+      cancel_deadline: 250       # integer: milliseconds
+    modules: [time]
+    security:
+      policies: [app:allow_all]
+    lifecycle:
+      auto_start: true
+
+  - name: terminal
+    kind: terminal.host
+    hide_logs: true
+
+  - name: svc
+    kind: process.service
+    process: app:main
+    host: app:workers
+    args: [1, 2.5, "x", true, null, [1], { k: v }]
+    lifecycle:
+      auto_start: true
+      depends_on: [app:workers]
+      start_timeout: 10s
+      stop_timeout: 1500
+      restart:
+        max_attempts: 3
+        initial_delay: 500ms
+        backoff_factor: 1.5
+        max_delay: 1m
+        jitter: 0
+        stable_threshold: 2m
+      security:
+        actor: { id: svc, meta: { role: worker } }
+        policies: [app:allow_all]
+        groups: [workers]
+
+  - name: allow_all
+    kind: security.policy
+    policy:
+      actions: "*"
+      resources: [app:*, "fs:/tmp/*"]
+      effect: allow
+      conditions: { time: office }
+    groups: [admins]
+"#;
+
+const LIB: &str = r#"
+namespace: app.lib
+entries:
+  - name: util
+    kind: library.lua
+    source: file://util/util.lua
+"#;
+
+#[test]
+fn valid_app_with_every_kind_loads() {
+    let reg = load(
+        &[("app/_index.yaml", APP), ("app/lib/_index.yaml", LIB)],
+        &[
+            ("app/main.lua", "return { run = function() end }"),
+            ("app/check.lua", "return { check = function() end }"),
+            ("app/lib/util/util.lua", "return {}"),
+        ],
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(reg.len(), 7);
+
+    let main = reg.get(&id("app:main")).unwrap();
+    assert_eq!(main.kind, EntryKind::ProcessLua);
+    assert_eq!(main.file, Path::new("app/_index.yaml"));
+    assert_eq!(main.line, 5);
+    assert_eq!(main.meta_str("comment"), Some("the entry point"));
+    assert_eq!(main.meta_str("owner"), Some("team-a"));
+    let lua = main.lua().unwrap();
+    assert_eq!(lua.path, Path::new("app/main.lua"));
+    assert_eq!(&*lua.source, "return { run = function() end }");
+    assert_eq!(lua.method.as_deref(), Some("run"));
+    assert_eq!(lua.modules, ["time", "logger"]);
+    assert_eq!(lua.imports.get("util"), Some(&id("app.lib:util")));
+
+    let check = reg.get(&id("app:check")).unwrap();
+    assert_eq!(check.kind, EntryKind::FunctionLua);
+    assert_eq!(check.meta_str("type"), Some("test"));
+
+    let util = reg.get(&id("app.lib:util")).unwrap();
+    assert_eq!(util.lua().unwrap().method, None);
+    assert_eq!(util.lua().unwrap().path, Path::new("app/lib/util/util.lua"));
+
+    let EntrySpec::Host(host) = &reg.get(&id("app:workers")).unwrap().spec else {
+        panic!("not a host");
+    };
+    assert_eq!(host.workers, Some(4));
+    assert_eq!(host.queue_size, Some(1024));
+    assert_eq!(host.local_queue_size, Some(256));
+    assert_eq!(host.max_processes, Some(10000));
+    assert_eq!(host.isolation, Isolation::Dedicated);
+    assert_eq!(host.memory_limit, Some(64 << 20));
+    assert_eq!(host.time_slice, Some(Duration::from_millis(2)));
+    assert_eq!(host.cancel_deadline, Some(Duration::from_millis(250)));
+    assert_eq!(host.modules.as_deref(), Some(&["time".to_string()][..]));
+    assert_eq!(
+        host.security.as_ref().unwrap().policies,
+        [id("app:allow_all")]
+    );
+    assert!(host.lifecycle.auto_start);
+
+    let EntrySpec::Terminal(term) = &reg.get(&id("app:terminal")).unwrap().spec else {
+        panic!("not a terminal");
+    };
+    assert!(term.hide_logs);
+    assert!(!term.lifecycle.auto_start);
+
+    let EntrySpec::Service(svc) = &reg.get(&id("app:svc")).unwrap().spec else {
+        panic!("not a service");
+    };
+    assert_eq!(svc.process, id("app:main"));
+    assert_eq!(svc.host, id("app:workers"));
+    assert_eq!(
+        svc.args,
+        [
+            Payload::Int(1),
+            Payload::Float(2.5),
+            Payload::from("x"),
+            Payload::Bool(true),
+            Payload::Nil,
+            Payload::Array(vec![Payload::Int(1)]),
+            Payload::map([("k", Payload::from("v"))]),
+        ]
+    );
+    let lc = &svc.lifecycle;
+    assert!(lc.auto_start);
+    assert_eq!(lc.depends_on, [id("app:workers")]);
+    assert_eq!(lc.start_timeout, Duration::from_secs(10));
+    assert_eq!(lc.stop_timeout, Duration::from_millis(1500));
+    assert_eq!(
+        lc.restart,
+        RestartSpec {
+            max_attempts: 3,
+            delay: Duration::from_millis(500),
+            backoff_factor: 1.5,
+            max_delay: Duration::from_secs(60),
+            jitter: 0.0,
+            stable_threshold: Duration::from_secs(120),
+        }
+    );
+    let sec = lc.security.as_ref().unwrap();
+    assert_eq!(sec.actor_id.as_deref(), Some("svc"));
+    assert_eq!(sec.actor_meta.get("role"), Some(&Payload::from("worker")));
+    assert_eq!(sec.policies, [id("app:allow_all")]);
+    assert_eq!(sec.groups, ["workers"]);
+
+    let EntrySpec::Policy(policy) = &reg.get(&id("app:allow_all")).unwrap().spec else {
+        panic!("not a policy");
+    };
+    assert_eq!(policy.actions, ["*"]);
+    assert_eq!(policy.resources, ["app:*", "fs:/tmp/*"]);
+    assert!(policy.allow);
+    assert_eq!(
+        policy.conditions,
+        Some(Payload::map([("time", Payload::from("office"))]))
+    );
+    assert_eq!(policy.groups, ["admins"]);
+}
+
+#[test]
+fn defaults_apply_when_optional_fields_are_absent_or_null() {
+    let reg = load(
+        &[(
+            "_index.yaml",
+            "namespace: app\nentries:\n  - name: svc\n    kind: process.service\n    process: app:p\n    host: app:h\n    lifecycle:\n      restart:\n  - name: p\n    kind: process.lua\n    source: file://p.lua\n    method: main\n    modules:\n  - name: h\n    kind: process.host\n",
+        )],
+        &[("p.lua", "")],
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let EntrySpec::Service(svc) = &reg.get(&id("app:svc")).unwrap().spec else {
+        panic!("not a service");
+    };
+    assert_eq!(svc.lifecycle.restart, RestartSpec::default());
+    assert_eq!(svc.lifecycle.stop_timeout, Duration::from_secs(5));
+    assert!(svc.args.is_empty());
+    let EntrySpec::Host(host) = &reg.get(&id("app:h")).unwrap().spec else {
+        panic!("not a host");
+    };
+    assert_eq!(host.workers, None);
+    assert_eq!(host.isolation, Isolation::Shared);
+    assert_eq!(host.modules, None);
+}
+
+/// Finds the one error at `path` in `file`.
+fn error_at<'a>(errors: &'a LoadErrors, file: &str, path: &str) -> &'a LoadError {
+    let found: Vec<_> = errors
+        .0
+        .iter()
+        .filter(|e| e.file == Path::new(file) && e.path.as_deref() == Some(path))
+        .collect();
+    assert_eq!(found.len(), 1, "errors at {file} {path} in:\n{errors}");
+    found[0]
+}
+
+const BROKEN: &str = r#"namespace: app
+entries:
+  - name: main
+    kind: process.lua
+    source: file://main.lua
+    metod: main
+  - name: gone
+    kind: process.lua
+    source: file://gone.lua
+    method: main
+  - name: nomethod
+    kind: function.lua
+    source: file://main.lua
+  - name: weird
+    kind: process.lau
+  - name: workers
+    kind: process.host
+    host:
+      workers: "two"
+      isolation: dedicate
+    lifecycle:
+      restart:
+        delya: 1s
+  - name: main
+    kind: library.lua
+    source: file://main.lua
+  - name: svc
+    kind: process.service
+    process: app:workers
+    host: app:nowhere
+  - name: user
+    kind: function.lua
+    source: file://main.lua
+    method: main
+    imports: { util: app:main, other: app.lib:nothing }
+"#;
+
+const BAD_SYNTAX: &str = "namespace: bad\nentries:\n  - name: x\n    kind: [process.lua\n";
+
+const NO_NAMESPACE: &str =
+    "entries:\n  - kind: process.lua\n    source: file://main.lua\n    method: main\n";
+
+#[test]
+fn every_error_of_every_file_is_reported_with_file_line_and_entry() {
+    let errors = load(
+        &[
+            ("a/_index.yaml", BROKEN),
+            ("b/_index.yaml", BAD_SYNTAX),
+            ("c/_index.yaml", NO_NAMESPACE),
+        ],
+        &[("a/main.lua", "return {}"), ("c/main.lua", "return {}")],
+    )
+    .unwrap_err();
+    let a = "a/_index.yaml";
+
+    let e = error_at(&errors, a, "entries[0].metod");
+    assert_eq!((e.line, e.entry.as_deref()), (6, Some("app:main")));
+    assert_eq!(e.message, "unknown field");
+    assert_eq!(e.suggestion.as_deref(), Some("did you mean method?"));
+    assert_eq!(
+        e.to_string(),
+        "a/_index.yaml:6: [app:main] entries[0].metod: unknown field; did you mean method?"
+    );
+    let e = error_at(&errors, a, "entries[0].method");
+    assert_eq!((e.line, e.message.as_str()), (3, "missing required field"));
+
+    let e = error_at(&errors, a, "entries[1].source");
+    assert_eq!((e.line, e.entry.as_deref()), (9, Some("app:gone")));
+    assert!(
+        e.message.starts_with("cannot read source a/gone.lua"),
+        "{e}"
+    );
+
+    let e = error_at(&errors, a, "entries[2].method");
+    assert_eq!((e.line, e.entry.as_deref()), (11, Some("app:nomethod")));
+
+    let e = error_at(&errors, a, "entries[3].kind");
+    assert_eq!((e.line, e.entry.as_deref()), (15, Some("app:weird")));
+    assert!(
+        e.message
+            .starts_with("unknown kind \"process.lau\"; known kinds: process.lua,")
+    );
+    assert_eq!(e.suggestion.as_deref(), Some("did you mean process.lua?"));
+
+    let e = error_at(&errors, a, "entries[4].host.workers");
+    assert_eq!((e.line, e.entry.as_deref()), (19, Some("app:workers")));
+    assert_eq!(
+        e.message,
+        "expected an integer of at least 1, found string \"two\""
+    );
+    let e = error_at(&errors, a, "entries[4].host.isolation");
+    assert_eq!(e.line, 20);
+    assert_eq!(e.suggestion.as_deref(), Some("did you mean dedicated?"));
+    let e = error_at(&errors, a, "entries[4].lifecycle.restart.delya");
+    assert_eq!((e.line, e.message.as_str()), (23, "unknown field"));
+    assert_eq!(e.suggestion.as_deref(), Some("did you mean delay?"));
+
+    let e = error_at(&errors, a, "entries[5]");
+    assert_eq!((e.line, e.entry.as_deref()), (24, Some("app:main")));
+    assert_eq!(
+        e.message,
+        "duplicate entry id app:main, first declared at a/_index.yaml:3"
+    );
+
+    // References are checked against every file; kinds must fit.
+    let e = error_at(&errors, a, "entries[6].process");
+    assert_eq!((e.line, e.entry.as_deref()), (29, Some("app:svc")));
+    assert_eq!(
+        e.message,
+        "app:workers is a process.host, expected a process.lua"
+    );
+    let e = error_at(&errors, a, "entries[6].host");
+    assert_eq!(e.line, 30);
+    assert_eq!(e.message, "unknown entry app:nowhere");
+    let e = error_at(&errors, a, "entries[7].imports.util");
+    assert_eq!((e.line, e.entry.as_deref()), (35, Some("app:user")));
+    assert_eq!(
+        e.message,
+        "app:main is a process.lua, expected a library.lua"
+    );
+    let e = error_at(&errors, a, "entries[7].imports.other");
+    assert_eq!(e.message, "unknown entry app.lib:nothing");
+
+    let bad: Vec<_> = errors
+        .0
+        .iter()
+        .filter(|e| e.file == Path::new("b/_index.yaml"))
+        .collect();
+    assert_eq!(bad.len(), 1, "{errors}");
+    assert!(bad[0].message.starts_with("invalid YAML"), "{}", bad[0]);
+    assert_eq!((bad[0].line, bad[0].entry.as_deref()), (5, None));
+
+    let e = error_at(&errors, "c/_index.yaml", "namespace");
+    assert_eq!((e.line, e.message.as_str()), (1, "missing required field"));
+    let e = error_at(&errors, "c/_index.yaml", "entries[0].name");
+    assert_eq!((e.line, e.entry.as_deref()), (2, None));
+
+    // Sorted by file (in the order given), then line.
+    let order: Vec<_> = errors.0.iter().map(|e| (e.file.clone(), e.line)).collect();
+    let mut sorted = order.clone();
+    sorted.sort_by_key(|(f, l)| (f.clone(), *l));
+    assert_eq!(order, sorted);
+    assert_eq!(errors.0.len(), 16, "{errors}");
+}
+
+#[test]
+fn far_unknown_fields_go_to_meta_and_near_ones_are_errors() {
+    let text = "namespace: app\nentries:\n  - name: t\n    kind: terminal.host\n    data: 1\n    meta: { owner: a }\n    owner: b\n";
+    let reg = load(&[("_index.yaml", text)], &[]).unwrap_or_else(|e| panic!("{e}"));
+    let t = reg.get(&id("app:t")).unwrap();
+    assert_eq!(t.meta.get("data"), Some(&Payload::Int(1)));
+    assert_eq!(t.meta_str("owner"), Some("a"), "explicit meta wins");
+
+    let text = "namespace: app\nentries:\n  - name: t\n    kind: terminal.host\n    lifecycel: {}\n    hide_log: true\n";
+    let errors = load(&[("_index.yaml", text)], &[]).unwrap_err();
+    let e = error_at(&errors, "_index.yaml", "entries[0].lifecycel");
+    assert_eq!(e.suggestion.as_deref(), Some("did you mean lifecycle?"));
+    let e = error_at(&errors, "_index.yaml", "entries[0].hide_log");
+    assert_eq!(e.suggestion.as_deref(), Some("did you mean hide_logs?"));
+}
+
+#[test]
+fn wrong_values_name_the_field_and_the_expected_type() {
+    let text = r#"namespace: app
+entries:
+  - name: h
+    kind: process.host
+    host: { memory_limit: lots, time_slice: 2 parsecs, max_processes: 0 }
+    lifecycle:
+      auto_start: "yes"
+      depends_on: [h]
+      start_timeout: 1.5
+      restart: { delay: 1s, initial_delay: 2s, jitter: 2 }
+  - name: p
+    kind: security.policy
+    policy: { actions: [1], effect: alow }
+"#;
+    let errors = load(&[("_index.yaml", text)], &[]).unwrap_err();
+    let f = "_index.yaml";
+    let message = |path| error_at(&errors, f, path).message.clone();
+    assert!(message("entries[0].host.memory_limit").starts_with("invalid size `lots`"));
+    assert!(message("entries[0].host.time_slice").starts_with("invalid duration"));
+    assert_eq!(
+        message("entries[0].host.max_processes"),
+        "must be at least 1, found 0"
+    );
+    assert_eq!(
+        message("entries[0].lifecycle.auto_start"),
+        "expected true or false, found string \"yes\""
+    );
+    let e = error_at(&errors, f, "entries[0].lifecycle.depends_on[0]");
+    assert_eq!(e.suggestion.as_deref(), Some("did you mean app:h?"));
+    assert!(message("entries[0].lifecycle.start_timeout").contains("integer milliseconds"));
+    assert_eq!(
+        message("entries[0].lifecycle.restart.initial_delay"),
+        "delay and initial_delay both given"
+    );
+    assert_eq!(
+        message("entries[0].lifecycle.restart.jitter"),
+        "must be between 0 and 1, found 2"
+    );
+    assert_eq!(
+        message("entries[1].policy.actions[0]"),
+        "expected a string, found integer 1"
+    );
+    let e = error_at(&errors, f, "entries[1].policy.effect");
+    assert_eq!(e.suggestion.as_deref(), Some("did you mean allow?"));
+    assert_eq!(
+        message("entries[1].policy.resources"),
+        "missing required field"
+    );
+    assert_eq!(errors.0.len(), 11, "{errors}");
+}
+
+#[test]
+fn an_entry_cannot_depend_on_itself() {
+    let text = "namespace: app\nentries:\n  - name: h\n    kind: process.host\n    lifecycle: { depends_on: [app:h] }\n";
+    let errors = load(&[("_index.yaml", text)], &[]).unwrap_err();
+    let e = error_at(&errors, "_index.yaml", "entries[0].lifecycle.depends_on[0]");
+    assert_eq!(e.message, "an entry cannot refer to itself");
+}
+
+#[test]
+fn empty_and_non_map_files_are_errors() {
+    let errors = load(&[("a.yaml", "# nothing\n"), ("b.yaml", "- 1\n")], &[]).unwrap_err();
+    assert_eq!(errors.0.len(), 2, "{errors}");
+    assert_eq!(errors.0[0].message, "empty index file");
+    assert_eq!(errors.0[1].message, "expected a map, found a list");
+}
+
+#[test]
+fn a_key_given_twice_is_a_yaml_error_at_its_line() {
+    let text = "namespace: app\nentries:\n  - name: a\n    kind: process.lua\n    method: x\n    method: y\n";
+    let errors = load(&[("_index.yaml", text)], &[]).unwrap_err();
+    assert_eq!(errors.0.len(), 1, "{errors}");
+    assert_eq!(errors.0[0].line, 6, "{errors}");
+    assert!(errors.0[0].message.starts_with("invalid YAML"), "{errors}");
+}

@@ -1,0 +1,101 @@
+//! Compiled code: each Lua entry is compiled to Luau bytecode once per
+//! runtime and shared by every host and shard (see `execution.md` §5).
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use ahash::AHashMap;
+use wippy_host::registry::{EntryId, EntryKind, Registry};
+
+/// One compiled Lua entry.
+#[derive(Debug)]
+pub struct Compiled {
+    /// The entry.
+    pub id: EntryId,
+    /// Its kind (`process.lua`, `function.lua`, `library.lua`).
+    pub kind: EntryKind,
+    /// Luau bytecode of the source.
+    pub bytecode: Vec<u8>,
+    /// Name the chunk carries in errors and tracebacks (the entry id).
+    pub chunk_name: String,
+    /// The method to run.
+    pub method: Option<String>,
+    /// Modules it may require.
+    pub modules: Vec<String>,
+    /// `alias → library` imports.
+    pub imports: BTreeMap<String, EntryId>,
+}
+
+/// Compiles entries on first use and keeps the bytecode.
+pub struct CodeCache {
+    registry: Arc<Registry>,
+    compiled: Mutex<AHashMap<EntryId, Arc<Compiled>>>,
+    compiles: std::sync::atomic::AtomicUsize,
+}
+
+impl CodeCache {
+    /// A cache over the entries of `registry`.
+    pub fn new(registry: Arc<Registry>) -> Arc<CodeCache> {
+        Arc::new(CodeCache {
+            registry,
+            compiled: Mutex::new(AHashMap::new()),
+            compiles: Default::default(),
+        })
+    }
+
+    /// The registry the code comes from.
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.registry
+    }
+
+    /// How many compilations ran (an upgrade to cached code adds none).
+    pub fn compile_count(&self) -> usize {
+        self.compiles.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The compiled code of `id`, compiling it on first use.
+    pub fn get(&self, id: &EntryId) -> Result<Arc<Compiled>, String> {
+        if let Some(c) = self
+            .compiled
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(id)
+        {
+            return Ok(c.clone());
+        }
+        let entry = self
+            .registry
+            .get(id)
+            .ok_or_else(|| format!("unknown entry {id}"))?;
+        let lua = entry
+            .lua()
+            .ok_or_else(|| format!("entry {id} is a {}, not Lua code", entry.kind))?;
+        let bytecode = mlua::chunk::Compiler::new()
+            .set_optimization_level(1)
+            .set_debug_level(1)
+            .compile(lua.source.as_bytes())
+            .map_err(|e| {
+                format!(
+                    "{id} ({}): {}",
+                    lua.path.display(),
+                    e.to_string().trim_start_matches("syntax error: ")
+                )
+            })?;
+        self.compiles
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let compiled = Arc::new(Compiled {
+            id: id.clone(),
+            kind: entry.kind,
+            bytecode,
+            chunk_name: format!("@{id}"),
+            method: lua.method.clone(),
+            modules: lua.modules.clone(),
+            imports: lua.imports.clone(),
+        });
+        self.compiled
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(id.clone(), compiled.clone());
+        Ok(compiled)
+    }
+}

@@ -1,0 +1,224 @@
+//! The Lua process host: a scheduler of its own, a set of VM shards, and
+//! placement of new processes on the least-loaded shard.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use wippy_host::registry::{EntryKind, HostSpec, Isolation};
+use wippy_host::{App, HostError, ModuleSet, ProcessHost, SpawnRequest, Terminal};
+use wippy_process::wippy_sched::Handle;
+use wippy_process::{HostId, Node, Pid, Runtime};
+
+use crate::code::CodeCache;
+use crate::shard::{Pending, Shard, Work};
+
+/// Settings of a Lua host.
+#[derive(Clone)]
+pub struct LuaHostConfig {
+    /// The host's id (its registry entry id), e.g. `app:workers`.
+    pub name: String,
+    /// Worker threads of its scheduler.
+    pub workers: usize,
+    /// VM shards (0: four per worker).
+    pub shards: usize,
+    /// Modules its processes may load.
+    pub modules: ModuleSet,
+    /// The terminal, for a terminal host (grants `io`, and `print` writes to it).
+    pub terminal: Option<Arc<Terminal>>,
+    /// Most live processes.
+    pub max_processes: usize,
+    /// Default deadline of `process.cancel`.
+    pub cancel_deadline: Duration,
+    /// Preemption slice.
+    pub time_slice: Duration,
+    /// Memory budget per process, bytes.
+    pub memory_limit: Option<u64>,
+    /// VM sharing.
+    pub isolation: Isolation,
+}
+
+impl LuaHostConfig {
+    /// A process host named `name` with `workers` workers and defaults.
+    pub fn new(name: &str, workers: usize) -> LuaHostConfig {
+        LuaHostConfig {
+            name: name.to_owned(),
+            workers: workers.max(1),
+            shards: 0,
+            modules: ModuleSet::process_host_default(),
+            terminal: None,
+            max_processes: 1 << 22,
+            cancel_deadline: Duration::from_secs(5),
+            time_slice: Duration::from_millis(2),
+            memory_limit: None,
+            isolation: Isolation::Shared,
+        }
+    }
+
+    /// The settings of a `process.host` entry (`default_workers` when it
+    /// names none).
+    pub fn from_spec(name: &str, spec: &HostSpec, default_workers: usize) -> LuaHostConfig {
+        let mut c = LuaHostConfig::new(name, spec.workers.unwrap_or(default_workers));
+        if let Some(m) = &spec.modules {
+            c.modules = ModuleSet::only(m.iter().cloned());
+        }
+        if let Some(max) = spec.max_processes {
+            c.max_processes = max;
+        }
+        if let Some(d) = spec.cancel_deadline {
+            c.cancel_deadline = d;
+        }
+        if let Some(d) = spec.time_slice {
+            c.time_slice = d;
+        }
+        c.memory_limit = spec.memory_limit;
+        c.isolation = spec.isolation;
+        c
+    }
+
+    /// A terminal host: one worker, one shard, every module, stdio.
+    pub fn terminal(name: &str, terminal: Arc<Terminal>) -> LuaHostConfig {
+        let mut c = LuaHostConfig::new(name, 1);
+        c.shards = 1;
+        c.modules = ModuleSet::all_but(Vec::<String>::new());
+        c.terminal = Some(terminal);
+        c
+    }
+}
+
+/// What every shard of a host shares.
+pub(crate) struct HostCore {
+    pub(crate) id: HostId,
+    pub(crate) name: String,
+    pub(crate) node: Node,
+    pub(crate) sched: Handle,
+    pub(crate) app: Weak<App>,
+    pub(crate) code: Arc<CodeCache>,
+    pub(crate) config: LuaHostConfig,
+    pub(crate) live: AtomicUsize,
+    pub(crate) closed: AtomicBool,
+}
+
+/// A host running Lua processes on VM shards.
+///
+/// ```no_run
+/// # use std::sync::Arc;
+/// # use wippy_host::{App, registry::Registry};
+/// # use wippy_lua::{CodeCache, LuaHost, LuaHostConfig};
+/// # let rt = wippy_process::Runtime::new(Default::default()).unwrap();
+/// # let registry = Arc::new(Registry::new());
+/// let app = App::new(rt.node().clone(), registry.clone());
+/// let code = CodeCache::new(registry);
+/// let host = LuaHost::start(&rt, &app, code, LuaHostConfig::new("app:workers", 2)).unwrap();
+/// ```
+pub struct LuaHost {
+    core: Arc<HostCore>,
+    shards: Vec<Arc<Shard>>,
+}
+
+impl LuaHost {
+    /// Starts a host (its scheduler and VMs) and adds it to `app`.
+    pub fn start(
+        rt: &Runtime,
+        app: &Arc<App>,
+        code: Arc<CodeCache>,
+        config: LuaHostConfig,
+    ) -> Result<Arc<LuaHost>, HostError> {
+        let sched = rt.scheduler(&config.name, config.workers)?;
+        let shards = if config.shards == 0 {
+            config.workers * 4
+        } else {
+            config.shards
+        };
+        let core = Arc::new(HostCore {
+            id: HostId::intern(&config.name),
+            name: config.name.clone(),
+            node: rt.node().clone(),
+            sched,
+            app: Arc::downgrade(app),
+            code,
+            config,
+            live: AtomicUsize::new(0),
+            closed: AtomicBool::new(false),
+        });
+        let shards = (0..shards)
+            .map(|_| Shard::new(core.clone()))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(HostError::Load)?;
+        let host = Arc::new(LuaHost { core, shards });
+        app.add_host(host.clone());
+        Ok(host)
+    }
+
+    /// The host's name (entry id).
+    pub fn name(&self) -> &str {
+        &self.core.name
+    }
+
+    /// The shared code cache.
+    pub fn code(&self) -> &Arc<CodeCache> {
+        &self.core.code
+    }
+
+    fn pick_shard(&self) -> &Arc<Shard> {
+        // Least loaded; ties go to the first. Few shards per host, so a scan.
+        self.shards
+            .iter()
+            .min_by_key(|s| s.load())
+            .expect("a host has at least one shard")
+    }
+}
+
+impl ProcessHost for LuaHost {
+    fn id(&self) -> HostId {
+        self.core.id
+    }
+
+    fn spawn(&self, req: SpawnRequest) -> Result<Pid, HostError> {
+        if self.core.closed.load(Ordering::Relaxed) {
+            return Err(HostError::ShutDown(self.core.name.clone()));
+        }
+        let code = self.core.code.get(&req.entry).map_err(HostError::Load)?;
+        if !matches!(code.kind, EntryKind::ProcessLua | EntryKind::FunctionLua) {
+            return Err(HostError::NotRunnable {
+                entry: req.entry.to_string(),
+                kind: code.kind.to_string(),
+            });
+        }
+        if self.core.live.fetch_add(1, Ordering::Relaxed) >= self.core.config.max_processes {
+            self.core.live.fetch_sub(1, Ordering::Relaxed);
+            return Err(HostError::HostFull {
+                host: self.core.name.clone(),
+                max: self.core.config.max_processes,
+            });
+        }
+        let shard = self.pick_shard();
+        let slot = shard.alloc_slot();
+        let cell = match self.core.node.spawn_in(self.core.id, shard.clone(), slot, req.opts) {
+            Ok(cell) => cell,
+            Err(e) => {
+                shard.release_slot(slot);
+                self.core.live.fetch_sub(1, Ordering::Relaxed);
+                return Err(e.into());
+            }
+        };
+        let pid = cell.pid();
+        shard.push(Work::Spawn(Pending {
+            cell,
+            code,
+            args: req.args,
+        }));
+        Ok(pid)
+    }
+
+    fn process_count(&self) -> usize {
+        self.core.live.load(Ordering::Relaxed)
+    }
+
+    fn shutdown(&self, _grace: Duration) {
+        self.core.closed.store(true, Ordering::Relaxed);
+        for s in &self.shards {
+            s.close();
+        }
+    }
+}

@@ -1,0 +1,742 @@
+//! The Rust side of the Lua API: `process.*`, the runtime natives the
+//! prelude builds on (`rt.*`), and the modules (`time`, `io`, ...).
+//!
+//! Natives find the process they act for in [`ShardEnv::current`], which
+//! the shard sets around every step. Failures return `nil, err`; wrong
+//! argument types raise (see `lua-api.md`, conventions).
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration as StdDuration, Instant, SystemTime};
+
+use ahash::AHashMap;
+use mlua::{
+    AnyUserData, Function, Lua, MultiValue, Table, UserData, UserDataMethods, Value, Variadic,
+};
+use wippy_host::SpawnRequest;
+use wippy_host::registry::EntryId;
+use wippy_process::wippy_sched::TimerId;
+use wippy_process::{Cell, Completion, Event, ExitResult, Message, Payload, Pid, SpawnOptions};
+
+use crate::code::Compiled;
+use crate::convert::{to_lua, to_payload};
+use crate::time::{Time, duration_arg, positive};
+use crate::vm::ShardEnv;
+
+/// What the natives know of the running process.
+pub(crate) struct ProcData {
+    pub(crate) cell: Arc<Cell>,
+    pub(crate) entry: RefCell<Arc<Compiled>>,
+    /// Timers the process armed, by op tag (cancelled when it ends).
+    pub(crate) timers: RefCell<AHashMap<u64, (TimerId, bool)>>,
+}
+
+impl ProcData {
+    pub(crate) fn pid(&self) -> Pid {
+        self.cell.pid()
+    }
+
+    /// Cancels every timer still armed.
+    pub(crate) fn cancel_timers(&self, env: &ShardEnv) {
+        let timers = env.host.node.timers();
+        for (_, (id, _)) in self.timers.borrow_mut().drain() {
+            timers.cancel(id);
+        }
+    }
+}
+
+/// A received message: `msg:topic()`, `msg:from()`, `msg:payload():data()`.
+pub(crate) struct LuaMessage(pub(crate) Message);
+
+impl UserData for LuaMessage {
+    fn add_methods<M: UserDataMethods<Self>>(methods: &mut M) {
+        methods.add_method("topic", |_, m, ()| Ok(m.0.topic.to_string()));
+        methods.add_method("from", |_, m, ()| Ok(m.0.from.map(|p| p.to_string())));
+        // The message is its own payload object: `:payload():data()`.
+        methods.add_function("payload", |_, ud: AnyUserData| Ok(ud));
+        methods.add_method("data", |lua, m, ()| to_lua(lua, &m.0.payload));
+    }
+}
+
+fn err_pair(lua: &Lua, msg: impl std::fmt::Display) -> mlua::Result<MultiValue> {
+    Ok(MultiValue::from_vec(vec![
+        Value::Nil,
+        Value::String(lua.create_string(msg.to_string())?),
+    ]))
+}
+
+fn ok_true() -> mlua::Result<MultiValue> {
+    Ok(MultiValue::from_vec(vec![Value::Boolean(true)]))
+}
+
+/// Resolves a destination: a pid string or a registered name.
+fn resolve(env: &ShardEnv, dest: &Value) -> Result<Pid, String> {
+    match dest {
+        Value::String(s) => {
+            let text = s.to_string_lossy();
+            if text.starts_with('{') {
+                text.parse::<Pid>().map_err(|e| e.to_string())
+            } else {
+                env.host
+                    .node
+                    .lookup(&text)
+                    .ok_or_else(|| format!("no process registered as {text:?}"))
+            }
+        }
+        other => Err(format!(
+            "destination must be a pid or a registered name, got {}",
+            other.type_name()
+        )),
+    }
+}
+
+fn event_table(lua: &Lua, ev: &Event) -> mlua::Result<Table> {
+    let t = lua.create_table()?;
+    t.raw_set("kind", ev.kind())?;
+    match ev {
+        Event::Exit { from, result } => {
+            t.raw_set("from", from.to_string())?;
+            t.raw_set("result", result_table(lua, result)?)?;
+        }
+        Event::LinkDown { from, error } => {
+            t.raw_set("from", from.to_string())?;
+            let r = lua.create_table()?;
+            r.raw_set("error", error.message())?;
+            t.raw_set("result", r)?;
+        }
+        Event::Cancel { from, deadline } => {
+            if let Some(from) = from {
+                t.raw_set("from", from.to_string())?;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            t.raw_set("deadline", Time::from_system(SystemTime::now() + left))?;
+        }
+    }
+    Ok(t)
+}
+
+fn result_table(lua: &Lua, result: &ExitResult) -> mlua::Result<Table> {
+    let r = lua.create_table()?;
+    match result {
+        Ok(v) => r.raw_set("value", to_lua(lua, v)?)?,
+        Err(e) => r.raw_set("error", e.message())?,
+    }
+    Ok(r)
+}
+
+/// `rt`: the natives the prelude builds on.
+pub(crate) fn runtime_table(lua: &Lua, env: &Rc<ShardEnv>) -> mlua::Result<Table> {
+    let rt = lua.create_table()?;
+    let nil = lua.create_table()?;
+    nil.set_readonly(true);
+    rt.set("nil_sentinel", nil)?;
+
+    let e = env.clone();
+    rt.set(
+        "recv",
+        lua.create_function(move |lua, want_topic: bool| {
+            let p = e.current()?;
+            let msg = p.cell.try_recv();
+            match msg {
+                None => Ok((Value::Nil, Value::Nil)),
+                Some(m) => {
+                    let topic = if want_topic {
+                        Value::String(lua.create_string(m.topic.as_bytes())?)
+                    } else {
+                        Value::Nil
+                    };
+                    Ok((Value::UserData(lua.create_userdata(LuaMessage(m))?), topic))
+                }
+            }
+        })?,
+    )?;
+
+    let e = env.clone();
+    rt.set(
+        "event",
+        lua.create_function(move |lua, ()| {
+            let p = e.current()?;
+            match p.cell.try_event() {
+                None => Ok(Value::Nil),
+                Some(ev) => Ok(Value::Table(event_table(lua, &ev)?)),
+            }
+        })?,
+    )?;
+
+    let e = env.clone();
+    rt.set(
+        "completion",
+        lua.create_function(move |lua, ()| {
+            let p = e.current()?;
+            match p.cell.try_completion() {
+                None => Ok((Value::Nil, Value::Nil)),
+                Some(c) => {
+                    // A one-shot timer is gone once it fired.
+                    let periodic = p.timers.borrow().get(&c.tag).map(|t| t.1);
+                    if periodic == Some(false) {
+                        p.timers.borrow_mut().remove(&c.tag);
+                    }
+                    Ok((Value::Number(c.tag as f64), to_lua(lua, &c.value)?))
+                }
+            }
+        })?,
+    )?;
+
+    let e = env.clone();
+    rt.set(
+        "timer",
+        lua.create_function(move |_, (tag, d, periodic): (u64, Value, Option<bool>)| {
+            let p = e.current()?;
+            let d = duration_arg(&d).map_err(mlua::Error::runtime)?;
+            let d = positive(d, "timer").map_err(mlua::Error::runtime)?;
+            let cell = p.cell.clone();
+            let fire = move || {
+                cell.complete(Completion {
+                    tag,
+                    value: Payload::Nil,
+                });
+                cell.is_alive()
+            };
+            let timers = e.host.node.timers();
+            let id = if periodic == Some(true) {
+                timers.every(d, fire)
+            } else {
+                timers.after(d, move || {
+                    fire();
+                })
+            };
+            p.timers
+                .borrow_mut()
+                .insert(tag, (id, periodic == Some(true)));
+            Ok(true)
+        })?,
+    )?;
+
+    let e = env.clone();
+    rt.set(
+        "cancel_timer",
+        lua.create_function(move |_, tag: u64| {
+            let p = e.current()?;
+            if let Some((id, _)) = p.timers.borrow_mut().remove(&tag) {
+                e.host.node.timers().cancel(id);
+            }
+            Ok(())
+        })?,
+    )?;
+
+    rt.set("now", lua.create_function(|_, ()| Ok(Time::now()))?)?;
+    rt.set(
+        "duration_ns",
+        lua.create_function(|_, v: Value| {
+            duration_arg(&v)
+                .map(|d| d.0)
+                .map_err(mlua::Error::runtime)
+        })?,
+    )?;
+
+    // require(name, env): a module table, or a library chunk to run.
+    let e = env.clone();
+    rt.set(
+        "require",
+        lua.create_function(move |_, (name, penv): (String, Table)| {
+            let p = e.current()?;
+            let entry = p.entry.borrow().clone();
+            if let Some(lib) = entry.imports.get(&name) {
+                let code = e.host.code.get(lib).map_err(mlua::Error::runtime)?;
+                if code.kind != wippy_host::registry::EntryKind::LibraryLua {
+                    return Err(mlua::Error::runtime(format!(
+                        "require({name:?}): {lib} is a {}, not a library.lua",
+                        code.kind
+                    )));
+                }
+                return Ok(("chunk", Value::Table(library_loader(&e, &code, &penv)?)));
+            }
+            let modules = e.modules.borrow();
+            let Some(module) = modules.get(name.as_str()) else {
+                return Err(mlua::Error::runtime(format!(
+                    "require({name:?}): no such module (built-in modules: {}; libraries come from the entry's imports)",
+                    "time, io, json, logger, funcs"
+                )));
+            };
+            if !entry.modules.iter().any(|m| m == &name) {
+                return Err(mlua::Error::runtime(format!(
+                    "require({name:?}): module {name} is not listed under `modules` of entry {}",
+                    entry.id
+                )));
+            }
+            if !e.host.config.modules.allows(&name) || (name == "io" && e.host.config.terminal.is_none()) {
+                return Err(mlua::Error::runtime(format!(
+                    "require({name:?}): host {} does not grant module {name}{}",
+                    e.host.name,
+                    if name == "io" { " (only a terminal.host grants io)" } else { "" }
+                )));
+            }
+            Ok(("module", Value::Table(module.clone())))
+        })?,
+    )?;
+    Ok(rt)
+}
+
+/// Returns `{fn = chunk}` for a library bound to the process environment.
+fn library_loader(env: &ShardEnv, code: &Compiled, penv: &Table) -> mlua::Result<Table> {
+    let _ = env;
+    let lua = penv.weak_lua().upgrade();
+    let f = lua
+        .load(&code.bytecode[..])
+        .set_name(&code.chunk_name)
+        .set_mode(mlua::chunk::ChunkMode::Binary)
+        .set_environment(penv.clone())
+        .into_function()?;
+    let t = lua.create_table()?;
+    t.set("fn", f)?;
+    Ok(t)
+}
+
+/// Adds `process`, `channel`, `coroutine.spawn`, `require`, `print` to the
+/// globals.
+pub(crate) fn install_globals(
+    lua: &Lua,
+    env: &Rc<ShardEnv>,
+    g: &Table,
+    _rt: &Table,
+    prelude: &Table,
+) -> mlua::Result<()> {
+    let process = lua.create_table()?;
+
+    let e = env.clone();
+    process.set(
+        "pid",
+        lua.create_function(move |_, ()| Ok(e.current()?.pid().to_string()))?,
+    )?;
+    let e = env.clone();
+    process.set(
+        "id",
+        lua.create_function(move |_, ()| Ok(e.current()?.pid().to_string()))?,
+    )?;
+
+    let e = env.clone();
+    process.set(
+        "send",
+        lua.create_function(move |lua, (dest, topic, args): (Value, Value, Variadic<Value>)| {
+            let p = e.current()?;
+            let Value::String(topic) = topic else {
+                return Err(mlua::Error::runtime(format!(
+                    "process.send: topic must be a string, got {}",
+                    topic.type_name()
+                )));
+            };
+            let topic = topic.to_string_lossy();
+            if topic.starts_with('@') {
+                return err_pair(lua, format!("topic {topic:?} is reserved (topics starting with @ belong to the runtime)"));
+            }
+            let to = match resolve(&e, &dest) {
+                Ok(pid) => pid,
+                Err(msg) => return err_pair(lua, msg),
+            };
+            let payload = match args.len() {
+                0 => Ok(Payload::Nil),
+                1 => to_payload(&args[0], "payload"),
+                _ => args
+                    .iter()
+                    .enumerate()
+                    .map(|(i, v)| to_payload(v, &format!("payload[{}]", i + 1)))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map(Payload::Array),
+            };
+            let payload = match payload {
+                Ok(p) => p,
+                Err(msg) => return err_pair(lua, msg),
+            };
+            match e.host.node.send(Some(p.pid()), to, topic.as_str(), payload) {
+                Ok(()) => ok_true(),
+                Err(err) => err_pair(lua, err),
+            }
+        })?,
+    )?;
+
+    for (name, link, monitor) in [
+        ("spawn", false, false),
+        ("spawn_monitored", false, true),
+        ("spawn_linked", true, false),
+        ("spawn_linked_monitored", true, true),
+    ] {
+        let e = env.clone();
+        process.set(
+            name,
+            lua.create_function(move |lua, (entry, host, args): (String, String, Variadic<Value>)| {
+                spawn(lua, &e, name, &entry, &host, &args, link, monitor)
+            })?,
+        )?;
+    }
+
+    let registry = lua.create_table()?;
+    let e = env.clone();
+    registry.set(
+        "register",
+        lua.create_function(move |lua, (name, pid): (String, Option<String>)| {
+            let p = e.current()?;
+            let pid = match pid {
+                None => p.pid(),
+                Some(s) => match s.parse::<Pid>() {
+                    Ok(pid) => pid,
+                    Err(err) => return err_pair(lua, err),
+                },
+            };
+            match e.host.node.register(&name, pid) {
+                Ok(()) => ok_true(),
+                Err(err) => err_pair(lua, err),
+            }
+        })?,
+    )?;
+    let e = env.clone();
+    registry.set(
+        "lookup",
+        lua.create_function(move |lua, name: String| match e.host.node.lookup(&name) {
+            Some(pid) => Ok(MultiValue::from_vec(vec![Value::String(
+                lua.create_string(pid.to_string())?,
+            )])),
+            None => err_pair(lua, format!("no process registered as {name:?}")),
+        })?,
+    )?;
+    let e = env.clone();
+    registry.set(
+        "unregister",
+        lua.create_function(move |_, name: String| Ok(e.host.node.unregister(&name)))?,
+    )?;
+    process.set("registry", registry)?;
+
+    let event = lua.create_table()?;
+    event.set("EXIT", wippy_process::EXIT)?;
+    event.set("CANCEL", wippy_process::CANCEL)?;
+    event.set("LINK_DOWN", wippy_process::LINK_DOWN)?;
+    process.set("event", event)?;
+
+    // Relations and control.
+    let e = env.clone();
+    process.set(
+        "terminate",
+        lua.create_function(move |lua, dest: Value| {
+            let pid = match resolve(&e, &dest) {
+                Ok(p) => p,
+                Err(m) => return err_pair(lua, m),
+            };
+            match e.host.node.terminate(pid) {
+                Ok(()) => ok_true(),
+                Err(err) => err_pair(lua, err),
+            }
+        })?,
+    )?;
+    let e = env.clone();
+    process.set(
+        "cancel",
+        lua.create_function(move |lua, (dest, deadline): (Value, Option<Value>)| {
+            let p = e.current()?;
+            let pid = match resolve(&e, &dest) {
+                Ok(p) => p,
+                Err(m) => return err_pair(lua, m),
+            };
+            let within = match deadline {
+                None | Some(Value::Nil) => e.host.config.cancel_deadline,
+                Some(Value::Integer(ms)) => StdDuration::from_millis(ms.max(0) as u64),
+                Some(Value::Number(ms)) => StdDuration::from_millis(ms.max(0.0) as u64),
+                Some(other) => match duration_arg(&other) {
+                    Ok(d) => StdDuration::from_nanos(d.0.max(0) as u64),
+                    Err(m) => return Err(mlua::Error::runtime(format!("process.cancel: {m}"))),
+                },
+            };
+            match e.host.node.cancel(Some(p.pid()), pid, within) {
+                Ok(()) => ok_true(),
+                Err(err) => err_pair(lua, err),
+            }
+        })?,
+    )?;
+    for name in ["monitor", "unmonitor", "link", "unlink"] {
+        let e = env.clone();
+        process.set(
+            name,
+            lua.create_function(move |lua, dest: Value| {
+                let me = e.current()?.pid();
+                let pid = match resolve(&e, &dest) {
+                    Ok(p) => p,
+                    Err(m) => return err_pair(lua, m),
+                };
+                let node = &e.host.node;
+                let r = match name {
+                    "monitor" => node.monitor(me, pid),
+                    "unmonitor" => {
+                        node.unmonitor(me, pid);
+                        Ok(())
+                    }
+                    "link" => node.link(me, pid),
+                    _ => {
+                        node.unlink(me, pid);
+                        Ok(())
+                    }
+                };
+                match r {
+                    Ok(()) => ok_true(),
+                    Err(err) => err_pair(lua, err),
+                }
+            })?,
+        )?;
+    }
+    let e = env.clone();
+    process.set(
+        "get_options",
+        lua.create_function(move |lua, ()| {
+            let p = e.current()?;
+            let t = lua.create_table()?;
+            t.set("trap_links", p.cell.trap_links())?;
+            Ok(t)
+        })?,
+    )?;
+    let e = env.clone();
+    process.set(
+        "set_options",
+        lua.create_function(move |lua, opts: Table| {
+            let p = e.current()?;
+            let mut unknown = Vec::new();
+            let mut trap = None;
+            for pair in opts.pairs::<Value, Value>() {
+                let (k, v) = pair?;
+                match (k.to_string()?.as_str(), v) {
+                    ("trap_links", Value::Boolean(b)) => trap = Some(b),
+                    ("trap_links", other) => {
+                        return Ok((
+                            false,
+                            Some(format!(
+                                "option trap_links must be a boolean, got {}",
+                                other.type_name()
+                            )),
+                        ));
+                    }
+                    (name, _) => unknown.push(name.to_owned()),
+                }
+            }
+            let _ = lua;
+            if !unknown.is_empty() {
+                unknown.sort();
+                return Ok((
+                    false,
+                    Some(format!(
+                        "unknown option{} {} (known: trap_links)",
+                        if unknown.len() > 1 { "s" } else { "" },
+                        unknown.join(", ")
+                    )),
+                ));
+            }
+            if let Some(t) = trap {
+                e.host.node.set_trap_links(p.pid(), t).map_err(mlua::Error::runtime)?;
+            }
+            Ok((true, None))
+        })?,
+    )?;
+
+    for name in ["inbox", "events", "listen", "unlisten", "upgrade"] {
+        process.set(name, prelude.get::<Function>(name)?)?;
+    }
+    g.set("process", process)?;
+
+    g.set("channel", prelude.get::<Table>("channel")?)?;
+    let co: Table = g.get("coroutine")?;
+    let co2 = lua.create_table()?;
+    for pair in co.pairs::<Value, Value>() {
+        let (k, v) = pair?;
+        co2.set(k, v)?;
+    }
+    co2.set("spawn", prelude.get::<Function>("spawn_coroutine")?)?;
+    g.set("coroutine", co2)?;
+    g.set("require", prelude.get::<Function>("require")?)?;
+
+    // print: the terminal on the terminal host, the log elsewhere.
+    let e = env.clone();
+    g.set(
+        "print",
+        lua.create_function(move |_, args: Variadic<Value>| {
+            let text = join(&args, "\t")?;
+            match &e.host.config.terminal {
+                Some(t) => {
+                    let _ = t.write(format!("{text}\n").as_bytes());
+                }
+                None => {
+                    let pid = e.current().map(|p| p.pid().to_string()).unwrap_or_default();
+                    tracing::info!(target: "lua", pid = %pid, "{text}");
+                }
+            }
+            Ok(())
+        })?,
+    )?;
+    Ok(())
+}
+
+fn join(args: &[Value], sep: &str) -> mlua::Result<String> {
+    let mut out = String::new();
+    for (i, v) in args.iter().enumerate() {
+        if i > 0 {
+            out.push_str(sep);
+        }
+        out.push_str(&v.to_string()?);
+    }
+    Ok(out)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn spawn(
+    lua: &Lua,
+    env: &ShardEnv,
+    what: &str,
+    entry: &str,
+    host: &str,
+    args: &[Value],
+    link: bool,
+    monitor: bool,
+) -> mlua::Result<MultiValue> {
+    let p = env.current()?;
+    let entry: EntryId = match entry.parse() {
+        Ok(id) => id,
+        Err(e) => return err_pair(lua, format!("process.{what}: {e}")),
+    };
+    let mut payloads = Vec::with_capacity(args.len());
+    for (i, a) in args.iter().enumerate() {
+        match to_payload(a, &format!("args[{}]", i + 1)) {
+            Ok(v) => payloads.push(v),
+            Err(e) => return err_pair(lua, format!("process.{what}: {e}")),
+        }
+    }
+    let Some(app) = env.host.app.upgrade() else {
+        return err_pair(lua, "the app is shutting down");
+    };
+    let mut opts = SpawnOptions::default().parent(p.pid());
+    if link {
+        opts = opts.linked();
+    }
+    if monitor {
+        opts = opts.monitored();
+    }
+    let req = SpawnRequest {
+        entry,
+        args: payloads,
+        opts,
+    };
+    match app.spawn(host, req) {
+        Ok(pid) => Ok(MultiValue::from_vec(vec![Value::String(
+            lua.create_string(pid.to_string())?,
+        )])),
+        Err(e) => err_pair(lua, format!("process.{what}: {e}")),
+    }
+}
+
+/// Builds the module tables (`time`, `io`, ...) of a VM.
+pub(crate) fn build_modules(
+    lua: &Lua,
+    env: &Rc<ShardEnv>,
+    rt: &Table,
+    prelude: &Table,
+) -> mlua::Result<()> {
+    let mut modules = env.modules.borrow_mut();
+
+    let time = lua.create_table()?;
+    time.set("sleep", prelude.get::<Function>("sleep")?)?;
+    time.set("after", prelude.get::<Function>("after")?)?;
+    time.set("ticker", prelude.get::<Function>("ticker")?)?;
+    time.set("timer", prelude.get::<Function>("timer")?)?;
+    time.set("now", rt.get::<Function>("now")?)?;
+    time.set(
+        "unix",
+        lua.create_function(|_, (sec, nsec): (i64, Option<i64>)| {
+            Ok(Time(sec as i128 * 1_000_000_000 + nsec.unwrap_or(0) as i128))
+        })?,
+    )?;
+    time.set(
+        "parse_duration",
+        lua.create_function(|lua, v: Value| match duration_arg(&v) {
+            Ok(d) => Ok((Value::UserData(lua.create_userdata(d)?), Value::Nil)),
+            Err(e) => Ok((Value::Nil, Value::String(lua.create_string(e)?))),
+        })?,
+    )?;
+    for (name, ns) in [
+        ("NANOSECOND", 1i64),
+        ("MICROSECOND", 1_000),
+        ("MILLISECOND", 1_000_000),
+        ("SECOND", 1_000_000_000),
+        ("MINUTE", 60_000_000_000),
+        ("HOUR", 3_600_000_000_000),
+    ] {
+        time.set(name, ns)?;
+    }
+    modules.insert("time", time);
+
+    if let Some(term) = env.host.config.terminal.clone() {
+        let io = lua.create_table()?;
+        let t = term.clone();
+        io.set(
+            "print",
+            lua.create_function(move |_, args: Variadic<Value>| {
+                let text = join(&args, "\t")? + "\n";
+                t.write(text.as_bytes()).map_err(mlua::Error::runtime)?;
+                Ok(())
+            })?,
+        )?;
+        let t = term.clone();
+        io.set(
+            "write",
+            lua.create_function(move |_, args: Variadic<Value>| {
+                t.write(join(&args, "")?.as_bytes()).map_err(mlua::Error::runtime)?;
+                Ok(())
+            })?,
+        )?;
+        let t = term.clone();
+        io.set(
+            "eprint",
+            lua.create_function(move |_, args: Variadic<Value>| {
+                let text = join(&args, "\t")? + "\n";
+                t.ewrite(text.as_bytes()).map_err(mlua::Error::runtime)?;
+                Ok(())
+            })?,
+        )?;
+        io.set("flush", lua.create_function(|_, ()| Ok(true))?)?;
+        let t = term.clone();
+        io.set(
+            "args",
+            lua.create_function(move |lua, ()| lua.create_sequence_from(t.args().iter().cloned()))?,
+        )?;
+        // readline: a blocking read on the pool, completing the op `tag`.
+        let e = env.clone();
+        let t = term.clone();
+        let start = lua.create_function(move |lua, tag: u64| {
+            let p = e.current()?;
+            let cell = p.cell.clone();
+            let r = t.read_line(e.host.node.blocking(), move |line| {
+                let value = match line {
+                    Ok(Some(l)) => Payload::Str(l.into()),
+                    Ok(None) => Payload::Nil,
+                    Err(err) => Payload::map([("error", Payload::Str(err.to_string().into()))]),
+                };
+                cell.complete(Completion { tag, value });
+            });
+            match r {
+                Ok(()) => ok_true(),
+                Err(err) => err_pair(lua, err),
+            }
+        })?;
+        let readline: Function = lua
+            .load(
+                r#"
+                local await_op, start = ...
+                return function()
+                    local v, err = await_op(start)
+                    if v == nil then return nil, err or "end of input" end
+                    if type(v) == "table" then return nil, v.error end
+                    return v
+                end
+                "#,
+            )
+            .set_name("=wippy:io")
+            .call((prelude.get::<Function>("await_op")?, start))?;
+        io.set("readline", readline.clone())?;
+        io.set("read", readline)?;
+        modules.insert("io", io);
+    }
+    Ok(())
+}

@@ -1,0 +1,747 @@
+-- The Lua half of a process: managed coroutines, channels, select, the
+-- routing of messages/events/completions into channels, and every call that
+-- blocks. Loaded once per VM shard, before the sandbox freezes the globals;
+-- its locals are invisible to process code.
+--
+-- Invariants:
+-- * `P` is the state table of the process whose thread is running. Rust
+--   passes it on every resume (the value `coroutine.yield(IDLE)` returns,
+--   or `set_current` after a preemption).
+-- * A waiter `w` is woken at most once (`w.done`); waking pushes its
+--   coroutine on `P.ready`. A process's main thread runs the ready
+--   coroutines itself while it waits (`block`); when nothing is ready it
+--   yields IDLE to Rust, which parks the process until something arrives.
+-- * Channels belong to one process: only that process's coroutines touch them.
+local rt = ...
+
+local co_create, co_resume, co_yield, co_running, co_status =
+    coroutine.create, coroutine.resume, coroutine.yield, coroutine.running, coroutine.status
+local setmetatable, type, error, tostring, traceback, select =
+    setmetatable, type, error, tostring, debug.traceback, select
+
+local IDLE, UPGRADE = rt.idle_token, rt.upgrade_token
+local BLOCKED = {} -- a managed coroutine waits (yielded to its process's main loop)
+local NIL = rt.nil_sentinel -- stands for nil inside channel buffers
+
+local P -- the running process's state
+
+local M = {}
+
+function M.set_current(p)
+    P = p
+end
+
+local function wake(w, value, ok, case)
+    if w.done then
+        return
+    end
+    w.done = true
+    w.value = value
+    w.ok = ok
+    w.case = case
+    local p = P
+    local r = p.ready
+    if not r then
+        r = { h = 1, t = 0 }
+        p.ready = r
+    end
+    local t = r.t + 1
+    r.t = t
+    r[t] = w.co
+end
+
+local pump
+
+-- Suspends the calling coroutine until `w` is woken.
+local function block(w)
+    local p = P
+    local me = co_running()
+    if me ~= p.main then
+        local cos = p.cos
+        if not (cos and cos[me]) then
+            error("blocking call in a coroutine the runtime does not manage; start it with coroutine.spawn", 3)
+        end
+        co_yield(BLOCKED)
+        return
+    end
+    while not w.done do
+        local r = p.ready
+        local c = nil
+        if r and r.h <= r.t then
+            local h = r.h
+            c = r[h]
+            r[h] = nil
+            r.h = h + 1
+        end
+        if c == nil then
+            p = co_yield(IDLE)
+            P = p
+            pump(p)
+        elseif c ~= me then
+            local ok, err = co_resume(c)
+            P = p
+            if not ok then
+                error(traceback(c, "coroutine failed: " .. tostring(err)), 0)
+            elseif co_status(c) == "dead" then
+                p.cos[c] = nil
+            elseif err ~= BLOCKED then
+                -- preempted inside the coroutine: run it again later, and
+                -- give the worker up
+                local rr = p.ready
+                local t = rr.t + 1
+                rr.t = t
+                rr[t] = c
+                co_yield()
+                P = p
+            end
+        end
+    end
+end
+
+---------------------------------------------------------------- queues
+local function q_push(q, x)
+    local t = q.t + 1
+    q.t = t
+    q[t] = x
+end
+
+local function q_pop(q)
+    while true do
+        local h = q.h
+        if h > q.t then
+            q.h, q.t = 1, 0
+            return nil
+        end
+        local x = q[h]
+        q[h] = nil
+        q.h = h + 1
+        if not x.w.done then
+            return x
+        end
+    end
+end
+
+-- drops the entries of waiter `w` (a finished select) from `q`
+local function q_purge(q, w)
+    local j = q.h
+    for i = q.h, q.t do
+        local x = q[i]
+        q[i] = nil
+        if x.w ~= w and not x.w.done then
+            q[j] = x
+            j = j + 1
+        end
+    end
+    q.t = j - 1
+end
+
+---------------------------------------------------------------- channels
+local Chan = {}
+Chan.__index = Chan
+Chan.__metatable = "channel"
+Chan.__wippy = "channel"
+
+local function buf_put(ch, v)
+    if v == nil then
+        v = NIL
+    end
+    ch[ch.bh + ch.n] = v
+    ch.n = ch.n + 1
+end
+
+local function buf_take(ch)
+    local h = ch.bh
+    local v = ch[h]
+    ch[h] = nil
+    local n = ch.n - 1
+    ch.n = n
+    ch.bh = n == 0 and 1 or h + 1
+    if v == NIL then
+        return nil
+    end
+    return v
+end
+
+local function new_channel(size)
+    return setmetatable({ cap = size, n = 0, bh = 1 }, Chan)
+end
+
+-- returns true, value, ok when a receive can complete now
+local function try_recv(ch)
+    if ch.n > 0 then
+        local v = buf_take(ch)
+        local sq = ch.sq
+        if sq then
+            local e = q_pop(sq)
+            if e then
+                buf_put(ch, e.v)
+                wake(e.w, nil, true, e.case)
+            end
+        end
+        return true, v, true
+    end
+    local sq = ch.sq
+    if sq then
+        local e = q_pop(sq)
+        if e then
+            wake(e.w, nil, true, e.case)
+            return true, e.v, true
+        end
+    end
+    if ch.closed then
+        return true, nil, false
+    end
+    return false
+end
+
+-- true when a send completed now
+local function try_send(ch, v)
+    local rq = ch.rq
+    if rq then
+        local e = q_pop(rq)
+        if e then
+            wake(e.w, v, true, e.case)
+            return true
+        end
+    end
+    if ch.n < ch.cap then
+        buf_put(ch, v)
+        return true
+    end
+    return false
+end
+
+-- delivers `v` into a runtime-fed channel (inbox, events, timers): never blocks
+local function feed(ch, v)
+    if ch.closed then
+        return
+    end
+    if not try_send(ch, v) then
+        buf_put(ch, v)
+    end
+end
+
+local function check_chan(ch, what)
+    if getmetatable(ch) ~= "channel" then
+        error(what .. ": expected a channel, got " .. type(ch), 3)
+    end
+end
+
+function Chan:receive()
+    check_chan(self, "receive")
+    local ready, v, ok = try_recv(self)
+    if ready then
+        return v, ok
+    end
+    local w = { co = co_running() }
+    w.w = w
+    local rq = self.rq
+    if not rq then
+        rq = { h = 1, t = 0 }
+        self.rq = rq
+    end
+    q_push(rq, w)
+    block(w)
+    return w.value, w.ok
+end
+
+function Chan:send(v)
+    check_chan(self, "send")
+    if self.closed then
+        error("send on closed channel", 2)
+    end
+    if try_send(self, v) then
+        return true
+    end
+    local w = { co = co_running(), v = v }
+    w.w = w
+    local sq = self.sq
+    if not sq then
+        sq = { h = 1, t = 0 }
+        self.sq = sq
+    end
+    q_push(sq, w)
+    block(w)
+    if w.ok == false then
+        error("send on closed channel", 2)
+    end
+    return true
+end
+
+function Chan:close()
+    check_chan(self, "close")
+    if self.closed then
+        error("close of closed channel", 2)
+    end
+    self.closed = true
+    local rq = self.rq
+    if rq then
+        while true do
+            local e = q_pop(rq)
+            if not e then
+                break
+            end
+            wake(e.w, nil, false, e.case)
+        end
+    end
+    local sq = self.sq
+    if sq then
+        while true do
+            local e = q_pop(sq)
+            if not e then
+                break
+            end
+            wake(e.w, nil, false, e.case)
+        end
+    end
+end
+
+function Chan:case_receive()
+    return { ch = self, recv = true }
+end
+
+function Chan:case_send(v)
+    return { ch = self, recv = false, v = v }
+end
+
+local channel = {}
+
+function channel.new(size)
+    if size == nil then
+        size = 0
+    end
+    if type(size) ~= "number" or size < 0 or size % 1 ~= 0 then
+        error("channel.new: size must be a non-negative integer", 2)
+    end
+    return new_channel(size)
+end
+
+function channel.select(cases)
+    if type(cases) ~= "table" then
+        error("channel.select: expected a table of cases", 2)
+    end
+    local n = #cases
+    for i = 1, n do
+        local c = cases[i]
+        if type(c) ~= "table" or getmetatable(c.ch) ~= "channel" then
+            error("channel.select: case " .. i .. " is not a channel case (use ch:case_receive() or ch:case_send(v))", 2)
+        end
+        local ch = c.ch
+        if c.recv then
+            local ready, v, ok = try_recv(ch)
+            if ready then
+                return { channel = ch, value = v, ok = ok }
+            end
+        else
+            if ch.closed then
+                error("send on closed channel", 2)
+            end
+            if try_send(ch, c.v) then
+                return { channel = ch, ok = true }
+            end
+        end
+    end
+    if cases.default then
+        return { default = true }
+    end
+    if n == 0 then
+        error("channel.select: no cases and no default", 2)
+    end
+    local w = { co = co_running() }
+    for i = 1, n do
+        local c = cases[i]
+        local ch = c.ch
+        local key = c.recv and "rq" or "sq"
+        local q = ch[key]
+        if not q then
+            q = { h = 1, t = 0 }
+            ch[key] = q
+        end
+        q_push(q, { w = w, v = c.v, case = i })
+    end
+    block(w)
+    for i = 1, n do
+        local ch = cases[i].ch
+        local q = ch[cases[i].recv and "rq" or "sq"]
+        if q then
+            q_purge(q, w)
+        end
+    end
+    local c = cases[w.case]
+    if not c.recv and w.ok == false then
+        error("send on closed channel", 2)
+    end
+    return { channel = c.ch, value = w.value, ok = w.ok }
+end
+
+M.channel = channel
+
+---------------------------------------------------------------- coroutines
+function M.spawn_coroutine(fn)
+    if type(fn) ~= "function" then
+        error("coroutine.spawn: expected a function, got " .. type(fn), 2)
+    end
+    local p = P
+    local co = co_create(fn)
+    local cos = p.cos
+    if not cos then
+        cos = {}
+        p.cos = cos
+    end
+    cos[co] = true
+    local r = p.ready
+    if not r then
+        r = { h = 1, t = 0 }
+        p.ready = r
+    end
+    q_push(r, co)
+    return co
+end
+
+---------------------------------------------------------------- routing
+local rt_recv, rt_event, rt_completion = rt.recv, rt.event, rt.completion
+
+pump = function(p)
+    local inbox, listeners = p.inbox, p.listeners
+    if inbox or listeners then
+        while true do
+            local msg, topic = rt_recv(listeners ~= nil)
+            if msg == nil then
+                break
+            end
+            local l = listeners and listeners[topic]
+            if l then
+                if l.raw then
+                    feed(l.ch, msg:payload():data())
+                else
+                    feed(l.ch, msg)
+                end
+            else
+                if not inbox then
+                    inbox = new_channel(0)
+                    p.inbox = inbox
+                end
+                feed(inbox, msg)
+            end
+        end
+    end
+    local events = p.events
+    if events then
+        while true do
+            local ev = rt_event()
+            if ev == nil then
+                break
+            end
+            feed(events, ev)
+        end
+    end
+    local ops = p.ops
+    if ops then
+        while true do
+            local tag, v = rt_completion()
+            if tag == nil then
+                break
+            end
+            local h = ops[tag]
+            if h then
+                h(v, tag)
+            end
+        end
+    end
+end
+
+function M.inbox()
+    local p = P
+    local ch = p.inbox
+    if not ch then
+        ch = new_channel(0)
+        p.inbox = ch
+        pump(p)
+    end
+    return ch
+end
+
+function M.events()
+    local p = P
+    local ch = p.events
+    if not ch then
+        ch = new_channel(0)
+        p.events = ch
+        pump(p)
+    end
+    return ch
+end
+
+function M.listen(topic, opts)
+    if type(topic) ~= "string" then
+        error("process.listen: topic must be a string", 2)
+    end
+    if string.sub(topic, 1, 1) == "@" then
+        error("process.listen: topic " .. topic .. " is reserved", 2)
+    end
+    local raw = true
+    if opts ~= nil then
+        if type(opts) ~= "table" then
+            error("process.listen: options must be a table", 2)
+        end
+        raw = not opts.message
+    end
+    local p = P
+    local ls = p.listeners
+    if not ls then
+        ls = {}
+        p.listeners = ls
+    end
+    if ls[topic] then
+        error("process.listen: topic " .. topic .. " already has a listener", 2)
+    end
+    local ch = new_channel(0)
+    ls[topic] = { ch = ch, raw = raw }
+    pump(p)
+    return ch
+end
+
+function M.unlisten(ch)
+    local p = P
+    local ls = p.listeners
+    if ls then
+        for topic, l in pairs(ls) do
+            if l.ch == ch then
+                ls[topic] = nil
+            end
+        end
+        if next(ls) == nil then
+            p.listeners = nil
+        end
+    end
+    return nil
+end
+
+---------------------------------------------------------------- operations
+-- registers `handler` for the completion of a new op and returns its tag
+local function new_op(p, handler)
+    local tag = (p.seq or 0) + 1
+    p.seq = tag
+    local ops = p.ops
+    if not ops then
+        ops = {}
+        p.ops = ops
+    end
+    ops[tag] = handler
+    return tag
+end
+M.new_op = function(handler)
+    return new_op(P, handler)
+end
+
+local function drop_op(p, tag)
+    if p.ops then
+        p.ops[tag] = nil
+    end
+end
+M.drop_op = function(tag)
+    drop_op(P, tag)
+end
+
+-- waits for an op started by `start(tag)`; returns the completion value
+local function await_op(start, ...)
+    local p = P
+    local w = { co = co_running() }
+    w.w = w
+    local tag = new_op(p, function(v, tag)
+        P.ops[tag] = nil
+        wake(w, v, true)
+    end)
+    local ok, err = start(tag, ...)
+    if not ok then
+        drop_op(p, tag)
+        return nil, err
+    end
+    block(w)
+    return w.value, true
+end
+M.await_op = await_op
+
+local rt_timer, rt_cancel_timer, rt_now = rt.timer, rt.cancel_timer, rt.now
+
+local rt_duration = rt.duration_ns
+
+function M.sleep(d)
+    local ns = rt_duration(d)
+    if ns <= 0 then
+        return
+    end
+    await_op(rt_timer, ns)
+end
+
+-- a channel that receives the time once, after `ns`
+function M.after(d)
+    local ns = rt_duration(d)
+    local p = P
+    local ch = new_channel(1)
+    local tag = new_op(p, function(_, tag)
+        P.ops[tag] = nil
+        feed(ch, rt_now())
+    end)
+    rt_timer(tag, ns)
+    return ch
+end
+
+-- a ticker (periodic) or timer (one-shot) object
+local Timer = {}
+Timer.__index = Timer
+Timer.__metatable = "timer"
+Timer.__wippy = "timer"
+
+local function arm(t)
+    local p = P
+    local tag = new_op(p, function(_, tag)
+        if t.tag ~= tag then
+            P.ops[tag] = nil
+            return
+        end
+        feed(t.ch, rt_now())
+        if not t.periodic then
+            P.ops[tag] = nil
+            t.tag = nil
+        end
+    end)
+    t.tag = tag
+    rt_timer(tag, t.ns, t.periodic)
+end
+
+local function new_timer(d, periodic)
+    local ns = rt_duration(d)
+    if ns <= 0 then
+        error("duration must be positive", 3)
+    end
+    local t = setmetatable({ ns = ns, periodic = periodic, ch = new_channel(1) }, Timer)
+    arm(t)
+    return t
+end
+
+function M.ticker(d)
+    return new_timer(d, true)
+end
+
+function M.timer(d)
+    return new_timer(d, false)
+end
+
+function Timer:response()
+    return self.ch
+end
+Timer.channel = Timer.response
+
+function Timer:stop()
+    local tag = self.tag
+    if tag then
+        self.tag = nil
+        drop_op(P, tag)
+        rt_cancel_timer(tag)
+        return true
+    end
+    return false
+end
+
+function Timer:reset(ns)
+    if self.periodic then
+        error("reset: tickers cannot be reset; stop and create a new one", 2)
+    end
+    local was = self:stop()
+    self.ns = rt_duration(ns)
+    arm(self)
+    return was
+end
+
+---------------------------------------------------------------- process life
+-- The body of a process's thread: runs the entry's chunk in the process's
+-- environment, then its method with the spawn arguments.
+function M.boot(p, chunk, method, ...)
+    P = p
+    p.main = co_running()
+    local mod = chunk()
+    local f
+    if method == nil then
+        f = mod
+    elseif type(mod) == "table" then
+        f = mod[method]
+    end
+    if type(f) ~= "function" then
+        error("entry has no function `" .. tostring(method) .. "` (its chunk must return a table with it)", 0)
+    end
+    return f(...)
+end
+
+-- process.upgrade: forgets the old code's coroutines, waiters and timers
+-- (the inbox, events, listeners and their buffered values stay), then asks
+-- Rust to start the new code in a fresh thread with the same state table.
+function M.upgrade(entry, ...)
+    local p = P
+    if co_running() ~= p.main then
+        error("process.upgrade must be called from the process's main coroutine", 2)
+    end
+    p.ready = nil
+    p.cos = nil
+    if p.ops then
+        for tag in pairs(p.ops) do
+            rt_cancel_timer(tag)
+        end
+        p.ops = nil
+    end
+    local function forget(ch)
+        if ch then
+            ch.rq = nil
+            ch.sq = nil
+        end
+    end
+    forget(p.inbox)
+    forget(p.events)
+    if p.listeners then
+        for _, l in pairs(p.listeners) do
+            forget(l.ch)
+        end
+    end
+    co_yield(UPGRADE, entry, ...)
+    error("upgrade failed", 0) -- not reached: Rust never resumes the old thread
+end
+
+local rt_require = rt.require
+
+function M.require(name)
+    if type(name) ~= "string" then
+        error("require: expected a module name, got " .. type(name), 2)
+    end
+    local p = P
+    local mods = p.mods
+    if mods then
+        local m = mods[name]
+        if m ~= nil then
+            return m
+        end
+    end
+    local kind, v = rt_require(name, p.env)
+    if kind == "chunk" then
+        v = v.fn()
+        if v == nil then
+            v = true
+        end
+    end
+    if not mods then
+        mods = {}
+        p.mods = mods
+    end
+    mods[name] = v
+    return v
+end
+
+M.block = block
+M.wake = wake
+M.feed = feed
+M.new_channel = new_channel
+
+function M.current()
+    return P
+end
+
+return M

@@ -1,0 +1,183 @@
+//! A Lua process: a sandboxed thread of a shard's VM, stepped by the kernel.
+
+use std::rc::Rc;
+
+use mlua::thread::ThreadStatus;
+use mlua::{MultiValue, Table, Thread, Value};
+use wippy_process::{Context, ExitError, ExitResult, Process, Step, Wait};
+
+use crate::convert::to_payload;
+use crate::natives::ProcData;
+use crate::vm::Vm;
+
+/// The state machine of one Lua process.
+pub(crate) struct LuaProc {
+    pub(crate) vm: Rc<Vm>,
+    pub(crate) data: Rc<ProcData>,
+    thread: Thread,
+    /// The process's state table (inbox, channels, coroutines; see prelude).
+    state: Table,
+    /// Arguments of the first resume (state, chunk, method, args...).
+    boot: Option<MultiValue>,
+    /// The thread was interrupted mid-slice; `P` must be set before resuming.
+    preempted: bool,
+}
+
+// SAFETY: a LuaProc holds handles into its shard's VM (non-atomic refcounts).
+// It lives in the shard's state and is only touched by the one worker that
+// holds the shard's state lock, together with the VM itself; it never
+// crosses threads on its own.
+unsafe impl Send for LuaProc {}
+
+/// Readable text of a Lua error: message plus traceback.
+pub(crate) fn error_text(e: &mlua::Error) -> String {
+    match e {
+        mlua::Error::RuntimeError(s) => s.clone(),
+        mlua::Error::MemoryError(_) => "memory limit exceeded".to_owned(),
+        mlua::Error::CallbackError { traceback, cause } => {
+            format!("{}\n{traceback}", error_text(cause))
+        }
+        mlua::Error::WithContext { context, cause } => format!("{context}: {}", error_text(cause)),
+        other => other.to_string(),
+    }
+}
+
+impl LuaProc {
+    /// Prepares a process running `chunk`'s `method` with `args`.
+    pub(crate) fn new(
+        vm: Rc<Vm>,
+        data: Rc<ProcData>,
+        args: Vec<wippy_process::Payload>,
+    ) -> mlua::Result<LuaProc> {
+        let code = data.entry.borrow().clone();
+        let lua = &vm.lua;
+        let env = vm.new_env()?;
+        let chunk = vm.instantiate(&code, &env)?;
+        let state = lua.create_table()?;
+        state.raw_set("env", env)?;
+        let thread = lua.create_thread(vm.boot.clone())?;
+        let mut boot = Vec::with_capacity(3 + args.len());
+        boot.push(Value::Table(state.clone()));
+        boot.push(Value::Function(chunk));
+        boot.push(match &code.method {
+            Some(m) => Value::String(lua.create_string(m)?),
+            None => Value::Nil,
+        });
+        for a in &args {
+            boot.push(crate::convert::to_lua(lua, a)?);
+        }
+        Ok(LuaProc {
+            vm,
+            data,
+            thread,
+            state,
+            boot: Some(MultiValue::from_vec(boot)),
+            preempted: false,
+        })
+    }
+
+    fn resume(&mut self) -> mlua::Result<MultiValue> {
+        if let Some(args) = self.boot.take() {
+            self.thread.resume(args)
+        } else if self.preempted {
+            self.preempted = false;
+            let set: mlua::Function = self.vm.prelude.get("set_current")?;
+            set.call::<()>(self.state.clone())?;
+            self.thread.resume(())
+        } else {
+            self.thread.resume(self.state.clone())
+        }
+    }
+
+    fn outcome(&mut self, r: mlua::Result<MultiValue>) -> Step {
+        let vals = match r {
+            Err(e) => return Step::Complete(Err(ExitError::new(error_text(&e)))),
+            Ok(vals) => vals,
+        };
+        if self.thread.status() == ThreadStatus::Finished {
+            let v = vals.into_iter().next().unwrap_or(Value::Nil);
+            return Step::Complete(to_payload(&v, "result").map_err(ExitError::new));
+        }
+        match vals.front() {
+            None => {
+                self.preempted = true;
+                Step::Yield(Wait::yield_now())
+            }
+            Some(Value::Table(t)) if t.to_pointer() == self.vm.idle_token.to_pointer() => Step::Idle,
+            Some(Value::Table(t)) if t.to_pointer() == self.vm.upgrade_token.to_pointer() => {
+                let mut it = vals.into_iter().skip(1);
+                let entry = it.next().unwrap_or(Value::Nil);
+                let args: Vec<Value> = it.collect();
+                match self.upgrade(entry, args) {
+                    Ok(()) => Step::Yield(Wait::yield_now()),
+                    Err(e) => Step::Complete(Err(ExitError::new(format!("upgrade failed: {e}")))),
+                }
+            }
+            Some(_) => Step::Complete(Err(ExitError::new(
+                "coroutine.yield called in the process's main coroutine (use channels, or coroutine.spawn)",
+            ))),
+        }
+    }
+
+    /// Swaps in the code of `entry` (nil: the current entry) in a fresh
+    /// thread; the state table (inbox, events, listeners) is kept.
+    fn upgrade(&mut self, entry: Value, args: Vec<Value>) -> Result<(), String> {
+        let host = &self.vm.env.host;
+        let id = match entry {
+            Value::Nil => self.data.entry.borrow().id.clone(),
+            Value::String(s) => s.to_string_lossy().parse().map_err(|e: String| e)?,
+            other => return Err(format!("entry must be an id string, got {}", other.type_name())),
+        };
+        let code = host.code.get(&id)?;
+        if !matches!(
+            code.kind,
+            wippy_host::registry::EntryKind::ProcessLua | wippy_host::registry::EntryKind::FunctionLua
+        ) {
+            return Err(format!("{id} is a {}, not a process", code.kind));
+        }
+        let lua = &self.vm.lua;
+        let build = || -> mlua::Result<(Thread, MultiValue)> {
+            let env = self.vm.new_env()?;
+            let chunk = self.vm.instantiate(&code, &env)?;
+            self.state.raw_set("env", env)?;
+            self.state.raw_set("mods", Value::Nil)?;
+            let thread = lua.create_thread(self.vm.boot.clone())?;
+            let mut boot = vec![Value::Table(self.state.clone()), Value::Function(chunk)];
+            boot.push(match &code.method {
+                Some(m) => Value::String(lua.create_string(m)?),
+                None => Value::Nil,
+            });
+            boot.extend(args);
+            Ok((thread, MultiValue::from_vec(boot)))
+        };
+        let (thread, boot) = build().map_err(|e| error_text(&e))?;
+        self.thread = thread;
+        self.boot = Some(boot);
+        *self.data.entry.borrow_mut() = code;
+        Ok(())
+    }
+}
+
+impl Process for LuaProc {
+    fn step(&mut self, _cx: &mut Context<'_>) -> Step {
+        let env = self.vm.env.clone();
+        *env.current.borrow_mut() = Some(self.data.clone());
+        let r = self.resume();
+        let step = self.outcome(r);
+        *env.current.borrow_mut() = None;
+        step
+    }
+
+    fn close(&mut self, _cx: &mut Context<'_>, _result: &ExitResult) {
+        self.data.cancel_timers(&self.vm.env);
+    }
+}
+
+/// A process whose code could not be set up: ends at once with the error.
+pub(crate) struct Failed(pub(crate) String);
+
+impl Process for Failed {
+    fn step(&mut self, _cx: &mut Context<'_>) -> Step {
+        Step::Complete(Err(ExitError::new(std::mem::take(&mut self.0))))
+    }
+}

@@ -1,0 +1,250 @@
+//! A VM shard: one Luau VM and the processes living in it, run by the
+//! scheduler as one task (see `execution.md` §2).
+//!
+//! # Protocol
+//!
+//! * `queue` holds work (new processes, wake-ups) pushed from any thread.
+//! * `scheduled` is true while the shard is queued in the scheduler or
+//!   running. Whoever flips it false→true schedules the shard, so it is
+//!   queued at most once. The runner clears it *before* its final look at
+//!   `queue` (both SeqCst), so a push racing with the end of a run is seen
+//!   either by the runner (which requeues) or by the pusher (which
+//!   schedules) — never lost.
+//! * `state` (VM + processes) is touched only by the runner; the mutex is
+//!   never contended except by host shutdown.
+
+use std::collections::VecDeque;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::time::{Duration, Instant};
+
+use wippy_process::wippy_sched::Task;
+use wippy_process::{Cell, Home, Outcome, Payload, Pid, Process, drive};
+
+use crate::code::Compiled;
+use crate::host::HostCore;
+use crate::natives::ProcData;
+use crate::proc::{Failed, LuaProc, error_text};
+use crate::vm::Vm;
+
+/// Longest a shard keeps a worker before it requeues itself.
+const SHARD_SLICE: Duration = Duration::from_millis(2);
+
+pub(crate) enum Work {
+    Spawn(Pending),
+    Wake(u32, Pid),
+}
+
+pub(crate) struct Pending {
+    pub(crate) cell: Arc<Cell>,
+    pub(crate) code: Arc<Compiled>,
+    pub(crate) args: Vec<Payload>,
+}
+
+struct Slot {
+    cell: Arc<Cell>,
+    process: Box<dyn Process>,
+}
+
+struct State {
+    vm: Rc<Vm>,
+    slots: Vec<Option<Slot>>,
+}
+
+// SAFETY: `State` holds the VM and handles into it (non-atomic refcounts,
+// `Rc`s captured by natives). It is only reachable through `Shard::state`,
+// whose mutex admits one thread at a time, and nothing inside it is handed
+// to other threads (timer and blocking callbacks capture only `Arc<Cell>`s
+// and plain data). So the VM moves between workers as a whole, never shared.
+unsafe impl Send for State {}
+
+/// One VM and its processes.
+pub(crate) struct Shard {
+    me: Weak<Shard>,
+    core: Arc<HostCore>,
+    queue: Mutex<VecDeque<Work>>,
+    scheduled: AtomicBool,
+    /// Live processes (placement picks the least loaded shard).
+    load: AtomicUsize,
+    free: Mutex<FreeSlots>,
+    state: Mutex<Option<State>>,
+}
+
+#[derive(Default)]
+struct FreeSlots {
+    free: Vec<u32>,
+    next: u32,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Shard {
+    pub(crate) fn new(core: Arc<HostCore>) -> Result<Arc<Shard>, String> {
+        let vm = Vm::new(core.clone()).map_err(|e| format!("cannot start a Lua VM: {e}"))?;
+        Ok(Arc::new_cyclic(|me| Shard {
+            me: me.clone(),
+            core,
+            queue: Mutex::new(VecDeque::new()),
+            scheduled: AtomicBool::new(false),
+            load: AtomicUsize::new(0),
+            free: Mutex::new(FreeSlots::default()),
+            state: Mutex::new(Some(State {
+                vm: Rc::new(vm),
+                slots: Vec::new(),
+            })),
+        }))
+    }
+
+    pub(crate) fn load(&self) -> usize {
+        self.load.load(Ordering::Relaxed)
+    }
+
+    /// Reserves a slot for a new process.
+    pub(crate) fn alloc_slot(&self) -> u32 {
+        self.load.fetch_add(1, Ordering::Relaxed);
+        let mut f = lock(&self.free);
+        f.free.pop().unwrap_or_else(|| {
+            f.next += 1;
+            f.next - 1
+        })
+    }
+
+    /// Gives back a slot reserved by `alloc_slot` whose spawn failed.
+    pub(crate) fn release_slot(&self, slot: u32) {
+        self.load.fetch_sub(1, Ordering::Relaxed);
+        lock(&self.free).free.push(slot);
+    }
+
+    pub(crate) fn push(self: &Arc<Self>, work: Work) {
+        lock(&self.queue).push_back(work);
+        if !self.scheduled.swap(true, Ordering::SeqCst) {
+            self.core.sched.schedule(self.clone());
+        }
+    }
+
+    /// Drops the VM and every process state (host shutdown). Waits for a
+    /// running slice to end.
+    pub(crate) fn close(&self) {
+        let state = lock(&self.state).take();
+        drop(state);
+        lock(&self.queue).clear();
+    }
+}
+
+impl Home for Shard {
+    fn wake(&self, cell: &Arc<Cell>) {
+        lock(&self.queue).push_back(Work::Wake(cell.slot(), cell.pid()));
+        if !self.scheduled.swap(true, Ordering::SeqCst) {
+            if let Some(me) = self.me.upgrade() {
+                self.core.sched.schedule(me);
+            }
+        }
+    }
+}
+
+impl Task for Shard {
+    fn run(self: Arc<Self>) {
+        {
+            let mut guard = lock(&self.state);
+            if let Some(state) = guard.as_mut() {
+                self.run_slice(state);
+            } else {
+                lock(&self.queue).clear();
+            }
+        }
+        self.scheduled.store(false, Ordering::SeqCst);
+        let more = !lock(&self.queue).is_empty();
+        if more && !self.scheduled.swap(true, Ordering::SeqCst) {
+            self.core.sched.yield_now(self.clone());
+        }
+    }
+}
+
+impl Shard {
+    fn run_slice(self: &Arc<Self>, state: &mut State) {
+        let start = Instant::now();
+        let mut done = 0u32;
+        loop {
+            let batch = std::mem::take(&mut *lock(&self.queue));
+            if batch.is_empty() {
+                return;
+            }
+            let mut it = batch.into_iter();
+            while let Some(work) = it.next() {
+                self.handle(state, work);
+                done += 1;
+                if done.is_multiple_of(16) && start.elapsed() >= SHARD_SLICE {
+                    let rest: Vec<Work> = it.collect();
+                    let mut q = lock(&self.queue);
+                    for w in rest.into_iter().rev() {
+                        q.push_front(w);
+                    }
+                    return;
+                }
+            }
+        }
+    }
+
+    fn handle(self: &Arc<Self>, state: &mut State, work: Work) {
+        let slot = match work {
+            Work::Spawn(p) => {
+                let slot = p.cell.slot();
+                let process = self.start(state, &p.cell, p.code, p.args);
+                let ix = slot as usize;
+                if state.slots.len() <= ix {
+                    state.slots.resize_with(ix + 1, || None);
+                }
+                state.slots[ix] = Some(Slot {
+                    cell: p.cell,
+                    process,
+                });
+                slot
+            }
+            Work::Wake(slot, pid) => {
+                match state.slots.get(slot as usize) {
+                    Some(Some(s)) if s.cell.pid() == pid => {}
+                    _ => return, // stale wake for a process that has ended
+                }
+                slot
+            }
+        };
+        let entry = &mut state.slots[slot as usize];
+        let Some(s) = entry.as_mut() else { return };
+        match drive(&self.core.node, &s.cell, &mut s.process) {
+            Outcome::Parked => {}
+            Outcome::Requeue => {
+                lock(&self.queue).push_back(Work::Wake(slot, s.cell.pid()));
+            }
+            Outcome::Exited => {
+                *entry = None;
+                self.core.live.fetch_sub(1, Ordering::Relaxed);
+                self.release_slot(slot);
+            }
+        }
+    }
+
+    fn start(
+        &self,
+        state: &State,
+        cell: &Arc<Cell>,
+        code: Arc<Compiled>,
+        args: Vec<Payload>,
+    ) -> Box<dyn Process> {
+        let data = Rc::new(ProcData {
+            cell: cell.clone(),
+            entry: std::cell::RefCell::new(code.clone()),
+            timers: Default::default(),
+        });
+        match LuaProc::new(state.vm.clone(), data, args) {
+            Ok(p) => Box::new(p),
+            Err(e) => Box::new(Failed(format!(
+                "cannot start {}: {}",
+                code.id,
+                error_text(&e)
+            ))),
+        }
+    }
+}

@@ -1,0 +1,184 @@
+//! One Luau VM of a shard: the sandboxed base globals every process reads
+//! through its own environment, the natives of the Lua API, the prelude,
+//! and the loaded code of each entry.
+//!
+//! Isolation (see `execution.md` §4): the base globals and every library
+//! table are frozen (Luau's sandbox); each process gets its own environment
+//! table whose metatable `__index`es the base; `os`, `debug`, `io` are cut
+//! down to harmless functions; there is no way to load bytecode or reach
+//! another process's thread, environment or state.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use ahash::AHashMap;
+use mlua::{Function, Lua, LuaOptions, StdLib, Table, Value};
+use wippy_host::registry::EntryId;
+
+use crate::code::Compiled;
+use crate::host::HostCore;
+use crate::natives::{self, ProcData};
+
+const PRELUDE: &str = include_str!("prelude.lua");
+
+/// What the natives of one VM share: the host, and the process running now.
+pub(crate) struct ShardEnv {
+    pub(crate) host: Arc<HostCore>,
+    /// The process whose thread runs; set around each step.
+    pub(crate) current: RefCell<Option<Rc<ProcData>>>,
+    /// Modules built once per VM (`time`, `io`, ...), frozen.
+    pub(crate) modules: RefCell<AHashMap<&'static str, Table>>,
+}
+
+impl ShardEnv {
+    pub(crate) fn current(&self) -> mlua::Result<Rc<ProcData>> {
+        self.current
+            .borrow()
+            .clone()
+            .ok_or_else(|| mlua::Error::runtime("called outside a running process"))
+    }
+}
+
+/// A shard's VM.
+pub(crate) struct Vm {
+    pub(crate) lua: Lua,
+    pub(crate) env: Rc<ShardEnv>,
+    /// The prelude's functions (boot, set_current, ...).
+    pub(crate) prelude: Table,
+    pub(crate) boot: Function,
+    /// Metatable of process environments: `__index` = the frozen globals.
+    pub(crate) env_mt: Table,
+    /// Sentinels the prelude yields: IDLE (wait for news), UPGRADE.
+    pub(crate) idle_token: Table,
+    pub(crate) upgrade_token: Table,
+    /// Loaded (never run) top-level chunk of each entry; processes run clones.
+    templates: RefCell<AHashMap<EntryId, Function>>,
+}
+
+impl Vm {
+    pub(crate) fn new(host: Arc<HostCore>) -> mlua::Result<Vm> {
+        let lua = Lua::new_with(
+            StdLib::COROUTINE
+                | StdLib::TABLE
+                | StdLib::OS
+                | StdLib::STRING
+                | StdLib::UTF8
+                | StdLib::BIT
+                | StdLib::MATH
+                | StdLib::BUFFER
+                | StdLib::DEBUG,
+            LuaOptions::new(),
+        )?;
+        let env = Rc::new(ShardEnv {
+            host,
+            current: RefCell::new(None),
+            modules: RefCell::new(AHashMap::new()),
+        });
+        let globals = lua.globals();
+        trim_globals(&lua, &globals)?;
+        let rt = natives::runtime_table(&lua, &env)?;
+        let idle_token = lua.create_table()?;
+        let upgrade_token = lua.create_table()?;
+        rt.set("idle_token", idle_token.clone())?;
+        rt.set("upgrade_token", upgrade_token.clone())?;
+        let prelude: Table = lua
+            .load(PRELUDE)
+            .set_name("=wippy:prelude")
+            .call(rt.clone())?;
+        natives::install_globals(&lua, &env, &globals, &rt, &prelude)?;
+        natives::build_modules(&lua, &env, &rt, &prelude)?;
+        let boot: Function = prelude.get("boot")?;
+        // Freeze every library table, the string metatable and the globals.
+        lua.sandbox(true)?;
+        for pair in globals.pairs::<Value, Value>() {
+            if let (_, Value::Table(t)) = pair? {
+                t.set_readonly(true);
+            }
+        }
+        for m in env.modules.borrow().values() {
+            m.set_readonly(true);
+        }
+        prelude.set_readonly(true);
+        let env_mt = lua.create_table()?;
+        env_mt.raw_set("__index", globals.clone())?;
+        env_mt.raw_set("__metatable", "environment")?;
+        env_mt.set_readonly(true);
+        globals.set_readonly(true);
+        Ok(Vm {
+            lua,
+            env,
+            prelude,
+            boot,
+            env_mt,
+            idle_token,
+            upgrade_token,
+            templates: RefCell::new(AHashMap::new()),
+        })
+    }
+
+    /// The loaded chunk of `code` (loaded into this VM on first use).
+    pub(crate) fn template(&self, code: &Compiled) -> mlua::Result<Function> {
+        if let Some(f) = self.templates.borrow().get(&code.id) {
+            return Ok(f.clone());
+        }
+        let f = self
+            .lua
+            .load(&code.bytecode[..])
+            .set_name(&code.chunk_name)
+            .set_mode(mlua::chunk::ChunkMode::Binary)
+            .into_function()?;
+        self.templates
+            .borrow_mut()
+            .insert(code.id.clone(), f.clone());
+        Ok(f)
+    }
+
+    /// A fresh environment table for a process (reads fall through to the
+    /// frozen globals; writes stay in the process).
+    pub(crate) fn new_env(&self) -> mlua::Result<Table> {
+        let env = self.lua.create_table()?;
+        env.set_metatable(Some(self.env_mt.clone()))?;
+        Ok(env)
+    }
+
+    /// A clone of the entry's chunk bound to `env`.
+    pub(crate) fn instantiate(&self, code: &Compiled, env: &Table) -> mlua::Result<Function> {
+        let f = self.template(code)?.deep_clone()?;
+        f.set_environment(env.clone())?;
+        Ok(f)
+    }
+}
+
+/// Removes what sandboxed code must not reach and keeps the harmless parts
+/// of `os` and `debug`.
+fn trim_globals(lua: &Lua, g: &Table) -> mlua::Result<()> {
+    if let Ok(os) = g.get::<Table>("os") {
+        let safe = lua.create_table()?;
+        for name in ["time", "clock", "date", "difftime"] {
+            safe.set(name, os.get::<Value>(name)?)?;
+        }
+        g.set("os", safe)?;
+    }
+    if let Ok(debug) = g.get::<Table>("debug") {
+        let safe = lua.create_table()?;
+        safe.set("traceback", debug.get::<Value>("traceback")?)?;
+        g.set("debug", safe)?;
+    }
+    for name in [
+        "getfenv", "setfenv", "load", "loadfile", "dofile", "loadstring", "require", "collectgarbage",
+        "newproxy", "gcinfo",
+    ] {
+        g.raw_set(name, Value::Nil)?;
+    }
+    // collectgarbage("count") only.
+    let count = lua.create_function(|lua, opt: Option<String>| match opt.as_deref() {
+        None | Some("count") => Ok(lua.used_memory() as f64 / 1024.0),
+        Some(other) => Err(mlua::Error::runtime(format!(
+            "collectgarbage: option {other:?} is not allowed"
+        ))),
+    })?;
+    g.raw_set("collectgarbage", count)?;
+    // loadstring of text only, in the caller's environment.
+    Ok(())
+}
