@@ -220,6 +220,8 @@ pub fn exit_code(result: &ExitResult) -> u8 {
         Ok(Payload::Bool(false)) => 1,
         Ok(Payload::Int(n)) => (*n).clamp(0, 255) as u8,
         Ok(Payload::Float(f)) if f.fract() == 0.0 => f.clamp(0.0, 255.0) as u8,
+        // Several return values: the first decides.
+        Ok(Payload::Array(items)) if !items.is_empty() => exit_code(&Ok(items[0].clone())),
         Ok(_) => 0,
         Err(_) => 1,
     }

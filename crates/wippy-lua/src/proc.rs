@@ -95,8 +95,7 @@ impl LuaProc {
             Ok(vals) => vals,
         };
         if self.thread.status() == ThreadStatus::Finished {
-            let v = vals.into_iter().next().unwrap_or(Value::Nil);
-            return Step::Complete(to_payload(&v, "result").map_err(ExitError::new));
+            return Step::Complete(result_payload(vals).map_err(ExitError::new));
         }
         match vals.front() {
             None => {
@@ -170,6 +169,21 @@ impl Process for LuaProc {
 
     fn close(&mut self, _cx: &mut Context<'_>, _result: &ExitResult) {
         self.data.cancel_timers(&self.vm.env);
+    }
+}
+
+/// The EXIT value of a finished process: its method's return value, or,
+/// when it returned several (`return false, "why"`), an array of them.
+fn result_payload(vals: MultiValue) -> Result<wippy_process::Payload, String> {
+    match vals.len() {
+        0 => Ok(wippy_process::Payload::Nil),
+        1 => to_payload(&vals[0], "result"),
+        _ => vals
+            .iter()
+            .enumerate()
+            .map(|(i, v)| to_payload(v, &format!("result[{}]", i + 1)))
+            .collect::<Result<Vec<_>, _>>()
+            .map(wippy_process::Payload::Array),
     }
 }
 

@@ -27,7 +27,7 @@ pub(super) fn kind_fields(kind: EntryKind) -> &'static [&'static str] {
     }
 }
 
-/// Kinds a reference may point to, by role.
+// The kinds a reference may point to, by role.
 const LIBRARY: &[EntryKind] = &[EntryKind::LibraryLua];
 const PROCESS: &[EntryKind] = &[EntryKind::ProcessLua];
 const HOSTS: &[EntryKind] = &[EntryKind::ProcessHost, EntryKind::TerminalHost];
@@ -39,6 +39,7 @@ const STARTABLE: &[EntryKind] = &[
 ];
 
 impl Cx<'_> {
+    /// `process.lua`, `function.lua`, `library.lua`; `None` without a readable source.
     pub(super) fn lua(
         &mut self,
         kind: EntryKind,
@@ -112,6 +113,7 @@ impl Cx<'_> {
         out
     }
 
+    /// `process.host`.
     pub(super) fn host(&mut self, fields: &[&Field]) -> HostSpec {
         let mut spec = HostSpec::default();
         for f in fields {
@@ -171,6 +173,7 @@ impl Cx<'_> {
         }
     }
 
+    /// `terminal.host`.
     pub(super) fn terminal(&mut self, fields: &[&Field]) -> TerminalSpec {
         let mut spec = TerminalSpec::default();
         for f in fields {
@@ -185,6 +188,7 @@ impl Cx<'_> {
         spec
     }
 
+    /// `process.service`; `None` without a process or host.
     pub(super) fn service(
         &mut self,
         fields: &[&Field],
@@ -224,6 +228,7 @@ impl Cx<'_> {
         })
     }
 
+    /// `security.policy`; `None` without a `policy:` map.
     pub(super) fn policy(
         &mut self,
         fields: &[&Field],

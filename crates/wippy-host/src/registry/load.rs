@@ -41,6 +41,7 @@ pub struct Source {
 /// Name of the index files an app folder holds.
 const INDEX_FILE: &str = "_index.yaml";
 
+/// See [`Registry::load_dir`].
 pub(crate) fn load_dir(dir: &Path) -> Result<Registry, LoadErrors> {
     let dir_error = |file: &Path, message: String| LoadError {
         file: file.to_path_buf(),
@@ -116,6 +117,7 @@ fn find_indexes(dir: &Path, out: &mut Vec<PathBuf>, errors: &mut Vec<LoadError>)
     }
 }
 
+/// See [`Registry::load_sources`].
 pub(crate) fn load_sources(
     sources: &[Source],
     read: &dyn Fn(&Path) -> io::Result<String>,
@@ -169,6 +171,8 @@ struct State {
 const COMMON_FIELDS: &[&str] = &["name", "kind", "meta"];
 /// Fields of a file.
 const FILE_FIELDS: &[&str] = &["version", "namespace", "entries"];
+/// Hint for a file that is not a map.
+const EXPECTED_FILE: &str = "expected a map with namespace and entries";
 
 impl State {
     /// Reads one index file.
@@ -271,8 +275,6 @@ impl State {
     }
 }
 
-const EXPECTED_FILE: &str = "expected a map with namespace and entries";
-
 fn check_namespace(ns: &str, f: &Field, r: &mut Report) -> bool {
     let segment_ok = |seg: &str| {
         let mut chars = seg.chars();
@@ -302,6 +304,7 @@ pub(super) struct Cx<'a> {
     namespace: Option<&'a str>,
     /// Folder of the index file.
     pub(super) dir: &'a Path,
+    /// Reads a Lua source.
     pub(super) read: &'a dyn Fn(&Path) -> io::Result<String>,
     references: &'a mut Vec<Reference>,
 }
@@ -465,6 +468,7 @@ impl Cx<'_> {
         }
     }
 
+    /// A list of references.
     pub(super) fn references(
         &mut self,
         node: &Node,
