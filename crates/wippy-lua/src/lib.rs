@@ -17,6 +17,7 @@ mod code;
 pub mod convert;
 mod host;
 mod natives;
+mod preempt;
 mod proc;
 mod shard;
 pub mod time;

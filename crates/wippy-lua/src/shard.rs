@@ -25,6 +25,7 @@ use wippy_process::{Cell, Home, Outcome, Payload, Pid, Process, drive};
 use crate::code::Compiled;
 use crate::host::HostCore;
 use crate::natives::ProcData;
+use crate::preempt::Preempt;
 use crate::proc::{Failed, LuaProc, error_text};
 use crate::vm::Vm;
 
@@ -69,6 +70,7 @@ pub(crate) struct Shard {
     load: AtomicUsize,
     free: Mutex<FreeSlots>,
     state: Mutex<Option<State>>,
+    pub(crate) preempt: Preempt,
 }
 
 #[derive(Default)]
@@ -84,6 +86,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl Shard {
     pub(crate) fn new(core: Arc<HostCore>) -> Result<Arc<Shard>, String> {
         let vm = Vm::new(core.clone()).map_err(|e| format!("cannot start a Lua VM: {e}"))?;
+        let preempt = Preempt::new(vm.callbacks());
         Ok(Arc::new_cyclic(|me| Shard {
             me: me.clone(),
             core,
@@ -95,6 +98,7 @@ impl Shard {
                 vm: Rc::new(vm),
                 slots: Vec::new(),
             })),
+            preempt,
         }))
     }
 
@@ -128,7 +132,10 @@ impl Shard {
     /// Drops the VM and every process state (host shutdown). Waits for a
     /// running slice to end.
     pub(crate) fn close(&self) {
-        let state = lock(&self.state).take();
+        let mut guard = lock(&self.state);
+        self.preempt.detach();
+        let state = guard.take();
+        drop(guard);
         drop(state);
         lock(&self.queue).clear();
     }
@@ -150,7 +157,10 @@ impl Task for Shard {
         {
             let mut guard = lock(&self.state);
             if let Some(state) = guard.as_mut() {
+                self.preempt.running.store(true, Ordering::Release);
                 self.run_slice(state);
+                self.preempt.running.store(false, Ordering::Release);
+                self.preempt.clear();
             } else {
                 lock(&self.queue).clear();
             }
@@ -174,9 +184,9 @@ impl Shard {
             }
             let mut it = batch.into_iter();
             while let Some(work) = it.next() {
-                self.handle(state, work);
+                let preempted = self.handle(state, work);
                 done += 1;
-                if done.is_multiple_of(16) && start.elapsed() >= SHARD_SLICE {
+                if (done.is_multiple_of(16) || preempted) && start.elapsed() >= SHARD_SLICE {
                     let rest: Vec<Work> = it.collect();
                     let mut q = lock(&self.queue);
                     for w in rest.into_iter().rev() {
@@ -188,7 +198,8 @@ impl Shard {
         }
     }
 
-    fn handle(self: &Arc<Self>, state: &mut State, work: Work) {
+    /// Runs one piece of work; true if a process used its whole slice.
+    fn handle(self: &Arc<Self>, state: &mut State, work: Work) -> bool {
         let slot = match work {
             Work::Spawn(p) => {
                 let slot = p.cell.slot();
@@ -206,22 +217,29 @@ impl Shard {
             Work::Wake(slot, pid) => {
                 match state.slots.get(slot as usize) {
                     Some(Some(s)) if s.cell.pid() == pid => {}
-                    _ => return, // stale wake for a process that has ended
+                    _ => return false, // stale wake for a process that has ended
                 }
                 slot
             }
         };
         let entry = &mut state.slots[slot as usize];
-        let Some(s) = entry.as_mut() else { return };
-        match drive(&self.core.node, &s.cell, &mut s.process) {
-            Outcome::Parked => {}
+        let Some(s) = entry.as_mut() else {
+            return false;
+        };
+        self.preempt.epoch.fetch_add(1, Ordering::Relaxed);
+        let outcome = drive(&self.core.node, &s.cell, &mut s.process);
+        self.preempt.clear();
+        match outcome {
+            Outcome::Parked => false,
             Outcome::Requeue => {
                 lock(&self.queue).push_back(Work::Wake(slot, s.cell.pid()));
+                true
             }
             Outcome::Exited => {
                 *entry = None;
                 self.core.live.fetch_sub(1, Ordering::Relaxed);
                 self.release_slot(slot);
+                false
             }
         }
     }

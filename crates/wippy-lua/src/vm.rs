@@ -134,6 +134,13 @@ impl Vm {
         Ok(f)
     }
 
+    /// The VM's callback table (for the preemption interrupt).
+    pub(crate) fn callbacks(&self) -> *mut mlua::ffi::lua_Callbacks {
+        // SAFETY: any thread of the VM leads to its global callback table,
+        // which lives as long as the VM.
+        unsafe { mlua::ffi::lua_callbacks(self.lua.current_thread().state()) }
+    }
+
     /// A fresh environment table for a process (reads fall through to the
     /// frozen globals; writes stay in the process).
     pub(crate) fn new_env(&self) -> mlua::Result<Table> {

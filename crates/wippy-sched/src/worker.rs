@@ -12,8 +12,9 @@
 //!    3) LIFO tasks run in a row, then the local queue gets a turn, so two
 //!    tasks waking each other cannot starve the rest. The LIFO slot is not
 //!    stealable.
-//! 3. The **local queue** (FIFO): spawned tasks, yielded tasks and tasks
-//!    pushed out of the LIFO slot.
+//! 3. The **local queue** (FIFO): spawned tasks and tasks pushed out of the
+//!    LIFO slot. Yielded tasks (a whole slice used) go to the back of the
+//!    injector instead, behind wake-ups from other threads.
 //! 4. The **injector**, taking a batch into the local queue.
 //! 5. **Stealing**: as a "searcher" (at most half the workers search at
 //!    once), a batch from the injector, then from each other worker's queue
@@ -131,7 +132,15 @@ impl Local {
                 None => return,
                 Some(prev) => prev,
             },
-            Entry::Spawn | Entry::Yield => task,
+            Entry::Spawn => task,
+            // A yielded task used up its slice: it queues behind the tasks
+            // woken from other threads (timers, I/O), so a few long-running
+            // tasks cannot delay those for `global_queue_interval` slices.
+            Entry::Yield => {
+                self.shared.injector.push(task);
+                self.shared.notify_parked();
+                return;
+            }
         };
         self.queue.push(task, &self.shared.injector);
         self.shared.notify_parked();

@@ -1,0 +1,102 @@
+//! Preemption of Lua code that runs past its time slice (`execution.md` §6).
+//!
+//! No check runs in the interpreter while a process is within its slice:
+//! a per-host watchdog (a periodic timer) looks at every running shard each
+//! half slice, and when the same step is still running on two looks in a
+//! row it installs a Luau interrupt on that VM. The interrupt fires at the
+//! next loop back-edge or call, removes itself and yields the running
+//! thread, so the process is requeued and the shard moves on. CPU-bound Lua
+//! pays nothing until its slice is over.
+//!
+//! Invariants:
+//! * `Preempt::callbacks` points into the shard's VM; it is cleared under
+//!   `lock` before the VM is dropped, and the watchdog only writes through
+//!   it while holding `lock`, so it never writes into a freed VM.
+//! * The interrupt pointer is a plain field the VM thread reads at safe
+//!   points; the watchdog writes it from another thread. A write racing a
+//!   step boundary at worst preempts the next step early (it yields once
+//!   and is requeued), never corrupts anything: the VM only calls the
+//!   function, which checks yieldability itself.
+
+use std::os::raw::c_int;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
+
+use mlua::ffi;
+
+/// Per-shard preemption state.
+pub(crate) struct Preempt {
+    /// Incremented at the start of every process step.
+    pub(crate) epoch: AtomicU64,
+    /// True while a worker runs the shard.
+    pub(crate) running: AtomicBool,
+    lock: Mutex<Callbacks>,
+}
+
+struct Callbacks(*mut ffi::lua_Callbacks);
+
+// SAFETY: the pointer is only dereferenced under `Preempt::lock` while the
+// VM it points into is alive (see module invariants).
+unsafe impl Send for Callbacks {}
+
+impl Preempt {
+    pub(crate) fn new(callbacks: *mut ffi::lua_Callbacks) -> Preempt {
+        Preempt {
+            epoch: AtomicU64::new(0),
+            running: AtomicBool::new(false),
+            lock: Mutex::new(Callbacks(callbacks)),
+        }
+    }
+
+    /// Installs the interrupt (watchdog side).
+    pub(crate) fn fire(&self) {
+        let cb = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
+        if !cb.0.is_null() && self.running.load(Ordering::Acquire) {
+            // SAFETY: non-null means the VM is alive (cleared under this
+            // lock before it is dropped); see the module invariants for the
+            // cross-thread write.
+            unsafe { let p: *mut ffi::lua_Callbacks = cb.0;
+            std::ptr::write_volatile(std::ptr::addr_of_mut!((*p).interrupt), Some(interrupt)) };
+        }
+    }
+
+    /// Removes a pending interrupt (runner side, between steps).
+    pub(crate) fn clear(&self) {
+        let cb = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
+        if !cb.0.is_null() {
+            // SAFETY: as in `fire`.
+            unsafe { let p: *mut ffi::lua_Callbacks = cb.0;
+            std::ptr::write_volatile(std::ptr::addr_of_mut!((*p).interrupt), None) };
+        }
+    }
+
+    /// Forgets the VM (before it is dropped).
+    pub(crate) fn detach(&self) {
+        self.lock.lock().unwrap_or_else(PoisonError::into_inner).0 = std::ptr::null_mut();
+    }
+}
+
+/// The Luau interrupt: remove itself, then yield the running thread if it
+/// can yield (inside a Rust callback it cannot; it fires again at the next
+/// safe point of Lua code).
+unsafe extern "C-unwind" fn interrupt(l: *mut ffi::lua_State, gc: c_int) {
+    if gc >= 0 {
+        return; // GC safepoint, not a code safepoint
+    }
+    // SAFETY: called by the VM on its own thread with a valid state.
+    unsafe {
+        if ffi::lua_isyieldable(l) != 0 {
+            (*ffi::lua_callbacks(l)).interrupt = None;
+            ffi::lua_yield(l, 0);
+        }
+    }
+}
+
+/// One watchdog look at a shard: the epoch seen last time, updated.
+/// Returns true when the same step has run since the previous look.
+pub(crate) fn overran(p: &Preempt, last: &mut u64) -> bool {
+    let now = p.epoch.load(Ordering::Relaxed);
+    let same = p.running.load(Ordering::Acquire) && now == *last;
+    *last = now;
+    same
+}
