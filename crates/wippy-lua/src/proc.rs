@@ -21,6 +21,8 @@ pub(crate) struct LuaProc {
     boot: Option<MultiValue>,
     /// The thread was interrupted mid-slice; `P` must be set before resuming.
     preempted: bool,
+    /// Bytes of VM memory charged to this process (see `step`).
+    charged: usize,
 }
 
 // SAFETY: a LuaProc holds handles into its shard's VM (non-atomic refcounts).
@@ -28,6 +30,17 @@ pub(crate) struct LuaProc {
 // holds the shard's state lock, together with the VM itself; it never
 // crosses threads on its own.
 unsafe impl Send for LuaProc {}
+
+fn is_memory_error(e: &mlua::Error) -> bool {
+    match e {
+        mlua::Error::MemoryError(_) => true,
+        mlua::Error::CallbackError { cause, .. } | mlua::Error::WithContext { cause, .. } => {
+            is_memory_error(cause)
+        }
+        mlua::Error::RuntimeError(s) => s.contains("not enough memory"),
+        _ => false,
+    }
+}
 
 /// Readable text of a Lua error: message plus traceback.
 pub(crate) fn error_text(e: &mlua::Error) -> String {
@@ -73,6 +86,7 @@ impl LuaProc {
             state,
             boot: Some(MultiValue::from_vec(boot)),
             preempted: false,
+            charged: 0,
         })
     }
 
@@ -161,8 +175,31 @@ impl Process for LuaProc {
     fn step(&mut self, _cx: &mut Context<'_>) -> Step {
         let env = self.vm.env.clone();
         *env.current.borrow_mut() = Some(self.data.clone());
+        // Memory budget (execution.md §7): allocation during the step is
+        // charged to this process. The VM's limit is set to what is in use
+        // plus the process's remaining budget, so going over raises a memory
+        // error inside this process only; the limit is lifted afterwards.
+        let limit = env.host.config.memory_limit.map(|l| l as usize);
+        let vm = self.vm.clone();
+        let lua = &vm.lua;
+        let used_before = lua.used_memory();
+        if let Some(limit) = limit {
+            let budget = limit.saturating_sub(self.charged).max(1);
+            let _ = lua.set_memory_limit(used_before + budget);
+        }
         let r = self.resume();
-        let step = self.outcome(r);
+        if limit.is_some() {
+            let used_after = lua.used_memory();
+            self.charged = (self.charged + used_after).saturating_sub(used_before);
+            let _ = lua.set_memory_limit(0);
+        }
+        let step = match r {
+            Err(e) if is_memory_error(&e) => Step::Complete(Err(ExitError::new(format!(
+                "memory limit exceeded ({} bytes per process)",
+                limit.unwrap_or(0)
+            )))),
+            r => self.outcome(r),
+        };
         *env.current.borrow_mut() = None;
         step
     }
