@@ -161,7 +161,8 @@ impl Booted {
                     Ok(child) => {
                         started_tx.send(Ok(child)).ok();
                         loop {
-                            if let wippy_process::Event::Exit { from, result } = cx.next_event().await
+                            if let wippy_process::Event::Exit { from, result } =
+                                cx.next_event().await
                                 && from == child
                             {
                                 tx.send(result).ok();

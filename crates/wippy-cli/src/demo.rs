@@ -22,7 +22,9 @@ pub fn registry() -> Result<Registry, String> {
             .iter()
             .find(|(f, _)| *f == name)
             .map(|(_, text)| text.to_string())
-            .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, path.display().to_string()))
+            .ok_or_else(|| {
+                std::io::Error::new(std::io::ErrorKind::NotFound, path.display().to_string())
+            })
     })
     .map_err(|e| e.to_string())
 }

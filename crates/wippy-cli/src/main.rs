@@ -56,7 +56,9 @@ fn fail(msg: &str) -> ExitCode {
 }
 
 fn load(dir: Option<&Path>) -> Result<Registry, ExitCode> {
-    let dir = dir.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
+    let dir = dir
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
     Registry::load_dir(&dir).map_err(|errs| {
         for e in &errs.0 {
             eprintln!("{e}");

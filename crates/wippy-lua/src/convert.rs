@@ -235,7 +235,10 @@ mod tests {
         let lua = Lua::new();
         let v = eval(&lua, "local t = { a = {} } t.a.back = t return t");
         let err = to_payload(&v, "payload").unwrap_err();
-        assert!(err.contains("payload.a.back") && err.contains("cycle"), "{err}");
+        assert!(
+            err.contains("payload.a.back") && err.contains("cycle"),
+            "{err}"
+        );
     }
 
     #[test]

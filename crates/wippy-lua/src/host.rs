@@ -195,7 +195,11 @@ impl ProcessHost for LuaHost {
         }
         let shard = self.pick_shard();
         let slot = shard.alloc_slot();
-        let cell = match self.core.node.spawn_in(self.core.id, shard.clone(), slot, req.opts) {
+        let cell = match self
+            .core
+            .node
+            .spawn_in(self.core.id, shard.clone(), slot, req.opts)
+        {
             Ok(cell) => cell,
             Err(e) => {
                 shard.release_slot(slot);

@@ -229,9 +229,7 @@ pub(crate) fn runtime_table(lua: &Lua, env: &Rc<ShardEnv>) -> mlua::Result<Table
     rt.set(
         "duration_ns",
         lua.create_function(|_, v: Value| {
-            duration_arg(&v)
-                .map(|d| d.0)
-                .map_err(mlua::Error::runtime)
+            duration_arg(&v).map(|d| d.0).map_err(mlua::Error::runtime)
         })?,
     )?;
 
@@ -364,9 +362,11 @@ pub(crate) fn install_globals(
         let e = env.clone();
         process.set(
             name,
-            lua.create_function(move |lua, (entry, host, args): (String, String, Variadic<Value>)| {
-                spawn(lua, &e, name, &entry, &host, &args, link, monitor)
-            })?,
+            lua.create_function(
+                move |lua, (entry, host, args): (String, String, Variadic<Value>)| {
+                    spawn(lua, &e, name, &entry, &host, &args, link, monitor)
+                },
+            )?,
         )?;
     }
 
@@ -527,7 +527,10 @@ pub(crate) fn install_globals(
                 ));
             }
             if let Some(t) = trap {
-                e.host.node.set_trap_links(p.pid(), t).map_err(mlua::Error::runtime)?;
+                e.host
+                    .node
+                    .set_trap_links(p.pid(), t)
+                    .map_err(mlua::Error::runtime)?;
             }
             Ok((true, None))
         })?,
@@ -645,7 +648,9 @@ pub(crate) fn build_modules(
     time.set(
         "unix",
         lua.create_function(|_, (sec, nsec): (i64, Option<i64>)| {
-            Ok(Time(sec as i128 * 1_000_000_000 + nsec.unwrap_or(0) as i128))
+            Ok(Time(
+                sec as i128 * 1_000_000_000 + nsec.unwrap_or(0) as i128,
+            ))
         })?,
     )?;
     time.set(
@@ -682,7 +687,8 @@ pub(crate) fn build_modules(
         io.set(
             "write",
             lua.create_function(move |_, args: Variadic<Value>| {
-                t.write(join(&args, "")?.as_bytes()).map_err(mlua::Error::runtime)?;
+                t.write(join(&args, "")?.as_bytes())
+                    .map_err(mlua::Error::runtime)?;
                 Ok(())
             })?,
         )?;

@@ -55,8 +55,10 @@ impl Preempt {
             // SAFETY: non-null means the VM is alive (cleared under this
             // lock before it is dropped); see the module invariants for the
             // cross-thread write.
-            unsafe { let p: *mut ffi::lua_Callbacks = cb.0;
-            std::ptr::write_volatile(std::ptr::addr_of_mut!((*p).interrupt), Some(interrupt)) };
+            unsafe {
+                let p: *mut ffi::lua_Callbacks = cb.0;
+                std::ptr::write_volatile(std::ptr::addr_of_mut!((*p).interrupt), Some(interrupt))
+            };
         }
     }
 
@@ -65,8 +67,10 @@ impl Preempt {
         let cb = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
         if !cb.0.is_null() {
             // SAFETY: as in `fire`.
-            unsafe { let p: *mut ffi::lua_Callbacks = cb.0;
-            std::ptr::write_volatile(std::ptr::addr_of_mut!((*p).interrupt), None) };
+            unsafe {
+                let p: *mut ffi::lua_Callbacks = cb.0;
+                std::ptr::write_volatile(std::ptr::addr_of_mut!((*p).interrupt), None)
+            };
         }
     }
 

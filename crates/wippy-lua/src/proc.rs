@@ -116,7 +116,9 @@ impl LuaProc {
                 self.preempted = true;
                 Step::Yield(Wait::yield_now())
             }
-            Some(Value::Table(t)) if t.to_pointer() == self.vm.idle_token.to_pointer() => Step::Idle,
+            Some(Value::Table(t)) if t.to_pointer() == self.vm.idle_token.to_pointer() => {
+                Step::Idle
+            }
             Some(Value::Table(t)) if t.to_pointer() == self.vm.upgrade_token.to_pointer() => {
                 let mut it = vals.into_iter().skip(1);
                 let entry = it.next().unwrap_or(Value::Nil);
@@ -139,12 +141,18 @@ impl LuaProc {
         let id = match entry {
             Value::Nil => self.data.entry.borrow().id.clone(),
             Value::String(s) => s.to_string_lossy().parse().map_err(|e: String| e)?,
-            other => return Err(format!("entry must be an id string, got {}", other.type_name())),
+            other => {
+                return Err(format!(
+                    "entry must be an id string, got {}",
+                    other.type_name()
+                ));
+            }
         };
         let code = host.code.get(&id)?;
         if !matches!(
             code.kind,
-            wippy_host::registry::EntryKind::ProcessLua | wippy_host::registry::EntryKind::FunctionLua
+            wippy_host::registry::EntryKind::ProcessLua
+                | wippy_host::registry::EntryKind::FunctionLua
         ) {
             return Err(format!("{id} is a {}, not a process", code.kind));
         }

@@ -144,10 +144,10 @@ impl Shard {
 impl Home for Shard {
     fn wake(&self, cell: &Arc<Cell>) {
         lock(&self.queue).push_back(Work::Wake(cell.slot(), cell.pid()));
-        if !self.scheduled.swap(true, Ordering::SeqCst) {
-            if let Some(me) = self.me.upgrade() {
-                self.core.sched.schedule(me);
-            }
+        if !self.scheduled.swap(true, Ordering::SeqCst)
+            && let Some(me) = self.me.upgrade()
+        {
+            self.core.sched.schedule(me);
         }
     }
 }

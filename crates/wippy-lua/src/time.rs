@@ -58,7 +58,8 @@ pub fn duration_arg(value: &Value) -> Result<Duration, String> {
         Value::String(s) => {
             let text = s.to_string_lossy();
             let neg = text.trim().starts_with('-');
-            let d = parse_duration(text.trim().trim_start_matches('-')).map_err(|e| e.to_string())?;
+            let d =
+                parse_duration(text.trim().trim_start_matches('-')).map_err(|e| e.to_string())?;
             let ns = d.as_nanos().min(i64::MAX as u128) as i64;
             Ok(Duration(if neg { -ns } else { ns }))
         }
@@ -140,7 +141,9 @@ impl UserData for Time {
     fn add_methods<M: UserDataMethods<Self>>(methods: &mut M) {
         methods.add_method("add", |_, t, d: Duration| Ok(Time(t.0 + d.0 as i128)));
         methods.add_method("sub", |_, t, o: Time| {
-            Ok(Duration((t.0 - o.0).clamp(i64::MIN as i128, i64::MAX as i128) as i64))
+            Ok(Duration(
+                (t.0 - o.0).clamp(i64::MIN as i128, i64::MAX as i128) as i64,
+            ))
         });
         methods.add_method("after", |_, t, o: Time| Ok(t.0 > o.0));
         methods.add_method("before", |_, t, o: Time| Ok(t.0 < o.0));
@@ -150,7 +153,9 @@ impl UserData for Time {
         methods.add_method("format", |_, t, layout: Option<String>| {
             Ok(format_time(*t, layout.as_deref().unwrap_or(RFC3339)))
         });
-        methods.add_meta_method(MetaMethod::ToString, |_, t, ()| Ok(format_time(*t, RFC3339)));
+        methods.add_meta_method(MetaMethod::ToString, |_, t, ()| {
+            Ok(format_time(*t, RFC3339))
+        });
         methods.add_meta_method(MetaMethod::Eq, |_, t, o: Time| Ok(t.0 == o.0));
         methods.add_meta_method(MetaMethod::Lt, |_, t, o: Time| Ok(t.0 < o.0));
         methods.add_meta_method(MetaMethod::Le, |_, t, o: Time| Ok(t.0 <= o.0));
@@ -169,11 +174,27 @@ pub fn format_time(t: Time, layout: &str) -> String {
     let (y, mo, d) = civil(days);
     let (hh, mm, ss) = (rem / 3600, rem % 3600 / 60, rem % 60);
     const MONTHS: [&str; 12] = [
-        "January", "February", "March", "April", "May", "June", "July", "August", "September",
-        "October", "November", "December",
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
     ];
     const DAYS: [&str; 7] = [
-        "Thursday", "Friday", "Saturday", "Sunday", "Monday", "Tuesday", "Wednesday",
+        "Thursday",
+        "Friday",
+        "Saturday",
+        "Sunday",
+        "Monday",
+        "Tuesday",
+        "Wednesday",
     ];
     let wd = DAYS[days.rem_euclid(7) as usize];
     let month = MONTHS[(mo - 1) as usize];

@@ -173,8 +173,16 @@ fn trim_globals(lua: &Lua, g: &Table) -> mlua::Result<()> {
         g.set("debug", safe)?;
     }
     for name in [
-        "getfenv", "setfenv", "load", "loadfile", "dofile", "loadstring", "require", "collectgarbage",
-        "newproxy", "gcinfo",
+        "getfenv",
+        "setfenv",
+        "load",
+        "loadfile",
+        "dofile",
+        "loadstring",
+        "require",
+        "collectgarbage",
+        "newproxy",
+        "gcinfo",
     ] {
         g.raw_set(name, Value::Nil)?;
     }

@@ -262,7 +262,12 @@ impl Ctx {
     }
 
     /// Spawns on `host` with this process as the parent.
-    pub fn spawn<F, Fut>(&self, host: &NativeHost, mut opts: SpawnOptions, f: F) -> Result<Pid, Error>
+    pub fn spawn<F, Fut>(
+        &self,
+        host: &NativeHost,
+        mut opts: SpawnOptions,
+        f: F,
+    ) -> Result<Pid, Error>
     where
         F: FnOnce(Ctx) -> Fut + Send + 'static,
         Fut: Future<Output = ExitResult> + Send + 'static,

@@ -339,7 +339,10 @@ impl Node {
     }
 
     fn event(&self, to: Pid, event: Event) {
-        if !self.with_cell(to, |c| c.deliver_event(event)).unwrap_or(false) {
+        if !self
+            .with_cell(to, |c| c.deliver_event(event))
+            .unwrap_or(false)
+        {
             self.dead_letter();
         }
     }

@@ -263,7 +263,10 @@ mod tests {
         let p = Payload::map([
             ("i", Payload::Int(1 << 53)),
             ("f", Payload::Float(0.5)),
-            ("a", Payload::Array(vec![Payload::Nil, true.into(), "s".into()])),
+            (
+                "a",
+                Payload::Array(vec![Payload::Nil, true.into(), "s".into()]),
+            ),
         ]);
         let text = serde_json::to_string(&p).unwrap();
         let back: Payload = serde_json::from_str(&text).unwrap();

@@ -88,7 +88,11 @@ impl Runtime {
     /// threads (0 = one per core).
     pub fn native_host(&self, name: &str, workers: usize) -> Result<NativeHost, Error> {
         let sched = self.scheduler(name, workers)?;
-        Ok(NativeHost::new(HostId::intern(name), self.node.clone(), sched))
+        Ok(NativeHost::new(
+            HostId::intern(name),
+            self.node.clone(),
+            sched,
+        ))
     }
 
     /// Shuts down: stops schedulers, timers and the blocking pool, then drops
@@ -98,8 +102,12 @@ impl Runtime {
     }
 
     fn stop(&mut self) {
-        let schedulers =
-            std::mem::take(&mut *self.schedulers.lock().unwrap_or_else(PoisonError::into_inner));
+        let schedulers = std::mem::take(
+            &mut *self
+                .schedulers
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        );
         for s in schedulers {
             s.shutdown();
         }
@@ -109,7 +117,10 @@ impl Runtime {
         if let Some(b) = self.blocking.take() {
             let busy = b.shutdown(Duration::from_millis(200));
             if busy > 0 {
-                tracing::debug!(busy, "blocking threads still busy at shutdown were detached");
+                tracing::debug!(
+                    busy,
+                    "blocking threads still busy at shutdown were detached"
+                );
             }
         }
         self.node.drain();

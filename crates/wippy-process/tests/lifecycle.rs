@@ -174,8 +174,14 @@ fn linked_abnormal_exit_delivers_link_down_to_trapping_partner() {
         tx.send((child, cx.next_event().await)).unwrap();
         // Still alive after the link went down.
         cx.sleep(Duration::from_millis(1)).await;
-        tx.send((child, Event::LinkDown { from: child, error: ExitError::new("alive") }))
-            .unwrap();
+        tx.send((
+            child,
+            Event::LinkDown {
+                from: child,
+                error: ExitError::new("alive"),
+            },
+        ))
+        .unwrap();
         Ok(Payload::Nil)
     })
     .unwrap();
@@ -198,9 +204,11 @@ fn linked_normal_exit_does_not_propagate() {
     let h = host.clone();
     host.spawn_async(SpawnOptions::default(), move |cx| async move {
         let child = cx
-            .spawn(&h, SpawnOptions::default().linked().monitored(), |_| async {
-                Ok(Payload::Nil)
-            })
+            .spawn(
+                &h,
+                SpawnOptions::default().linked().monitored(),
+                |_| async { Ok(Payload::Nil) },
+            )
             .unwrap();
         let ev = cx.next_event().await;
         // A normal exit gives the monitor its EXIT and nothing else.
@@ -236,7 +244,9 @@ fn cancel_delivers_cancel_then_terminates_at_deadline() {
         })
         .unwrap();
     rt.node().monitor(w, polite).unwrap();
-    rt.node().cancel(None, polite, Duration::from_secs(5)).unwrap();
+    rt.node()
+        .cancel(None, polite, Duration::from_secs(5))
+        .unwrap();
     assert_eq!(
         rx.recv_timeout(TIMEOUT).unwrap(),
         Event::Exit {
@@ -253,7 +263,9 @@ fn cancel_delivers_cancel_then_terminates_at_deadline() {
         .unwrap();
     rt.node().monitor(w, stubborn).unwrap();
     let start = Instant::now();
-    rt.node().cancel(None, stubborn, Duration::from_millis(50)).unwrap();
+    rt.node()
+        .cancel(None, stubborn, Duration::from_millis(50))
+        .unwrap();
     match rx.recv_timeout(TIMEOUT).unwrap() {
         Event::Exit {
             from,
@@ -264,7 +276,10 @@ fn cancel_delivers_cancel_then_terminates_at_deadline() {
         }
         other => panic!("unexpected {other:?}"),
     }
-    assert!(start.elapsed() >= Duration::from_millis(50), "terminated before the deadline");
+    assert!(
+        start.elapsed() >= Duration::from_millis(50),
+        "terminated before the deadline"
+    );
 }
 
 #[test]
@@ -288,7 +303,10 @@ fn terminate_ends_process_with_terminated_error() {
         }
     );
     assert!(!rt.node().is_alive(victim));
-    assert!(rt.node().terminate(victim).is_err(), "terminating a dead pid reports it");
+    assert!(
+        rt.node().terminate(victim).is_err(),
+        "terminating a dead pid reports it"
+    );
 }
 
 #[test]
@@ -514,7 +532,9 @@ fn upgrade_keeps_pid_mailbox_and_monitors() {
     assert_eq!(reply.payload.get("count"), Some(&Payload::Int(12)));
     // Monitors survive the upgrade: terminate and expect the EXIT.
     rt.node().terminate(counter).unwrap();
-    assert!(matches!(rx.recv_timeout(TIMEOUT).unwrap(), Event::Exit { from, .. } if from == counter));
+    assert!(
+        matches!(rx.recv_timeout(TIMEOUT).unwrap(), Event::Exit { from, .. } if from == counter)
+    );
 }
 
 #[test]

@@ -6,9 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use wippy_process::{
-    Completion, Context, Op, Payload, Process, Runtime, SpawnOptions, Step, Wait,
-};
+use wippy_process::{Completion, Context, Op, Payload, Process, Runtime, SpawnOptions, Step, Wait};
 
 const TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -33,7 +31,10 @@ impl Process for Waiter {
     }
 }
 
-fn run_wait(wait: Wait, setup: impl FnOnce(&Runtime, wippy_process::Pid)) -> (Vec<Completion>, Duration) {
+fn run_wait(
+    wait: Wait,
+    setup: impl FnOnce(&Runtime, wippy_process::Pid),
+) -> (Vec<Completion>, Duration) {
     let rt = Runtime::new(Default::default()).unwrap();
     let host = rt.native_host("test:ops", 1).unwrap();
     let (tx, rx) = mpsc::channel();
@@ -54,10 +55,7 @@ fn run_wait(wait: Wait, setup: impl FnOnce(&Runtime, wippy_process::Pid)) -> (Ve
 #[test]
 fn wait_any_resumes_on_the_first_completion() {
     let (got, _) = run_wait(
-        Wait::any([
-            Op::receive(1),
-            Op::sleep(2, Duration::from_secs(3600)),
-        ]),
+        Wait::any([Op::receive(1), Op::sleep(2, Duration::from_secs(3600))]),
         |rt, pid| rt.node().send(None, pid, "x", Payload::Nil).unwrap(),
     );
     assert_eq!(got.iter().map(|c| c.tag).collect::<Vec<_>>(), vec![1]);

@@ -61,7 +61,11 @@ fn stress_million_spawns_with_links_and_monitors_leak_nothing() {
         rx.recv_timeout(Duration::from_secs(120)).unwrap();
         let start = Instant::now();
         while node.stats().live != 0 {
-            assert!(start.elapsed() < Duration::from_secs(60), "processes left: {}", node.stats().live);
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "processes left: {}",
+                node.stats().live
+            );
             std::thread::yield_now();
         }
         assert_eq!(node.stats().names, 0, "names leaked after round {round}");

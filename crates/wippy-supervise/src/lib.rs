@@ -39,4 +39,4 @@ mod supervisor;
 pub use backoff::RestartPolicy;
 pub use error::SuperviseError;
 pub use order::start_order;
-pub use supervisor::{ServiceStatus, Service, StartFn, Supervisor};
+pub use supervisor::{Service, ServiceStatus, StartFn, Supervisor};

@@ -2,6 +2,7 @@
 //! child process (so memory figures are not skewed by earlier runs), printed
 //! as a table and optionally written as JSON.
 
+mod lua;
 mod native;
 mod sched;
 
@@ -44,6 +45,7 @@ fn suite() -> Vec<Bench> {
     let mut all = Vec::new();
     all.extend(native::benches());
     all.extend(sched::benches());
+    all.extend(lua::benches());
     all
 }
 
@@ -106,7 +108,11 @@ pub fn run(quick: bool, filter: Option<&str>, json: Option<&Path>) -> ExitCode {
             Better::Higher => value >= b.target,
             Better::Lower => value <= b.target,
         };
-        let cmp = if b.better == Better::Higher { "≥" } else { "≤" };
+        let cmp = if b.better == Better::Higher {
+            "≥"
+        } else {
+            "≤"
+        };
         println!(
             "{:<26} {:>14} {:<11} {:>2}{:>10} {:>7}  {}",
             b.name,

@@ -182,7 +182,8 @@ fn ring(quick: bool) -> f64 {
             .expect("send");
     }
     let start = Instant::now();
-    node.send(None, pids[0], "t", Payload::Int(hops)).expect("send");
+    node.send(None, pids[0], "t", Payload::Int(hops))
+        .expect("send");
     rx.recv_timeout(WAIT).expect("ring finishes");
     hops as f64 / start.elapsed().as_secs_f64()
 }

@@ -59,7 +59,8 @@ fn batch(workers: usize, tasks: usize, rounds: u64) -> Duration {
             done: tx.clone(),
         }));
     }
-    rx.recv_timeout(Duration::from_secs(300)).expect("batch finishes");
+    rx.recv_timeout(Duration::from_secs(300))
+        .expect("batch finishes");
     let took = start.elapsed();
     sched.shutdown();
     took
@@ -67,7 +68,11 @@ fn batch(workers: usize, tasks: usize, rounds: u64) -> Duration {
 
 /// Time of the batch on 1 worker divided by its time on 2 workers.
 fn speedup(quick: bool) -> f64 {
-    let (tasks, rounds) = if quick { (2_000, 20_000) } else { (10_000, 50_000) };
+    let (tasks, rounds) = if quick {
+        (2_000, 20_000)
+    } else {
+        (10_000, 50_000)
+    };
     // Warm up both configurations once.
     batch(1, tasks / 10, rounds);
     batch(2, tasks / 10, rounds);

@@ -1,0 +1,332 @@
+//! Actor benchmarks with Lua processes on Luau VM shards, driven by native
+//! processes that spawn them and collect their messages.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use wippy_host::registry::{Registry, Source};
+use wippy_host::{App, ProcessHost, SpawnRequest};
+use wippy_lua::{CodeCache, LuaHost, LuaHostConfig};
+use wippy_process::{NativeHost, Payload, Pid, Runtime, SpawnOptions};
+
+use super::{Bench, Better};
+use crate::rss::resident_bytes;
+
+pub fn benches() -> Vec<Bench> {
+    vec![
+        Bench {
+            name: "lua.spawn_exit",
+            unit: "per_s",
+            better: Better::Higher,
+            target: 300e3,
+            reference: "aim 1M/s",
+            run: spawn_exit,
+        },
+        Bench {
+            name: "lua.idle_memory",
+            unit: "bytes",
+            better: Better::Lower,
+            target: 3072.0,
+            reference: "BEAM 2.7 KB, Wippy ~13 KB; aim 2 KB",
+            run: idle_memory,
+        },
+        Bench {
+            name: "lua.pingpong",
+            unit: "ns",
+            better: Better::Lower,
+            target: 2000.0,
+            reference: "aim 1 µs",
+            run: pingpong,
+        },
+        Bench {
+            name: "lua.ring",
+            unit: "msgs_per_s",
+            better: Better::Higher,
+            target: 1.5e6,
+            reference: "aim 3M/s",
+            run: ring,
+        },
+        Bench {
+            name: "lua.preempt_overhead",
+            unit: "percent",
+            better: Better::Lower,
+            target: 2.0,
+            reference: "busy loop, 2 ms slices vs none",
+            run: preempt_overhead,
+        },
+    ]
+}
+
+const WAIT: Duration = Duration::from_secs(300);
+
+const INDEX: &str = r#"
+version: "1.0"
+namespace: bench
+entries:
+  - { name: child, kind: process.lua, source: file://child.lua, method: main }
+  - { name: idle, kind: process.lua, source: file://idle.lua, method: main }
+  - { name: ping, kind: process.lua, source: file://ping.lua, method: main }
+  - { name: pong, kind: process.lua, source: file://pong.lua, method: main }
+  - { name: node, kind: process.lua, source: file://node.lua, method: main }
+  - { name: busy, kind: process.lua, source: file://busy.lua, method: main }
+"#;
+
+const SOURCES: [(&str, &str); 6] = [
+    (
+        "child.lua",
+        "return { main = function(parent) process.send(parent, 'done', 1) end }",
+    ),
+    (
+        "idle.lua",
+        "return { main = function(parent)
+            local inbox = process.inbox()
+            process.send(parent, 'ready', 1)
+            inbox:receive()
+        end }",
+    ),
+    (
+        "ping.lua",
+        "return { main = function(pong, rounds, parent)
+            local inbox = process.inbox()
+            for i = 1, rounds do
+                process.send(pong, 'ping', { n = i })
+                local d = inbox:receive():payload():data()
+                if d.n ~= i then error('out of order') end
+            end
+            process.send(parent, 'done', rounds)
+        end }",
+    ),
+    (
+        "pong.lua",
+        "return { main = function()
+            local inbox = process.inbox()
+            while true do
+                local m = inbox:receive()
+                process.send(m:from(), 'pong', m:payload():data())
+            end
+        end }",
+    ),
+    (
+        "node.lua",
+        "return { main = function(parent)
+            local inbox = process.inbox()
+            local nxt = inbox:receive():payload():data()
+            while true do
+                local k = inbox:receive():payload():data()
+                if k == 0 then process.send(parent, 'done', 0) return end
+                process.send(nxt, 't', k - 1)
+            end
+        end }",
+    ),
+    (
+        "busy.lua",
+        "return { main = function(n)
+            local x = 0
+            for i = 1, n do x = (x + i * 7) % 1000003 end
+            return x
+        end }",
+    ),
+];
+
+struct Setup {
+    rt: Runtime,
+    app: Arc<App>,
+    host: Arc<LuaHost>,
+    native: NativeHost,
+}
+
+fn setup(workers: usize, slice: Option<Duration>) -> Setup {
+    let rt = Runtime::new(Default::default()).expect("runtime");
+    let reg = Registry::load_sources(
+        &[Source {
+            path: "bench/_index.yaml".into(),
+            text: INDEX.into(),
+        }],
+        &|p: &Path| {
+            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            SOURCES
+                .iter()
+                .find(|(f, _)| *f == name)
+                .map(|(_, s)| s.to_string())
+                .ok_or_else(|| std::io::Error::other("missing"))
+        },
+    )
+    .expect("bench registry");
+    let reg = Arc::new(reg);
+    let app = App::new(rt.node().clone(), reg.clone());
+    let code = CodeCache::new(reg);
+    let mut cfg = LuaHostConfig::new("bench:lua", workers);
+    if let Some(s) = slice {
+        cfg.time_slice = s;
+    }
+    let host = LuaHost::start(&rt, &app, code, cfg).expect("lua host");
+    let native = rt.native_host("bench:driver", 1).expect("native host");
+    Setup {
+        rt,
+        app,
+        host,
+        native,
+    }
+}
+
+fn req(entry: &str, args: Vec<Payload>) -> SpawnRequest {
+    SpawnRequest {
+        entry: entry.parse().expect("entry id"),
+        args,
+        opts: SpawnOptions::default(),
+    }
+}
+
+fn default_workers() -> usize {
+    if let Ok(w) = std::env::var("WIPPY_BENCH_WORKERS") {
+        return w.parse().expect("WIPPY_BENCH_WORKERS is a number");
+    }
+    std::thread::available_parallelism().map_or(2, |n| n.get())
+}
+
+/// A native collector that reports (via the channel) when it has received
+/// `n` messages.
+fn collector(s: &Setup, n: usize) -> (Pid, mpsc::Receiver<()>) {
+    let (tx, rx) = mpsc::channel();
+    let pid = s
+        .native
+        .spawn_async(SpawnOptions::default(), move |cx| async move {
+            for _ in 0..n {
+                cx.recv().await;
+            }
+            tx.send(()).ok();
+            Ok(Payload::Nil)
+        })
+        .expect("collector");
+    (pid, rx)
+}
+
+/// Spawn N Lua processes that each send one message back and exit.
+fn spawn_exit(quick: bool) -> f64 {
+    let n: usize = if quick { 50_000 } else { 500_000 };
+    let s = setup(default_workers(), None);
+    let (me, done) = collector(&s, n);
+    let start = Instant::now();
+    for i in 0..n {
+        s.host
+            .spawn(req("bench:child", vec![Payload::Pid(me)]))
+            .expect("spawn");
+        // Keep the backlog bounded: at most ~20k processes not yet finished.
+        if i % 1024 == 1023 {
+            while s.host.process_count() > 20_000 {
+                std::thread::yield_now();
+            }
+        }
+    }
+    done.recv_timeout(WAIT).expect("spawn_exit finishes");
+    let rate = n as f64 / start.elapsed().as_secs_f64();
+    drop(s.app);
+    s.rt.shutdown();
+    rate
+}
+
+/// RSS growth per Lua process blocked on its inbox (100k processes).
+fn idle_memory(quick: bool) -> f64 {
+    let n: usize = if quick { 20_000 } else { 100_000 };
+    let s = setup(default_workers(), None);
+    let (me, ready) = collector(&s, n);
+    std::thread::sleep(Duration::from_millis(100));
+    let before = resident_bytes();
+    for _ in 0..n {
+        s.host
+            .spawn(req("bench:idle", vec![Payload::Pid(me)]))
+            .expect("spawn");
+    }
+    ready.recv_timeout(WAIT).expect("processes start");
+    std::thread::sleep(Duration::from_millis(200));
+    let after = resident_bytes();
+    let per = after.saturating_sub(before) as f64 / n as f64;
+    assert!(s.host.process_count() >= n, "processes must still be alive");
+    drop(s.app);
+    s.rt.shutdown();
+    per
+}
+
+/// Round trip between two Lua processes, table payload `{n = i}`.
+fn pingpong(quick: bool) -> f64 {
+    let rounds: i64 = if quick { 20_000 } else { 200_000 };
+    let s = setup(default_workers(), None);
+    let (me, done) = collector(&s, 1);
+    let pong = s.host.spawn(req("bench:pong", vec![])).expect("pong");
+    let start = Instant::now();
+    s.host
+        .spawn(req(
+            "bench:ping",
+            vec![Payload::Pid(pong), Payload::Int(rounds), Payload::Pid(me)],
+        ))
+        .expect("ping");
+    done.recv_timeout(WAIT).expect("pingpong finishes");
+    let ns = start.elapsed().as_nanos() as f64 / rounds as f64;
+    drop(s.app);
+    s.rt.shutdown();
+    ns
+}
+
+/// 10,000 Lua processes in a ring passing one token for 1M hops.
+fn ring(quick: bool) -> f64 {
+    let n = 10_000;
+    let hops: i64 = if quick { 100_000 } else { 1_000_000 };
+    let s = setup(default_workers(), None);
+    let (me, done) = collector(&s, 1);
+    let pids: Vec<Pid> = (0..n)
+        .map(|_| {
+            s.host
+                .spawn(req("bench:node", vec![Payload::Pid(me)]))
+                .expect("node")
+        })
+        .collect();
+    let node = s.rt.node();
+    for (i, p) in pids.iter().enumerate() {
+        node.send(None, *p, "next", Payload::Pid(pids[(i + 1) % n]))
+            .expect("send");
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let start = Instant::now();
+    node.send(None, pids[0], "t", Payload::Int(hops))
+        .expect("send");
+    done.recv_timeout(WAIT).expect("ring finishes");
+    let rate = hops as f64 / start.elapsed().as_secs_f64();
+    drop(s.app);
+    s.rt.shutdown();
+    rate
+}
+
+/// Cost of preemption on CPU-bound Lua: the same busy loop on a host with
+/// 2 ms slices vs one whose slice never expires, in percent.
+fn preempt_overhead(quick: bool) -> f64 {
+    let iters: i64 = if quick { 20_000_000 } else { 100_000_000 };
+    let time = |slice: Duration| {
+        let s = setup(1, Some(slice));
+        let mut best = f64::MAX;
+        for _ in 0..3 {
+            let (tx, rx) = mpsc::channel();
+            let app = s.app.clone();
+            let start = Instant::now();
+            s.native
+                .spawn_async(SpawnOptions::default(), move |cx| async move {
+                    let mut r = req("bench:busy", vec![Payload::Int(iters)]);
+                    r.opts = SpawnOptions::default().parent(cx.pid()).monitored();
+                    app.spawn("bench:lua", r).expect("busy");
+                    cx.next_event().await;
+                    tx.send(()).ok();
+                    Ok(Payload::Nil)
+                })
+                .expect("driver");
+            rx.recv_timeout(WAIT).expect("busy loop finishes");
+            best = best.min(start.elapsed().as_secs_f64());
+        }
+        drop(s.app);
+        s.rt.shutdown();
+        best
+    };
+    let without = time(Duration::from_secs(3600));
+    let with = time(Duration::from_millis(2));
+    ((with - without) / without * 100.0).max(0.0)
+}
