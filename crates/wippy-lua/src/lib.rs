@@ -19,6 +19,7 @@ mod host;
 mod natives;
 mod preempt;
 mod proc;
+mod raw;
 mod shard;
 pub mod time;
 mod vm;

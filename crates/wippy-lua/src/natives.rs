@@ -12,12 +12,12 @@ use std::time::{Duration as StdDuration, Instant, SystemTime};
 
 use ahash::AHashMap;
 use mlua::{
-    AnyUserData, Function, Lua, MultiValue, Table, UserData, UserDataMethods, Value, Variadic,
+    Function, Lua, MultiValue, Table, Value, Variadic,
 };
 use wippy_host::SpawnRequest;
 use wippy_host::registry::EntryId;
 use wippy_process::wippy_sched::TimerId;
-use wippy_process::{Cell, Completion, Event, ExitResult, Message, Payload, Pid, SpawnOptions};
+use wippy_process::{Cell, Completion, Event, ExitResult, Payload, Pid, SpawnOptions};
 
 use crate::code::Compiled;
 use crate::convert::{to_lua, to_payload};
@@ -43,19 +43,6 @@ impl ProcData {
         for (_, (id, _)) in self.timers.borrow_mut().drain() {
             timers.cancel(id);
         }
-    }
-}
-
-/// A received message: `msg:topic()`, `msg:from()`, `msg:payload():data()`.
-pub(crate) struct LuaMessage(pub(crate) Message);
-
-impl UserData for LuaMessage {
-    fn add_methods<M: UserDataMethods<Self>>(methods: &mut M) {
-        methods.add_method("topic", |_, m, ()| Ok(m.0.topic.to_string()));
-        methods.add_method("from", |_, m, ()| Ok(m.0.from.map(|p| p.to_string())));
-        // The message is its own payload object: `:payload():data()`.
-        methods.add_function("payload", |_, ud: AnyUserData| Ok(ud));
-        methods.add_method("data", |lua, m, ()| to_lua(lua, &m.0.payload));
     }
 }
 
@@ -132,25 +119,8 @@ pub(crate) fn runtime_table(lua: &Lua, env: &Rc<ShardEnv>) -> mlua::Result<Table
     nil.set_readonly(true);
     rt.set("nil_sentinel", nil)?;
 
-    let e = env.clone();
-    rt.set(
-        "recv",
-        lua.create_function(move |lua, want_topic: bool| {
-            let p = e.current()?;
-            let msg = p.cell.try_recv();
-            match msg {
-                None => Ok((Value::Nil, Value::Nil)),
-                Some(m) => {
-                    let topic = if want_topic {
-                        Value::String(lua.create_string(m.topic.as_bytes())?)
-                    } else {
-                        Value::Nil
-                    };
-                    Ok((Value::UserData(lua.create_userdata(LuaMessage(m))?), topic))
-                }
-            }
-        })?,
-    )?;
+    // SAFETY: `raw::recv` follows the C function protocol of the Luau API.
+    rt.set("recv", unsafe { lua.create_c_function(crate::raw::recv)? })?;
 
     let e = env.clone();
     rt.set(
@@ -313,45 +283,8 @@ pub(crate) fn install_globals(
         lua.create_function(move |_, ()| Ok(e.current()?.pid().to_string()))?,
     )?;
 
-    let e = env.clone();
-    process.set(
-        "send",
-        lua.create_function(move |lua, (dest, topic, args): (Value, Value, Variadic<Value>)| {
-            let p = e.current()?;
-            let Value::String(topic) = topic else {
-                return Err(mlua::Error::runtime(format!(
-                    "process.send: topic must be a string, got {}",
-                    topic.type_name()
-                )));
-            };
-            let topic = topic.to_string_lossy();
-            if topic.starts_with('@') {
-                return err_pair(lua, format!("topic {topic:?} is reserved (topics starting with @ belong to the runtime)"));
-            }
-            let to = match resolve(&e, &dest) {
-                Ok(pid) => pid,
-                Err(msg) => return err_pair(lua, msg),
-            };
-            let payload = match args.len() {
-                0 => Ok(Payload::Nil),
-                1 => to_payload(&args[0], "payload"),
-                _ => args
-                    .iter()
-                    .enumerate()
-                    .map(|(i, v)| to_payload(v, &format!("payload[{}]", i + 1)))
-                    .collect::<Result<Vec<_>, _>>()
-                    .map(Payload::Array),
-            };
-            let payload = match payload {
-                Ok(p) => p,
-                Err(msg) => return err_pair(lua, msg),
-            };
-            match e.host.node.send(Some(p.pid()), to, topic.as_str(), payload) {
-                Ok(()) => ok_true(),
-                Err(err) => err_pair(lua, err),
-            }
-        })?,
-    )?;
+    // SAFETY: `raw::send` follows the C function protocol of the Luau API.
+    process.set("send", unsafe { lua.create_c_function(crate::raw::send)? })?;
 
     for (name, link, monitor) in [
         ("spawn", false, false),

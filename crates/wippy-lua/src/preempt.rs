@@ -80,16 +80,32 @@ impl Preempt {
     }
 }
 
-/// The Luau interrupt: remove itself, then yield the running thread if it
-/// can yield (inside a Rust callback it cannot; it fires again at the next
-/// safe point of Lua code).
+/// Marks `thread` as a process's main thread: the only kind of thread the
+/// interrupt yields (to Rust, which requeues the process).
+pub(crate) fn mark_main(thread: &mlua::Thread) {
+    // SAFETY: the state is valid while `thread` lives; thread data is a plain
+    // pointer slot that mlua does not use.
+    unsafe { ffi::lua_setthreaddata(thread.state(), &MAIN_MARK as *const u8 as *mut _) };
+}
+
+static MAIN_MARK: u8 = 0;
+
+/// The Luau interrupt: when the running thread is a process's main thread
+/// and can yield, remove itself and yield it. Otherwise (inside a Rust
+/// callback, or in a coroutine the main thread resumed) it stays installed
+/// and fires again at the next safe point, until control is back in the
+/// main thread. Yielding a nested coroutine from an interrupt is not done:
+/// Luau's `coroutine.resume` does not resume such a yield faithfully
+/// (observed: lost wake-ups), so a coroutine that spins forever without
+/// returning to its main thread is not preempted (see the issue notes).
 unsafe extern "C-unwind" fn interrupt(l: *mut ffi::lua_State, gc: c_int) {
     if gc >= 0 {
         return; // GC safepoint, not a code safepoint
     }
     // SAFETY: called by the VM on its own thread with a valid state.
     unsafe {
-        if ffi::lua_isyieldable(l) != 0 {
+        let main = ffi::lua_getthreaddata(l) == &MAIN_MARK as *const u8 as *mut _;
+        if main && ffi::lua_isyieldable(l) != 0 {
             (*ffi::lua_callbacks(l)).interrupt = None;
             ffi::lua_yield(l, 0);
         }

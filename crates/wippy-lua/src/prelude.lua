@@ -67,11 +67,17 @@ local function block(w)
     while not w.done do
         local r = p.ready
         local c = nil
-        if r and r.h <= r.t then
+        if r then
             local h = r.h
-            c = r[h]
-            r[h] = nil
-            r.h = h + 1
+            if h <= r.t then
+                c = r[h]
+                r[h] = nil
+                if h == r.t then
+                    r.h, r.t = 1, 0 -- drained: reuse the array part from 1
+                else
+                    r.h = h + 1
+                end
+            end
         end
         if c == nil then
             p = co_yield(IDLE)
@@ -233,7 +239,29 @@ function Chan:receive()
     if ready then
         return v, ok
     end
-    local w = { co = co_running() }
+    local p = P
+    if self == p.inbox and p.cos == nil and co_running() == p.main then
+        -- Fast path: the main coroutine alone waits for a message. Nothing
+        -- else can become ready, so wait for news from Rust directly
+        -- (no waiter, no queues) until the inbox has something.
+        while true do
+            p = co_yield(IDLE)
+            P = p
+            pump(p)
+            if self.n > 0 then
+                return buf_take(self), true
+            end
+            local r = p.ready
+            if p.cos ~= nil or (r and r.h <= r.t) then
+                break -- timers/ops woke something: take the general path
+            end
+        end
+        ready, v, ok = try_recv(self)
+        if ready then
+            return v, ok
+        end
+    end
+    local w = { co = co_running(), w = false, done = false, value = false, ok = false, case = false }
     w.w = w
     local rq = self.rq
     if not rq then
@@ -253,7 +281,7 @@ function Chan:send(v)
     if try_send(self, v) then
         return true
     end
-    local w = { co = co_running(), v = v }
+    local w = { co = co_running(), v = v, w = false, done = false, value = false, ok = false, case = false }
     w.w = w
     local sq = self.sq
     if not sq then
@@ -347,7 +375,7 @@ function channel.select(cases)
     if n == 0 then
         error("channel.select: no cases and no default", 2)
     end
-    local w = { co = co_running() }
+    local w = { co = co_running(), done = false, value = false, ok = false, case = false }
     for i = 1, n do
         local c = cases[i]
         local ch = c.ch
@@ -401,27 +429,45 @@ end
 ---------------------------------------------------------------- routing
 local rt_recv, rt_event, rt_completion = rt.recv, rt.event, rt.completion
 
+local Msg = {}
+Msg.__index = Msg
+Msg.__metatable = "message"
+Msg.__wippy = "message"
+function Msg:topic()
+    return self[1]
+end
+function Msg:from()
+    return self[2]
+end
+-- a message is its own payload object: msg:payload():data()
+function Msg:payload()
+    return self
+end
+function Msg:data()
+    return self[3]
+end
+
 pump = function(p)
     local inbox, listeners = p.inbox, p.listeners
     if inbox or listeners then
         while true do
-            local msg, topic = rt_recv(listeners ~= nil)
-            if msg == nil then
+            local topic, from, data = rt_recv()
+            if topic == nil then
                 break
             end
             local l = listeners and listeners[topic]
             if l then
                 if l.raw then
-                    feed(l.ch, msg:payload():data())
+                    feed(l.ch, data)
                 else
-                    feed(l.ch, msg)
+                    feed(l.ch, setmetatable({ topic, from, data }, Msg))
                 end
             else
                 if not inbox then
                     inbox = new_channel(0)
                     p.inbox = inbox
                 end
-                feed(inbox, msg)
+                feed(inbox, setmetatable({ topic, from, data }, Msg))
             end
         end
     end
@@ -546,7 +592,7 @@ end
 -- waits for an op started by `start(tag)`; returns the completion value
 local function await_op(start, ...)
     local p = P
-    local w = { co = co_running() }
+    local w = { co = co_running(), w = false, done = false, value = false, ok = false, case = false }
     w.w = w
     local tag = new_op(p, function(v, tag)
         P.ops[tag] = nil

@@ -69,6 +69,7 @@ impl LuaProc {
         let state = lua.create_table()?;
         state.raw_set("env", env)?;
         let thread = lua.create_thread(vm.boot.clone())?;
+        crate::preempt::mark_main(&thread);
         let mut boot = Vec::with_capacity(3 + args.len());
         boot.push(Value::Table(state.clone()));
         boot.push(Value::Function(chunk));
@@ -163,6 +164,7 @@ impl LuaProc {
             self.state.raw_set("env", env)?;
             self.state.raw_set("mods", Value::Nil)?;
             let thread = lua.create_thread(self.vm.boot.clone())?;
+            crate::preempt::mark_main(&thread);
             let mut boot = vec![Value::Table(self.state.clone()), Value::Function(chunk)];
             boot.push(match &code.method {
                 Some(m) => Value::String(lua.create_string(m)?),
@@ -183,6 +185,8 @@ impl Process for LuaProc {
     fn step(&mut self, _cx: &mut Context<'_>) -> Step {
         let env = self.vm.env.clone();
         *env.current.borrow_mut() = Some(self.data.clone());
+        let data = self.data.clone();
+        let _raw = crate::raw::CurrentGuard::set(&data, &env);
         // Memory budget (execution.md §7): allocation during the step is
         // charged to this process. The VM's limit is set to what is in use
         // plus the process's remaining budget, so going over raises a memory

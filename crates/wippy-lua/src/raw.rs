@@ -1,0 +1,369 @@
+//! Hot-path natives written against the raw Luau C API: receiving a message
+//! and `process.send`, with direct payload conversion. They skip mlua's
+//! callback machinery (handles, ref slots, error wrapping), which dominated
+//! the message round trip. Everything else goes through mlua.
+//!
+//! Invariants:
+//! * `CURRENT` is set by `LuaProc::step` on the worker thread for exactly
+//!   the duration of the resume; the pointers it holds outlive that span
+//!   (the step holds an `Rc` to both). Natives called outside a step see
+//!   null and return an error value instead of touching anything.
+//! * These functions never raise Lua errors themselves (failures are
+//!   returned as `nil, err`); the Luau API calls they make may raise only on
+//!   out-of-memory, which unwinds through them (`C-unwind`) like any mlua
+//!   callback, dropping their locals.
+
+use std::cell::Cell;
+use std::ffi::c_int;
+use std::os::raw::c_char;
+
+use mlua::ffi::{self, lua_State};
+use wippy_process::{Payload, Pid};
+
+use crate::convert::{MAX_DEPTH, number};
+use crate::natives::ProcData;
+use crate::vm::ShardEnv;
+
+thread_local! {
+    static CURRENT: Cell<(*const ProcData, *const ShardEnv)> =
+        const { Cell::new((std::ptr::null(), std::ptr::null())) };
+}
+
+/// Makes `data` the process the raw natives act for until dropped.
+pub(crate) struct CurrentGuard;
+
+impl CurrentGuard {
+    pub(crate) fn set(data: &ProcData, env: &ShardEnv) -> CurrentGuard {
+        CURRENT.with(|c| c.set((data as *const _, env as *const _)));
+        CurrentGuard
+    }
+}
+
+impl Drop for CurrentGuard {
+    fn drop(&mut self) {
+        CURRENT.with(|c| c.set((std::ptr::null(), std::ptr::null())));
+    }
+}
+
+fn current<'a>() -> Option<(&'a ProcData, &'a ShardEnv)> {
+    let (p, e) = CURRENT.with(Cell::get);
+    if p.is_null() || e.is_null() {
+        None
+    } else {
+        // SAFETY: see the module invariants: set only while the step that
+        // owns both values runs on this thread.
+        Some(unsafe { (&*p, &*e) })
+    }
+}
+
+unsafe fn push_str(l: *mut lua_State, s: &str) {
+    // SAFETY: the caller checked stack space.
+    unsafe { ffi::lua_pushlstring(l, s.as_ptr() as *const c_char, s.len()) };
+}
+
+unsafe fn nil_err(l: *mut lua_State, msg: &str) -> c_int {
+    // SAFETY: two slots are always available to a C function (LUA_MINSTACK).
+    unsafe {
+        ffi::lua_pushnil(l);
+        push_str(l, msg);
+    }
+    2
+}
+
+/// `rt.recv()` → `topic, from, data` of the next message, or nothing.
+pub(crate) unsafe extern "C-unwind" fn recv(l: *mut lua_State) -> c_int {
+    let Some((p, _)) = current() else { return 0 };
+    let Some(msg) = p.cell.try_recv() else {
+        return 0;
+    };
+    // SAFETY: `l` is the running thread; we check stack space first.
+    unsafe {
+        ffi::lua_checkstack(l, 8);
+        push_str(l, &msg.topic);
+        match msg.from {
+            Some(from) => push_str(l, &from.to_string()),
+            None => ffi::lua_pushnil(l),
+        }
+        push_payload(l, &msg.payload);
+    }
+    3
+}
+
+/// `process.send(dest, topic, ...)` → `true` or `nil, err`.
+pub(crate) unsafe extern "C-unwind" fn send(l: *mut lua_State) -> c_int {
+    // SAFETY: `l` is the running thread; indices are within `top`.
+    unsafe {
+        let Some((p, env)) = current() else {
+            return nil_err(l, "process.send called outside a process");
+        };
+        let top = ffi::lua_gettop(l);
+        if top < 2 || ffi::lua_type(l, 2) != ffi::LUA_TSTRING {
+            return nil_err(l, "process.send: topic must be a string");
+        }
+        let topic = to_str(l, 2);
+        if topic.starts_with('@') {
+            let msg = format!(
+                "topic {topic:?} is reserved (topics starting with @ belong to the runtime)"
+            );
+            return nil_err(l, &msg);
+        }
+        let to = match ffi::lua_type(l, 1) {
+            ffi::LUA_TSTRING => {
+                let dest = to_str(l, 1);
+                if dest.starts_with('{') {
+                    match dest.parse::<Pid>() {
+                        Ok(pid) => pid,
+                        Err(e) => return nil_err(l, &e.to_string()),
+                    }
+                } else {
+                    match env.host.node.lookup(dest) {
+                        Some(pid) => pid,
+                        None => {
+                            return nil_err(l, &format!("no process registered as {dest:?}"));
+                        }
+                    }
+                }
+            }
+            _ => {
+                return nil_err(l, "process.send: destination must be a pid or a registered name");
+            }
+        };
+        let payload = if top <= 2 {
+            Ok(Payload::Nil)
+        } else if top == 3 {
+            to_payload(l, 3, "payload")
+        } else {
+            (3..=top)
+                .map(|i| to_payload(l, i, &format!("payload[{}]", i - 2)))
+                .collect::<Result<Vec<_>, _>>()
+                .map(Payload::Array)
+        };
+        let payload = match payload {
+            Ok(p) => p,
+            Err(e) => return nil_err(l, &e),
+        };
+        let topic: wippy_process::Topic = topic.into();
+        match env.host.node.send(Some(p.pid()), to, topic, payload) {
+            Ok(()) => {
+                ffi::lua_pushboolean(l, 1);
+                1
+            }
+            Err(e) => nil_err(l, &e.to_string()),
+        }
+    }
+}
+
+/// The string at `idx` (which the caller checked is a string). Lua strings
+/// that are not UTF-8 are read lossily here (topics, names, pids).
+unsafe fn to_str<'a>(l: *mut lua_State, idx: c_int) -> &'a str {
+    let mut len = 0usize;
+    // SAFETY: the value at `idx` is a string; the pointer lives while it is
+    // on the stack, which outlives our use.
+    unsafe {
+        let ptr = ffi::lua_tolstring(l, idx, &mut len);
+        let bytes = std::slice::from_raw_parts(ptr as *const u8, len);
+        std::str::from_utf8(bytes).unwrap_or("\u{fffd}")
+    }
+}
+
+/// Converts the value at `idx` into an owned payload (rules as in `convert`).
+pub(crate) unsafe fn to_payload(l: *mut lua_State, idx: c_int, root: &str) -> Result<Payload, String> {
+    let idx = if idx < 0 {
+        // SAFETY: relative index into the current frame.
+        unsafe { ffi::lua_gettop(l) + idx + 1 }
+    } else {
+        idx
+    };
+    let mut path = root.to_owned();
+    let mut stack = Vec::new();
+    // SAFETY: forwarded from the caller.
+    unsafe { convert(l, idx, &mut path, &mut stack) }
+}
+
+unsafe fn convert(
+    l: *mut lua_State,
+    idx: c_int,
+    path: &mut String,
+    stack: &mut Vec<usize>,
+) -> Result<Payload, String> {
+    // SAFETY: `idx` is an absolute index of a live stack slot.
+    unsafe {
+        Ok(match ffi::lua_type(l, idx) {
+            ffi::LUA_TNIL | ffi::LUA_TNONE => Payload::Nil,
+            ffi::LUA_TBOOLEAN => Payload::Bool(ffi::lua_toboolean(l, idx) != 0),
+            ffi::LUA_TNUMBER => number(ffi::lua_tonumber(l, idx)),
+            ffi::LUA_TSTRING => {
+                let mut len = 0usize;
+                let ptr = ffi::lua_tolstring(l, idx, &mut len);
+                let bytes = std::slice::from_raw_parts(ptr as *const u8, len);
+                match std::str::from_utf8(bytes) {
+                    Ok(s) => Payload::Str(s.into()),
+                    Err(_) => Payload::Bytes(bytes.to_vec()),
+                }
+            }
+            ffi::LUA_TTABLE => table(l, idx, path, stack)?,
+            t => {
+                let name = match t {
+                    ffi::LUA_TFUNCTION => "function",
+                    ffi::LUA_TTHREAD => "thread",
+                    ffi::LUA_TBUFFER => "buffer",
+                    ffi::LUA_TVECTOR => "vector",
+                    _ => "userdata",
+                };
+                return Err(format!("{path}: {name} cannot be sent"));
+            }
+        })
+    }
+}
+
+unsafe fn table(
+    l: *mut lua_State,
+    idx: c_int,
+    path: &mut String,
+    stack: &mut Vec<usize>,
+) -> Result<Payload, String> {
+    // SAFETY: `idx` is an absolute index of a table; we keep the stack
+    // balanced (every push is popped on every path).
+    unsafe {
+        if ffi::lua_checkstack(l, 4) == 0 {
+            return Err(format!("{path}: too deeply nested"));
+        }
+        if ffi::lua_getmetatable(l, idx) != 0 {
+            let kind = ffi::lua_rawgetfield(l, -1, c"__wippy".as_ptr());
+            if kind == ffi::LUA_TSTRING {
+                let k = to_str(l, -1).to_owned();
+                ffi::lua_pop(l, 2);
+                return Err(format!("{path}: {k} cannot be sent"));
+            }
+            ffi::lua_pop(l, 2);
+        }
+        let ptr = ffi::lua_topointer(l, idx) as usize;
+        if stack.contains(&ptr) {
+            return Err(format!("{path}: table contains a cycle and cannot be sent"));
+        }
+        if stack.len() >= MAX_DEPTH {
+            return Err(format!(
+                "{path}: nested deeper than {MAX_DEPTH} levels and cannot be sent"
+            ));
+        }
+        stack.push(ptr);
+        let len = ffi::lua_objlen(l, idx);
+        let mut pairs: Vec<(Payload, Payload)> = Vec::new();
+        let mut sequence = true;
+        let mut result = Ok(());
+        ffi::lua_pushnil(l);
+        while ffi::lua_next(l, idx) != 0 {
+            let top = ffi::lua_gettop(l);
+            let key = match ffi::lua_type(l, top - 1) {
+                ffi::LUA_TSTRING | ffi::LUA_TNUMBER | ffi::LUA_TBOOLEAN => {
+                    convert(l, top - 1, path, stack)
+                }
+                t => {
+                    let name = match t {
+                        ffi::LUA_TTABLE => "table",
+                        ffi::LUA_TFUNCTION => "function",
+                        _ => "non-scalar",
+                    };
+                    Err(format!("{path}: a {name} key cannot be sent"))
+                }
+            };
+            let key = match key {
+                Ok(k) => k,
+                Err(e) => {
+                    result = Err(e);
+                    ffi::lua_pop(l, 2);
+                    break;
+                }
+            };
+            if sequence && !matches!(key, Payload::Int(i) if i >= 1 && (i as usize) <= len) {
+                sequence = false;
+            }
+            let mark = path.len();
+            push_key(path, &key);
+            let val = convert(l, top, path, stack);
+            path.truncate(mark);
+            ffi::lua_pop(l, 1);
+            match val {
+                Ok(v) => pairs.push((key, v)),
+                Err(e) => {
+                    result = Err(e);
+                    ffi::lua_pop(l, 1);
+                    break;
+                }
+            }
+        }
+        stack.pop();
+        result?;
+        if sequence && pairs.len() == len && len > 0 {
+            let mut items = vec![Payload::Nil; len];
+            for (k, v) in pairs {
+                if let Payload::Int(i) = k {
+                    items[i as usize - 1] = v;
+                }
+            }
+            Ok(Payload::Array(items))
+        } else {
+            Ok(Payload::Map(pairs))
+        }
+    }
+}
+
+fn push_key(path: &mut String, key: &Payload) {
+    use std::fmt::Write;
+    match key {
+        Payload::Str(s)
+            if !s.is_empty()
+                && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                && !s.starts_with(|c: char| c.is_ascii_digit()) =>
+        {
+            let _ = write!(path, ".{s}");
+        }
+        Payload::Str(s) => {
+            let _ = write!(path, "[{s:?}]");
+        }
+        Payload::Int(i) => {
+            let _ = write!(path, "[{i}]");
+        }
+        other => {
+            let _ = write!(path, "[{other:?}]");
+        }
+    }
+}
+
+/// Pushes a fresh Lua value for `p`.
+pub(crate) unsafe fn push_payload(l: *mut lua_State, p: &Payload) {
+    // SAFETY: the caller is a C function on the running thread; we reserve
+    // the slots we use per level.
+    unsafe {
+        ffi::lua_checkstack(l, 3);
+        match p {
+            Payload::Nil => ffi::lua_pushnil(l),
+            Payload::Bool(b) => ffi::lua_pushboolean(l, *b as c_int),
+            Payload::Int(i) => ffi::lua_pushnumber(l, *i as f64),
+            Payload::Float(f) => ffi::lua_pushnumber(l, *f),
+            Payload::Str(s) => push_str(l, s),
+            Payload::Bytes(b) => {
+                ffi::lua_pushlstring(l, b.as_ptr() as *const c_char, b.len());
+            }
+            Payload::Pid(pid) => push_str(l, &pid.to_string()),
+            Payload::Array(items) => {
+                ffi::lua_createtable(l, items.len().min(i32::MAX as usize) as c_int, 0);
+                for (i, v) in items.iter().enumerate() {
+                    push_payload(l, v);
+                    ffi::lua_rawseti(l, -2, (i + 1) as ffi::lua_Integer);
+                }
+            }
+            Payload::Map(pairs) => {
+                ffi::lua_createtable(l, 0, pairs.len().min(i32::MAX as usize) as c_int);
+                for (k, v) in pairs {
+                    if matches!(k, Payload::Nil) {
+                        continue;
+                    }
+                    push_payload(l, k);
+                    push_payload(l, v);
+                    ffi::lua_rawset(l, -3);
+                }
+            }
+        }
+    }
+}
