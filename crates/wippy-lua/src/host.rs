@@ -145,7 +145,6 @@ impl LuaHost {
             .map(|_| Shard::new(core.clone()))
             .collect::<Result<Vec<_>, _>>()
             .map_err(HostError::Load)?;
-        start_watchdog(&core, &shards);
         let host = Arc::new(LuaHost { core, shards });
         app.add_host(host.clone());
         Ok(host)
@@ -226,30 +225,4 @@ impl ProcessHost for LuaHost {
             s.close();
         }
     }
-}
-
-/// Starts the preemption watchdog of a host (see `preempt.rs`): every half
-/// time slice it looks at each shard and interrupts a step that has run
-/// through two looks.
-fn start_watchdog(core: &Arc<HostCore>, shards: &[Arc<Shard>]) {
-    let weak: Vec<std::sync::Weak<Shard>> = shards.iter().map(Arc::downgrade).collect();
-    let mut last = vec![u64::MAX; weak.len()];
-    let period = (core.config.time_slice / 2).max(Duration::from_millis(1));
-    let host = Arc::downgrade(core);
-    core.node.timers().every(period, move || {
-        let Some(host) = host.upgrade() else {
-            return false;
-        };
-        if host.closed.load(Ordering::Relaxed) {
-            return false;
-        }
-        for (shard, seen) in weak.iter().zip(last.iter_mut()) {
-            if let Some(shard) = shard.upgrade()
-                && crate::preempt::overran(&shard.preempt, seen)
-            {
-                shard.preempt.fire();
-            }
-        }
-        true
-    });
 }

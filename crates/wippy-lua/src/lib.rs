@@ -16,6 +16,8 @@
 mod code;
 pub mod convert;
 mod host;
+mod json;
+mod logger;
 mod natives;
 mod preempt;
 mod proc;

@@ -11,9 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration as StdDuration, Instant, SystemTime};
 
 use ahash::AHashMap;
-use mlua::{
-    Function, Lua, MultiValue, Table, Value, Variadic,
-};
+use mlua::{Function, Lua, MultiValue, Table, Value, Variadic};
 use wippy_host::SpawnRequest;
 use wippy_host::registry::EntryId;
 use wippy_process::wippy_sched::TimerId;
@@ -197,6 +195,94 @@ pub(crate) fn runtime_table(lua: &Lua, env: &Rc<ShardEnv>) -> mlua::Result<Table
 
     rt.set("now", lua.create_function(|_, ()| Ok(Time::now()))?)?;
     rt.set(
+        "load_text",
+        lua.create_function(
+            |lua, (text, name, env): (mlua::LuaString, Option<String>, Table)| {
+                let bytes = text.as_bytes();
+                if bytes.first() == Some(&0x1b) || bytes.first().is_some_and(|b| *b < 9) {
+                    return Ok((
+                        Value::Nil,
+                        Value::String(lua.create_string("load: binary chunks cannot be loaded")?),
+                    ));
+                }
+                match lua
+                    .load(&*bytes)
+                    .set_name(format!("={}", name.as_deref().unwrap_or("loadstring")))
+                    .set_mode(mlua::chunk::ChunkMode::Text)
+                    .set_environment(env)
+                    .into_function()
+                {
+                    Ok(f) => Ok((Value::Function(f), Value::Nil)),
+                    Err(e) => Ok((Value::Nil, Value::String(lua.create_string(e.to_string())?))),
+                }
+            },
+        )?,
+    )?;
+
+    // rt.spawn(method, options, context, entry, host, ...): Spawner methods.
+    let e = env.clone();
+    rt.set(
+        "spawn",
+        lua.create_function(
+            move |lua,
+                  (method, options, context, entry, host, args): (
+                String,
+                Option<Table>,
+                Option<Value>,
+                String,
+                String,
+                Variadic<Value>,
+            )| {
+                if let Some(ctx) = &context
+                    && let Err(err) = to_payload(ctx, "context")
+                {
+                    return err_pair(lua, format!("process.{method}: {err}"));
+                }
+                let (link, monitor) = match method.as_str() {
+                    "spawn" => (false, false),
+                    "spawn_monitored" => (false, true),
+                    "spawn_linked" => (true, false),
+                    _ => (true, true),
+                };
+                spawn_with(
+                    lua,
+                    &e,
+                    &method,
+                    options.as_ref(),
+                    &entry,
+                    &host,
+                    &args,
+                    link,
+                    monitor,
+                )
+            },
+        )?,
+    )?;
+
+    // rt.spawn_fn(entry, ...): funcs.call's process, monitored, on this host.
+    let e = env.clone();
+    rt.set(
+        "spawn_fn",
+        lua.create_function(move |lua, (entry, args): (String, Variadic<Value>)| {
+            let id: EntryId = match entry.parse() {
+                Ok(id) => id,
+                Err(err) => return err_pair(lua, format!("funcs.call: {err}")),
+            };
+            match e.host.code.get(&id) {
+                Ok(code) if code.kind == wippy_host::registry::EntryKind::FunctionLua => {}
+                Ok(code) => {
+                    return err_pair(
+                        lua,
+                        format!("funcs.call: {id} is a {}, not a function.lua", code.kind),
+                    );
+                }
+                Err(err) => return err_pair(lua, format!("funcs.call: {err}")),
+            }
+            let host = e.host.name.clone();
+            spawn(lua, &e, "funcs.call", &entry, &host, &args, false, true)
+        })?,
+    )?;
+    rt.set(
         "duration_ns",
         lua.create_function(|_, v: Value| {
             duration_arg(&v).map(|d| d.0).map_err(mlua::Error::runtime)
@@ -220,12 +306,24 @@ pub(crate) fn runtime_table(lua: &Lua, env: &Rc<ShardEnv>) -> mlua::Result<Table
                 }
                 return Ok(("chunk", Value::Table(library_loader(&e, &code, &penv)?)));
             }
+            if name == "io" && e.host.config.terminal.is_none() {
+                return Err(mlua::Error::runtime(format!(
+                    "require(\"io\"): host {} does not grant module io (only a terminal.host does)",
+                    e.host.name
+                )));
+            }
             let modules = e.modules.borrow();
-            let Some(module) = modules.get(name.as_str()) else {
+            let lookup = if name == "logger" { "logger_holder" } else { name.as_str() };
+            let Some(module) = modules.get(lookup) else {
                 return Err(mlua::Error::runtime(format!(
                     "require({name:?}): no such module (built-in modules: {}; libraries come from the entry's imports)",
                     "time, io, json, logger, funcs"
                 )));
+            };
+            let module: Value = if name == "logger" {
+                module.get("logger")?
+            } else {
+                Value::Table(module.clone())
             };
             if !entry.modules.iter().any(|m| m == &name) {
                 return Err(mlua::Error::runtime(format!(
@@ -240,7 +338,7 @@ pub(crate) fn runtime_table(lua: &Lua, env: &Rc<ShardEnv>) -> mlua::Result<Table
                     if name == "io" { " (only a terminal.host grants io)" } else { "" }
                 )));
             }
-            Ok(("module", Value::Table(module.clone())))
+            Ok(("module", module))
         })?,
     )?;
     Ok(rt)
@@ -469,7 +567,15 @@ pub(crate) fn install_globals(
         })?,
     )?;
 
-    for name in ["inbox", "events", "listen", "unlisten", "upgrade"] {
+    for name in [
+        "inbox",
+        "events",
+        "listen",
+        "unlisten",
+        "upgrade",
+        "with_context",
+        "with_options",
+    ] {
         process.set(name, prelude.get::<Function>(name)?)?;
     }
     g.set("process", process)?;
@@ -484,6 +590,8 @@ pub(crate) fn install_globals(
     co2.set("spawn", prelude.get::<Function>("spawn_coroutine")?)?;
     g.set("coroutine", co2)?;
     g.set("require", prelude.get::<Function>("require")?)?;
+    g.set("loadstring", prelude.get::<Function>("loadstring")?)?;
+    g.set("load", prelude.get::<Function>("loadstring")?)?;
 
     // print: the terminal on the terminal host, the log elsewhere.
     let e = env.clone();
@@ -528,7 +636,49 @@ fn spawn(
     link: bool,
     monitor: bool,
 ) -> mlua::Result<MultiValue> {
+    spawn_with(lua, env, what, None, entry, host, args, link, monitor)
+}
+
+/// Spawner options a child may be started with.
+fn spawn_options(options: Option<&Table>) -> Result<bool, String> {
+    let mut trap = false;
+    if let Some(t) = options {
+        for pair in t.pairs::<Value, Value>() {
+            let (k, v) = pair.map_err(|e| e.to_string())?;
+            match (k.to_string().unwrap_or_default().as_str(), v) {
+                ("trap_links", Value::Boolean(b)) => trap = b,
+                ("trap_links", other) => {
+                    return Err(format!(
+                        "option trap_links must be a boolean, got {}",
+                        other.type_name()
+                    ));
+                }
+                (name, _) => {
+                    return Err(format!("unknown spawn option {name} (known: trap_links)"));
+                }
+            }
+        }
+    }
+    Ok(trap)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn spawn_with(
+    lua: &Lua,
+    env: &ShardEnv,
+    what: &str,
+    options: Option<&Table>,
+    entry: &str,
+    host: &str,
+    args: &[Value],
+    link: bool,
+    monitor: bool,
+) -> mlua::Result<MultiValue> {
     let p = env.current()?;
+    let trap = match spawn_options(options) {
+        Ok(t) => t,
+        Err(e) => return err_pair(lua, format!("process.{what}: {e}")),
+    };
     let entry: EntryId = match entry.parse() {
         Ok(id) => id,
         Err(e) => return err_pair(lua, format!("process.{what}: {e}")),
@@ -550,6 +700,7 @@ fn spawn(
     if monitor {
         opts = opts.monitored();
     }
+    opts.trap_links = trap;
     let req = SpawnRequest {
         entry,
         args: payloads,
@@ -604,6 +755,45 @@ pub(crate) fn build_modules(
         time.set(name, ns)?;
     }
     modules.insert("time", time);
+
+    let funcs = lua.create_table()?;
+    funcs.set("call", prelude.get::<Function>("call")?)?;
+    modules.insert("funcs", funcs);
+
+    let json = lua.create_table()?;
+    json.set(
+        "encode",
+        lua.create_function(|lua, v: Value| match to_payload(&v, "value") {
+            Ok(p) => match serde_json::to_string(&crate::json::to_json(&p)) {
+                Ok(s) => Ok((Value::String(lua.create_string(s)?), Value::Nil)),
+                Err(e) => Ok((Value::Nil, Value::String(lua.create_string(e.to_string())?))),
+            },
+            Err(e) => Ok((Value::Nil, Value::String(lua.create_string(e)?))),
+        })?,
+    )?;
+    json.set(
+        "decode",
+        lua.create_function(|lua, s: mlua::LuaString| {
+            match serde_json::from_slice::<serde_json::Value>(&s.as_bytes()) {
+                Ok(v) => Ok((to_lua(lua, &crate::json::from_json(v))?, Value::Nil)),
+                Err(e) => Ok((
+                    Value::Nil,
+                    Value::String(lua.create_string(format!(
+                        "json: {} at line {} column {}",
+                        crate::json::describe(&e),
+                        e.line(),
+                        e.column()
+                    ))?),
+                )),
+            }
+        })?,
+    )?;
+    modules.insert("json", json);
+
+    let logger = lua.create_userdata(crate::logger::Logger::new(env.clone()))?;
+    let holder = lua.create_table()?;
+    holder.set("logger", logger)?;
+    modules.insert("logger_holder", holder);
 
     if let Some(term) = env.host.config.terminal.clone() {
         let io = lua.create_table()?;

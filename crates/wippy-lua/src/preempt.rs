@@ -18,9 +18,11 @@
 //!   and is requeued), never corrupts anything: the VM only calls the
 //!   function, which checks yieldability itself.
 
+use std::cell::Cell;
 use std::os::raw::c_int;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use mlua::ffi;
 
@@ -30,6 +32,8 @@ pub(crate) struct Preempt {
     pub(crate) epoch: AtomicU64,
     /// True while a worker runs the shard.
     pub(crate) running: AtomicBool,
+    /// True while the shard's watchdog timer is armed.
+    pub(crate) armed: AtomicBool,
     lock: Mutex<Callbacks>,
 }
 
@@ -44,6 +48,7 @@ impl Preempt {
         Preempt {
             epoch: AtomicU64::new(0),
             running: AtomicBool::new(false),
+            armed: AtomicBool::new(false),
             lock: Mutex::new(Callbacks(callbacks)),
         }
     }
@@ -90,14 +95,36 @@ pub(crate) fn mark_main(thread: &mlua::Thread) {
 
 static MAIN_MARK: u8 = 0;
 
+/// How long one step may run in code that cannot be preempted (a Rust or
+/// C boundary such as a `table.sort` comparator or a metamethod, or a
+/// coroutine the main thread resumed) before it is stopped with an error.
+pub(crate) const HARD_LIMIT: Duration = Duration::from_secs(1);
+
+thread_local! {
+    /// When the step running on this worker overruns `HARD_LIMIT`.
+    static HARD_DEADLINE: Cell<Option<Instant>> = const { Cell::new(None) };
+}
+
+/// Marks the start of a process step on this thread.
+pub(crate) fn begin_step() {
+    HARD_DEADLINE.with(|d| d.set(Some(Instant::now() + HARD_LIMIT)));
+}
+
+/// Marks the end of a process step on this thread.
+pub(crate) fn end_step() {
+    HARD_DEADLINE.with(|d| d.set(None));
+}
+
+const OVERRUN: &str = "time slice exceeded by more than 1s in code that cannot be preempted (a metamethod, a sort comparator, a library callback, or a coroutine); the process was stopped";
+
 /// The Luau interrupt: when the running thread is a process's main thread
-/// and can yield, remove itself and yield it. Otherwise (inside a Rust
+/// and can yield, remove itself and yield it. Otherwise (inside a Rust or C
 /// callback, or in a coroutine the main thread resumed) it stays installed
 /// and fires again at the next safe point, until control is back in the
-/// main thread. Yielding a nested coroutine from an interrupt is not done:
-/// Luau's `coroutine.resume` does not resume such a yield faithfully
-/// (observed: lost wake-ups), so a coroutine that spins forever without
-/// returning to its main thread is not preempted (see the issue notes).
+/// main thread, or, past `HARD_LIMIT`, stops the step with an error.
+/// Yielding a nested coroutine from an interrupt is not done: Luau's
+/// `coroutine.resume` does not resume such a yield faithfully (observed:
+/// lost wake-ups in the prelude's scheduler).
 unsafe extern "C-unwind" fn interrupt(l: *mut ffi::lua_State, gc: c_int) {
     if gc >= 0 {
         return; // GC safepoint, not a code safepoint
@@ -108,6 +135,15 @@ unsafe extern "C-unwind" fn interrupt(l: *mut ffi::lua_State, gc: c_int) {
         if main && ffi::lua_isyieldable(l) != 0 {
             (*ffi::lua_callbacks(l)).interrupt = None;
             ffi::lua_yield(l, 0);
+            return;
+        }
+        // Cannot yield here. Past the hard limit, raise an error; the
+        // interrupt stays installed, so it is raised again at every safe
+        // point until the step ends (a `pcall` cannot swallow it for good).
+        let overdue = HARD_DEADLINE.with(|d| d.get().is_some_and(|t| Instant::now() >= t));
+        if overdue {
+            ffi::lua_pushlstring(l, OVERRUN.as_ptr() as *const _, OVERRUN.len());
+            ffi::lua_error(l);
         }
     }
 }

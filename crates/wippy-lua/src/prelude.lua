@@ -471,14 +471,25 @@ pump = function(p)
             end
         end
     end
-    local events = p.events
-    if events then
+    local calls = p.calls
+    if p.events or calls then
         while true do
             local ev = rt_event()
             if ev == nil then
                 break
             end
-            feed(events, ev)
+            local w = calls and calls[ev.from]
+            if w and ev.kind == "pid.exit" then
+                calls[ev.from] = nil
+                wake(w, ev.result, true)
+            else
+                local events = p.events
+                if not events then
+                    events = new_channel(0)
+                    p.events = events
+                end
+                feed(events, ev)
+            end
         end
     end
     local ops = p.ops
@@ -752,6 +763,16 @@ function M.upgrade(entry, ...)
     error("upgrade failed", 0) -- not reached: Rust never resumes the old thread
 end
 
+local rt_load = rt.load_text
+
+-- loadstring/load of source text only, in the caller's environment.
+function M.loadstring(text, name)
+    if type(text) ~= "string" then
+        return nil, "load: only source text can be loaded (got " .. type(text) .. ")"
+    end
+    return rt_load(text, name, P.env)
+end
+
 local rt_require = rt.require
 
 function M.require(name)
@@ -781,6 +802,101 @@ function M.require(name)
     return v
 end
 
+---------------------------------------------------------------- funcs
+local rt_spawn_fn = rt.spawn_fn
+local t_unpack = table.unpack
+
+-- funcs.call(id, ...): runs a function.lua entry in its own process and
+-- returns its results (or nil, err when it fails).
+function M.call(id, ...)
+    local p = P
+    local pid, err = rt_spawn_fn(id, ...)
+    if not pid then
+        return nil, err
+    end
+    local w = { co = co_running(), w = false, done = false, value = false, ok = false, case = false }
+    w.w = w
+    local calls = p.calls
+    if not calls then
+        calls = {}
+        p.calls = calls
+    end
+    calls[pid] = w
+    pump(p) -- it may have finished already
+    block(w)
+    if not next(calls) then
+        p.calls = nil
+    end
+    local r = w.value
+    if r.error ~= nil then
+        return nil, r.error
+    end
+    -- a function's EXIT value is the array of its results
+    local v = r.value
+    if type(v) ~= "table" then
+        return v
+    end
+    local n = 0
+    for k in pairs(v) do
+        if type(k) == "number" and k > n then
+            n = k
+        end
+    end
+    return t_unpack(v, 1, n)
+end
+
+---------------------------------------------------------------- spawner
+local Spawner = {}
+Spawner.__index = Spawner
+Spawner.__metatable = "spawner"
+Spawner.__wippy = "spawner"
+
+local function derive(s, key, value)
+    local n = setmetatable({ context = s.context, options = s.options, actor = s.actor, scope = s.scope }, Spawner)
+    if key == "context" or key == "options" then
+        if type(value) ~= "table" then
+            error("with_" .. key .. ": expected a table, got " .. type(value), 3)
+        end
+        local merged = {}
+        for k, v in pairs(n[key] or {}) do
+            merged[k] = v
+        end
+        for k, v in pairs(value) do
+            merged[k] = v
+        end
+        n[key] = merged
+    else
+        n[key] = value
+    end
+    return n
+end
+
+function M.with_context(t)
+    return derive(setmetatable({}, Spawner), "context", t)
+end
+function M.with_options(t)
+    return derive(setmetatable({}, Spawner), "options", t)
+end
+function Spawner:with_context(t)
+    return derive(self, "context", t)
+end
+function Spawner:with_options(t)
+    return derive(self, "options", t)
+end
+function Spawner:with_actor(a)
+    return derive(self, "actor", a)
+end
+function Spawner:with_scope(s)
+    return derive(self, "scope", s)
+end
+
+local rt_spawn = rt.spawn
+for _, name in ipairs({ "spawn", "spawn_monitored", "spawn_linked", "spawn_linked_monitored" }) do
+    Spawner[name] = function(self, entry, host, ...)
+        return rt_spawn(name, self.options, self.context, entry, host, ...)
+    end
+end
+
 M.block = block
 M.wake = wake
 M.feed = feed
@@ -788,6 +904,13 @@ M.new_channel = new_channel
 
 function M.current()
     return P
+end
+
+-- Every table a process can reach from a runtime object is shared by all
+-- processes of the shard: freeze them (objects expose metatables through
+-- `__index`).
+for _, t in ipairs({ Chan, Msg, Timer, Spawner, channel, M }) do
+    table.freeze(t)
 end
 
 return M

@@ -110,7 +110,9 @@ impl LuaProc {
             Ok(vals) => vals,
         };
         if self.thread.status() == ThreadStatus::Finished {
-            return Step::Complete(result_payload(vals).map_err(ExitError::new));
+            let function =
+                self.data.entry.borrow().kind == wippy_host::registry::EntryKind::FunctionLua;
+            return Step::Complete(result_payload(vals, function).map_err(ExitError::new));
         }
         match vals.front() {
             None => {
@@ -222,11 +224,13 @@ impl Process for LuaProc {
 }
 
 /// The EXIT value of a finished process: its method's return value, or,
-/// when it returned several (`return false, "why"`), an array of them.
-fn result_payload(vals: MultiValue) -> Result<wippy_process::Payload, String> {
+/// when it returned several (`return false, "why"`), an array of them. A
+/// `function.lua` entry's value is always the array of its results (what
+/// `funcs.call` returns).
+fn result_payload(vals: MultiValue, function: bool) -> Result<wippy_process::Payload, String> {
     match vals.len() {
-        0 => Ok(wippy_process::Payload::Nil),
-        1 => to_payload(&vals[0], "result"),
+        0 if !function => Ok(wippy_process::Payload::Nil),
+        1 if !function => to_payload(&vals[0], "result"),
         _ => vals
             .iter()
             .enumerate()

@@ -125,7 +125,10 @@ pub(crate) unsafe extern "C-unwind" fn send(l: *mut lua_State) -> c_int {
                 }
             }
             _ => {
-                return nil_err(l, "process.send: destination must be a pid or a registered name");
+                return nil_err(
+                    l,
+                    "process.send: destination must be a pid or a registered name",
+                );
             }
         };
         let payload = if top <= 2 {
@@ -167,7 +170,11 @@ unsafe fn to_str<'a>(l: *mut lua_State, idx: c_int) -> &'a str {
 }
 
 /// Converts the value at `idx` into an owned payload (rules as in `convert`).
-pub(crate) unsafe fn to_payload(l: *mut lua_State, idx: c_int, root: &str) -> Result<Payload, String> {
+pub(crate) unsafe fn to_payload(
+    l: *mut lua_State,
+    idx: c_int,
+    root: &str,
+) -> Result<Payload, String> {
     let idx = if idx < 0 {
         // SAFETY: relative index into the current frame.
         unsafe { ffi::lua_gettop(l) + idx + 1 }

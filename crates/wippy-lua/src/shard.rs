@@ -158,6 +158,7 @@ impl Task for Shard {
             let mut guard = lock(&self.state);
             if let Some(state) = guard.as_mut() {
                 self.preempt.running.store(true, Ordering::Release);
+                self.arm_watchdog();
                 self.run_slice(state);
                 self.preempt.running.store(false, Ordering::Release);
                 self.preempt.clear();
@@ -174,6 +175,35 @@ impl Task for Shard {
 }
 
 impl Shard {
+    /// Arms the preemption watchdog (see `preempt.rs`) unless it is armed:
+    /// a periodic timer that looks at the shard every half slice while it
+    /// runs, and disarms itself when it finds the shard idle. Idle shards
+    /// cost nothing.
+    fn arm_watchdog(self: &Arc<Self>) {
+        if self.preempt.armed.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let weak = Arc::downgrade(self);
+        let period = (self.core.config.time_slice / 2).max(Duration::from_millis(1));
+        let mut last = u64::MAX;
+        self.core.node.timers().every(period, move || {
+            let Some(shard) = weak.upgrade() else {
+                return false;
+            };
+            let p = &shard.preempt;
+            if !p.running.load(Ordering::Acquire) {
+                p.armed.store(false, Ordering::Release);
+                // A run that started after the check above saw `armed` and
+                // did not arm: keep watching for it.
+                return p.running.load(Ordering::Acquire) && !p.armed.swap(true, Ordering::AcqRel);
+            }
+            if crate::preempt::overran(p, &mut last) {
+                p.fire();
+            }
+            true
+        });
+    }
+
     fn run_slice(self: &Arc<Self>, state: &mut State) {
         let start = Instant::now();
         let mut done = 0u32;
@@ -227,7 +257,9 @@ impl Shard {
             return false;
         };
         self.preempt.epoch.fetch_add(1, Ordering::Relaxed);
+        crate::preempt::begin_step();
         let outcome = drive(&self.core.node, &s.cell, &mut s.process);
+        crate::preempt::end_step();
         self.preempt.clear();
         match outcome {
             Outcome::Parked => false,

@@ -91,11 +91,7 @@ impl Vm {
         let boot: Function = prelude.get("boot")?;
         // Freeze every library table, the string metatable and the globals.
         lua.sandbox(true)?;
-        for pair in globals.pairs::<Value, Value>() {
-            if let (_, Value::Table(t)) = pair? {
-                t.set_readonly(true);
-            }
-        }
+        freeze_all(&globals)?;
         for m in env.modules.borrow().values() {
             m.set_readonly(true);
         }
@@ -157,6 +153,31 @@ impl Vm {
     }
 }
 
+/// Makes `t` and every table reachable from it (values and metatables)
+/// read-only: all of it is shared by the processes of the shard.
+fn freeze_all(t: &Table) -> mlua::Result<()> {
+    let mut seen = std::collections::HashSet::new();
+    let mut todo = vec![t.clone()];
+    while let Some(t) = todo.pop() {
+        if !seen.insert(t.to_pointer() as usize) {
+            continue;
+        }
+        if let Some(mt) = t.metatable() {
+            todo.push(mt);
+        }
+        for pair in t.pairs::<Value, Value>() {
+            let (k, v) = pair?;
+            for x in [k, v] {
+                if let Value::Table(inner) = x {
+                    todo.push(inner);
+                }
+            }
+        }
+        t.set_readonly(true);
+    }
+    Ok(())
+}
+
 /// Removes what sandboxed code must not reach and keeps the harmless parts
 /// of `os` and `debug`.
 fn trim_globals(lua: &Lua, g: &Table) -> mlua::Result<()> {
@@ -194,6 +215,5 @@ fn trim_globals(lua: &Lua, g: &Table) -> mlua::Result<()> {
         ))),
     })?;
     g.raw_set("collectgarbage", count)?;
-    // loadstring of text only, in the caller's environment.
     Ok(())
 }

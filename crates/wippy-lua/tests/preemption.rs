@@ -1,0 +1,90 @@
+//! Preemption of long computations is invisible to Lua code: standard
+//! coroutines (`coroutine.create/resume/wrap`) and managed ones
+//! (`coroutine.spawn`) compute the same results whether or not their
+//! process is interrupted at the end of a time slice (`execution.md` §6,
+//! `lua-api.md`: "standard coroutine.create/resume/yield/wrap keep
+//! working"). Endless loops inside coroutines are in `sandbox.rs`.
+
+mod common;
+
+use common::*;
+use wippy_lua::LuaHostConfig;
+use wippy_process::Payload;
+
+/// Iterations of the inner loop: enough for tens of 2 ms slices.
+const N: i64 = 3_000_000;
+
+fn run(body: &str) -> Payload {
+    let src = format!("local M = {{}}\nfunction M.main(n)\n{body}\nend\nreturn M\n");
+    // One worker, one shard, and a second busy process, so the watchdog
+    // has every reason to interrupt.
+    let t = TestApp::with_config(
+        vec![entry("body", &src)],
+        LuaHostConfig {
+            shards: 1,
+            ..LuaHostConfig::new(HOST, 1)
+        },
+    );
+    exit_value(t.run("body", vec![Payload::Int(N)], TIMEOUT))
+}
+
+#[test]
+fn a_long_computation_in_the_main_coroutine_is_correct() {
+    let r = run("local s = 0 for i = 1, n do s = s + i % 7 end return s");
+    let want: i64 = (1..=N).map(|i| i % 7).sum();
+    assert_eq!(as_i64(&r), want);
+}
+
+#[test]
+fn a_long_computation_in_a_spawned_coroutine_is_correct() {
+    let r = run(r#"
+        local out = channel.new(1)
+        coroutine.spawn(function()
+            local s = 0
+            for i = 1, n do s = s + i % 7 end
+            out:send(s)
+        end)
+        local s = out:receive()
+        return s
+        "#);
+    let want: i64 = (1..=N).map(|i| i % 7).sum();
+    assert_eq!(as_i64(&r), want);
+}
+
+#[test]
+fn preemption_does_not_leak_into_a_manual_coroutine() {
+    let r = run(r#"
+        local co = coroutine.create(function(n)
+            local s = 0
+            for i = 1, n do s = s + i % 7 end
+            return "done", s
+        end)
+        local ok, tag, s = coroutine.resume(co, n)
+        return { ok = ok, tag = tostring(tag), status = coroutine.status(co) }
+        "#);
+    assert_eq!(
+        r.get("tag").and_then(Payload::as_str),
+        Some("done"),
+        "coroutine.resume returned early: {r:?}"
+    );
+    assert_eq!(r.get("status").and_then(Payload::as_str), Some("dead"));
+}
+
+#[test]
+fn preemption_does_not_cut_a_wrap_generator_short() {
+    let r = run(r#"
+        local gen = coroutine.wrap(function()
+            for k = 1, 3 do
+                local s = 0
+                for i = 1, n do s = s + i % 7 end
+                coroutine.yield(k)
+            end
+        end)
+        local got = {}
+        for k in gen do
+            got[#got + 1] = k
+        end
+        return table.concat(got, ",")
+        "#);
+    assert_eq!(r, Payload::Str("1,2,3".into()));
+}
