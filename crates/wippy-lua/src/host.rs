@@ -141,6 +141,11 @@ impl LuaHost {
             live: AtomicUsize::new(0),
             closed: AtomicBool::new(false),
         });
+        let shards = if core.config.isolation == Isolation::Dedicated {
+            0 // one VM per process, made at spawn
+        } else {
+            shards
+        };
         let shards = (0..shards)
             .map(|_| Shard::new(core.clone()))
             .collect::<Result<Vec<_>, _>>()
@@ -161,6 +166,7 @@ impl LuaHost {
     }
 
     fn pick_shard(&self) -> &Arc<Shard> {
+        // Only shared hosts have a fixed set of shards.
         // Least loaded; ties go to the first. Few shards per host, so a scan.
         self.shards
             .iter()
@@ -192,7 +198,14 @@ impl ProcessHost for LuaHost {
                 max: self.core.config.max_processes,
             });
         }
-        let shard = self.pick_shard();
+        let dedicated;
+        let shard = if self.core.config.isolation == Isolation::Dedicated {
+            // A VM of its own: separate heap and GC, an exact memory limit.
+            dedicated = Shard::new_dedicated(self.core.clone()).map_err(HostError::Load)?;
+            &dedicated
+        } else {
+            self.pick_shard()
+        };
         let slot = shard.alloc_slot();
         let cell = match self
             .core

@@ -71,6 +71,9 @@ pub(crate) struct Shard {
     free: Mutex<FreeSlots>,
     state: Mutex<Option<State>>,
     pub(crate) preempt: Preempt,
+    /// One process only (`isolation: dedicated`): the VM is dropped when it
+    /// ends.
+    dedicated: bool,
 }
 
 #[derive(Default)]
@@ -85,6 +88,15 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Shard {
     pub(crate) fn new(core: Arc<HostCore>) -> Result<Arc<Shard>, String> {
+        Shard::build(core, false)
+    }
+
+    /// A shard for one process of a dedicated host.
+    pub(crate) fn new_dedicated(core: Arc<HostCore>) -> Result<Arc<Shard>, String> {
+        Shard::build(core, true)
+    }
+
+    fn build(core: Arc<HostCore>, dedicated: bool) -> Result<Arc<Shard>, String> {
         let vm = Vm::new(core.clone()).map_err(|e| format!("cannot start a Lua VM: {e}"))?;
         let preempt = Preempt::new(vm.callbacks());
         Ok(Arc::new_cyclic(|me| Shard {
@@ -99,6 +111,7 @@ impl Shard {
                 slots: Vec::new(),
             })),
             preempt,
+            dedicated,
         }))
     }
 
@@ -162,6 +175,11 @@ impl Task for Shard {
                 self.run_slice(state);
                 self.preempt.running.store(false, Ordering::Release);
                 self.preempt.clear();
+                if self.dedicated && state.slots.iter().all(Option::is_none) {
+                    // Its one process has ended: free the VM now.
+                    self.preempt.detach();
+                    *guard = None;
+                }
             } else {
                 lock(&self.queue).clear();
             }

@@ -49,6 +49,30 @@ pub fn benches() -> Vec<Bench> {
             run: ring,
         },
         Bench {
+            name: "lua.skynet",
+            unit: "ms",
+            better: Better::Lower,
+            target: 1500.0,
+            reference: "1M Lua processes; BEAM ~2.1 s native",
+            run: skynet,
+        },
+        Bench {
+            name: "lua.upgrade",
+            unit: "us",
+            better: Better::Lower,
+            target: 50.0,
+            reference: "per upgrade, cached code",
+            run: upgrade,
+        },
+        Bench {
+            name: "lua.idle_memory_dedicated",
+            unit: "bytes",
+            better: Better::Lower,
+            target: 32768.0,
+            reference: "a VM per process; aim 32 KB",
+            run: idle_memory_dedicated,
+        },
+        Bench {
             name: "lua.preempt_overhead",
             unit: "percent",
             better: Better::Lower,
@@ -71,9 +95,33 @@ entries:
   - { name: pong, kind: process.lua, source: file://pong.lua, method: main }
   - { name: node, kind: process.lua, source: file://node.lua, method: main }
   - { name: busy, kind: process.lua, source: file://busy.lua, method: main }
+  - { name: skynet, kind: process.lua, source: file://skynet.lua, method: main }
+  - { name: upgrader, kind: process.lua, source: file://upgrader.lua, method: main }
 "#;
 
-const SOURCES: [(&str, &str); 6] = [
+const SOURCES: [(&str, &str); 8] = [
+    (
+        "skynet.lua",
+        "return { main = function(parent, num, size)
+            if size == 1 then process.send(parent, 's', num) return end
+            local me = process.pid()
+            local step = size // 10
+            for i = 0, 9 do
+                process.spawn('bench:skynet', 'bench:lua', me, num + i * step, step)
+            end
+            local inbox = process.inbox()
+            local sum = 0
+            for i = 1, 10 do sum = sum + inbox:receive():payload():data() end
+            process.send(parent, 's', sum)
+        end }",
+    ),
+    (
+        "upgrader.lua",
+        "return { main = function(n, parent)
+            if n > 0 then process.upgrade(nil, n - 1, parent) end
+            process.send(parent, 'done', 0)
+        end }",
+    ),
     (
         "child.lua",
         "return { main = function(parent) process.send(parent, 'done', 1) end }",
@@ -138,6 +186,10 @@ struct Setup {
 }
 
 fn setup(workers: usize, slice: Option<Duration>) -> Setup {
+    setup_with(workers, slice, false)
+}
+
+fn setup_with(workers: usize, slice: Option<Duration>, dedicated: bool) -> Setup {
     let rt = Runtime::new(Default::default()).expect("runtime");
     let reg = Registry::load_sources(
         &[Source {
@@ -160,6 +212,9 @@ fn setup(workers: usize, slice: Option<Duration>) -> Setup {
     let mut cfg = LuaHostConfig::new("bench:lua", workers);
     if let Some(s) = slice {
         cfg.time_slice = s;
+    }
+    if dedicated {
+        cfg.isolation = wippy_host::registry::Isolation::Dedicated;
     }
     let host = LuaHost::start(&rt, &app, code, cfg).expect("lua host");
     let native = rt.native_host("bench:driver", 1).expect("native host");
@@ -230,7 +285,16 @@ fn spawn_exit(quick: bool) -> f64 {
 /// RSS growth per Lua process blocked on its inbox (100k processes).
 fn idle_memory(quick: bool) -> f64 {
     let n: usize = if quick { 20_000 } else { 100_000 };
-    let s = setup(default_workers(), None);
+    idle_memory_of(n, false)
+}
+
+/// The same with a VM per process (`isolation: dedicated`), 2k processes.
+fn idle_memory_dedicated(quick: bool) -> f64 {
+    idle_memory_of(if quick { 500 } else { 2_000 }, true)
+}
+
+fn idle_memory_of(n: usize, dedicated: bool) -> f64 {
+    let s = setup_with(default_workers(), None, dedicated);
     let (me, ready) = collector(&s, n);
     std::thread::sleep(Duration::from_millis(100));
     let before = resident_bytes();
@@ -329,4 +393,47 @@ fn preempt_overhead(quick: bool) -> f64 {
     let without = time(Duration::from_secs(3600));
     let with = time(Duration::from_millis(2));
     ((with - without) / without * 100.0).max(0.0)
+}
+
+/// The skynet tree: 1M Lua processes, each replying its sum.
+fn skynet(quick: bool) -> f64 {
+    let size: i64 = if quick { 100_000 } else { 1_000_000 };
+    let s = setup(default_workers(), None);
+    let (tx, rx) = mpsc::channel();
+    let host = s.host.clone();
+    let start = Instant::now();
+    s.native
+        .spawn_async(SpawnOptions::default(), move |cx| async move {
+            host.spawn(req(
+                "bench:skynet",
+                vec![Payload::Pid(cx.pid()), Payload::Int(0), Payload::Int(size)],
+            ))
+            .expect("root");
+            let m = cx.recv().await;
+            tx.send(m.payload).ok();
+            Ok(Payload::Nil)
+        })
+        .expect("driver");
+    let sum = rx.recv_timeout(WAIT).expect("skynet finishes");
+    let ms = start.elapsed().as_secs_f64() * 1e3;
+    assert_eq!(sum, Payload::Int(size * (size - 1) / 2), "skynet sum");
+    drop(s.app);
+    s.rt.shutdown();
+    ms
+}
+
+/// Microseconds per `process.upgrade` to already compiled code.
+fn upgrade(quick: bool) -> f64 {
+    let n: i64 = if quick { 20_000 } else { 200_000 };
+    let s = setup(1, None);
+    let (me, done) = collector(&s, 1);
+    let start = Instant::now();
+    s.host
+        .spawn(req("bench:upgrader", vec![Payload::Int(n), Payload::Pid(me)]))
+        .expect("upgrader");
+    done.recv_timeout(WAIT).expect("upgrades finish");
+    let us = start.elapsed().as_secs_f64() * 1e6 / n as f64;
+    drop(s.app);
+    s.rt.shutdown();
+    us
 }
