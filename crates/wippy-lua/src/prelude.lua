@@ -64,6 +64,12 @@ local function block(w)
         co_yield(BLOCKED)
         return
     end
+    -- Invariant: before yielding IDLE the process has pumped since it was
+    -- last resumed. The runtime parks an IDLE process unless something
+    -- arrived *during* the step, so news that arrived before it (while the
+    -- process was queued after a preemption) must be picked up here, or it
+    -- would sit in the mailbox of a parked process.
+    local fresh = true
     while not w.done do
         local r = p.ready
         local c = nil
@@ -80,9 +86,14 @@ local function block(w)
             end
         end
         if c == nil then
-            p = co_yield(IDLE)
-            P = p
-            pump(p)
+            if fresh then
+                fresh = false
+                pump(p)
+            else
+                p = co_yield(IDLE)
+                P = p
+                pump(p)
+            end
         elseif c ~= me then
             local ok, err = co_resume(c)
             P = p
@@ -99,6 +110,7 @@ local function block(w)
                 rr[t] = c
                 co_yield()
                 P = p
+                fresh = true
             end
         end
     end
@@ -244,9 +256,8 @@ function Chan:receive()
         -- Fast path: the main coroutine alone waits for a message. Nothing
         -- else can become ready, so wait for news from Rust directly
         -- (no waiter, no queues) until the inbox has something.
+        -- Pump before the first yield: see the invariant in `block`.
         while true do
-            p = co_yield(IDLE)
-            P = p
             pump(p)
             if self.n > 0 then
                 return buf_take(self), true
@@ -255,6 +266,8 @@ function Chan:receive()
             if p.cos ~= nil or (r and r.h <= r.t) then
                 break -- timers/ops woke something: take the general path
             end
+            p = co_yield(IDLE)
+            P = p
         end
         ready, v, ok = try_recv(self)
         if ready then

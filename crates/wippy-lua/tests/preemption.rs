@@ -88,3 +88,37 @@ fn preemption_does_not_cut_a_wrap_generator_short() {
         "#);
     assert_eq!(r, Payload::Str("1,2,3".into()));
 }
+
+/// A message that arrives while its process is queued after a preemption
+/// is received: the process picks up news before it parks (regression: it
+/// parked with the message in its mailbox and never woke).
+#[test]
+fn a_message_sent_during_a_preempted_computation_is_received() {
+    let src = r#"
+        local M = {}
+        function M.main(n, parent)
+            local inbox = process.inbox()
+            process.send(parent, "busy", 0)
+            local s = 0
+            for i = 1, n do s = s + i % 7 end
+            local m = inbox:receive()
+            process.send(parent, "got", m:payload():data())
+        end
+        return M
+    "#;
+    for _ in 0..3 {
+        let t = TestApp::with_config(
+            vec![entry("busy", src)],
+            LuaHostConfig {
+                shards: 1,
+                ..LuaHostConfig::new(HOST, 1)
+            },
+        );
+        let (me, rx) = t.mailbox();
+        let pid = t.spawn("busy", vec![Payload::Int(N * 3), Payload::Pid(me)]);
+        assert_eq!(next_msg(&rx, TIMEOUT).topic.as_str(), "busy");
+        t.send(Some(me), pid, "hello", Payload::Int(42));
+        let m = next_msg(&rx, TIMEOUT);
+        assert_eq!((m.topic.as_str(), m.payload), ("got", Payload::Int(42)));
+    }
+}

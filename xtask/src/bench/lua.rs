@@ -95,11 +95,28 @@ entries:
   - { name: pong, kind: process.lua, source: file://pong.lua, method: main }
   - { name: node, kind: process.lua, source: file://node.lua, method: main }
   - { name: busy, kind: process.lua, source: file://busy.lua, method: main }
+  - { name: spawner, kind: process.lua, source: file://spawner.lua, method: main }
   - { name: skynet, kind: process.lua, source: file://skynet.lua, method: main }
   - { name: upgrader, kind: process.lua, source: file://upgrader.lua, method: main }
 "#;
 
-const SOURCES: [(&str, &str); 8] = [
+const SOURCES: [(&str, &str); 9] = [
+    (
+        "spawner.lua",
+        "return { main = function(n, parent)
+            local me = process.pid()
+            local inbox = process.inbox()
+            local batch = 1000
+            local done = 0
+            while done < n do
+                local k = math.min(batch, n - done)
+                for i = 1, k do process.spawn('bench:child', 'bench:lua', me) end
+                for i = 1, k do inbox:receive() end
+                done = done + k
+            end
+            process.send(parent, 'done', n)
+        end }",
+    ),
     (
         "skynet.lua",
         "return { main = function(parent, num, size)
@@ -258,23 +275,19 @@ fn collector(s: &Setup, n: usize) -> (Pid, mpsc::Receiver<()>) {
     (pid, rx)
 }
 
-/// Spawn N Lua processes that each send one message back and exit.
+/// A Lua process spawns N Lua processes (in batches of 1,000) that each
+/// send one message back and exit.
 fn spawn_exit(quick: bool) -> f64 {
-    let n: usize = if quick { 50_000 } else { 500_000 };
+    let n: i64 = if quick { 100_000 } else { 1_000_000 };
     let s = setup(default_workers(), None);
-    let (me, done) = collector(&s, n);
+    let (me, done) = collector(&s, 1);
     let start = Instant::now();
-    for i in 0..n {
-        s.host
-            .spawn(req("bench:child", vec![Payload::Pid(me)]))
-            .expect("spawn");
-        // Keep the backlog bounded: at most ~20k processes not yet finished.
-        if i % 1024 == 1023 {
-            while s.host.process_count() > 20_000 {
-                std::thread::yield_now();
-            }
-        }
-    }
+    s.host
+        .spawn(req(
+            "bench:spawner",
+            vec![Payload::Int(n), Payload::Pid(me)],
+        ))
+        .expect("spawner");
     done.recv_timeout(WAIT).expect("spawn_exit finishes");
     let rate = n as f64 / start.elapsed().as_secs_f64();
     drop(s.app);
@@ -429,7 +442,10 @@ fn upgrade(quick: bool) -> f64 {
     let (me, done) = collector(&s, 1);
     let start = Instant::now();
     s.host
-        .spawn(req("bench:upgrader", vec![Payload::Int(n), Payload::Pid(me)]))
+        .spawn(req(
+            "bench:upgrader",
+            vec![Payload::Int(n), Payload::Pid(me)],
+        ))
         .expect("upgrader");
     done.recv_timeout(WAIT).expect("upgrades finish");
     let us = start.elapsed().as_secs_f64() * 1e6 / n as f64;
