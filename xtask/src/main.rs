@@ -33,6 +33,11 @@ enum Cmd {
     Stress,
 }
 
+/// Benchmarks measure the runtime as the `wippy` binary ships it: with
+/// mimalloc as the global allocator (see `wippy-cli`'s main.rs for why).
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     if let Some(code) = bench::run_child() {
         return code;

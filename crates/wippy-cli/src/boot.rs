@@ -6,7 +6,7 @@ use std::time::Duration;
 use wippy_host::registry::{EntryKind, EntrySpec, Registry};
 use wippy_host::{App, SpawnRequest, Terminal};
 use wippy_lua::{CodeCache, LuaHost, LuaHostConfig};
-use wippy_process::{ExitResult, NativeHost, Payload, Runtime, RuntimeConfig, SpawnOptions};
+use wippy_process::{ExitResult, NativeHost, Payload, Pid, Runtime, RuntimeConfig, SpawnOptions};
 use wippy_supervise::{RestartPolicy, Service, Supervisor, start_order};
 
 /// Name of the terminal host added to apps that declare none.
@@ -14,12 +14,17 @@ pub const DEFAULT_TERMINAL: &str = "wippy:terminal";
 
 /// A running app.
 pub struct Booted {
+    /// The runtime (node, timers, schedulers).
     pub rt: Runtime,
+    /// The app: registry and hosts.
     pub app: Arc<App>,
+    /// Compiled code of the app's entries, shared by every Lua host.
+    pub code: Arc<CodeCache>,
     /// The host `run -x` runs its entry on.
     pub terminal: String,
     /// Native host of the CLI's own processes (supervisor, waiters).
     pub native: NativeHost,
+    /// The supervisor of the `auto_start` services, if there are any.
     pub supervisor: Option<Supervisor>,
 }
 
@@ -62,6 +67,7 @@ pub fn boot(registry: Registry, workers: usize, args: Vec<String>) -> Result<Boo
     Ok(Booted {
         rt,
         app,
+        code,
         terminal,
         native,
         supervisor,
@@ -138,13 +144,13 @@ fn start_services(
 
 impl Booted {
     /// Runs `entry` on `host` in a process monitored by a native waiter;
-    /// returns a receiver of its result.
+    /// returns the process's pid and a receiver of its result.
     pub fn run_entry(
         &self,
         host: &str,
         entry: &str,
         args: Vec<Payload>,
-    ) -> Result<std::sync::mpsc::Receiver<ExitResult>, String> {
+    ) -> Result<(Pid, std::sync::mpsc::Receiver<ExitResult>), String> {
         let entry = entry.parse().map_err(|e: String| e)?;
         let (tx, rx) = std::sync::mpsc::channel();
         let app = self.app.clone();
@@ -177,10 +183,10 @@ impl Booted {
                 Ok(Payload::Nil)
             })
             .map_err(|e| e.to_string())?;
-        started_rx
+        let pid = started_rx
             .recv()
             .map_err(|_| "the runner process died".to_owned())??;
-        Ok(rx)
+        Ok((pid, rx))
     }
 
     /// Graceful shutdown: CANCEL to every process, services stopped in

@@ -1,6 +1,7 @@
 //! Command-line arguments.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
@@ -43,9 +44,59 @@ pub enum Command {
         #[arg(last = true)]
         args: Vec<String>,
     },
+    /// Run every entry with `meta.type: test`, each in its own process; exit 1 if any failed.
+    ///
+    /// A test passes when it returns `true` or nothing (any value but `false`), and fails
+    /// when it returns `false, "message"`, raises an error or outlives `--timeout`. Tests
+    /// run one at a time in entry-id order. When no test is selected, the run prints
+    /// `0 passed, 0 failed` and exits 0.
+    Test {
+        /// The app folder (default: the current directory).
+        dir: Option<PathBuf>,
+        /// Only tests whose `meta.suite` is S.
+        #[arg(long, value_name = "S")]
+        suite: Option<String>,
+        /// Only tests whose entry id contains F.
+        #[arg(long, value_name = "F")]
+        filter: Option<String>,
+        /// Longest a test may run before it is terminated and failed (e.g. 500ms, 30s, 2m).
+        #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = positive_duration)]
+        timeout: Duration,
+    },
     /// Load and validate an app; print every error; exit 1 if there are any.
     Check {
         /// The app folder (default: the current directory).
         dir: Option<PathBuf>,
     },
+}
+
+/// A Go-style duration (`500ms`, `30s`, `2m`) that is not zero.
+fn positive_duration(text: &str) -> Result<Duration, String> {
+    match wippy_host::units::parse_duration(text)? {
+        Duration::ZERO => Err("the duration must be more than zero".into()),
+        d => Ok(d),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn test_timeout_defaults_to_thirty_seconds_and_parses_units() {
+        let cli = Cli::try_parse_from(["wippy", "test"]).unwrap();
+        let Some(Command::Test { timeout, .. }) = cli.command else {
+            panic!("not a test command");
+        };
+        assert_eq!(timeout, Duration::from_secs(30));
+        for (text, want) in [("500ms", 500), ("2m", 120_000), ("1.5s", 1500)] {
+            let cli = Cli::try_parse_from(["wippy", "test", "--timeout", text]).unwrap();
+            let Some(Command::Test { timeout, .. }) = cli.command else {
+                panic!("not a test command");
+            };
+            assert_eq!(timeout, Duration::from_millis(want));
+        }
+        assert!(Cli::try_parse_from(["wippy", "test", "--timeout", "0"]).is_err());
+        assert!(Cli::try_parse_from(["wippy", "test", "--timeout", "soon"]).is_err());
+    }
 }

@@ -181,7 +181,9 @@ local function buf_take(ch)
 end
 
 local function new_channel(size)
-    return setmetatable({ cap = size, n = 0, bh = 1 }, Chan)
+    -- every field the hot paths read is present (false, not nil), so a
+    -- lookup never falls through to the metatable
+    return setmetatable({ cap = size, n = 0, bh = 1, rq = false, sq = false, closed = false }, Chan)
 end
 
 -- returns true, value, ok when a receive can complete now
@@ -761,8 +763,8 @@ function M.upgrade(entry, ...)
     end
     local function forget(ch)
         if ch then
-            ch.rq = nil
-            ch.sq = nil
+            ch.rq = false
+            ch.sq = false
         end
     end
     forget(p.inbox)

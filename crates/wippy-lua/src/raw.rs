@@ -61,6 +61,48 @@ unsafe fn push_str(l: *mut lua_State, s: &str) {
     unsafe { ffi::lua_pushlstring(l, s.as_ptr() as *const c_char, s.len()) };
 }
 
+/// Pushes the string form of `pid` (formatted in a reused buffer).
+unsafe fn push_pid(l: *mut lua_State, pid: Pid) {
+    thread_local! {
+        static BUF: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+    }
+    BUF.with(|b| {
+        let mut b = b.borrow_mut();
+        b.clear();
+        pid.write_to(&mut b);
+        // SAFETY: forwarded from the caller (a C function with stack space).
+        unsafe { push_str(l, &b) };
+    });
+}
+
+/// Parses a destination pid string, remembering the last few per thread: a
+/// process usually sends to the same few pids over and over, and parsing
+/// interns the host name under a lock.
+fn parse_pid(text: &str) -> Result<Pid, wippy_process::ParsePidError> {
+    const WAYS: usize = 8;
+    thread_local! {
+        static CACHE: std::cell::RefCell<[(String, Option<Pid>); WAYS]> =
+            std::cell::RefCell::new(Default::default());
+    }
+    let way = text.bytes().rev().take(6).fold(text.len(), |h, b| {
+        h.wrapping_mul(31).wrapping_add(b as usize)
+    }) % WAYS;
+    CACHE.with(|c| {
+        let mut c = c.borrow_mut();
+        let (key, pid) = &mut c[way];
+        if let Some(p) = pid
+            && key == text
+        {
+            return Ok(*p);
+        }
+        let parsed = text.parse::<Pid>()?;
+        key.clear();
+        key.push_str(text);
+        *pid = Some(parsed);
+        Ok(parsed)
+    })
+}
+
 unsafe fn nil_err(l: *mut lua_State, msg: &str) -> c_int {
     // SAFETY: two slots are always available to a C function (LUA_MINSTACK).
     unsafe {
@@ -81,7 +123,7 @@ pub(crate) unsafe extern "C-unwind" fn recv(l: *mut lua_State) -> c_int {
         ffi::lua_checkstack(l, 8);
         push_str(l, &msg.topic);
         match msg.from {
-            Some(from) => push_str(l, &from.to_string()),
+            Some(from) => push_pid(l, from),
             None => ffi::lua_pushnil(l),
         }
         push_payload(l, &msg.payload);
@@ -111,7 +153,7 @@ pub(crate) unsafe extern "C-unwind" fn send(l: *mut lua_State) -> c_int {
             ffi::LUA_TSTRING => {
                 let dest = to_str(l, 1);
                 if dest.starts_with('{') {
-                    match dest.parse::<Pid>() {
+                    match parse_pid(dest) {
                         Ok(pid) => pid,
                         Err(e) => return nil_err(l, &e.to_string()),
                     }
@@ -352,7 +394,7 @@ pub(crate) unsafe fn push_payload(l: *mut lua_State, p: &Payload) {
             Payload::Bytes(b) => {
                 ffi::lua_pushlstring(l, b.as_ptr() as *const c_char, b.len());
             }
-            Payload::Pid(pid) => push_str(l, &pid.to_string()),
+            Payload::Pid(pid) => push_pid(l, *pid),
             Payload::Array(items) => {
                 ffi::lua_createtable(l, items.len().min(i32::MAX as usize) as c_int, 0);
                 for (i, v) in items.iter().enumerate() {

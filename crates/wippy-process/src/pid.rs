@@ -12,7 +12,7 @@
 
 use std::fmt;
 use std::str::FromStr;
-use std::sync::{Arc, OnceLock, RwLock};
+use std::sync::{OnceLock, RwLock};
 
 use ahash::AHashMap;
 
@@ -20,9 +20,11 @@ use ahash::AHashMap;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct HostId(u32);
 
+/// Names are leaked to `&'static str`: they are few, never removed, and so
+/// can be read without the lock once a thread has seen them.
 struct Interner {
-    names: Vec<Arc<str>>,
-    ids: AHashMap<Arc<str>, u32>,
+    names: Vec<&'static str>,
+    ids: AHashMap<&'static str, u32>,
 }
 
 fn interner() -> &'static RwLock<Interner> {
@@ -53,8 +55,8 @@ impl HostId {
             return HostId(id);
         }
         let id = u32::try_from(table.names.len()).expect("fewer than 2^32 host names");
-        let name: Arc<str> = Arc::from(name);
-        table.names.push(name.clone());
+        let name: &'static str = Box::leak(name.into());
+        table.names.push(name);
         table.ids.insert(name, id);
         HostId(id)
     }
@@ -66,9 +68,28 @@ impl HostId {
     }
 
     /// The host's name.
-    pub fn name(self) -> Arc<str> {
+    pub fn name(self) -> &'static str {
         let table = interner().read().unwrap_or_else(|e| e.into_inner());
-        table.names[self.0 as usize].clone()
+        table.names[self.0 as usize]
+    }
+
+    /// Calls `f` with the host's name, from a per-thread copy of the
+    /// interner's names (no lock after a thread's first use of a host).
+    pub fn with_name<R>(self, f: impl FnOnce(&str) -> R) -> R {
+        thread_local! {
+            static NAMES: std::cell::RefCell<Vec<Option<&'static str>>> =
+                const { std::cell::RefCell::new(Vec::new()) };
+        }
+        let ix = self.0 as usize;
+        NAMES.with(|names| {
+            let mut names = names.borrow_mut();
+            if names.len() <= ix {
+                names.resize(ix + 1, None);
+            }
+            let name = *names[ix].get_or_insert_with(|| self.name());
+            drop(names);
+            f(name)
+        })
     }
 
     /// The raw index (stable for the life of the OS process).
@@ -79,7 +100,7 @@ impl HostId {
 
 impl fmt::Display for HostId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.name())
+        self.with_name(|n| f.write_str(n))
     }
 }
 
@@ -115,9 +136,43 @@ impl Pid {
     }
 }
 
+impl Pid {
+    /// Appends the string form (`{host|0x1f3a}`) to `out`: what `Display`
+    /// writes, without the formatting machinery (pids are formatted for every
+    /// message a Lua process receives).
+    ///
+    /// ```
+    /// use wippy_process::{HostId, Pid};
+    /// let mut s = String::from("from ");
+    /// Pid::new(HostId::intern("app:w"), 0x2a).write_to(&mut s);
+    /// assert_eq!(s, "from {app:w|0x2a}");
+    /// ```
+    pub fn write_to(self, out: &mut String) {
+        out.push('{');
+        self.host.with_name(|n| out.push_str(n));
+        out.push_str("|0x");
+        let mut digits = [0u8; 16];
+        let mut n = self.local;
+        let mut i = digits.len();
+        loop {
+            i -= 1;
+            digits[i] = b"0123456789abcdef"[(n & 0xf) as usize];
+            n >>= 4;
+            if n == 0 {
+                break;
+            }
+        }
+        // The digits are ASCII.
+        out.push_str(std::str::from_utf8(&digits[i..]).unwrap_or("0"));
+        out.push('}');
+    }
+}
+
 impl fmt::Display for Pid {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{{{}|{:#x}}}", self.host.name(), self.local)
+        let mut s = String::with_capacity(32);
+        self.write_to(&mut s);
+        f.write_str(&s)
     }
 }
 

@@ -20,10 +20,34 @@
 use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
+use crossbeam_utils::CachePadded;
+
 /// Slots per chunk.
 const CHUNK: usize = 4096;
 /// Free-list shards (spawn and exit on different workers rarely contend).
 const FREE_SHARDS: usize = 8;
+/// Indices moved at once from another shard's free list to an empty home
+/// shard, so a thread that spawns while others exit takes a lock of theirs
+/// once per batch rather than once per spawn.
+const REFILL: usize = 64;
+
+/// One free-list shard, alone on its cache line.
+#[derive(Default)]
+struct FreeShard {
+    list: Mutex<Vec<u32>>,
+    /// Length of `list`, read without the lock to skip empty shards. Only
+    /// a hint (Relaxed): a stale value costs a lock or a fresh index, never
+    /// correctness, because `list` itself is only touched under its lock.
+    hint: AtomicUsize,
+}
+
+impl FreeShard {
+    fn push(&self, ix: u32) {
+        let mut l = lock(&self.list);
+        l.push(ix);
+        self.hint.store(l.len(), Ordering::Relaxed);
+    }
+}
 
 struct Slot<T> {
     state: Mutex<SlotState<T>>,
@@ -41,7 +65,7 @@ pub(crate) struct Table<T> {
     chunks: Box<[AtomicPtr<Chunk<T>>]>,
     /// Next never-used index.
     next: AtomicU32,
-    free: [Mutex<Vec<u32>>; FREE_SHARDS],
+    free: [CachePadded<FreeShard>; FREE_SHARDS],
     live: AtomicUsize,
     capacity: usize,
 }
@@ -77,7 +101,7 @@ impl<T> Table<T> {
                 .map(|_| AtomicPtr::new(std::ptr::null_mut()))
                 .collect(),
             next: AtomicU32::new(0),
-            free: std::array::from_fn(|_| Mutex::new(Vec::new())),
+            free: std::array::from_fn(|_| CachePadded::new(FreeShard::default())),
             live: AtomicUsize::new(0),
             capacity: nchunks * CHUNK,
         }
@@ -135,8 +159,31 @@ impl<T> Table<T> {
 
     fn take_index(&self) -> Option<u32> {
         let home = shard();
-        for i in 0..FREE_SHARDS {
-            if let Some(ix) = lock(&self.free[(home + i) % FREE_SHARDS]).pop() {
+        {
+            let mut l = lock(&self.free[home].list);
+            if let Some(ix) = l.pop() {
+                self.free[home].hint.store(l.len(), Ordering::Relaxed);
+                return Some(ix);
+            }
+        }
+        for i in 1..FREE_SHARDS {
+            let other = &self.free[(home + i) % FREE_SHARDS];
+            if other.hint.load(Ordering::Relaxed) == 0 {
+                continue;
+            }
+            let mut batch = {
+                let mut l = lock(&other.list);
+                let keep = l.len().saturating_sub(REFILL);
+                let batch = l.split_off(keep);
+                other.hint.store(l.len(), Ordering::Relaxed);
+                batch
+            };
+            if let Some(ix) = batch.pop() {
+                if !batch.is_empty() {
+                    let mut l = lock(&self.free[home].list);
+                    l.extend(batch);
+                    self.free[home].hint.store(l.len(), Ordering::Relaxed);
+                }
                 return Some(ix);
             }
         }
@@ -146,7 +193,13 @@ impl<T> Table<T> {
             Some(ix)
         } else {
             self.next.fetch_sub(1, Ordering::Relaxed);
-            None
+            // Full, unless a hint was stale: a last look under every lock.
+            self.free.iter().find_map(|f| {
+                let mut l = lock(&f.list);
+                let ix = l.pop();
+                f.hint.store(l.len(), Ordering::Relaxed);
+                ix
+            })
         }
     }
 
@@ -192,7 +245,7 @@ impl<T> Table<T> {
         let value = st.value.take();
         st.generation = st.generation.wrapping_add(1);
         drop(st);
-        lock(&self.free[shard()]).push(index);
+        self.free[shard()].push(index);
         self.live.fetch_sub(1, Ordering::Relaxed);
         value
     }
@@ -223,7 +276,7 @@ impl<T> Table<T> {
             if let Some(v) = st.value.take() {
                 st.generation = st.generation.wrapping_add(1);
                 drop(st);
-                lock(&self.free[0]).push(ix);
+                self.free[0].push(ix);
                 self.live.fetch_sub(1, Ordering::Relaxed);
                 out.push(v);
             }

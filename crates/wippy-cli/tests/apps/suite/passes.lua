@@ -1,0 +1,3 @@
+local function main() return true end
+local function silent() end
+return { main = main, silent = silent }

@@ -1,0 +1,184 @@
+//! End-to-end tests of the `wippy` binary on the fixture apps in `tests/apps/`.
+
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Longest any one `wippy` run may take before the test fails (a hang guard,
+/// far above what a run needs).
+const RUN_LIMIT: Duration = Duration::from_secs(60);
+
+/// What a `wippy` run printed and how it exited.
+struct Output {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Output {
+    /// The stdout line that starts with `prefix`.
+    fn line(&self, prefix: &str) -> &str {
+        self.stdout
+            .lines()
+            .find(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no line starting with {prefix:?} in:\n{}", self.stdout))
+    }
+
+    /// The indented lines below the stdout line that starts with `prefix`.
+    fn details(&self, prefix: &str) -> Vec<&str> {
+        self.stdout
+            .lines()
+            .skip_while(|l| !l.starts_with(prefix))
+            .skip(1)
+            .take_while(|l| l.starts_with("      "))
+            .collect()
+    }
+}
+
+fn app(name: &str) -> String {
+    format!("{}/tests/apps/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Runs `wippy ARGS`, killing it (and failing) if it outlives `RUN_LIMIT`.
+fn wippy(args: &[&str]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wippy"))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the wippy binary starts");
+    // Drain both pipes while waiting, so a full pipe cannot stall the child.
+    let drain = |mut pipe: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            pipe.read_to_string(&mut text).ok();
+            text
+        })
+    };
+    let out = drain(Box::new(child.stdout.take().expect("stdout is piped")));
+    let err = drain(Box::new(child.stderr.take().expect("stderr is piped")));
+    let deadline = Instant::now() + RUN_LIMIT;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("waiting for wippy") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            child.kill().ok();
+            panic!(
+                "`wippy {}` did not finish within {RUN_LIMIT:?}",
+                args.join(" ")
+            );
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    Output {
+        code: status.code().expect("wippy exited, not killed by a signal"),
+        stdout: out.join().expect("stdout reader"),
+        stderr: err.join().expect("stderr reader"),
+    }
+}
+
+#[test]
+fn test_reports_every_outcome_and_exits_1_when_any_failed() {
+    let dir = app("suite");
+    let out = wippy(&["test", &dir]);
+    assert_eq!(
+        out.code, 1,
+        "stdout:\n{}\nstderr:\n{}",
+        out.stdout, out.stderr
+    );
+    assert_eq!(out.stdout.lines().last(), Some("4 passed, 3 failed"));
+    for passing in [
+        "passes ",
+        "passes_silently ",
+        "no_stdio ",
+        "spawns_on_app_host ",
+    ] {
+        out.line(&format!("ok    app.tests:{passing}"));
+    }
+    assert!(
+        out.line("FAIL  app.tests:says_false")
+            .ends_with(": expected failure message")
+    );
+    assert!(
+        out.line("FAIL  app.tests:process_false")
+            .ends_with(": process said no")
+    );
+    assert!(
+        out.line("FAIL  app.tests:raises")
+            .ends_with(": app.tests:raises:6: boom")
+    );
+    let traceback = out.details("FAIL  app.tests:raises").join("\n");
+    assert!(traceback.contains("stack traceback"), "{traceback}");
+    assert!(
+        traceback.contains("app.tests:raises:6: in function 'helper'"),
+        "{traceback}"
+    );
+    // Helpers without meta.type: test are not run.
+    assert!(!out.stdout.contains("app.tests:echo"), "{}", out.stdout);
+}
+
+#[test]
+fn test_suite_and_filter_select_subsets() {
+    let dir = app("suite");
+    let fast = wippy(&["test", &dir, "--suite", "fast"]);
+    assert_eq!(fast.code, 0, "{}", fast.stdout);
+    assert_eq!(fast.stdout.lines().last(), Some("4 passed, 0 failed"));
+
+    let by_name = wippy(&["test", &dir, "--filter", "passes"]);
+    assert_eq!(by_name.code, 0, "{}", by_name.stdout);
+    assert_eq!(by_name.stdout.lines().last(), Some("2 passed, 0 failed"));
+
+    let both = wippy(&["test", &dir, "--suite", "broken", "--filter", "false"]);
+    assert_eq!(both.code, 1, "{}", both.stdout);
+    assert_eq!(both.stdout.lines().last(), Some("0 passed, 2 failed"));
+    both.line("FAIL  app.tests:process_false");
+    both.line("FAIL  app.tests:says_false");
+
+    let none = wippy(&["test", &dir, "--filter", "no_such_test"]);
+    assert_eq!(none.code, 0, "{}", none.stdout);
+    assert_eq!(none.stdout.lines().last(), Some("0 passed, 0 failed"));
+    assert!(none.stderr.contains("no tests matched"), "{}", none.stderr);
+}
+
+#[test]
+fn test_timeout_fails_tests_that_never_end_and_goes_on() {
+    let out = wippy(&["test", &app("hang"), "--timeout", "500ms"]);
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    for hung in ["a_waits_forever", "b_spins_forever"] {
+        assert!(
+            out.line(&format!("FAIL  app.hang:{hung}"))
+                .ends_with(": timed out after 500ms")
+        );
+    }
+    out.line("ok    app.hang:c_passes");
+    assert_eq!(out.stdout.lines().last(), Some("1 passed, 2 failed"));
+}
+
+#[test]
+fn check_names_the_file_and_line_of_a_misspelt_field_and_suggests_the_fix() {
+    let out = wippy(&["check", &app("misspelt")]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let line = out
+        .stderr
+        .lines()
+        .find(|l| l.contains("methd"))
+        .unwrap_or_else(|| panic!("no error about `methd` in:\n{}", out.stderr));
+    assert!(line.contains("misspelt/_index.yaml:8:"), "{line}");
+    assert!(line.contains("did you mean method"), "{line}");
+}
+
+#[test]
+fn run_exec_exits_with_the_entry_result() {
+    let dir = app("exec");
+    let three = wippy(&["run", "-x", "app:returns_three", &dir]);
+    assert_eq!(three.code, 3, "{}", three.stderr);
+
+    let raises = wippy(&["run", "-x", "app:raises", &dir]);
+    assert_eq!(raises.code, 1);
+    assert!(raises.stderr.contains("exec boom"), "{}", raises.stderr);
+
+    let nothing = wippy(&["run", "-x", "app:returns_nothing", &dir]);
+    assert_eq!(nothing.code, 0, "{}", nothing.stderr);
+}
