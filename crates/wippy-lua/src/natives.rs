@@ -117,8 +117,33 @@ pub(crate) fn runtime_table(lua: &Lua, env: &Rc<ShardEnv>) -> mlua::Result<Table
     nil.set_readonly(true);
     rt.set("nil_sentinel", nil)?;
 
-    // SAFETY: `raw::recv` follows the C function protocol of the Luau API.
-    rt.set("recv", unsafe { lua.create_c_function(crate::raw::recv)? })?;
+    // SAFETY: `raw::take` and `raw::set_message_mt` follow the C function
+    // protocol of the Luau API.
+    rt.set("take", unsafe { lua.create_c_function(crate::raw::take)? })?;
+    // SAFETY: as above.
+    rt.set("bind_env", unsafe {
+        lua.create_c_function(crate::raw::bind_env)?
+    })?;
+    let e = env.clone();
+    rt.set(
+        "set_message_mt",
+        lua.create_function(move |lua, mt: Table| {
+            if e.msg_mt.get() != 0 {
+                return Err(mlua::Error::runtime("message metatable already set"));
+            }
+            // SAFETY: a callback runs on the VM's thread; the table is pushed
+            // and popped by lua_ref, leaving the stack balanced.
+            let r = unsafe {
+                lua.exec_raw::<std::ffi::c_int>(mt, |l| {
+                    let r = mlua::ffi::lua_ref(l, -1);
+                    mlua::ffi::lua_pop(l, 1);
+                    mlua::ffi::lua_pushinteger(l, r as _);
+                })?
+            };
+            e.msg_mt.set(r);
+            Ok(())
+        })?,
+    )?;
 
     let e = env.clone();
     rt.set(
@@ -685,9 +710,10 @@ fn spawn_with(
     };
     let mut payloads = Vec::with_capacity(args.len());
     for (i, a) in args.iter().enumerate() {
-        match to_payload(a, &format!("args[{}]", i + 1)) {
+        // The path is named only on failure (no string per argument).
+        match to_payload(a, "") {
             Ok(v) => payloads.push(v),
-            Err(e) => return err_pair(lua, format!("process.{what}: {e}")),
+            Err(e) => return err_pair(lua, format!("process.{what}: args[{}]{e}", i + 1)),
         }
     }
     let Some(app) = env.host.app.upgrade() else {
@@ -707,9 +733,13 @@ fn spawn_with(
         opts,
     };
     match app.spawn(host, req) {
-        Ok(pid) => Ok(MultiValue::from_vec(vec![Value::String(
-            lua.create_string(pid.to_string())?,
-        )])),
+        Ok(pid) => {
+            let mut text = String::with_capacity(32);
+            pid.write_to(&mut text);
+            Ok(MultiValue::from_vec(vec![Value::String(
+                lua.create_string(text)?,
+            )]))
+        }
         Err(e) => err_pair(lua, format!("process.{what}: {e}")),
     }
 }

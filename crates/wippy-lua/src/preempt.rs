@@ -34,6 +34,9 @@ pub(crate) struct Preempt {
     pub(crate) running: AtomicBool,
     /// True while the shard's watchdog timer is armed.
     pub(crate) armed: AtomicBool,
+    /// Set by `fire`, cleared by `clear`: lets the runner skip the lock
+    /// between steps when no interrupt can be pending.
+    fired: AtomicBool,
     lock: Mutex<Callbacks>,
 }
 
@@ -49,6 +52,7 @@ impl Preempt {
             epoch: AtomicU64::new(0),
             running: AtomicBool::new(false),
             armed: AtomicBool::new(false),
+            fired: AtomicBool::new(false),
             lock: Mutex::new(Callbacks(callbacks)),
         }
     }
@@ -64,11 +68,23 @@ impl Preempt {
                 let p: *mut ffi::lua_Callbacks = cb.0;
                 std::ptr::write_volatile(std::ptr::addr_of_mut!((*p).interrupt), Some(interrupt))
             };
+            // Release, after the write: a runner that sees `fired` false
+            // (Acquire in `clear`) ran no step this `fire` could reach.
+            self.fired.store(true, Ordering::Release);
         }
     }
 
     /// Removes a pending interrupt (runner side, between steps).
+    ///
+    /// Invariant: `fire` writes the interrupt and then sets `fired`, both
+    /// under `lock`. If `fired` reads false here, no `fire` has completed
+    /// since the last clear; one still in progress holds `lock` and only
+    /// installs the interrupt while `running` is true, which at worst
+    /// preempts the next step early (see the module invariants).
     pub(crate) fn clear(&self) {
+        if !self.fired.swap(false, Ordering::AcqRel) {
+            return;
+        }
         let cb = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
         if !cb.0.is_null() {
             // SAFETY: as in `fire`.
@@ -105,9 +121,11 @@ thread_local! {
     static HARD_DEADLINE: Cell<Option<Instant>> = const { Cell::new(None) };
 }
 
-/// Marks the start of a process step on this thread.
+/// Marks the start of a process step on this thread. The hard deadline is
+/// set by the interrupt when it first finds it cannot yield (at least one
+/// slice into the step), so a step that is never interrupted reads no clock.
 pub(crate) fn begin_step() {
-    HARD_DEADLINE.with(|d| d.set(Some(Instant::now() + HARD_LIMIT)));
+    HARD_DEADLINE.with(|d| d.set(None));
 }
 
 /// Marks the end of a process step on this thread.
@@ -140,7 +158,14 @@ unsafe extern "C-unwind" fn interrupt(l: *mut ffi::lua_State, gc: c_int) {
         // Cannot yield here. Past the hard limit, raise an error; the
         // interrupt stays installed, so it is raised again at every safe
         // point until the step ends (a `pcall` cannot swallow it for good).
-        let overdue = HARD_DEADLINE.with(|d| d.get().is_some_and(|t| Instant::now() >= t));
+        let now = Instant::now();
+        let overdue = HARD_DEADLINE.with(|d| match d.get() {
+            Some(t) => now >= t,
+            None => {
+                d.set(Some(now + HARD_LIMIT));
+                false
+            }
+        });
         if overdue {
             ffi::lua_pushlstring(l, OVERRUN.as_ptr() as *const _, OVERRUN.len());
             ffi::lua_error(l);

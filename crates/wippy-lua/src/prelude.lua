@@ -51,6 +51,7 @@ local function wake(w, value, ok, case)
 end
 
 local pump
+local rt_take, rt_event, rt_completion = rt.take, rt.event, rt.completion
 
 -- Suspends the calling coroutine until `w` is woken.
 local function block(w)
@@ -260,6 +261,14 @@ function Chan:receive()
         -- (no waiter, no queues) until the inbox has something.
         -- Pump before the first yield: see the invariant in `block`.
         while true do
+            if p.listeners == nil and self.n == 0 then
+                -- nothing to route: the next message is the one to return
+                -- (events and timer completions wait for the pump below)
+                local m = rt_take()
+                if m ~= nil then
+                    return m, true
+                end
+            end
             pump(p)
             if self.n > 0 then
                 return buf_take(self), true
@@ -442,7 +451,6 @@ function M.spawn_coroutine(fn)
 end
 
 ---------------------------------------------------------------- routing
-local rt_recv, rt_event, rt_completion = rt.recv, rt.event, rt.completion
 
 local Msg = {}
 Msg.__index = Msg
@@ -461,28 +469,30 @@ end
 function Msg:data()
     return self[3]
 end
+-- rt.take builds message objects with this metatable
+rt.set_message_mt(Msg)
 
 pump = function(p)
     local inbox, listeners = p.inbox, p.listeners
     if inbox or listeners then
         while true do
-            local topic, from, data = rt_recv()
-            if topic == nil then
+            local m = rt_take()
+            if m == nil then
                 break
             end
-            local l = listeners and listeners[topic]
+            local l = listeners and listeners[m[1]]
             if l then
                 if l.raw then
-                    feed(l.ch, data)
+                    feed(l.ch, m[3])
                 else
-                    feed(l.ch, setmetatable({ topic, from, data }, Msg))
+                    feed(l.ch, m)
                 end
             else
                 if not inbox then
                     inbox = new_channel(0)
                     p.inbox = inbox
                 end
-                feed(inbox, setmetatable({ topic, from, data }, Msg))
+                feed(inbox, m)
             end
         end
     end
@@ -729,9 +739,17 @@ end
 ---------------------------------------------------------------- process life
 -- The body of a process's thread: runs the entry's chunk in the process's
 -- environment, then its method with the spawn arguments.
+local ENV_MT, rt_bind_env = rt.env_mt, rt.bind_env
+
+-- Runs a process's (fresh) chunk in a fresh environment of its own and
+-- calls its method. Also the start of an upgraded process's new thread.
 function M.boot(p, chunk, method, ...)
     P = p
     p.main = co_running()
+    local env = setmetatable({}, ENV_MT)
+    p.env = env
+    p.mods = nil
+    rt_bind_env(chunk, env)
     local mod = chunk()
     local f
     if method == nil then

@@ -64,19 +64,14 @@ impl LuaProc {
     ) -> mlua::Result<LuaProc> {
         let code = data.entry.borrow().clone();
         let lua = &vm.lua;
-        let env = vm.new_env()?;
-        let chunk = vm.instantiate(&code, &env)?;
+        let chunk = vm.instantiate(&code)?;
         let state = lua.create_table()?;
-        state.raw_set("env", env)?;
         let thread = lua.create_thread(vm.boot.clone())?;
         crate::preempt::mark_main(&thread);
         let mut boot = Vec::with_capacity(3 + args.len());
         boot.push(Value::Table(state.clone()));
         boot.push(Value::Function(chunk));
-        boot.push(match &code.method {
-            Some(m) => Value::String(lua.create_string(m)?),
-            None => Value::Nil,
-        });
+        boot.push(vm.method_name(&code)?);
         for a in &args {
             boot.push(crate::convert::to_lua(lua, a)?);
         }
@@ -161,17 +156,11 @@ impl LuaProc {
         }
         let lua = &self.vm.lua;
         let build = || -> mlua::Result<(Thread, MultiValue)> {
-            let env = self.vm.new_env()?;
-            let chunk = self.vm.instantiate(&code, &env)?;
-            self.state.raw_set("env", env)?;
-            self.state.raw_set("mods", Value::Nil)?;
+            let chunk = self.vm.instantiate(&code)?;
             let thread = lua.create_thread(self.vm.boot.clone())?;
             crate::preempt::mark_main(&thread);
             let mut boot = vec![Value::Table(self.state.clone()), Value::Function(chunk)];
-            boot.push(match &code.method {
-                Some(m) => Value::String(lua.create_string(m)?),
-                None => Value::Nil,
-            });
+            boot.push(self.vm.method_name(&code)?);
             boot.extend(args);
             Ok((thread, MultiValue::from_vec(boot)))
         };
@@ -196,11 +185,14 @@ impl Process for LuaProc {
         let limit = env.host.config.memory_limit.map(|l| l as usize);
         let vm = self.vm.clone();
         let lua = &vm.lua;
-        let used_before = lua.used_memory();
-        if let Some(limit) = limit {
+        let used_before = if let Some(limit) = limit {
+            let used = lua.used_memory();
             let budget = limit.saturating_sub(self.charged).max(1);
-            let _ = lua.set_memory_limit(used_before + budget);
-        }
+            let _ = lua.set_memory_limit(used + budget);
+            used
+        } else {
+            0
+        };
         let r = self.resume();
         if limit.is_some() {
             let used_after = lua.used_memory();

@@ -112,23 +112,49 @@ unsafe fn nil_err(l: *mut lua_State, msg: &str) -> c_int {
     2
 }
 
-/// `rt.recv()` → `topic, from, data` of the next message, or nothing.
-pub(crate) unsafe extern "C-unwind" fn recv(l: *mut lua_State) -> c_int {
-    let Some((p, _)) = current() else { return 0 };
+/// `rt.take()` → the next message as a message object (`{topic, from,
+/// data}` with the prelude's message metatable), or nothing.
+pub(crate) unsafe extern "C-unwind" fn take(l: *mut lua_State) -> c_int {
+    let Some((p, env)) = current() else { return 0 };
+    let mt = env.msg_mt.get();
+    if mt == 0 {
+        return 0; // the prelude has not registered the metatable yet
+    }
     let Some(msg) = p.cell.try_recv() else {
         return 0;
     };
-    // SAFETY: `l` is the running thread; we check stack space first.
+    // SAFETY: `l` is the running thread; we check stack space first and
+    // leave exactly the new table on the stack.
     unsafe {
         ffi::lua_checkstack(l, 8);
+        ffi::lua_createtable(l, 3, 0);
         push_str(l, &msg.topic);
+        ffi::lua_rawseti(l, -2, 1);
         match msg.from {
             Some(from) => push_pid(l, from),
             None => ffi::lua_pushnil(l),
         }
+        ffi::lua_rawseti(l, -2, 2);
         push_payload(l, &msg.payload);
+        ffi::lua_rawseti(l, -2, 3);
+        ffi::lua_rawgeti(l, ffi::LUA_REGISTRYINDEX, mt as _);
+        ffi::lua_setmetatable(l, -2);
     }
-    3
+    1
+}
+
+/// `rt.bind_env(f, env)`: makes table `env` the environment of Lua
+/// function `f` (the prelude's boot, for a process's fresh chunk).
+pub(crate) unsafe extern "C-unwind" fn bind_env(l: *mut lua_State) -> c_int {
+    // SAFETY: `l` is the running thread; arguments are checked before use
+    // and the pushed copy is consumed by lua_setfenv.
+    unsafe {
+        if ffi::lua_type(l, 1) == ffi::LUA_TFUNCTION && ffi::lua_type(l, 2) == ffi::LUA_TTABLE {
+            ffi::lua_pushvalue(l, 2);
+            ffi::lua_setfenv(l, 1);
+        }
+    }
+    0
 }
 
 /// `process.send(dest, topic, ...)` → `true` or `nil, err`.
@@ -212,6 +238,8 @@ unsafe fn to_str<'a>(l: *mut lua_State, idx: c_int) -> &'a str {
 }
 
 /// Converts the value at `idx` into an owned payload (rules as in `convert`).
+/// Errors name the offending value by its path from `root`
+/// (`payload.list[3]: function cannot be sent`).
 pub(crate) unsafe fn to_payload(
     l: *mut lua_State,
     idx: c_int,
@@ -223,18 +251,41 @@ pub(crate) unsafe fn to_payload(
     } else {
         idx
     };
-    let mut path = root.to_owned();
     let mut stack = Vec::new();
     // SAFETY: forwarded from the caller.
-    unsafe { convert(l, idx, &mut path, &mut stack) }
+    unsafe { convert(l, idx, &mut stack) }.map_err(|e| e.render(root))
+}
+
+/// A conversion failure: what went wrong and where. The path is collected
+/// only on failure, innermost key first, so a successful conversion builds
+/// no strings.
+struct ConvError {
+    keys: Vec<Payload>,
+    what: String,
+}
+
+impl ConvError {
+    fn new(what: impl Into<String>) -> ConvError {
+        ConvError {
+            keys: Vec::new(),
+            what: what.into(),
+        }
+    }
+
+    fn render(self, root: &str) -> String {
+        let mut path = root.to_owned();
+        for k in self.keys.iter().rev() {
+            push_key(&mut path, k);
+        }
+        format!("{path}: {}", self.what)
+    }
 }
 
 unsafe fn convert(
     l: *mut lua_State,
     idx: c_int,
-    path: &mut String,
     stack: &mut Vec<usize>,
-) -> Result<Payload, String> {
+) -> Result<Payload, ConvError> {
     // SAFETY: `idx` is an absolute index of a live stack slot.
     unsafe {
         Ok(match ffi::lua_type(l, idx) {
@@ -250,7 +301,7 @@ unsafe fn convert(
                     Err(_) => Payload::Bytes(bytes.to_vec()),
                 }
             }
-            ffi::LUA_TTABLE => table(l, idx, path, stack)?,
+            ffi::LUA_TTABLE => table(l, idx, stack)?,
             t => {
                 let name = match t {
                     ffi::LUA_TFUNCTION => "function",
@@ -259,7 +310,7 @@ unsafe fn convert(
                     ffi::LUA_TVECTOR => "vector",
                     _ => "userdata",
                 };
-                return Err(format!("{path}: {name} cannot be sent"));
+                return Err(ConvError::new(format!("{name} cannot be sent")));
             }
         })
     }
@@ -268,32 +319,31 @@ unsafe fn convert(
 unsafe fn table(
     l: *mut lua_State,
     idx: c_int,
-    path: &mut String,
     stack: &mut Vec<usize>,
-) -> Result<Payload, String> {
+) -> Result<Payload, ConvError> {
     // SAFETY: `idx` is an absolute index of a table; we keep the stack
     // balanced (every push is popped on every path).
     unsafe {
         if ffi::lua_checkstack(l, 4) == 0 {
-            return Err(format!("{path}: too deeply nested"));
+            return Err(ConvError::new("too deeply nested"));
         }
         if ffi::lua_getmetatable(l, idx) != 0 {
             let kind = ffi::lua_rawgetfield(l, -1, c"__wippy".as_ptr());
             if kind == ffi::LUA_TSTRING {
                 let k = to_str(l, -1).to_owned();
                 ffi::lua_pop(l, 2);
-                return Err(format!("{path}: {k} cannot be sent"));
+                return Err(ConvError::new(format!("{k} cannot be sent")));
             }
             ffi::lua_pop(l, 2);
         }
         let ptr = ffi::lua_topointer(l, idx) as usize;
         if stack.contains(&ptr) {
-            return Err(format!("{path}: table contains a cycle and cannot be sent"));
+            return Err(ConvError::new("table contains a cycle and cannot be sent"));
         }
         if stack.len() >= MAX_DEPTH {
-            return Err(format!(
-                "{path}: nested deeper than {MAX_DEPTH} levels and cannot be sent"
-            ));
+            return Err(ConvError::new(format!(
+                "nested deeper than {MAX_DEPTH} levels and cannot be sent"
+            )));
         }
         stack.push(ptr);
         let len = ffi::lua_objlen(l, idx);
@@ -305,7 +355,7 @@ unsafe fn table(
             let top = ffi::lua_gettop(l);
             let key = match ffi::lua_type(l, top - 1) {
                 ffi::LUA_TSTRING | ffi::LUA_TNUMBER | ffi::LUA_TBOOLEAN => {
-                    convert(l, top - 1, path, stack)
+                    convert(l, top - 1, stack)
                 }
                 t => {
                     let name = match t {
@@ -313,7 +363,7 @@ unsafe fn table(
                         ffi::LUA_TFUNCTION => "function",
                         _ => "non-scalar",
                     };
-                    Err(format!("{path}: a {name} key cannot be sent"))
+                    Err(ConvError::new(format!("a {name} key cannot be sent")))
                 }
             };
             let key = match key {
@@ -327,14 +377,12 @@ unsafe fn table(
             if sequence && !matches!(key, Payload::Int(i) if i >= 1 && (i as usize) <= len) {
                 sequence = false;
             }
-            let mark = path.len();
-            push_key(path, &key);
-            let val = convert(l, top, path, stack);
-            path.truncate(mark);
+            let val = convert(l, top, stack);
             ffi::lua_pop(l, 1);
             match val {
                 Ok(v) => pairs.push((key, v)),
-                Err(e) => {
+                Err(mut e) => {
+                    e.keys.push(key);
                     result = Err(e);
                     ffi::lua_pop(l, 1);
                     break;

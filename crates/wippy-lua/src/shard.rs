@@ -51,6 +51,9 @@ struct Slot {
 struct State {
     vm: Rc<Vm>,
     slots: Vec<Option<Slot>>,
+    /// Work taken from `queue` for the running slice; swapped with the
+    /// queue so neither buffer is reallocated run after run.
+    batch: VecDeque<Work>,
 }
 
 // SAFETY: `State` holds the VM and handles into it (non-atomic refcounts,
@@ -109,6 +112,7 @@ impl Shard {
             state: Mutex::new(Some(State {
                 vm: Rc::new(vm),
                 slots: Vec::new(),
+                batch: VecDeque::new(),
             })),
             preempt,
             dedicated,
@@ -225,25 +229,28 @@ impl Shard {
     fn run_slice(self: &Arc<Self>, state: &mut State) {
         let start = Instant::now();
         let mut done = 0u32;
+        let mut batch = std::mem::take(&mut state.batch);
         loop {
-            let batch = std::mem::take(&mut *lock(&self.queue));
+            debug_assert!(batch.is_empty());
+            std::mem::swap(&mut *lock(&self.queue), &mut batch);
             if batch.is_empty() {
-                return;
+                break;
             }
-            let mut it = batch.into_iter();
-            while let Some(work) = it.next() {
+            while let Some(work) = batch.pop_front() {
                 let preempted = self.handle(state, work);
                 done += 1;
                 if (done.is_multiple_of(16) || preempted) && start.elapsed() >= SHARD_SLICE {
-                    let rest: Vec<Work> = it.collect();
                     let mut q = lock(&self.queue);
-                    for w in rest.into_iter().rev() {
+                    while let Some(w) = batch.pop_back() {
                         q.push_front(w);
                     }
+                    drop(q);
+                    state.batch = batch;
                     return;
                 }
             }
         }
+        state.batch = batch;
     }
 
     /// Runs one piece of work; true if a process used its whole slice.

@@ -29,6 +29,9 @@ pub(crate) struct ShardEnv {
     pub(crate) current: RefCell<Option<Rc<ProcData>>>,
     /// Modules built once per VM (`time`, `io`, ...), frozen.
     pub(crate) modules: RefCell<AHashMap<&'static str, Table>>,
+    /// Registry reference of the prelude's message metatable, set once by
+    /// `rt.set_message_mt` while the prelude loads (0: not yet).
+    pub(crate) msg_mt: std::cell::Cell<std::ffi::c_int>,
 }
 
 impl ShardEnv {
@@ -47,13 +50,13 @@ pub(crate) struct Vm {
     /// The prelude's functions (boot, set_current, ...).
     pub(crate) prelude: Table,
     pub(crate) boot: Function,
-    /// Metatable of process environments: `__index` = the frozen globals.
-    pub(crate) env_mt: Table,
     /// Sentinels the prelude yields: IDLE (wait for news), UPGRADE.
     pub(crate) idle_token: Table,
     pub(crate) upgrade_token: Table,
     /// Loaded (never run) top-level chunk of each entry; processes run clones.
     templates: RefCell<AHashMap<EntryId, Function>>,
+    /// Method names of entries as Lua strings, made once per VM.
+    method_names: RefCell<AHashMap<String, mlua::LuaString>>,
 }
 
 impl Vm {
@@ -74,10 +77,17 @@ impl Vm {
             host,
             current: RefCell::new(None),
             modules: RefCell::new(AHashMap::new()),
+            msg_mt: std::cell::Cell::new(0),
         });
         let globals = lua.globals();
         trim_globals(&lua, &globals)?;
         let rt = natives::runtime_table(&lua, &env)?;
+        // Process environments: reads fall through to the frozen globals.
+        // The prelude's boot makes one per process with this metatable.
+        let env_mt = lua.create_table()?;
+        env_mt.raw_set("__index", globals.clone())?;
+        env_mt.raw_set("__metatable", "environment")?;
+        rt.set("env_mt", env_mt.clone())?;
         let idle_token = lua.create_table()?;
         let upgrade_token = lua.create_table()?;
         rt.set("idle_token", idle_token.clone())?;
@@ -96,9 +106,6 @@ impl Vm {
             m.set_readonly(true);
         }
         prelude.set_readonly(true);
-        let env_mt = lua.create_table()?;
-        env_mt.raw_set("__index", globals.clone())?;
-        env_mt.raw_set("__metatable", "environment")?;
         env_mt.set_readonly(true);
         globals.set_readonly(true);
         Ok(Vm {
@@ -106,10 +113,10 @@ impl Vm {
             env,
             prelude,
             boot,
-            env_mt,
             idle_token,
             upgrade_token,
             templates: RefCell::new(AHashMap::new()),
+            method_names: RefCell::new(AHashMap::new()),
         })
     }
 
@@ -137,19 +144,23 @@ impl Vm {
         unsafe { mlua::ffi::lua_callbacks(self.lua.current_thread().state()) }
     }
 
-    /// A fresh environment table for a process (reads fall through to the
-    /// frozen globals; writes stay in the process).
-    pub(crate) fn new_env(&self) -> mlua::Result<Table> {
-        let env = self.lua.create_table()?;
-        env.set_metatable(Some(self.env_mt.clone()))?;
-        Ok(env)
+    /// A fresh clone of the entry's chunk; the prelude's boot binds it to
+    /// the process's own environment before running it.
+    pub(crate) fn instantiate(&self, code: &Compiled) -> mlua::Result<Function> {
+        self.template(code)?.deep_clone()
     }
 
-    /// A clone of the entry's chunk bound to `env`.
-    pub(crate) fn instantiate(&self, code: &Compiled, env: &Table) -> mlua::Result<Function> {
-        let f = self.template(code)?.deep_clone()?;
-        f.set_environment(env.clone())?;
-        Ok(f)
+    /// The entry's method name as a Lua string (nil: the chunk itself).
+    pub(crate) fn method_name(&self, code: &Compiled) -> mlua::Result<Value> {
+        let Some(m) = &code.method else {
+            return Ok(Value::Nil);
+        };
+        if let Some(s) = self.method_names.borrow().get(m) {
+            return Ok(Value::String(s.clone()));
+        }
+        let s = self.lua.create_string(m)?;
+        self.method_names.borrow_mut().insert(m.clone(), s.clone());
+        Ok(Value::String(s))
     }
 }
 
