@@ -182,9 +182,7 @@ local function buf_take(ch)
 end
 
 local function new_channel(size)
-    -- every field the hot paths read is present (false, not nil), so a
-    -- lookup never falls through to the metatable
-    return setmetatable({ cap = size, n = 0, bh = 1, rq = false, sq = false, closed = false }, Chan)
+    return setmetatable({ cap = size, n = 0, bh = 1 }, Chan)
 end
 
 -- returns true, value, ok when a receive can complete now
@@ -760,6 +758,8 @@ function M.boot(p, chunk, method, ...)
     if type(f) ~= "function" then
         error("entry has no function `" .. tostring(method) .. "` (its chunk must return a table with it)", 0)
     end
+    -- not kept alive by this frame while the process runs
+    mod, chunk = nil, nil
     return f(...)
 end
 
