@@ -145,11 +145,21 @@ pub(crate) unsafe extern "C-unwind" fn take(l: *mut lua_State) -> c_int {
 
 /// `rt.bind_env(f, env)`: makes table `env` the environment of Lua
 /// function `f` (the prelude's boot, for a process's fresh chunk).
+///
+/// The environment is marked *safe* (`lua_setsafeenv`), as Luau's own
+/// `luaL_sandboxthread` does for its per-script proxy environments: code
+/// then reads built-ins it names as globals (`math.min`, `process.send`)
+/// through the imports resolved when the chunk was loaded, and calls them
+/// through Luau's fast paths. The one visible difference: a global a
+/// *library* assigns under a built-in's name is not seen by the process
+/// chunk's imports of that name (a chunk that assigns a name itself never
+/// imports it).
 pub(crate) unsafe extern "C-unwind" fn bind_env(l: *mut lua_State) -> c_int {
     // SAFETY: `l` is the running thread; arguments are checked before use
     // and the pushed copy is consumed by lua_setfenv.
     unsafe {
         if ffi::lua_type(l, 1) == ffi::LUA_TFUNCTION && ffi::lua_type(l, 2) == ffi::LUA_TTABLE {
+            ffi::lua_setsafeenv(l, 2, 1);
             ffi::lua_pushvalue(l, 2);
             ffi::lua_setfenv(l, 1);
         }

@@ -433,6 +433,30 @@ fn globals_do_not_leak_between_processes_on_one_shard() {
     }
 }
 
+/// Process environments are marked safe for Luau's import fast path; a
+/// chunk that assigns a built-in's name still reads its own value.
+#[test]
+fn a_process_can_shadow_a_builtin_global_in_its_own_chunk() {
+    let shadow = hostile(
+        "shadow",
+        r#"
+        string = { upper = function() return "mine" end }
+        local before = math.max(1, 2)
+        math = { max = function() return -1 end }
+        return { upper = string.upper("x"), max = math.max(1, 2), before = before }
+        "#,
+    );
+    let a = Arena::new(vec![shadow]);
+    let r = exit_value(a.run("shadow", vec![]));
+    assert_eq!(
+        r.get("upper").and_then(Payload::as_str),
+        Some("mine"),
+        "{r:?}"
+    );
+    assert_eq!(r.get("max").map(as_i64), Some(-1), "{r:?}");
+    assert_eq!(r.get("before").map(as_i64), Some(2), "{r:?}");
+}
+
 #[test]
 fn deep_recursion_is_a_stack_overflow() {
     let mut a = Arena::new(vec![hostile(
