@@ -50,7 +50,7 @@ local function wake(w, value, ok, case)
     r[t] = w.co
 end
 
-local pump
+local pump, pump_signals
 local rt_take, rt_event, rt_completion = rt.take, rt.event, rt.completion
 
 -- Suspends the calling coroutine until `w` is woken.
@@ -247,12 +247,14 @@ local function check_chan(ch, what)
 end
 
 function Chan:receive()
-    check_chan(self, "receive")
+    local p = P
+    if self ~= p.inbox then
+        check_chan(self, "receive")
+    end
     local ready, v, ok = try_recv(self)
     if ready then
         return v, ok
     end
-    local p = P
     if self == p.inbox and p.cos == nil and co_running() == p.main then
         -- Fast path: the main coroutine alone waits for a message. Nothing
         -- else can become ready, so wait for news from Rust directly
@@ -266,8 +268,10 @@ function Chan:receive()
                 if m ~= nil then
                     return m, true
                 end
+                pump_signals(p) -- the mailbox is empty: the rest of a pump
+            else
+                pump(p)
             end
-            pump(p)
             if self.n > 0 then
                 return buf_take(self), true
             end
@@ -494,6 +498,11 @@ pump = function(p)
             end
         end
     end
+    pump_signals(p)
+end
+
+-- the second half of a pump: lifecycle events and op completions
+pump_signals = function(p)
     local calls = p.calls
     if p.events or calls then
         while true do

@@ -8,7 +8,7 @@ use wippy_process::{Context, ExitError, ExitResult, Process, Step, Wait};
 
 use crate::convert::to_payload;
 use crate::natives::ProcData;
-use crate::vm::Vm;
+use crate::vm::{Token, Vm};
 
 /// The state machine of one Lua process.
 pub(crate) struct LuaProc {
@@ -114,10 +114,8 @@ impl LuaProc {
                 self.preempted = true;
                 Step::Yield(Wait::yield_now())
             }
-            Some(Value::Table(t)) if t.to_pointer() == self.vm.idle_token.to_pointer() => {
-                Step::Idle
-            }
-            Some(Value::Table(t)) if t.to_pointer() == self.vm.upgrade_token.to_pointer() => {
+            Some(v) if Token::of(v) == Some(Token::Idle) => Step::Idle,
+            Some(v) if Token::of(v) == Some(Token::Upgrade) => {
                 let mut it = vals.into_iter().skip(1);
                 let entry = it.next().unwrap_or(Value::Nil);
                 let args: Vec<Value> = it.collect();

@@ -261,10 +261,14 @@ pub(crate) unsafe fn to_payload(
     } else {
         idx
     };
-    let mut stack = Vec::new();
+    let mut stack = Stack::new();
     // SAFETY: forwarded from the caller.
     unsafe { convert(l, idx, &mut stack) }.map_err(|e| e.render(root))
 }
+
+/// Tables being converted, outermost first (cycle detection); inline for
+/// the usual shallow payloads.
+type Stack = smallvec::SmallVec<[usize; 8]>;
 
 /// A conversion failure: what went wrong and where. The path is collected
 /// only on failure, innermost key first, so a successful conversion builds
@@ -291,11 +295,7 @@ impl ConvError {
     }
 }
 
-unsafe fn convert(
-    l: *mut lua_State,
-    idx: c_int,
-    stack: &mut Vec<usize>,
-) -> Result<Payload, ConvError> {
+unsafe fn convert(l: *mut lua_State, idx: c_int, stack: &mut Stack) -> Result<Payload, ConvError> {
     // SAFETY: `idx` is an absolute index of a live stack slot.
     unsafe {
         Ok(match ffi::lua_type(l, idx) {
@@ -326,11 +326,7 @@ unsafe fn convert(
     }
 }
 
-unsafe fn table(
-    l: *mut lua_State,
-    idx: c_int,
-    stack: &mut Vec<usize>,
-) -> Result<Payload, ConvError> {
+unsafe fn table(l: *mut lua_State, idx: c_int, stack: &mut Stack) -> Result<Payload, ConvError> {
     // SAFETY: `idx` is an absolute index of a table; we keep the stack
     // balanced (every push is popped on every path).
     unsafe {

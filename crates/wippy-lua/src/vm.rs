@@ -43,6 +43,41 @@ impl ShardEnv {
     }
 }
 
+/// Sentinels the prelude yields to Rust: IDLE (park until news arrives)
+/// and UPGRADE (swap the code). Light userdata: comparing them costs no
+/// reference slot, and Lua code cannot make one, so no process can forge
+/// them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Token {
+    Idle,
+    Upgrade,
+}
+
+static TOKENS: [u8; 2] = [0, 0];
+
+impl Token {
+    fn ptr(self) -> *mut std::ffi::c_void {
+        let ix = match self {
+            Token::Idle => 0,
+            Token::Upgrade => 1,
+        };
+        &TOKENS[ix] as *const u8 as *mut std::ffi::c_void
+    }
+
+    pub(crate) fn value(self) -> Value {
+        Value::LightUserData(mlua::LightUserData(self.ptr()))
+    }
+
+    /// The token `v` is, if it is one.
+    pub(crate) fn of(v: &Value) -> Option<Token> {
+        match v {
+            Value::LightUserData(p) if p.0 == Token::Idle.ptr() => Some(Token::Idle),
+            Value::LightUserData(p) if p.0 == Token::Upgrade.ptr() => Some(Token::Upgrade),
+            _ => None,
+        }
+    }
+}
+
 /// A shard's VM.
 pub(crate) struct Vm {
     pub(crate) lua: Lua,
@@ -50,9 +85,6 @@ pub(crate) struct Vm {
     /// The prelude's functions (boot, set_current, ...).
     pub(crate) prelude: Table,
     pub(crate) boot: Function,
-    /// Sentinels the prelude yields: IDLE (wait for news), UPGRADE.
-    pub(crate) idle_token: Table,
-    pub(crate) upgrade_token: Table,
     /// Loaded (never run) top-level chunk of each entry; processes run clones.
     templates: RefCell<AHashMap<EntryId, Function>>,
     /// Method names of entries as Lua strings, made once per VM.
@@ -88,10 +120,8 @@ impl Vm {
         env_mt.raw_set("__index", globals.clone())?;
         env_mt.raw_set("__metatable", "environment")?;
         rt.set("env_mt", env_mt.clone())?;
-        let idle_token = lua.create_table()?;
-        let upgrade_token = lua.create_table()?;
-        rt.set("idle_token", idle_token.clone())?;
-        rt.set("upgrade_token", upgrade_token.clone())?;
+        rt.set("idle_token", Token::Idle.value())?;
+        rt.set("upgrade_token", Token::Upgrade.value())?;
         let prelude: Table = lua
             .load(PRELUDE)
             .set_name("=wippy:prelude")
@@ -113,8 +143,6 @@ impl Vm {
             env,
             prelude,
             boot,
-            idle_token,
-            upgrade_token,
             templates: RefCell::new(AHashMap::new()),
             method_names: RefCell::new(AHashMap::new()),
         })
