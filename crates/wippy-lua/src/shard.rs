@@ -171,12 +171,13 @@ impl Home for Shard {
 
 impl Task for Shard {
     fn run(self: Arc<Self>) {
+        let mut unfinished = false;
         {
             let mut guard = lock(&self.state);
             if let Some(state) = guard.as_mut() {
                 self.preempt.running.store(true, Ordering::Release);
                 self.arm_watchdog();
-                self.run_slice(state);
+                unfinished = self.run_slice(state);
                 self.preempt.running.store(false, Ordering::Release);
                 self.preempt.clear();
                 if self.dedicated && state.slots.iter().all(Option::is_none) {
@@ -187,6 +188,12 @@ impl Task for Shard {
             } else {
                 lock(&self.queue).clear();
             }
+        }
+        if unfinished {
+            // Work of this slice is left in `state.batch`: still scheduled,
+            // so requeue without giving up `scheduled`.
+            self.core.sched.yield_now(self.clone());
+            return;
         }
         self.scheduled.store(false, Ordering::SeqCst);
         let more = !lock(&self.queue).is_empty();
@@ -226,31 +233,33 @@ impl Shard {
         });
     }
 
-    fn run_slice(self: &Arc<Self>, state: &mut State) {
+    /// Runs work until the queue is empty or the slice is over. Returns true
+    /// when the slice ended with work left in `state.batch` (it runs first
+    /// next time, ahead of anything queued since: per-process order holds
+    /// because a process has at most one wake-up pending).
+    fn run_slice(self: &Arc<Self>, state: &mut State) -> bool {
         let start = Instant::now();
         let mut done = 0u32;
         let mut batch = std::mem::take(&mut state.batch);
         loop {
-            debug_assert!(batch.is_empty());
-            std::mem::swap(&mut *lock(&self.queue), &mut batch);
             if batch.is_empty() {
-                break;
+                std::mem::swap(&mut *lock(&self.queue), &mut batch);
+                if batch.is_empty() {
+                    break;
+                }
             }
             while let Some(work) = batch.pop_front() {
                 let preempted = self.handle(state, work);
                 done += 1;
                 if (done.is_multiple_of(16) || preempted) && start.elapsed() >= SHARD_SLICE {
-                    let mut q = lock(&self.queue);
-                    while let Some(w) = batch.pop_back() {
-                        q.push_front(w);
-                    }
-                    drop(q);
+                    let unfinished = !batch.is_empty();
                     state.batch = batch;
-                    return;
+                    return unfinished;
                 }
             }
         }
         state.batch = batch;
+        false
     }
 
     /// Runs one piece of work; true if a process used its whole slice.
