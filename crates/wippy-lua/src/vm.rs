@@ -22,6 +22,19 @@ use crate::natives::{self, ProcData};
 
 const PRELUDE: &str = include_str!("prelude.lua");
 
+/// The prelude's bytecode, compiled once per OS process (every shard VM,
+/// and every dedicated process's VM, loads it).
+fn prelude_bytecode() -> &'static [u8] {
+    static CODE: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    CODE.get_or_init(|| {
+        mlua::chunk::Compiler::new()
+            .set_optimization_level(1)
+            .set_debug_level(1)
+            .compile(PRELUDE.as_bytes())
+            .expect("the prelude compiles")
+    })
+}
+
 /// What the natives of one VM share: the host, and the process running now.
 pub(crate) struct ShardEnv {
     pub(crate) host: Arc<HostCore>,
@@ -123,7 +136,8 @@ impl Vm {
         rt.set("idle_token", Token::Idle.value())?;
         rt.set("upgrade_token", Token::Upgrade.value())?;
         let prelude: Table = lua
-            .load(PRELUDE)
+            .load(prelude_bytecode())
+            .set_mode(mlua::chunk::ChunkMode::Binary)
             .set_name("=wippy:prelude")
             .call(rt.clone())?;
         natives::install_globals(&lua, &env, &globals, &rt, &prelude)?;
