@@ -115,6 +115,12 @@ fn table(t: &Table, path: &mut String, stack: &mut Vec<usize>) -> Result<Payload
     }
     stack.pop();
     result?;
+    Ok(table_payload(pairs, sequence, len))
+}
+
+/// The payload of a converted table: an array when its keys were exactly
+/// `1..=len` (`sequence`), else a map.
+pub(crate) fn table_payload(pairs: Vec<(Payload, Payload)>, sequence: bool, len: usize) -> Payload {
     if sequence && pairs.len() == len && len > 0 {
         let mut items = vec![Payload::Nil; len];
         for (k, v) in pairs {
@@ -122,13 +128,14 @@ fn table(t: &Table, path: &mut String, stack: &mut Vec<usize>) -> Result<Payload
                 items[i as usize - 1] = v;
             }
         }
-        Ok(Payload::Array(items))
+        Payload::Array(items)
     } else {
-        Ok(Payload::Map(pairs))
+        Payload::Map(pairs)
     }
 }
 
-fn push_key(path: &mut String, key: &Payload) {
+/// Appends `key` to an error path (`.name`, `["odd key"]`, `[3]`).
+pub(crate) fn push_key(path: &mut String, key: &Payload) {
     use std::fmt::Write;
     match key {
         Payload::Str(s)

@@ -20,7 +20,7 @@ use std::os::raw::c_char;
 use mlua::ffi::{self, lua_State};
 use wippy_process::{Payload, Pid};
 
-use crate::convert::{MAX_DEPTH, number};
+use crate::convert::{MAX_DEPTH, number, push_key, table_payload};
 use crate::natives::ProcData;
 use crate::vm::ShardEnv;
 
@@ -397,39 +397,7 @@ unsafe fn table(l: *mut lua_State, idx: c_int, stack: &mut Stack) -> Result<Payl
         }
         stack.pop();
         result?;
-        if sequence && pairs.len() == len && len > 0 {
-            let mut items = vec![Payload::Nil; len];
-            for (k, v) in pairs {
-                if let Payload::Int(i) = k {
-                    items[i as usize - 1] = v;
-                }
-            }
-            Ok(Payload::Array(items))
-        } else {
-            Ok(Payload::Map(pairs))
-        }
-    }
-}
-
-fn push_key(path: &mut String, key: &Payload) {
-    use std::fmt::Write;
-    match key {
-        Payload::Str(s)
-            if !s.is_empty()
-                && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-                && !s.starts_with(|c: char| c.is_ascii_digit()) =>
-        {
-            let _ = write!(path, ".{s}");
-        }
-        Payload::Str(s) => {
-            let _ = write!(path, "[{s:?}]");
-        }
-        Payload::Int(i) => {
-            let _ = write!(path, "[{i}]");
-        }
-        other => {
-            let _ = write!(path, "[{other:?}]");
-        }
+        Ok(table_payload(pairs, sequence, len))
     }
 }
 
