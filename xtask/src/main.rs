@@ -57,6 +57,7 @@ fn main() -> ExitCode {
                     "--",
                     "--ignored",
                     "--test-threads=1",
+                    "--nocapture",
                     "stress",
                 ])
                 .status();

@@ -45,6 +45,7 @@ mod pid;
 mod process;
 mod run;
 mod runtime;
+mod sync;
 mod table;
 
 pub use cell::{Cell, Home};

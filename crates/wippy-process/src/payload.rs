@@ -274,6 +274,54 @@ mod tests {
     }
 
     #[test]
+    fn every_variant_serialises() {
+        let pid = Pid::new(crate::pid::HostId::intern("test:payload"), 0x2a);
+        let p = Payload::Array(vec![
+            Payload::Nil,
+            Payload::Bool(true),
+            Payload::Int(-3),
+            Payload::Float(1.5),
+            Payload::Str("s".into()),
+            Payload::Bytes(vec![0, 255]),
+            Payload::Pid(pid),
+            Payload::Map(vec![
+                ("k".into(), Payload::Int(1)),
+                (Payload::Int(2), Payload::Str("v".into())),
+            ]),
+        ]);
+        let text = serde_json::to_string(&p).unwrap();
+        assert_eq!(
+            text,
+            r#"[null,true,-3,1.5,"s",[0,255],"{test:payload|0x2a}",{"k":1,"2":"v"}]"#
+        );
+        // JSON has no bytes, pids or non-string keys: those come back as an
+        // array, the pid's string form (which parses back) and string keys.
+        let back: Payload = serde_json::from_str(&text).unwrap();
+        let Payload::Array(items) = back else {
+            panic!("not an array: {back:?}")
+        };
+        assert_eq!(
+            items[..5],
+            [
+                Payload::Nil,
+                true.into(),
+                Payload::Int(-3),
+                Payload::Float(1.5),
+                "s".into()
+            ]
+        );
+        assert_eq!(
+            items[5],
+            Payload::Array(vec![Payload::Int(0), Payload::Int(255)])
+        );
+        assert_eq!(items[6].as_str().unwrap().parse::<Pid>().unwrap(), pid);
+        assert_eq!(items[7].get("2"), Some(&Payload::Str("v".into())));
+        // A pid deserialises from its string form where a `Pid` is expected.
+        let again: Pid = serde_json::from_str(&serde_json::to_string(&pid).unwrap()).unwrap();
+        assert_eq!(again, pid);
+    }
+
+    #[test]
     fn integral_floats_convert_to_int() {
         assert_eq!(Payload::Float(3.0).as_int(), Some(3));
         assert_eq!(Payload::Float(3.5).as_int(), None);

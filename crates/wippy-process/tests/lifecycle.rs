@@ -197,28 +197,32 @@ fn linked_abnormal_exit_delivers_link_down_to_trapping_partner() {
     assert!(matches!(alive, Event::LinkDown { error, .. } if error.message() == "alive"));
 }
 
-#[test]
-fn linked_normal_exit_does_not_propagate() {
-    let (_rt, host) = runtime(2);
+/// A linked child that ends normally: the parent (trapping or not) gets its
+/// monitor EXIT, no LINK_DOWN, and stays alive.
+fn linked_normal_exit(trap: bool) {
+    let (rt, host) = runtime(2);
     let (tx, rx) = mpsc::channel();
     let h = host.clone();
-    host.spawn_async(SpawnOptions::default(), move |cx| async move {
-        let child = cx
-            .spawn(
-                &h,
-                SpawnOptions::default().linked().monitored(),
-                |_| async { Ok(Payload::Nil) },
-            )
-            .unwrap();
-        let ev = cx.next_event().await;
-        // A normal exit gives the monitor its EXIT and nothing else.
-        cx.sleep(Duration::from_millis(20)).await;
-        let extra = cx.try_recv();
-        tx.send((child, ev, extra.is_none())).unwrap();
-        Ok(Payload::Nil)
-    })
-    .unwrap();
-    let (child, ev, quiet) = rx.recv_timeout(TIMEOUT).unwrap();
+    let parent = host
+        .spawn_async(SpawnOptions::default(), move |cx| async move {
+            cx.set_trap_links(trap);
+            let child = cx
+                .spawn(
+                    &h,
+                    SpawnOptions::default().linked().monitored(),
+                    |_| async { Ok(Payload::Nil) },
+                )
+                .unwrap();
+            let ev = cx.next_event().await;
+            // EXIT goes to monitors before the link rules run; give those
+            // time to (wrongly) deliver LINK_DOWN or kill this process.
+            cx.sleep(Duration::from_millis(20)).await;
+            tx.send((child, ev, cx.try_event())).unwrap();
+            cx.recv().await;
+            Ok(Payload::Nil)
+        })
+        .unwrap();
+    let (child, ev, extra) = rx.recv_timeout(TIMEOUT).unwrap();
     assert_eq!(
         ev,
         Event::Exit {
@@ -226,7 +230,159 @@ fn linked_normal_exit_does_not_propagate() {
             result: Ok(Payload::Nil)
         }
     );
-    assert!(quiet);
+    assert_eq!(extra, None, "a normal exit sent a link event");
+    assert!(
+        rt.node().is_alive(parent),
+        "a normal exit killed the parent"
+    );
+}
+
+#[test]
+fn linked_normal_exit_does_not_propagate() {
+    linked_normal_exit(false);
+}
+
+#[test]
+fn linked_normal_exit_sends_no_link_down_to_a_trapping_parent() {
+    linked_normal_exit(true);
+}
+
+#[test]
+fn linked_parent_crash_terminates_its_child() {
+    let (rt, host) = runtime(2);
+    let (tx, rx) = mpsc::channel();
+    let w = watcher(&host, false, tx);
+    let (ctx, crx) = mpsc::channel();
+    let h = host.clone();
+    let parent = host
+        .spawn_async(SpawnOptions::default(), move |cx| async move {
+            let child = cx
+                .spawn(&h, SpawnOptions::default().linked(), |cx| async move {
+                    cx.recv().await;
+                    Ok(Payload::Str("child should not finish".into()))
+                })
+                .unwrap();
+            ctx.send(child).unwrap();
+            cx.recv().await;
+            Err(ExitError::new("parent crashed"))
+        })
+        .unwrap();
+    let child = crx.recv_timeout(TIMEOUT).unwrap();
+    rt.node().monitor(w, child).unwrap();
+    rt.node().send(None, parent, "crash", Payload::Nil).unwrap();
+    match rx.recv_timeout(TIMEOUT).unwrap() {
+        Event::Exit {
+            from,
+            result: Err(e),
+        } => {
+            assert_eq!(from, child);
+            assert!(e.message().contains("parent crashed"), "{e}");
+            assert!(e.message().contains(&parent.to_string()), "{e}");
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+/// A process that waits on its inbox forever and never takes its events, so
+/// the test can inspect them through its cell.
+fn idle(host: &NativeHost, trap: bool) -> Pid {
+    host.spawn_async(SpawnOptions::default(), move |cx| async move {
+        cx.set_trap_links(trap);
+        loop {
+            cx.recv().await;
+        }
+    })
+    .unwrap()
+}
+
+#[test]
+fn link_and_unlink_between_running_processes() {
+    let (rt, host) = runtime(2);
+    let node = rt.node().clone();
+    let (tx, rx) = mpsc::channel();
+    let reporter = watcher(&host, true, tx);
+    let failing = host
+        .spawn_async(SpawnOptions::default(), |cx| async move {
+            cx.recv().await;
+            Err(ExitError::new("failing failed"))
+        })
+        .unwrap();
+    let unlinked = idle(&host, true);
+    let victim = idle(&host, false);
+    // `failing`'s links, in order: unlinked, victim, reporter.
+    node.link(failing, unlinked).unwrap();
+    node.link(victim, failing).unwrap();
+    node.link(failing, reporter).unwrap();
+    node.link(failing, reporter).unwrap(); // twice is once
+    node.unlink(unlinked, failing);
+    assert!(matches!(
+        node.link(failing, Pid::new(failing.host(), u64::MAX)),
+        Err(wippy_process::Error::NoProcess(_))
+    ));
+    node.monitor(reporter, victim).unwrap();
+    node.send(None, failing, "fail", Payload::Nil).unwrap();
+    // Two events, in either order: the victim's EXIT may overtake the
+    // reporter's LINK_DOWN (the victim is killed first, on another worker).
+    let mut events = [
+        rx.recv_timeout(TIMEOUT).unwrap(),
+        rx.recv_timeout(TIMEOUT).unwrap(),
+    ];
+    events.sort_by_key(|e| e.kind());
+    let [exit, link_down] = events;
+    assert_eq!(
+        link_down,
+        Event::LinkDown {
+            from: failing,
+            error: ExitError::new("failing failed")
+        }
+    );
+    // The link rules run in link order, so once the reporter (last) got its
+    // LINK_DOWN, `unlinked` would already hold one if the unlink had failed.
+    assert_eq!(node.cell(unlinked).unwrap().try_event(), None);
+    assert!(node.is_alive(unlinked));
+    // The non-trapping partner linked with `link` was terminated.
+    match exit {
+        Event::Exit {
+            from,
+            result: Err(e),
+        } => {
+            assert_eq!(from, victim);
+            assert!(e.message().contains("failing failed"), "{e}");
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    assert!(
+        rx.recv_timeout(Duration::from_millis(20)).is_err(),
+        "a double link delivered LINK_DOWN twice"
+    );
+}
+
+#[test]
+fn unmonitor_stops_the_exit_event() {
+    let (rt, host) = runtime(2);
+    let node = rt.node().clone();
+    let (tx, rx) = mpsc::channel();
+    let target = idle(&host, false);
+    let quiet = idle(&host, false);
+    node.monitor(quiet, target).unwrap();
+    node.monitor(quiet, target).unwrap();
+    let reporter = watcher(&host, false, tx);
+    node.monitor(reporter, target).unwrap();
+    // One unmonitor removes one monitor; a third finds none.
+    assert!(node.unmonitor(quiet, target));
+    assert!(node.unmonitor(quiet, target));
+    assert!(!node.unmonitor(quiet, target));
+    node.terminate(target).unwrap();
+    assert_eq!(
+        rx.recv_timeout(TIMEOUT).unwrap(),
+        Event::Exit {
+            from: target,
+            result: Err(ExitError::terminated())
+        }
+    );
+    // EXIT goes to monitors in the order they were set up: `quiet` came first.
+    assert_eq!(node.cell(quiet).unwrap().try_event(), None);
+    assert!(!node.unmonitor(reporter, target), "target is gone");
 }
 
 #[test]
@@ -557,4 +713,80 @@ fn upgrade_to_code_that_fails_to_start_ends_with_error_exit() {
             result: Err(ExitError::new("v3 failed to start"))
         }
     );
+}
+
+/// Registers a name, then upgrades to `NamedV2` on "upgrade".
+struct NamedV1;
+/// Answers "get" with its version; ends with an error on "fail".
+struct NamedV2;
+
+impl Process for NamedV1 {
+    fn init(&mut self, cx: &mut Context<'_>) -> Result<(), ExitError> {
+        cx.node()
+            .register("upgraded-svc", cx.pid())
+            .map_err(|e| ExitError::new(e.to_string()))
+    }
+    fn step(&mut self, cx: &mut Context<'_>) -> Step {
+        while let Some(m) = cx.recv() {
+            if m.topic == "upgrade" {
+                return Step::Upgrade(Box::new(NamedV2));
+            }
+        }
+        Step::Idle
+    }
+}
+
+impl Process for NamedV2 {
+    fn step(&mut self, cx: &mut Context<'_>) -> Step {
+        while let Some(m) = cx.recv() {
+            match m.topic.as_str() {
+                "get" => {
+                    let _ = cx.send(m.from.unwrap(), "version", Payload::Int(2));
+                }
+                "fail" => return Step::Complete(Err(ExitError::new("v2 failed"))),
+                _ => {}
+            }
+        }
+        Step::Idle
+    }
+}
+
+#[test]
+fn upgrade_keeps_links_and_names() {
+    let (rt, host) = runtime(2);
+    let node = rt.node().clone();
+    let (tx, rx) = mpsc::channel();
+    let partner = watcher(&host, true, tx);
+    let svc = host.spawn(NamedV1, SpawnOptions::default()).unwrap();
+    wait_until("name registered", || {
+        node.lookup("upgraded-svc") == Some(svc)
+    });
+    node.link(svc, partner).unwrap();
+    let (vtx, vrx) = mpsc::channel();
+    host.spawn_async(SpawnOptions::default(), move |cx| async move {
+        cx.send(svc, "upgrade", Payload::Nil).unwrap();
+        cx.node()
+            .send_named(Some(cx.pid()), "upgraded-svc", "get", Payload::Nil)
+            .unwrap();
+        vtx.send(cx.recv().await).unwrap();
+        Ok(Payload::Nil)
+    })
+    .unwrap();
+    let reply = vrx.recv_timeout(TIMEOUT).unwrap();
+    assert_eq!(
+        reply.from,
+        Some(svc),
+        "the name still leads to the same pid"
+    );
+    assert_eq!(reply.payload, Payload::Int(2), "answered by the new code");
+    // The link survived: the new code's failure reaches the partner.
+    node.send(None, svc, "fail", Payload::Nil).unwrap();
+    assert_eq!(
+        rx.recv_timeout(TIMEOUT).unwrap(),
+        Event::LinkDown {
+            from: svc,
+            error: ExitError::new("v2 failed")
+        }
+    );
+    assert_eq!(node.lookup("upgraded-svc"), None, "name freed at exit");
 }

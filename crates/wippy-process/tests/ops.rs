@@ -148,3 +148,155 @@ fn idle_process_is_not_stepped_until_something_arrives() {
         std::thread::yield_now();
     }
 }
+
+/// Waits on a receive and a sleep (any), then idles until the sleep's
+/// completion, which stays pending after the receive resumed it.
+struct AnyThenRest {
+    phase: u8,
+    report: mpsc::Sender<Vec<u64>>,
+    seen: Vec<u64>,
+}
+
+impl Process for AnyThenRest {
+    fn step(&mut self, cx: &mut Context<'_>) -> Step {
+        if self.phase == 0 {
+            self.phase = 1;
+            return Step::Yield(Wait::any([
+                Op::receive(1),
+                Op::sleep(2, Duration::from_millis(30)),
+            ]));
+        }
+        while let Some(c) = cx.take_completion() {
+            self.seen.push(c.tag);
+        }
+        while cx.recv().is_some() {}
+        if self.seen.len() < 2 {
+            return Step::Idle; // a completion wakes an idle process
+        }
+        self.report.send(self.seen.clone()).unwrap();
+        Step::Complete(Ok(Payload::Nil))
+    }
+}
+
+#[test]
+fn wait_any_leaves_the_other_ops_pending_until_they_complete() {
+    let rt = Runtime::new(Default::default()).unwrap();
+    let host = rt.native_host("test:any-rest", 1).unwrap();
+    let (tx, rx) = mpsc::channel();
+    let pid = host
+        .spawn(
+            AnyThenRest {
+                phase: 0,
+                report: tx,
+                seen: Vec::new(),
+            },
+            SpawnOptions::default(),
+        )
+        .unwrap();
+    rt.node().send(None, pid, "x", Payload::Nil).unwrap();
+    assert_eq!(rx.recv_timeout(TIMEOUT).unwrap(), vec![1, 2]);
+}
+
+/// Yields with no ops a few times; nothing else ever wakes it.
+struct Yields(usize, mpsc::Sender<()>);
+impl Process for Yields {
+    fn step(&mut self, _: &mut Context<'_>) -> Step {
+        if self.0 == 0 {
+            self.1.send(()).unwrap();
+            return Step::Complete(Ok(Payload::Nil));
+        }
+        self.0 -= 1;
+        Step::Yield(Wait::yield_now())
+    }
+}
+
+#[test]
+fn a_yield_without_ops_runs_again_by_itself() {
+    let rt = Runtime::new(Default::default()).unwrap();
+    let host = rt.native_host("test:yield", 1).unwrap();
+    let (tx, rx) = mpsc::channel();
+    host.spawn(Yields(5, tx), SpawnOptions::default()).unwrap();
+    rx.recv_timeout(TIMEOUT).unwrap();
+}
+
+#[test]
+fn wait_all_is_not_resumed_by_a_message_alone() {
+    let (got, took) = run_wait(
+        Wait::all([Op::receive(1), Op::sleep(2, Duration::from_millis(40))]),
+        |rt, pid| rt.node().send(None, pid, "x", Payload::Nil).unwrap(),
+    );
+    let mut tags: Vec<_> = got.iter().map(|c| c.tag).collect();
+    tags.sort();
+    assert_eq!(tags, vec![1, 2]);
+    assert!(took >= Duration::from_millis(39), "resumed after {took:?}");
+}
+
+/// Records init and close calls; ends as `how` says on its first step.
+struct Lifecycle {
+    how: &'static str,
+    log: mpsc::Sender<String>,
+}
+
+impl Process for Lifecycle {
+    fn init(&mut self, _: &mut Context<'_>) -> Result<(), wippy_process::ExitError> {
+        self.log.send("init".into()).unwrap();
+        if self.how == "init-fails" {
+            return Err(wippy_process::ExitError::new("no start"));
+        }
+        Ok(())
+    }
+    fn step(&mut self, _: &mut Context<'_>) -> Step {
+        self.log.send("step".into()).unwrap();
+        match self.how {
+            "complete" => Step::Complete(Ok(Payload::Int(1))),
+            "panic" => panic!("step panicked"),
+            _ => Step::Idle, // waits to be terminated
+        }
+    }
+    fn close(&mut self, _: &mut Context<'_>, result: &wippy_process::ExitResult) {
+        let text = match result {
+            Ok(v) => format!("close ok {v}"),
+            Err(e) => format!("close err {e}"),
+        };
+        self.log.send(text).unwrap();
+    }
+}
+
+#[test]
+fn init_runs_once_first_and_close_once_last_however_the_process_ends() {
+    let rt = Runtime::new(Default::default()).unwrap();
+    let host = rt.native_host("test:close", 1).unwrap();
+    for (how, want) in [
+        ("complete", vec!["init", "step", "close ok 1"]),
+        (
+            "panic",
+            vec!["init", "step", "close err panic: step panicked"],
+        ),
+        ("init-fails", vec!["init", "close err no start"]),
+        ("terminated", vec!["init", "step", "close err terminated"]),
+    ] {
+        let (tx, rx) = mpsc::channel();
+        let pid = host
+            .spawn(Lifecycle { how, log: tx }, SpawnOptions::default())
+            .unwrap();
+        let mut got = Vec::new();
+        while got.last().is_none_or(|l: &String| !l.starts_with("close")) {
+            got.push(rx.recv_timeout(TIMEOUT).unwrap());
+            if how == "terminated" && got.len() == 2 {
+                rt.node().terminate(pid).unwrap();
+            }
+        }
+        let start = Instant::now();
+        while rt.node().is_alive(pid) {
+            assert!(start.elapsed() < TIMEOUT, "{how}: still alive after close");
+            std::thread::yield_now();
+        }
+        // Nothing after close, and the process's state is dropped with it.
+        assert_eq!(
+            rx.recv_timeout(TIMEOUT),
+            Err(mpsc::RecvTimeoutError::Disconnected),
+            "{how}: more after close, or the state was kept"
+        );
+        assert_eq!(got, want, "{how}");
+    }
+}

@@ -23,7 +23,10 @@ fn stress_million_spawns_with_links_and_monitors_leak_nothing() {
     let rounds = 10;
     let per_round = 100_000;
     let mut baseline = None;
+    let before = resident_bytes();
+    let churn = Instant::now();
     for round in 0..rounds {
+        let round_start = Instant::now();
         let (tx, rx) = mpsc::channel();
         let h = host.clone();
         host.spawn_async(SpawnOptions::default(), move |cx| async move {
@@ -72,12 +75,30 @@ fn stress_million_spawns_with_links_and_monitors_leak_nothing() {
         if round == 1 {
             baseline = Some(resident_bytes());
         }
+        eprintln!(
+            "stress: round {round}: {per_round} spawns in {:?}, RSS {} MiB",
+            round_start.elapsed(),
+            resident_bytes() >> 20
+        );
     }
+    let took = churn.elapsed();
     let stats = node.stats();
     assert_eq!(stats.spawned, (rounds * (per_round + 1)) as u64);
     assert_eq!(stats.exited, stats.spawned);
+    // The table itself is empty, not just its counter.
+    assert!(node.cells().is_empty(), "cells left in the process table");
     let end = resident_bytes();
     let base = baseline.unwrap();
+    eprintln!(
+        "stress: {} spawns ({} monitored, {} linked) in {took:?} ({:.0}/s); RSS {} MiB before, {} MiB after round 1, {} MiB at the end",
+        stats.spawned,
+        rounds * per_round / 2,
+        rounds * per_round / 2,
+        stats.spawned as f64 / took.as_secs_f64(),
+        before >> 20,
+        base >> 20,
+        end >> 20
+    );
     // Rounds 2..10 reuse what round 1 allocated: growth beyond that is a leak.
     assert!(
         end < base + 64 * 1024 * 1024,

@@ -224,8 +224,9 @@ impl Handle {
         self.enqueue(task, Entry::Spawn);
     }
 
-    /// Re-queues a task that yielded cooperatively: the back of the local
-    /// queue (never the LIFO slot), or the global queue from other threads.
+    /// Re-queues a task that yielded cooperatively (used up its slice): the
+    /// back of the global queue, behind tasks woken from other threads, and
+    /// never the LIFO slot. From any thread.
     pub fn yield_now(&self, task: TaskRef) {
         self.enqueue(task, Entry::Yield);
     }

@@ -46,7 +46,7 @@ pub(crate) enum Entry {
     Wake,
     /// New: local queue when on one of our workers.
     Spawn,
-    /// Yielded: back of the local queue, never the LIFO slot.
+    /// Yielded: back of the global queue, never the LIFO slot.
     Yield,
 }
 

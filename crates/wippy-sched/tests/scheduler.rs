@@ -512,3 +512,207 @@ fn stress_schedule_from_many_threads_while_workers_park() {
     assert!(sched.handle().stats().parks() > 0);
     sched.shutdown();
 }
+
+/// Burns `busy` of CPU, then records the worker it ran on.
+struct Busy {
+    busy: Duration,
+    handle: Handle,
+    ran_on: Arc<Mutex<Vec<usize>>>,
+    tally: Arc<Tally>,
+    index: usize,
+}
+
+impl Task for Busy {
+    fn run(self: Arc<Self>) {
+        let start = Instant::now();
+        while start.elapsed() < self.busy {
+            std::hint::spin_loop();
+        }
+        let worker = self.handle.current_worker().expect("runs on a worker");
+        self.ran_on.lock().expect("not poisoned").push(worker);
+        self.tally.ran(self.index);
+    }
+}
+
+/// Spawns its children into its own worker's local queue.
+struct Spawner {
+    children: Vec<Arc<Busy>>,
+    handle: Handle,
+    spawned_on: Mutex<Option<mpsc::Sender<usize>>>,
+}
+
+impl Task for Spawner {
+    fn run(self: Arc<Self>) {
+        let me = self.handle.current_worker().expect("runs on a worker");
+        // Fewer than `local_queue_capacity` (256): nothing overflows into the
+        // global queue, so any child run elsewhere was stolen.
+        for child in &self.children {
+            self.handle.spawn(child.clone());
+        }
+        if let Some(tx) = self.spawned_on.lock().expect("not poisoned").take() {
+            tx.send(me).expect("test waits");
+        }
+    }
+}
+
+#[test]
+fn an_idle_worker_steals_from_a_busy_workers_local_queue() {
+    let sched = scheduler("steal", 2);
+    let handle = sched.handle();
+    const CHILDREN: usize = 64;
+    let (tally, done) = Tally::new(CHILDREN);
+    let ran_on = Arc::new(Mutex::new(Vec::new()));
+    let children = (0..CHILDREN)
+        .map(|index| {
+            Arc::new(Busy {
+                busy: Duration::from_millis(2),
+                handle: handle.clone(),
+                ran_on: ran_on.clone(),
+                tally: tally.clone(),
+                index,
+            })
+        })
+        .collect();
+    let (tx, spawned_on) = mpsc::channel();
+    wait_until("both workers parked", || handle.parked_workers() == 2);
+    handle.spawn(Arc::new(Spawner {
+        children,
+        handle: handle.clone(),
+        spawned_on: Mutex::new(Some(tx)),
+    }));
+    let home = spawned_on.recv_timeout(PATIENCE).expect("spawner runs");
+    done.recv_timeout(PATIENCE).expect("all children ran");
+    tally.assert_each_ran_once();
+    let ran_on = ran_on.lock().expect("not poisoned");
+    let elsewhere = ran_on.iter().filter(|&&w| w != home).count();
+    let stats = handle.stats();
+    assert!(
+        stats.steals() > 0 && elsewhere > 0,
+        "no child left worker {home}'s local queue: {} steals, {elsewhere} of {CHILDREN} ran elsewhere",
+        stats.steals()
+    );
+    assert!(
+        stats.workers[1 - home].steals > 0,
+        "the idle worker did not steal"
+    );
+    sched.shutdown();
+}
+
+/// Re-spawns itself into its worker's local queue (never yielding, never
+/// through the global queue) until `flag` is set or `cap` runs are done;
+/// reports its run count and whether the flag ended it.
+struct Respawner {
+    handle: Handle,
+    flag: Arc<AtomicBool>,
+    runs: AtomicUsize,
+    cap: usize,
+    done: Mutex<Option<mpsc::Sender<(usize, bool)>>>,
+}
+
+impl Task for Respawner {
+    fn run(self: Arc<Self>) {
+        let runs = self.runs.fetch_add(1, SeqCst) + 1;
+        let flag = self.flag.load(SeqCst);
+        if flag || runs >= self.cap {
+            if let Some(tx) = self.done.lock().expect("not poisoned").take() {
+                tx.send((runs, flag)).expect("test waits");
+            }
+            return;
+        }
+        let handle = self.handle.clone();
+        handle.spawn(self);
+    }
+}
+
+#[test]
+fn a_busy_local_queue_does_not_starve_the_global_queue() {
+    let sched = scheduler("global-fair", 1);
+    let handle = sched.handle();
+    let flag = Arc::new(AtomicBool::new(false));
+    let (tx, done) = mpsc::channel();
+    let respawner = Arc::new(Respawner {
+        handle: handle.clone(),
+        flag: flag.clone(),
+        runs: AtomicUsize::new(0),
+        cap: 1_000_000,
+        done: Mutex::new(Some(tx)),
+    });
+    handle.spawn(respawner.clone());
+    wait_until("respawner running", || respawner.runs.load(SeqCst) > 100);
+    // From outside: the global queue, behind a local queue that is never
+    // empty when the worker looks for its next task.
+    handle.schedule(Arc::new(SetFlag(flag)));
+    // Read after the push: never more than the runs the woken task waited.
+    let pushed_at = respawner.runs.load(SeqCst);
+    let (ended_at, flagged) = done.recv_timeout(PATIENCE).expect("respawner ends");
+    assert!(flagged, "the global queue was starved for {ended_at} runs");
+    let waited = ended_at.saturating_sub(pushed_at);
+    // `global_queue_interval` is 61; allow for the flag landing mid-run.
+    assert!(
+        waited <= 2 * 61 + 2,
+        "woken task waited {waited} local runs"
+    );
+    sched.shutdown();
+}
+
+/// Two tasks waking each other through `schedule` (the LIFO slot) until
+/// `flag` is set; the first spawns `SetFlag` into the local queue.
+struct Volley {
+    handle: Handle,
+    other: Mutex<Option<Arc<Volley>>>,
+    flag: Arc<AtomicBool>,
+    rounds: Arc<AtomicUsize>,
+    spawn_at: usize,
+    done: Mutex<Option<mpsc::Sender<usize>>>,
+}
+
+impl Task for Volley {
+    fn run(self: Arc<Self>) {
+        let round = self.rounds.fetch_add(1, SeqCst) + 1;
+        if self.flag.load(SeqCst) || round >= 1_000_000 {
+            if let Some(tx) = self.done.lock().expect("not poisoned").take() {
+                tx.send(round).expect("test waits");
+            }
+            return;
+        }
+        if round == self.spawn_at {
+            self.handle.spawn(Arc::new(SetFlag(self.flag.clone())));
+        }
+        let other = self.other.lock().expect("not poisoned").clone();
+        if let Some(other) = other {
+            self.handle.schedule(other);
+        }
+    }
+}
+
+#[test]
+fn tasks_waking_each_other_do_not_starve_the_local_queue() {
+    let sched = scheduler("lifo-fair", 1);
+    let handle = sched.handle();
+    let flag = Arc::new(AtomicBool::new(false));
+    let rounds = Arc::new(AtomicUsize::new(0));
+    let (tx, done) = mpsc::channel();
+    let make = |done| {
+        Arc::new(Volley {
+            handle: handle.clone(),
+            other: Mutex::new(None),
+            flag: flag.clone(),
+            rounds: rounds.clone(),
+            spawn_at: 10,
+            done: Mutex::new(done),
+        })
+    };
+    let (a, b) = (make(Some(tx.clone())), make(Some(tx)));
+    *a.other.lock().expect("not poisoned") = Some(b.clone());
+    *b.other.lock().expect("not poisoned") = Some(a.clone());
+    handle.spawn(a.clone());
+    let ended_at = done.recv_timeout(PATIENCE).expect("volley ends");
+    // The LIFO budget (3) lets the local queue run after a few volleys.
+    assert!(
+        ended_at <= 10 + 2 * 3 + 2,
+        "spawned task waited until round {ended_at}"
+    );
+    a.other.lock().expect("not poisoned").take();
+    b.other.lock().expect("not poisoned").take();
+    sched.shutdown();
+}

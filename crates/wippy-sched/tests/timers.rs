@@ -159,3 +159,67 @@ fn shutdown_drops_pending_actions() {
     service.shutdown();
     assert_eq!(Arc::strong_count(&guard), 1);
 }
+
+/// Sets `count` one-shot timers `delay` apart, one after the other, and
+/// returns how late each fired, sorted.
+fn lateness(timers: &wippy_sched::TimerHandle, count: usize, delay: Duration) -> Vec<Duration> {
+    let mut late: Vec<Duration> = (0..count)
+        .map(|_| {
+            let (tx, rx) = mpsc::channel();
+            let deadline = Instant::now() + delay;
+            timers.at(deadline, move || {
+                tx.send(Instant::now()).expect("test waits")
+            });
+            let fired = rx.recv_timeout(PATIENCE).expect("timer fires");
+            assert!(fired >= deadline, "fired before its deadline");
+            fired - deadline
+        })
+        .collect();
+    late.sort();
+    late
+}
+
+#[test]
+fn timers_have_millisecond_precision() {
+    let service = TimerService::start().expect("timer thread starts");
+    let late = lateness(&service.handle(), 40, Duration::from_micros(2_500));
+    // Deadlines round up to the next millisecond tick; the median firing
+    // lands within that tick plus wake-up latency. (The median, not the
+    // maximum: a loaded 2-core test machine may deschedule any one firing.)
+    let median = late[late.len() / 2];
+    assert!(
+        median <= Duration::from_millis(2),
+        "median lateness {median:?}, all: {late:?}"
+    );
+}
+
+#[test]
+fn hundreds_of_thousands_of_pending_timers_do_not_slow_a_short_one() {
+    let service = TimerService::start().expect("timer thread starts");
+    let timers = service.handle();
+    let quiet = lateness(&timers, 20, Duration::from_millis(3));
+    const N: u64 = 300_000;
+    let fired = Arc::new(AtomicUsize::new(0));
+    let start = Instant::now();
+    for i in 0..N {
+        let fired = fired.clone();
+        // Spread over the wheel's levels: 1 s to ~6 min.
+        timers.after(Duration::from_millis(1_000 + i), move || {
+            fired.fetch_add(1, SeqCst);
+        });
+    }
+    let inserted = start.elapsed();
+    assert_eq!(timers.pending(), N as usize);
+    let loaded = lateness(&timers, 20, Duration::from_millis(3));
+    let (quiet_median, loaded_median) = (quiet[quiet.len() / 2], loaded[loaded.len() / 2]);
+    eprintln!(
+        "{N} timers inserted in {inserted:?}; median lateness {quiet_median:?} idle, {loaded_median:?} with them pending"
+    );
+    assert!(
+        loaded_median <= Duration::from_millis(2),
+        "with {N} pending, median lateness {loaded_median:?} (idle {quiet_median:?})"
+    );
+    assert_eq!(fired.load(SeqCst), 0);
+    assert_eq!(timers.pending(), N as usize);
+    service.shutdown();
+}
