@@ -99,6 +99,12 @@ impl Inner {
         self.relations.get_or_insert_with(Default::default)
     }
 
+    /// Removes and returns the oldest signal `is` picks.
+    pub(crate) fn take_signal(&mut self, is: impl Fn(&Signal) -> bool) -> Option<Signal> {
+        let ix = self.signals.iter().position(is)?;
+        self.signals.remove(ix)
+    }
+
     /// Records an arrival of `kind`; true if the caller must wake the process.
     fn arrive(&mut self, kind: u8) -> bool {
         self.arrivals = self.arrivals.wrapping_add(1);
@@ -270,14 +276,12 @@ impl Cell {
 
     /// Takes the oldest op completion (for the process's runner).
     pub fn try_completion(&self) -> Option<Completion> {
-        let mut inner = self.lock();
-        let ix = inner
-            .signals
-            .iter()
-            .position(|s| matches!(s, Signal::Completion(_)))?;
-        match inner.signals.remove(ix) {
-            Some(Signal::Completion(c)) => Some(c),
-            _ => unreachable!("position found a completion"),
+        match self
+            .lock()
+            .take_signal(|s| matches!(s, Signal::Completion(_)))?
+        {
+            Signal::Completion(c) => Some(c),
+            Signal::Event(_) => unreachable!("take_signal found a completion"),
         }
     }
 

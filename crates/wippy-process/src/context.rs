@@ -80,13 +80,8 @@ impl<'a> Context<'a> {
 }
 
 pub(crate) fn take_event(cell: &Cell) -> Option<Event> {
-    let mut inner = cell.lock();
-    let ix = inner
-        .signals
-        .iter()
-        .position(|s| matches!(s, Signal::Event(_)))?;
-    match inner.signals.remove(ix) {
-        Some(Signal::Event(e)) => Some(e),
-        _ => unreachable!("position found an event"),
+    match cell.lock().take_signal(|s| matches!(s, Signal::Event(_)))? {
+        Signal::Event(e) => Some(e),
+        Signal::Completion(_) => unreachable!("take_signal found an event"),
     }
 }
