@@ -23,6 +23,7 @@ mod preempt;
 mod proc;
 mod raw;
 mod shard;
+mod strings;
 pub mod time;
 mod vm;
 

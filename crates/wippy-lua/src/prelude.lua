@@ -4,9 +4,10 @@
 -- its locals are invisible to process code.
 --
 -- Invariants:
--- * `P` is the state table of the process whose thread is running. Rust
---   passes it on every resume (the value `coroutine.yield(IDLE)` returns,
---   or `set_current` after a preemption).
+-- * `P` is the state table of the process whose thread is running. A site
+--   that yields IDLE restores it from its own local when resumed (a process
+--   is resumed only in its own thread); after a preemption, which can yield
+--   anywhere, Rust calls `set_current` before resuming.
 -- * A waiter `w` is woken at most once (`w.done`); waking pushes its
 --   coroutine on `P.ready`. A process's main thread runs the ready
 --   coroutines itself while it waits (`block`); when nothing is ready it
@@ -91,7 +92,7 @@ local function block(w)
                 fresh = false
                 pump(p)
             else
-                p = co_yield(IDLE)
+                co_yield(IDLE)
                 P = p
                 pump(p)
             end
@@ -182,7 +183,10 @@ local function buf_take(ch)
 end
 
 local function new_channel(size)
-    return setmetatable({ cap = size, n = 0, bh = 1 }, Chan)
+    -- `closed` is present from the start: a missing key on a table with a
+    -- metatable takes the interpreter's slow path (four keys still fit the
+    -- smallest hash part).
+    return setmetatable({ cap = size, n = 0, bh = 1, closed = false }, Chan)
 end
 
 -- returns true, value, ok when a receive can complete now
@@ -248,44 +252,39 @@ end
 
 function Chan:receive()
     local p = P
-    if self ~= p.inbox then
+    if self == p.inbox then
+        if self.n == 0 and p.listeners == nil and p.cos == nil and not self.closed then
+            -- Fast path: nothing is buffered and nothing routes messages,
+            -- so the next message in the mailbox is the one to return. Only
+            -- the main coroutine waits here (nothing else is managed), so it
+            -- waits for news from Rust directly: no waiter, no queues.
+            while true do
+                local m = rt_take()
+                if m ~= nil then
+                    return m, true
+                end
+                -- The mailbox is empty: the rest of a pump (see the
+                -- invariant in `block`: pump before yielding IDLE).
+                if p.events ~= nil or p.calls ~= nil or p.ops ~= nil then
+                    pump_signals(p)
+                    local r = p.ready
+                    if p.cos ~= nil or (r and r.h <= r.t) then
+                        break -- timers/ops woke something: take the general path
+                    end
+                end
+                if co_running() ~= p.main then
+                    break -- an unmanaged coroutine: `block` reports it
+                end
+                co_yield(IDLE)
+                P = p
+            end
+        end
+    else
         check_chan(self, "receive")
     end
     local ready, v, ok = try_recv(self)
     if ready then
         return v, ok
-    end
-    if self == p.inbox and p.cos == nil and co_running() == p.main then
-        -- Fast path: the main coroutine alone waits for a message. Nothing
-        -- else can become ready, so wait for news from Rust directly
-        -- (no waiter, no queues) until the inbox has something.
-        -- Pump before the first yield: see the invariant in `block`.
-        while true do
-            if p.listeners == nil and self.n == 0 then
-                -- nothing to route: the next message is the one to return
-                -- (events and timer completions wait for the pump below)
-                local m = rt_take()
-                if m ~= nil then
-                    return m, true
-                end
-                pump_signals(p) -- the mailbox is empty: the rest of a pump
-            else
-                pump(p)
-            end
-            if self.n > 0 then
-                return buf_take(self), true
-            end
-            local r = p.ready
-            if p.cos ~= nil or (r and r.h <= r.t) then
-                break -- timers/ops woke something: take the general path
-            end
-            p = co_yield(IDLE)
-            P = p
-        end
-        ready, v, ok = try_recv(self)
-        if ready then
-            return v, ok
-        end
     end
     local w = { co = co_running(), w = false, done = false, value = false, ok = false, case = false }
     w.w = w

@@ -95,11 +95,19 @@ impl LuaProc {
             set.call::<()>(self.state.clone())?;
             self.thread.resume(())
         } else {
-            self.thread.resume(self.state.clone())
+            // The prelude restores `P` itself after an IDLE yield.
+            self.thread.resume(())
         }
     }
 
-    fn outcome(&mut self, r: mlua::Result<MultiValue>) -> Step {
+    /// What the step's resume came to. Invariant (lost wake-ups): an IDLE
+    /// yield parks the process only if the prelude has pumped the mailbox
+    /// since the thread was resumed. The prelude pumps after every IDLE
+    /// yield returns, but a thread resumed after a preemption
+    /// (`after_preemption`) may reach its IDLE yield without pumping, so that
+    /// step requeues instead; the next resume returns from the IDLE yield and
+    /// pumps.
+    fn outcome(&mut self, r: mlua::Result<MultiValue>, after_preemption: bool) -> Step {
         let vals = match r {
             Err(e) => return Step::Complete(Err(ExitError::new(error_text(&e)))),
             Ok(vals) => vals,
@@ -114,7 +122,13 @@ impl LuaProc {
                 self.preempted = true;
                 Step::Yield(Wait::yield_now())
             }
-            Some(v) if Token::of(v) == Some(Token::Idle) => Step::Idle,
+            Some(v) if Token::of(v) == Some(Token::Idle) => {
+                if after_preemption {
+                    Step::Yield(Wait::yield_now())
+                } else {
+                    Step::Idle
+                }
+            }
             Some(v) if Token::of(v) == Some(Token::Upgrade) => {
                 let mut it = vals.into_iter().skip(1);
                 let entry = it.next().unwrap_or(Value::Nil);
@@ -191,6 +205,11 @@ impl Process for LuaProc {
         } else {
             0
         };
+        // A thread resumed after a preemption continues wherever the
+        // interrupt hit it, possibly right before a `coroutine.yield(IDLE)`,
+        // without looking at what arrived while it was queued. Such a step
+        // must not park: see `outcome`.
+        let after_preemption = self.preempted;
         let r = self.resume();
         if limit.is_some() {
             let used_after = lua.used_memory();
@@ -202,7 +221,7 @@ impl Process for LuaProc {
                 "memory limit exceeded ({} bytes per process)",
                 limit.unwrap_or(0)
             )))),
-            r => self.outcome(r),
+            r => self.outcome(r, after_preemption),
         };
         *env.current.borrow_mut() = None;
         step

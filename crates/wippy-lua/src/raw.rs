@@ -22,6 +22,7 @@ use wippy_process::{Payload, Pid};
 
 use crate::convert::{MAX_DEPTH, number, push_key, table_payload};
 use crate::natives::ProcData;
+use crate::strings::LuaStrings;
 use crate::vm::ShardEnv;
 
 thread_local! {
@@ -59,20 +60,6 @@ fn current<'a>() -> Option<(&'a ProcData, &'a ShardEnv)> {
 unsafe fn push_str(l: *mut lua_State, s: &str) {
     // SAFETY: the caller checked stack space.
     unsafe { ffi::lua_pushlstring(l, s.as_ptr() as *const c_char, s.len()) };
-}
-
-/// Pushes the string form of `pid` (formatted in a reused buffer).
-unsafe fn push_pid(l: *mut lua_State, pid: Pid) {
-    thread_local! {
-        static BUF: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
-    }
-    BUF.with(|b| {
-        let mut b = b.borrow_mut();
-        b.clear();
-        pid.write_to(&mut b);
-        // SAFETY: forwarded from the caller (a C function with stack space).
-        unsafe { push_str(l, &b) };
-    });
 }
 
 /// Parses a destination pid string, remembering the last few per thread: a
@@ -128,14 +115,14 @@ pub(crate) unsafe extern "C-unwind" fn take(l: *mut lua_State) -> c_int {
     unsafe {
         ffi::lua_checkstack(l, 8);
         ffi::lua_createtable(l, 3, 0);
-        push_str(l, &msg.topic);
+        env.strings.push_str(l, &msg.topic);
         ffi::lua_rawseti(l, -2, 1);
         match msg.from {
-            Some(from) => push_pid(l, from),
+            Some(from) => env.strings.push_pid(l, from),
             None => ffi::lua_pushnil(l),
         }
         ffi::lua_rawseti(l, -2, 2);
-        push_payload(l, &msg.payload);
+        push_payload(l, &msg.payload, &env.strings);
         ffi::lua_rawseti(l, -2, 3);
         ffi::lua_rawgeti(l, ffi::LUA_REGISTRYINDEX, mt as _);
         ffi::lua_setmetatable(l, -2);
@@ -401,8 +388,9 @@ unsafe fn table(l: *mut lua_State, idx: c_int, stack: &mut Stack) -> Result<Payl
     }
 }
 
-/// Pushes a fresh Lua value for `p`.
-pub(crate) unsafe fn push_payload(l: *mut lua_State, p: &Payload) {
+/// Pushes a fresh Lua value for `p`; pids and string keys come from the
+/// VM's string cache.
+pub(crate) unsafe fn push_payload(l: *mut lua_State, p: &Payload, strings: &LuaStrings) {
     // SAFETY: the caller is a C function on the running thread; we reserve
     // the slots we use per level.
     unsafe {
@@ -416,11 +404,11 @@ pub(crate) unsafe fn push_payload(l: *mut lua_State, p: &Payload) {
             Payload::Bytes(b) => {
                 ffi::lua_pushlstring(l, b.as_ptr() as *const c_char, b.len());
             }
-            Payload::Pid(pid) => push_pid(l, *pid),
+            Payload::Pid(pid) => strings.push_pid(l, *pid),
             Payload::Array(items) => {
                 ffi::lua_createtable(l, items.len().min(i32::MAX as usize) as c_int, 0);
                 for (i, v) in items.iter().enumerate() {
-                    push_payload(l, v);
+                    push_payload(l, v, strings);
                     ffi::lua_rawseti(l, -2, (i + 1) as ffi::lua_Integer);
                 }
             }
@@ -430,8 +418,11 @@ pub(crate) unsafe fn push_payload(l: *mut lua_State, p: &Payload) {
                     if matches!(k, Payload::Nil) {
                         continue;
                     }
-                    push_payload(l, k);
-                    push_payload(l, v);
+                    match k {
+                        Payload::Str(k) => strings.push_str(l, k),
+                        k => push_payload(l, k, strings),
+                    }
+                    push_payload(l, v, strings);
                     ffi::lua_rawset(l, -3);
                 }
             }

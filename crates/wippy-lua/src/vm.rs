@@ -45,6 +45,8 @@ pub(crate) struct ShardEnv {
     /// Registry reference of the prelude's message metatable, set once by
     /// `rt.set_message_mt` while the prelude loads (0: not yet).
     pub(crate) msg_mt: std::cell::Cell<std::ffi::c_int>,
+    /// Interned topics, keys and pid strings of the message path.
+    pub(crate) strings: crate::strings::LuaStrings,
 }
 
 impl ShardEnv {
@@ -123,6 +125,7 @@ impl Vm {
             current: RefCell::new(None),
             modules: RefCell::new(AHashMap::new()),
             msg_mt: std::cell::Cell::new(0),
+            strings: crate::strings::LuaStrings::new(),
         });
         let globals = lua.globals();
         trim_globals(&lua, &globals)?;

@@ -122,3 +122,74 @@ fn a_message_sent_during_a_preempted_computation_is_received() {
         assert_eq!((m.topic.as_str(), m.payload), ("got", Payload::Int(42)));
     }
 }
+
+/// A preemption can suspend a process anywhere, including between its last
+/// look at the mailbox and its IDLE yield; a message that arrives while it
+/// is queued must still wake it. Two processes ping-pong on one worker with
+/// a 1 ms slice while threads hog the CPUs, so the OS deschedules the
+/// worker mid-step and the watchdog preempts steps at random points. A lost
+/// wake-up stalls the exchange (it did about one run in three before the
+/// fix).
+#[test]
+fn ping_pong_under_random_preemption_loses_no_wake_up() {
+    let ping = r#"
+        local M = {}
+        function M.main(pong, rounds)
+            local inbox = process.inbox()
+            for i = 1, rounds do
+                process.send(pong, "ping", i)
+                local d = inbox:receive():payload():data()
+                if d ~= i then error("out of order") end
+            end
+            return rounds
+        end
+        return M
+    "#;
+    let pong = r#"
+        local M = {}
+        function M.main()
+            local inbox = process.inbox()
+            while true do
+                local m = inbox:receive()
+                process.send(m:from(), "pong", m:payload():data())
+            end
+        end
+        return M
+    "#;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let hogs: Vec<_> = (0..2)
+        .map(|_| {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut x = 0u64;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
+                }
+            })
+        })
+        .collect();
+    let t = TestApp::with_config(
+        vec![entry("ping", ping), entry("pong", pong)],
+        LuaHostConfig {
+            shards: 1,
+            time_slice: std::time::Duration::from_millis(1),
+            ..LuaHostConfig::new(HOST, 1)
+        },
+    );
+    let rounds = 100_000;
+    let mut result = None;
+    for _ in 0..3 {
+        let pong = t.spawn("pong", vec![]);
+        let r = t.run(
+            "ping",
+            vec![Payload::Pid(pong), Payload::Int(rounds)],
+            TIMEOUT,
+        );
+        result = Some(exit_value(r));
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for h in hogs {
+        h.join().unwrap();
+    }
+    assert_eq!(as_i64(&result.unwrap()), rounds);
+}

@@ -1,0 +1,161 @@
+//! Per-VM caches of the Lua strings the message path pushes over and over:
+//! topics, table keys of payloads, and pid strings.
+//!
+//! Pushing a Rust string into Luau interns it (hash, table probe, compare,
+//! and a GC check); formatting a pid first costs more. A process that
+//! receives a stream of `{n = i}` messages from one peer pushes the same
+//! three strings every time. Each cache is direct-mapped: a slot holds the
+//! Rust key and a registry reference to the interned Lua string, so a hit
+//! is a hash, a compare and a registry read.
+//!
+//! Invariants:
+//! * A cache belongs to one VM (it lives in the VM's `ShardEnv`) and is only
+//!   used on the thread running that VM, with a thread of that VM as `l`.
+//! * Every reference held by a slot is a live registry reference of that
+//!   VM: a replaced slot unrefs its old string; the references die with the
+//!   VM. At most `TOPIC_SLOTS + PID_SLOTS` strings are kept alive this way.
+
+use std::cell::RefCell;
+use std::ffi::c_int;
+use std::os::raw::c_char;
+
+use mlua::ffi::{self, lua_State};
+use wippy_process::{Pid, Topic};
+
+/// Strings longer than this are pushed uncached (they are rarely repeated
+/// topics or keys, and comparing them costs what interning does).
+const MAX_CACHED_LEN: usize = 32;
+const TOPIC_SLOTS: usize = 64;
+const PID_SLOTS: usize = 256;
+
+/// The string caches of one VM.
+pub(crate) struct LuaStrings {
+    inner: RefCell<Slots>,
+}
+
+struct Slots {
+    strs: Box<[Option<(Topic, c_int)>; TOPIC_SLOTS]>,
+    pids: Box<[Option<(Pid, c_int)>; PID_SLOTS]>,
+}
+
+impl LuaStrings {
+    pub(crate) fn new() -> LuaStrings {
+        LuaStrings {
+            inner: RefCell::new(Slots {
+                strs: Box::new([const { None }; TOPIC_SLOTS]),
+                pids: Box::new([const { None }; PID_SLOTS]),
+            }),
+        }
+    }
+
+    /// Pushes `s` (a topic or a table key) as a Lua string.
+    ///
+    /// # Safety
+    /// `l` is a running thread of this cache's VM with a free stack slot.
+    pub(crate) unsafe fn push_str(&self, l: *mut lua_State, s: &str) {
+        // SAFETY: forwarded from the caller.
+        unsafe {
+            if s.len() > MAX_CACHED_LEN {
+                push_raw(l, s.as_bytes());
+                return;
+            }
+            let ix = hash_str(s) % TOPIC_SLOTS;
+            let mut slots = self.inner.borrow_mut();
+            if let Some((key, r)) = &slots.strs[ix]
+                && key == s
+            {
+                ffi::lua_rawgeti(l, ffi::LUA_REGISTRYINDEX, *r as _);
+                return;
+            }
+            push_raw(l, s.as_bytes());
+            let r = ffi::lua_ref(l, -1);
+            if let Some((_, old)) = slots.strs[ix].replace((Topic::new(s), r)) {
+                ffi::lua_unref(l, old);
+            }
+        }
+    }
+
+    /// Pushes the string form of `pid`.
+    ///
+    /// # Safety
+    /// As for [`LuaStrings::push_str`].
+    pub(crate) unsafe fn push_pid(&self, l: *mut lua_State, pid: Pid) {
+        let ix = hash_pid(pid) % PID_SLOTS;
+        let mut slots = self.inner.borrow_mut();
+        // SAFETY: forwarded from the caller.
+        unsafe {
+            if let Some((key, r)) = &slots.pids[ix]
+                && *key == pid
+            {
+                ffi::lua_rawgeti(l, ffi::LUA_REGISTRYINDEX, *r as _);
+                return;
+            }
+            let mut buf = String::with_capacity(32);
+            pid.write_to(&mut buf);
+            push_raw(l, buf.as_bytes());
+            let r = ffi::lua_ref(l, -1);
+            if let Some((_, old)) = slots.pids[ix].replace((pid, r)) {
+                ffi::lua_unref(l, old);
+            }
+        }
+    }
+}
+
+unsafe fn push_raw(l: *mut lua_State, b: &[u8]) {
+    // SAFETY: the caller checked stack space.
+    unsafe { ffi::lua_pushlstring(l, b.as_ptr() as *const c_char, b.len()) };
+}
+
+fn hash_str(s: &str) -> usize {
+    // FNV-1a: short keys, no need for more.
+    let mut h: u32 = 0x811c_9dc5;
+    for &b in s.as_bytes() {
+        h = (h ^ b as u32).wrapping_mul(0x0100_0193);
+    }
+    h as usize
+}
+
+fn hash_pid(pid: Pid) -> usize {
+    static SEED: ahash::RandomState = ahash::RandomState::with_seeds(1, 2, 3, 4);
+    SEED.hash_one(pid) as usize
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cached_strings_are_the_same_lua_strings_and_survive_eviction() {
+        let lua = mlua::Lua::new();
+        let cache = LuaStrings::new();
+        let pid = Pid::new(wippy_process::HostId::intern("strings:test"), 7);
+        // SAFETY: the main thread of `lua` with room for the pushed values;
+        // each block leaves the stack as it found it.
+        unsafe {
+            let l = lua.state();
+            ffi::lua_checkstack(l, 8);
+            cache.push_str(l, "topic");
+            cache.push_str(l, "topic");
+            assert_eq!(ffi::lua_rawequal(l, -1, -2), 1);
+            assert_eq!(std::ffi::CStr::from_ptr(ffi::lua_tostring(l, -1)), c"topic");
+            ffi::lua_pop(l, 2);
+            cache.push_pid(l, pid);
+            let s = std::ffi::CStr::from_ptr(ffi::lua_tostring(l, -1));
+            assert_eq!(s.to_str().unwrap(), pid.to_string());
+            ffi::lua_pop(l, 1);
+            // Many distinct keys evict each other; every push still yields
+            // the right string.
+            for i in 0..1000 {
+                let k = format!("k{i}");
+                cache.push_str(l, &k);
+                let s = std::ffi::CStr::from_ptr(ffi::lua_tostring(l, -1));
+                assert_eq!(s.to_str().unwrap(), k);
+                ffi::lua_pop(l, 1);
+            }
+            let long = "x".repeat(100);
+            cache.push_str(l, &long);
+            assert_eq!(ffi::lua_objlen(l, -1), 100);
+            ffi::lua_pop(l, 1);
+        }
+    }
+}
