@@ -3,12 +3,56 @@
 use std::rc::Rc;
 
 use mlua::thread::ThreadStatus;
-use mlua::{MultiValue, Table, Thread, Value};
+use mlua::{MultiValue, Table, Thread, Value, ffi};
 use wippy_process::{Context, ExitError, ExitResult, Process, Step, Wait};
 
 use crate::convert::to_payload;
 use crate::natives::ProcData;
 use crate::vm::{Token, Vm};
+
+/// How a resume ended.
+enum Resumed {
+    /// The process yielded IDLE (the hot path: nothing converted).
+    Idle,
+    /// Anything else, as mlua's `Thread::resume` reports it.
+    Other(mlua::Result<MultiValue>),
+}
+
+/// The error a thread died of (its error object is on top of `t`), as
+/// mlua reports a failed resume: a Rust error raised through a callback
+/// as itself; any other value as its `tostring` followed by the thread's
+/// traceback.
+///
+/// # Safety
+/// `t` is a thread of `lua`'s VM whose resume just failed.
+unsafe fn thread_error(lua: &mlua::Lua, t: *mut ffi::lua_State) -> mlua::Error {
+    // SAFETY: forwarded from the caller; each closure leaves exactly the
+    // values exec_raw returns on the main state's stack.
+    unsafe {
+        let obj = match lua.exec_raw::<Value>((), |state| {
+            ffi::lua_checkstack(state, 1);
+            ffi::lua_xmove(t, state, 1);
+        }) {
+            Ok(Value::Error(e)) => return *e,
+            Ok(v) => v,
+            Err(e) => return e,
+        };
+        // `tostring` may run a __tostring metamethod: exec_raw runs this
+        // protected, and the preemption watchdog stops one that never
+        // returns.
+        match lua.exec_raw::<mlua::LuaString>(obj, |state| {
+            let s = ffi::luaL_tolstring(state, -1, std::ptr::null_mut());
+            if ffi::lua_checkstack(state, ffi::LUA_TRACEBACK_STACK) != 0 {
+                ffi::luaL_traceback(state, t, s, 0);
+                ffi::lua_remove(state, -2);
+            }
+            ffi::lua_remove(state, -2);
+        }) {
+            Ok(text) => mlua::Error::RuntimeError(text.to_string_lossy()),
+            Err(e) => e,
+        }
+    }
+}
 
 /// The state machine of one Lua process.
 pub(crate) struct LuaProc {
@@ -86,17 +130,65 @@ impl LuaProc {
         })
     }
 
-    fn resume(&mut self) -> mlua::Result<MultiValue> {
+    fn resume(&mut self) -> Resumed {
         if let Some(args) = self.boot.take() {
-            self.thread.resume(args)
+            Resumed::Other(self.thread.resume(args))
         } else if self.preempted {
             self.preempted = false;
-            let set: mlua::Function = self.vm.prelude.get("set_current")?;
-            set.call::<()>(self.state.clone())?;
-            self.thread.resume(())
+            let set = || -> mlua::Result<()> {
+                let set: mlua::Function = self.vm.prelude.get("set_current")?;
+                set.call::<()>(self.state.clone())
+            };
+            if let Err(e) = set() {
+                return Resumed::Other(Err(e));
+            }
+            Resumed::Other(self.thread.resume(()))
         } else {
             // The prelude restores `P` itself after an IDLE yield.
-            self.thread.resume(())
+            // SAFETY: the thread belongs to this process's VM, which runs
+            // on this worker for the whole step, and it is suspended in a
+            // yield (it was resumed before and has not finished).
+            unsafe { self.resume_raw() }
+        }
+    }
+
+    /// The steady-state resume (no arguments) on the raw Luau API: an IDLE
+    /// yield, the common case, costs no mlua values. Anything else is
+    /// turned into what mlua's `Thread::resume` returns, with the same
+    /// error text (message and traceback).
+    ///
+    /// # Safety
+    /// `self.thread` is suspended in a yield and the VM runs on this thread.
+    unsafe fn resume_raw(&mut self) -> Resumed {
+        let lua = &self.vm.lua;
+        let t = self.thread.state();
+        // SAFETY: see the function's contract; `main` is the VM's main state
+        // (a resume from Rust, not from inside a callback).
+        unsafe {
+            let status = ffi::lua_resume_(t, self.vm.main, 0);
+            match status {
+                ffi::LUA_YIELD | ffi::LUA_OK => {
+                    let n = ffi::lua_gettop(t);
+                    if status == ffi::LUA_YIELD
+                        && n == 1
+                        && ffi::lua_type(t, 1) == ffi::LUA_TLIGHTUSERDATA
+                        && Token::from_ptr(ffi::lua_touserdata(t, 1)) == Some(Token::Idle)
+                    {
+                        ffi::lua_settop(t, 0);
+                        return Resumed::Idle;
+                    }
+                    // Results (finished), an upgrade request, or nothing (an
+                    // interrupt): hand them over as mlua values.
+                    Resumed::Other(lua.exec_raw::<MultiValue>((), |state| {
+                        ffi::lua_checkstack(state, n);
+                        ffi::lua_xmove(t, state, n);
+                    }))
+                }
+                ffi::LUA_ERRMEM => Resumed::Other(Err(mlua::Error::MemoryError(
+                    "not enough memory".to_owned(),
+                ))),
+                _ => Resumed::Other(Err(thread_error(lua, t))),
+            }
         }
     }
 
@@ -217,11 +309,14 @@ impl Process for LuaProc {
             let _ = lua.set_memory_limit(0);
         }
         let step = match r {
-            Err(e) if is_memory_error(&e) => Step::Complete(Err(ExitError::new(format!(
-                "memory limit exceeded ({} bytes per process)",
-                limit.unwrap_or(0)
-            )))),
-            r => self.outcome(r, after_preemption),
+            Resumed::Idle => Step::Idle,
+            Resumed::Other(Err(e)) if is_memory_error(&e) => {
+                Step::Complete(Err(ExitError::new(format!(
+                    "memory limit exceeded ({} bytes per process)",
+                    limit.unwrap_or(0)
+                ))))
+            }
+            Resumed::Other(r) => self.outcome(r, after_preemption),
         };
         *env.current.borrow_mut() = None;
         step

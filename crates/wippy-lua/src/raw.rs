@@ -343,8 +343,14 @@ unsafe fn table(l: *mut lua_State, idx: c_int, stack: &mut Stack) -> Result<Payl
         let mut pairs: Vec<(Payload, Payload)> = Vec::new();
         let mut sequence = true;
         let mut result = Ok(());
-        ffi::lua_pushnil(l);
-        while ffi::lua_next(l, idx) != 0 {
+        // lua_rawiter walks the array part, then the hash part, by slot
+        // index (lua_next re-finds the previous key every step).
+        let mut iter = 0;
+        loop {
+            iter = ffi::lua_rawiter(l, idx, iter);
+            if iter < 0 {
+                break;
+            }
             let top = ffi::lua_gettop(l);
             let key = match ffi::lua_type(l, top - 1) {
                 ffi::LUA_TSTRING | ffi::LUA_TNUMBER | ffi::LUA_TBOOLEAN => {
@@ -371,13 +377,12 @@ unsafe fn table(l: *mut lua_State, idx: c_int, stack: &mut Stack) -> Result<Payl
                 sequence = false;
             }
             let val = convert(l, top, stack);
-            ffi::lua_pop(l, 1);
+            ffi::lua_pop(l, 2);
             match val {
                 Ok(v) => pairs.push((key, v)),
                 Err(mut e) => {
                     e.keys.push(key);
                     result = Err(e);
-                    ffi::lua_pop(l, 1);
                     break;
                 }
             }

@@ -83,11 +83,21 @@ impl Token {
         Value::LightUserData(mlua::LightUserData(self.ptr()))
     }
 
+    /// The token a light userdata pointer is, if it is one.
+    pub(crate) fn from_ptr(p: *mut std::ffi::c_void) -> Option<Token> {
+        if p == Token::Idle.ptr() {
+            Some(Token::Idle)
+        } else if p == Token::Upgrade.ptr() {
+            Some(Token::Upgrade)
+        } else {
+            None
+        }
+    }
+
     /// The token `v` is, if it is one.
     pub(crate) fn of(v: &Value) -> Option<Token> {
         match v {
-            Value::LightUserData(p) if p.0 == Token::Idle.ptr() => Some(Token::Idle),
-            Value::LightUserData(p) if p.0 == Token::Upgrade.ptr() => Some(Token::Upgrade),
+            Value::LightUserData(p) => Token::from_ptr(p.0),
             _ => None,
         }
     }
@@ -100,6 +110,8 @@ pub(crate) struct Vm {
     /// The prelude's functions (boot, set_current, ...).
     pub(crate) prelude: Table,
     pub(crate) boot: Function,
+    /// The VM's main state: what process threads are resumed from.
+    pub(crate) main: *mut mlua::ffi::lua_State,
     /// Loaded (never run) top-level chunk of each entry; processes run clones.
     templates: RefCell<AHashMap<EntryId, Function>>,
     /// Method names of entries as Lua strings, made once per VM.
@@ -155,11 +167,13 @@ impl Vm {
         prelude.set_readonly(true);
         env_mt.set_readonly(true);
         globals.set_readonly(true);
+        let main = lua.state();
         Ok(Vm {
             lua,
             env,
             prelude,
             boot,
+            main,
             templates: RefCell::new(AHashMap::new()),
             method_names: RefCell::new(AHashMap::new()),
         })
