@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use wippy_host::registry::{EntryKind, EntrySpec, Registry};
-use wippy_host::{App, SpawnRequest, Terminal};
+use wippy_host::{App, SpawnContext, SpawnRequest, Terminal};
 use wippy_lua::{CodeCache, LuaHost, LuaHostConfig};
 use wippy_process::{ExitResult, NativeHost, Payload, Pid, Runtime, RuntimeConfig, SpawnOptions};
 use wippy_supervise::{RestartPolicy, Service, Supervisor, start_order};
@@ -131,6 +131,7 @@ fn start_services(
                         entry: entry.clone(),
                         args: args.clone(),
                         opts,
+                        context: SpawnContext::default(),
                     },
                 )
                 .map_err(|e| e.to_string())
@@ -162,6 +163,7 @@ impl Booted {
                     entry,
                     args,
                     opts: SpawnOptions::default().parent(cx.pid()).monitored(),
+                    context: SpawnContext::default(),
                 };
                 match app.spawn(&host, req) {
                     Ok(child) => {

@@ -6,7 +6,7 @@
 //! [`App`] holds every host of a running app by id, so a process can spawn
 //! onto any host by name.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -25,16 +25,79 @@ pub struct SpawnRequest {
     pub args: Vec<Payload>,
     /// Parent, link and monitor options.
     pub opts: SpawnOptions,
+    /// The values the process reads with Lua's `ctx` module (empty for a
+    /// top-level process).
+    pub context: SpawnContext,
 }
 
 impl SpawnRequest {
-    /// A request to run `entry` with no arguments and no parent.
+    /// A request to run `entry` with no arguments, no parent and an empty
+    /// context.
     pub fn new(entry: EntryId) -> SpawnRequest {
         SpawnRequest {
             entry,
             args: Vec::new(),
             opts: SpawnOptions::default(),
+            context: SpawnContext::default(),
         }
+    }
+}
+
+/// The context a process is spawned with: its spawner's context plus the
+/// values the spawner added (Lua's `process.with_context`), read with the
+/// `ctx` module. Immutable once made, and shared: a child that adds nothing
+/// holds its parent's values without copying them.
+///
+/// ```
+/// use wippy_host::SpawnContext;
+/// use wippy_process::Payload;
+/// let parent = SpawnContext::default().with([("user", Payload::from("ann")), ("n", 1.into())]);
+/// let child = parent.with([("n", Payload::Int(2))]);
+/// assert_eq!(child.get("user"), Some(&Payload::from("ann")));
+/// assert_eq!(child.get("n"), Some(&Payload::Int(2)));
+/// assert_eq!(parent.get("n"), Some(&Payload::Int(1)));
+/// assert!(SpawnContext::default().is_empty());
+/// ```
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SpawnContext(Option<Arc<BTreeMap<String, Payload>>>);
+
+impl SpawnContext {
+    /// This context with `values` added; where keys clash, `values` win.
+    pub fn with<K: Into<String>>(
+        &self,
+        values: impl IntoIterator<Item = (K, Payload)>,
+    ) -> SpawnContext {
+        let mut values = values.into_iter().peekable();
+        if values.peek().is_none() {
+            return self.clone();
+        }
+        let mut map = self.0.as_deref().cloned().unwrap_or_default();
+        map.extend(values.map(|(k, v)| (k.into(), v)));
+        SpawnContext(Some(Arc::new(map)))
+    }
+
+    /// The value of `key`.
+    pub fn get(&self, key: &str) -> Option<&Payload> {
+        self.0.as_deref()?.get(key)
+    }
+
+    /// Every key and value, ordered by key.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Payload)> {
+        self.0
+            .as_deref()
+            .into_iter()
+            .flatten()
+            .map(|(k, v)| (k.as_str(), v))
+    }
+
+    /// Number of values.
+    pub fn len(&self) -> usize {
+        self.0.as_deref().map_or(0, BTreeMap::len)
+    }
+
+    /// Whether it holds no value.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 

@@ -1,7 +1,8 @@
 //! Process hosts of wippy-rs: the app registry (entries loaded from
 //! `_index.yaml` files), the host abstraction every kind of process host
-//! implements, module permissions, and the terminal (stdio) that only the
-//! terminal host may hand out.
+//! implements and the spawn requests it takes (with the context a process
+//! is spawned with), module permissions, and the terminal (stdio) that only
+//! the terminal host may hand out.
 //!
 //! The registry lives here because everything above reads it (Lua hosts,
 //! supervision, the CLI) while the kernel and security crates below need
@@ -14,5 +15,5 @@ mod terminal;
 pub mod units;
 
 pub use error::HostError;
-pub use host::{App, ModuleSet, ProcessHost, SpawnRequest};
+pub use host::{App, ModuleSet, ProcessHost, SpawnContext, SpawnRequest};
 pub use terminal::Terminal;

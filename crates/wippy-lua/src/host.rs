@@ -224,6 +224,7 @@ impl ProcessHost for LuaHost {
             cell,
             code,
             args: req.args,
+            context: req.context,
         }));
         Ok(pid)
     }

@@ -12,9 +12,12 @@
 //! * `natives` — the Lua API implemented in Rust; `prelude.lua` — the part
 //!   in Lua (coroutines, channels, select, blocking calls).
 //! * `convert` — Lua values ↔ owned payloads; `time` — Time/Duration.
+//! * `ctx` — the `ctx` module: the context a process was spawned with
+//!   (`process.with_context`), read with `ctx.get(key)` and `ctx.all()`.
 
 mod code;
 pub mod convert;
+mod ctx;
 mod host;
 mod json;
 mod logger;

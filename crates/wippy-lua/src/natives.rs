@@ -1,5 +1,6 @@
 //! The Rust side of the Lua API: `process.*`, the runtime natives the
-//! prelude builds on (`rt.*`), and the modules (`time`, `io`, ...).
+//! prelude builds on (`rt.*`), and the modules (`time`, `io`, `json`,
+//! `logger`, `funcs`, `ctx`).
 //!
 //! Natives find the process they act for in [`ShardEnv::current`], which
 //! the shard sets around every step. Failures return `nil, err`; wrong
@@ -12,13 +13,13 @@ use std::time::{Duration as StdDuration, Instant, SystemTime};
 
 use ahash::AHashMap;
 use mlua::{Function, Lua, MultiValue, Table, Value, Variadic};
-use wippy_host::SpawnRequest;
 use wippy_host::registry::EntryId;
+use wippy_host::{SpawnContext, SpawnRequest};
 use wippy_process::wippy_sched::TimerId;
 use wippy_process::{Cell, Completion, Event, ExitResult, Payload, Pid, SpawnOptions};
 
 use crate::code::Compiled;
-use crate::convert::{to_lua, to_payload};
+use crate::convert::{push_key, to_lua, to_payload};
 use crate::time::{Time, duration_arg, positive};
 use crate::vm::ShardEnv;
 
@@ -28,6 +29,9 @@ pub(crate) struct ProcData {
     pub(crate) entry: RefCell<Arc<Compiled>>,
     /// Timers the process armed, by op tag (cancelled when it ends).
     pub(crate) timers: RefCell<AHashMap<u64, (TimerId, bool)>>,
+    /// What the `ctx` module reads: its spawner's context plus what the
+    /// spawner added. Set at spawn; an upgrade keeps it (same `ProcData`).
+    pub(crate) context: SpawnContext,
 }
 
 impl ProcData {
@@ -258,11 +262,11 @@ pub(crate) fn runtime_table(lua: &Lua, env: &Rc<ShardEnv>) -> mlua::Result<Table
                 String,
                 Variadic<Value>,
             )| {
-                if let Some(ctx) = &context
-                    && let Err(err) = to_payload(ctx, "context")
-                {
-                    return err_pair(lua, format!("process.{method}: {err}"));
-                }
+                let added = match context.as_ref().map(context_values) {
+                    None => Vec::new(),
+                    Some(Ok(values)) => values,
+                    Some(Err(err)) => return err_pair(lua, format!("process.{method}: {err}")),
+                };
                 let (link, monitor) = match method.as_str() {
                     "spawn" => (false, false),
                     "spawn_monitored" => (false, true),
@@ -277,6 +281,7 @@ pub(crate) fn runtime_table(lua: &Lua, env: &Rc<ShardEnv>) -> mlua::Result<Table
                     &entry,
                     &host,
                     &args,
+                    added,
                     link,
                     monitor,
                 )
@@ -342,7 +347,7 @@ pub(crate) fn runtime_table(lua: &Lua, env: &Rc<ShardEnv>) -> mlua::Result<Table
             let Some(module) = modules.get(lookup) else {
                 return Err(mlua::Error::runtime(format!(
                     "require({name:?}): no such module (built-in modules: {}; libraries come from the entry's imports)",
-                    "time, io, json, logger, funcs"
+                    "time, io, json, logger, funcs, ctx"
                 )));
             };
             let module: Value = if name == "logger" {
@@ -661,7 +666,40 @@ fn spawn(
     link: bool,
     monitor: bool,
 ) -> mlua::Result<MultiValue> {
-    spawn_with(lua, env, what, None, entry, host, args, link, monitor)
+    // Nothing added: the child inherits the caller's context unchanged.
+    let added = Vec::new();
+    spawn_with(
+        lua, env, what, None, entry, host, args, added, link, monitor,
+    )
+}
+
+/// The values of a Spawner's context table: string keys, values converted
+/// as message payloads (errors name the path, e.g. `context.x: function
+/// cannot be sent`).
+fn context_values(ctx: &Value) -> Result<Vec<(String, Payload)>, String> {
+    let pairs = match to_payload(ctx, "context")? {
+        Payload::Map(pairs) => pairs,
+        Payload::Array(_) => return Err("context[1]: context keys must be strings".into()),
+        _ => return Err("context: expected a table".into()),
+    };
+    pairs
+        .into_iter()
+        .map(|(k, v)| match k {
+            Payload::Str(s) => Ok((s.into(), v)),
+            other => {
+                let mut path = String::from("context");
+                match &other {
+                    Payload::Bool(b) => path.push_str(&format!("[{b}]")),
+                    Payload::Float(f) => path.push_str(&format!("[{f}]")),
+                    Payload::Bytes(b) => {
+                        path.push_str(&format!("[{:?}]", String::from_utf8_lossy(b)))
+                    }
+                    _ => push_key(&mut path, &other),
+                }
+                Err(format!("{path}: context keys must be strings"))
+            }
+        })
+        .collect()
 }
 
 /// Spawner options a child may be started with.
@@ -687,6 +725,8 @@ fn spawn_options(options: Option<&Table>) -> Result<bool, String> {
     Ok(trap)
 }
 
+/// Spawns `entry` on `host` for the running process. `context` is what a
+/// Spawner adds to the caller's context (the child gets the merge).
 #[allow(clippy::too_many_arguments)]
 fn spawn_with(
     lua: &Lua,
@@ -696,6 +736,7 @@ fn spawn_with(
     entry: &str,
     host: &str,
     args: &[Value],
+    context: Vec<(String, Payload)>,
     link: bool,
     monitor: bool,
 ) -> mlua::Result<MultiValue> {
@@ -731,6 +772,8 @@ fn spawn_with(
         entry,
         args: payloads,
         opts,
+        // The child's context: ours, with what the Spawner added.
+        context: p.context.with(context),
     };
     match app.spawn(host, req) {
         Ok(pid) => {
@@ -819,6 +862,8 @@ pub(crate) fn build_modules(
         })?,
     )?;
     modules.insert("json", json);
+
+    modules.insert("ctx", crate::ctx::module(lua, env)?);
 
     let logger = lua.create_userdata(crate::logger::Logger::new(env.clone()))?;
     let holder = lua.create_table()?;

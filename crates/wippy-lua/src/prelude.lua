@@ -887,6 +887,10 @@ function M.call(id, ...)
 end
 
 ---------------------------------------------------------------- spawner
+-- A Spawner holds what the next spawns get. `context` (merged across
+-- chained `with_context` calls, later values winning) is added by Rust over
+-- the caller's own context to form the child's (`ctx` module); `options`
+-- become spawn options. `actor` and `scope` are carried but not yet used.
 local Spawner = {}
 Spawner.__index = Spawner
 Spawner.__metatable = "spawner"

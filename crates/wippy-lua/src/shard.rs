@@ -19,6 +19,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
+use wippy_host::SpawnContext;
 use wippy_process::wippy_sched::Task;
 use wippy_process::{Cell, Home, Outcome, Payload, Pid, Process, drive};
 
@@ -41,6 +42,7 @@ pub(crate) struct Pending {
     pub(crate) cell: Arc<Cell>,
     pub(crate) code: Arc<Compiled>,
     pub(crate) args: Vec<Payload>,
+    pub(crate) context: SpawnContext,
 }
 
 struct Slot {
@@ -267,7 +269,7 @@ impl Shard {
         let slot = match work {
             Work::Spawn(p) => {
                 let slot = p.cell.slot();
-                let process = self.start(state, &p.cell, p.code, p.args);
+                let process = self.start(state, &p.cell, p.code, p.args, p.context);
                 let ix = slot as usize;
                 if state.slots.len() <= ix {
                     state.slots.resize_with(ix + 1, || None);
@@ -316,11 +318,13 @@ impl Shard {
         cell: &Arc<Cell>,
         code: Arc<Compiled>,
         args: Vec<Payload>,
+        context: SpawnContext,
     ) -> Box<dyn Process> {
         let data = Rc::new(ProcData {
             cell: cell.clone(),
             entry: std::cell::RefCell::new(code.clone()),
             timers: Default::default(),
+            context,
         });
         match LuaProc::new(state.vm.clone(), data, args) {
             Ok(p) => Box::new(p),

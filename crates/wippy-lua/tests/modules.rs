@@ -9,7 +9,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use wippy_host::registry::{Registry, Source};
-use wippy_host::{App, SpawnRequest};
+use wippy_host::{App, SpawnContext, SpawnRequest};
 use wippy_lua::{CodeCache, LuaHost, LuaHostConfig};
 use wippy_process::{Event, ExitResult, Payload, Runtime, SpawnOptions};
 
@@ -132,6 +132,7 @@ fn run(rt: &Runtime, app: &Arc<App>, entry: &str) -> ExitResult {
                 entry: entry.parse().unwrap(),
                 args: vec![],
                 opts: SpawnOptions::default().parent(cx.pid()).monitored(),
+                context: SpawnContext::default(),
             };
             app.spawn("app:workers", req).unwrap();
             if let Event::Exit { result, .. } = cx.next_event().await {

@@ -7,7 +7,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use common::*;
-use wippy_host::SpawnRequest;
+use wippy_host::{SpawnContext, SpawnRequest};
 use wippy_process::{Event, Payload, SpawnOptions};
 
 const ECHO: &str = r#"
@@ -163,6 +163,7 @@ fn native_monitor_sees_the_lua_error_with_entry_id() {
                 entry: "app:crash".parse().unwrap(),
                 args: vec![Payload::Int(7)],
                 opts: SpawnOptions::default().parent(cx.pid()).monitored(),
+                context: SpawnContext::default(),
             };
             let child = app.spawn(HOST, req).unwrap();
             let ev = cx.next_event().await;

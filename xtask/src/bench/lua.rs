@@ -7,7 +7,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use wippy_host::registry::{Registry, Source};
-use wippy_host::{App, ProcessHost, SpawnRequest};
+use wippy_host::{App, ProcessHost, SpawnContext, SpawnRequest};
 use wippy_lua::{CodeCache, LuaHost, LuaHostConfig};
 use wippy_process::{NativeHost, Payload, Pid, Runtime, SpawnOptions};
 
@@ -248,6 +248,7 @@ fn req(entry: &str, args: Vec<Payload>) -> SpawnRequest {
         entry: entry.parse().expect("entry id"),
         args,
         opts: SpawnOptions::default(),
+        context: SpawnContext::default(),
     }
 }
 

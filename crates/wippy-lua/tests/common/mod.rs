@@ -9,7 +9,7 @@ use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant};
 
 use wippy_host::registry::{Registry, Source};
-use wippy_host::{App, ProcessHost, SpawnRequest};
+use wippy_host::{App, ProcessHost, SpawnContext, SpawnRequest};
 use wippy_lua::{CodeCache, LuaHost, LuaHostConfig};
 use wippy_process::{Event, ExitResult, Message, NativeHost, Payload, Pid, Runtime, SpawnOptions};
 
@@ -122,6 +122,7 @@ impl TestApp {
                 entry: format!("app:{name}").parse().unwrap(),
                 args,
                 opts,
+                context: SpawnContext::default(),
             })
             .unwrap_or_else(|e| panic!("spawn app:{name}: {e}"))
     }
