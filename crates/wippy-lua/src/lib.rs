@@ -21,6 +21,7 @@ mod ctx;
 mod host;
 mod json;
 mod logger;
+mod message;
 mod natives;
 mod preempt;
 mod proc;

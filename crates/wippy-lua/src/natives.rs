@@ -121,34 +121,12 @@ pub(crate) fn runtime_table(lua: &Lua, env: &Rc<ShardEnv>) -> mlua::Result<Table
     nil.set_readonly(true);
     rt.set("nil_sentinel", nil)?;
 
-    // SAFETY: `raw::take` and `raw::set_message_mt` follow the C function
-    // protocol of the Luau API.
+    // SAFETY: `raw::take` follows the C function protocol of the Luau API.
     rt.set("take", unsafe { lua.create_c_function(crate::raw::take)? })?;
     // SAFETY: as above.
     rt.set("bind_env", unsafe {
         lua.create_c_function(crate::raw::bind_env)?
     })?;
-    let e = env.clone();
-    rt.set(
-        "set_message_mt",
-        lua.create_function(move |lua, mt: Table| {
-            if e.msg_mt.get() != 0 {
-                return Err(mlua::Error::runtime("message metatable already set"));
-            }
-            // SAFETY: a callback runs on the VM's thread; the table is pushed
-            // and popped by lua_ref, leaving the stack balanced.
-            let r = unsafe {
-                lua.exec_raw::<std::ffi::c_int>(mt, |l| {
-                    let r = mlua::ffi::lua_ref(l, -1);
-                    mlua::ffi::lua_pop(l, 1);
-                    mlua::ffi::lua_pushinteger(l, r as _);
-                })?
-            };
-            e.msg_mt.set(r);
-            Ok(())
-        })?,
-    )?;
-
     let e = env.clone();
     rt.set(
         "event",

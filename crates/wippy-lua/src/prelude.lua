@@ -453,25 +453,8 @@ end
 
 ---------------------------------------------------------------- routing
 
-local Msg = {}
-Msg.__index = Msg
-Msg.__metatable = "message"
-Msg.__wippy = "message"
-function Msg:topic()
-    return self[1]
-end
-function Msg:from()
-    return self[2]
-end
--- a message is its own payload object: msg:payload():data()
-function Msg:payload()
-    return self
-end
-function Msg:data()
-    return self[3]
-end
--- rt.take builds message objects with this metatable
-rt.set_message_mt(Msg)
+-- Message objects are userdata made in Rust (message.rs): m:topic(),
+-- m:from(), m:payload(), m:data().
 
 pump = function(p)
     local inbox, listeners = p.inbox, p.listeners
@@ -481,10 +464,10 @@ pump = function(p)
             if m == nil then
                 break
             end
-            local l = listeners and listeners[m[1]]
+            local l = listeners and listeners[m:topic()]
             if l then
                 if l.raw then
-                    feed(l.ch, m[3])
+                    feed(l.ch, m:data())
                 else
                     feed(l.ch, m)
                 end
@@ -954,7 +937,7 @@ end
 -- Every table a process can reach from a runtime object is shared by all
 -- processes of the shard: freeze them (objects expose metatables through
 -- `__index`).
-for _, t in ipairs({ Chan, Msg, Timer, Spawner, channel, M }) do
+for _, t in ipairs({ Chan, Timer, Spawner, channel, M }) do
     table.freeze(t)
 end
 

@@ -2,19 +2,21 @@
 
 use std::rc::Rc;
 
-use mlua::thread::ThreadStatus;
 use mlua::{MultiValue, Table, Thread, Value, ffi};
 use wippy_process::{Context, ExitError, ExitResult, Process, Step, Wait};
 
-use crate::convert::to_payload;
 use crate::natives::ProcData;
+use crate::raw;
 use crate::vm::{Token, Vm};
 
 /// How a resume ended.
 enum Resumed {
     /// The process yielded IDLE (the hot path: nothing converted).
     Idle,
-    /// Anything else, as mlua's `Thread::resume` reports it.
+    /// The method returned: its EXIT value.
+    Finished(Result<wippy_process::Payload, String>),
+    /// A yield with values or an interrupt, or an error, as mlua's
+    /// `Thread::resume` reports it.
     Other(mlua::Result<MultiValue>),
 }
 
@@ -131,53 +133,78 @@ impl LuaProc {
     }
 
     fn resume(&mut self) -> Resumed {
-        if let Some(args) = self.boot.take() {
-            Resumed::Other(self.thread.resume(args))
-        } else if self.preempted {
-            self.preempted = false;
-            let set = || -> mlua::Result<()> {
-                let set: mlua::Function = self.vm.prelude.get("set_current")?;
-                set.call::<()>(self.state.clone())
+        let t = self.thread.state();
+        let nargs = if let Some(args) = self.boot.take() {
+            // First resume: the boot function is on the thread's stack; the
+            // arguments go above it.
+            let n = args.len() as std::ffi::c_int;
+            // SAFETY: exec_raw leaves the arguments on the main state's
+            // stack; they are moved to the (not yet started) thread, which
+            // has room for them after lua_checkstack.
+            let moved = unsafe {
+                self.vm.lua.exec_raw::<()>(args, |state| {
+                    ffi::lua_checkstack(t, n);
+                    ffi::lua_xmove(state, t, n);
+                })
             };
-            if let Err(e) = set() {
+            if let Err(e) = moved {
                 return Resumed::Other(Err(e));
             }
-            Resumed::Other(self.thread.resume(()))
+            n
         } else {
+            if self.preempted {
+                self.preempted = false;
+                let set = || -> mlua::Result<()> {
+                    let set: mlua::Function = self.vm.prelude.get("set_current")?;
+                    set.call::<()>(self.state.clone())
+                };
+                if let Err(e) = set() {
+                    return Resumed::Other(Err(e));
+                }
+            }
             // The prelude restores `P` itself after an IDLE yield.
-            // SAFETY: the thread belongs to this process's VM, which runs
-            // on this worker for the whole step, and it is suspended in a
-            // yield (it was resumed before and has not finished).
-            unsafe { self.resume_raw() }
-        }
+            0
+        };
+        // SAFETY: the thread belongs to this process's VM, which runs on
+        // this worker for the whole step; it is new (with `nargs` arguments
+        // above its function) or suspended in a yield.
+        unsafe { self.resume_raw(nargs) }
     }
 
-    /// The steady-state resume (no arguments) on the raw Luau API: an IDLE
-    /// yield, the common case, costs no mlua values. Anything else is
-    /// turned into what mlua's `Thread::resume` returns, with the same
-    /// error text (message and traceback).
+    /// Resumes the thread on the raw Luau API: an IDLE yield, the common
+    /// case, costs no mlua values, and a finished thread's results are
+    /// converted straight off its stack. Other yields are handed over as
+    /// mlua values; errors get the text mlua's `Thread::resume` would give
+    /// them (message and traceback).
     ///
     /// # Safety
-    /// `self.thread` is suspended in a yield and the VM runs on this thread.
-    unsafe fn resume_raw(&mut self) -> Resumed {
+    /// `self.thread` is new with `nargs` arguments pushed, or suspended in
+    /// a yield; the VM runs on this thread.
+    unsafe fn resume_raw(&mut self, nargs: std::ffi::c_int) -> Resumed {
         let lua = &self.vm.lua;
         let t = self.thread.state();
         // SAFETY: see the function's contract; `main` is the VM's main state
         // (a resume from Rust, not from inside a callback).
         unsafe {
-            let status = ffi::lua_resume_(t, self.vm.main, 0);
+            let status = ffi::lua_resume_(t, self.vm.main, nargs);
             match status {
-                ffi::LUA_YIELD | ffi::LUA_OK => {
+                ffi::LUA_OK => {
+                    let function = self.data.entry.borrow().kind
+                        == wippy_host::registry::EntryKind::FunctionLua;
+                    let r = results(t, function);
+                    ffi::lua_settop(t, 0);
+                    Resumed::Finished(r)
+                }
+                ffi::LUA_YIELD => {
                     let n = ffi::lua_gettop(t);
-                    if status == ffi::LUA_YIELD
-                        && n == 1
+                    if n == 1
                         && ffi::lua_type(t, 1) == ffi::LUA_TLIGHTUSERDATA
                         && Token::from_ptr(ffi::lua_touserdata(t, 1)) == Some(Token::Idle)
                     {
                         ffi::lua_settop(t, 0);
                         return Resumed::Idle;
                     }
-                    // Results (finished), an upgrade request, or nothing (an
+                    // An upgrade request, a stray yield, or nothing (an
                     // interrupt): hand them over as mlua values.
                     Resumed::Other(lua.exec_raw::<MultiValue>((), |state| {
                         ffi::lua_checkstack(state, n);
@@ -192,34 +219,17 @@ impl LuaProc {
         }
     }
 
-    /// What the step's resume came to. Invariant (lost wake-ups): an IDLE
-    /// yield parks the process only if the prelude has pumped the mailbox
-    /// since the thread was resumed. The prelude pumps after every IDLE
-    /// yield returns, but a thread resumed after a preemption
-    /// (`after_preemption`) may reach its IDLE yield without pumping, so that
-    /// step requeues instead; the next resume returns from the IDLE yield and
-    /// pumps.
-    fn outcome(&mut self, r: mlua::Result<MultiValue>, after_preemption: bool) -> Step {
+    /// What a resume that neither parked nor finished came to: an error, an
+    /// interrupt (no values), an upgrade request, or a stray yield.
+    fn outcome(&mut self, r: mlua::Result<MultiValue>) -> Step {
         let vals = match r {
             Err(e) => return Step::Complete(Err(ExitError::new(error_text(&e)))),
             Ok(vals) => vals,
         };
-        if self.thread.status() == ThreadStatus::Finished {
-            let function =
-                self.data.entry.borrow().kind == wippy_host::registry::EntryKind::FunctionLua;
-            return Step::Complete(result_payload(vals, function).map_err(ExitError::new));
-        }
         match vals.front() {
             None => {
                 self.preempted = true;
                 Step::Yield(Wait::yield_now())
-            }
-            Some(v) if Token::of(v) == Some(Token::Idle) => {
-                if after_preemption {
-                    Step::Yield(Wait::yield_now())
-                } else {
-                    Step::Idle
-                }
             }
             Some(v) if Token::of(v) == Some(Token::Upgrade) => {
                 let mut it = vals.into_iter().skip(1);
@@ -298,9 +308,7 @@ impl Process for LuaProc {
             0
         };
         // A thread resumed after a preemption continues wherever the
-        // interrupt hit it, possibly right before a `coroutine.yield(IDLE)`,
-        // without looking at what arrived while it was queued. Such a step
-        // must not park: see `outcome`.
+        // interrupt hit it (see the invariant below).
         let after_preemption = self.preempted;
         let r = self.resume();
         if limit.is_some() {
@@ -309,14 +317,22 @@ impl Process for LuaProc {
             let _ = lua.set_memory_limit(0);
         }
         let step = match r {
+            // Invariant (lost wake-ups): an IDLE yield parks the process
+            // only if the prelude has pumped the mailbox since the thread
+            // was resumed. The prelude pumps after every IDLE yield returns,
+            // but a thread resumed after a preemption may reach its IDLE
+            // yield without pumping, so that step requeues instead; the next
+            // resume returns from the IDLE yield and pumps.
+            Resumed::Idle if after_preemption => Step::Yield(Wait::yield_now()),
             Resumed::Idle => Step::Idle,
+            Resumed::Finished(r) => Step::Complete(r.map_err(ExitError::new)),
             Resumed::Other(Err(e)) if is_memory_error(&e) => {
                 Step::Complete(Err(ExitError::new(format!(
                     "memory limit exceeded ({} bytes per process)",
                     limit.unwrap_or(0)
                 ))))
             }
-            Resumed::Other(r) => self.outcome(r, after_preemption),
+            Resumed::Other(r) => self.outcome(r),
         };
         *env.current.borrow_mut() = None;
         step
@@ -327,20 +343,29 @@ impl Process for LuaProc {
     }
 }
 
-/// The EXIT value of a finished process: its method's return value, or,
-/// when it returned several (`return false, "why"`), an array of them. A
-/// `function.lua` entry's value is always the array of its results (what
-/// `funcs.call` returns).
-fn result_payload(vals: MultiValue, function: bool) -> Result<wippy_process::Payload, String> {
-    match vals.len() {
-        0 if !function => Ok(wippy_process::Payload::Nil),
-        1 if !function => to_payload(&vals[0], "result"),
-        _ => vals
-            .iter()
-            .enumerate()
-            .map(|(i, v)| to_payload(v, &format!("result[{}]", i + 1)))
-            .collect::<Result<Vec<_>, _>>()
-            .map(wippy_process::Payload::Array),
+/// The EXIT value of a finished thread, from its results on its stack:
+/// its method's return value, or, when it returned several (`return false,
+/// "why"`), an array of them. A `function.lua` entry's value is always the
+/// array of its results (what `funcs.call` returns).
+///
+/// # Safety
+/// `t` is a thread of a VM running on this thread, finished with only its
+/// results on its stack.
+unsafe fn results(
+    t: *mut ffi::lua_State,
+    function: bool,
+) -> Result<wippy_process::Payload, String> {
+    // SAFETY: indices 1..=n are the thread's results.
+    unsafe {
+        let n = ffi::lua_gettop(t);
+        match n {
+            0 if !function => Ok(wippy_process::Payload::Nil),
+            1 if !function => raw::to_payload(t, 1, "result"),
+            _ => (1..=n)
+                .map(|i| raw::to_payload(t, i, &format!("result[{i}]")))
+                .collect::<Result<Vec<_>, _>>()
+                .map(wippy_process::Payload::Array),
+        }
     }
 }
 

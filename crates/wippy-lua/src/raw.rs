@@ -46,7 +46,7 @@ impl Drop for CurrentGuard {
     }
 }
 
-fn current<'a>() -> Option<(&'a ProcData, &'a ShardEnv)> {
+pub(crate) fn current<'a>() -> Option<(&'a ProcData, &'a ShardEnv)> {
     let (p, e) = CURRENT.with(Cell::get);
     if p.is_null() || e.is_null() {
         None
@@ -99,34 +99,16 @@ unsafe fn nil_err(l: *mut lua_State, msg: &str) -> c_int {
     2
 }
 
-/// `rt.take()` → the next message as a message object (`{topic, from,
-/// data}` with the prelude's message metatable), or nothing.
+/// `rt.take()` → the next message as a message object (see `message.rs`),
+/// or nothing.
 pub(crate) unsafe extern "C-unwind" fn take(l: *mut lua_State) -> c_int {
-    let Some((p, env)) = current() else { return 0 };
-    let mt = env.msg_mt.get();
-    if mt == 0 {
-        return 0; // the prelude has not registered the metatable yet
-    }
+    let Some((p, _)) = current() else { return 0 };
     let Some(msg) = p.cell.try_recv() else {
         return 0;
     };
-    // SAFETY: `l` is the running thread; we check stack space first and
-    // leave exactly the new table on the stack.
-    unsafe {
-        ffi::lua_checkstack(l, 8);
-        ffi::lua_createtable(l, 3, 0);
-        env.strings.push_str(l, &msg.topic);
-        ffi::lua_rawseti(l, -2, 1);
-        match msg.from {
-            Some(from) => env.strings.push_pid(l, from),
-            None => ffi::lua_pushnil(l),
-        }
-        ffi::lua_rawseti(l, -2, 2);
-        push_payload(l, &msg.payload, &env.strings);
-        ffi::lua_rawseti(l, -2, 3);
-        ffi::lua_rawgeti(l, ffi::LUA_REGISTRYINDEX, mt as _);
-        ffi::lua_setmetatable(l, -2);
-    }
+    // SAFETY: `l` is the running thread of a VM set up by message::install;
+    // a C function has a free slot (LUA_MINSTACK).
+    unsafe { crate::message::push(l, msg) };
     1
 }
 
@@ -305,6 +287,11 @@ unsafe fn convert(l: *mut lua_State, idx: c_int, stack: &mut Stack) -> Result<Pa
                     ffi::LUA_TTHREAD => "thread",
                     ffi::LUA_TBUFFER => "buffer",
                     ffi::LUA_TVECTOR => "vector",
+                    ffi::LUA_TUSERDATA
+                        if ffi::lua_userdatatag(l, idx) == crate::message::MSG_TAG =>
+                    {
+                        "message"
+                    }
                     _ => "userdata",
                 };
                 return Err(ConvError::new(format!("{name} cannot be sent")));

@@ -42,9 +42,6 @@ pub(crate) struct ShardEnv {
     pub(crate) current: RefCell<Option<Rc<ProcData>>>,
     /// Modules built once per VM (`time`, `io`, ...), frozen.
     pub(crate) modules: RefCell<AHashMap<&'static str, Table>>,
-    /// Registry reference of the prelude's message metatable, set once by
-    /// `rt.set_message_mt` while the prelude loads (0: not yet).
-    pub(crate) msg_mt: std::cell::Cell<std::ffi::c_int>,
     /// Interned topics, keys and pid strings of the message path.
     pub(crate) strings: crate::strings::LuaStrings,
 }
@@ -136,9 +133,11 @@ impl Vm {
             host,
             current: RefCell::new(None),
             modules: RefCell::new(AHashMap::new()),
-            msg_mt: std::cell::Cell::new(0),
             strings: crate::strings::LuaStrings::new(),
         });
+        // SAFETY: the main state, before any process exists; install leaves
+        // the stack as it found it.
+        unsafe { lua.exec_raw::<()>((), |l| crate::message::install(l))? };
         let globals = lua.globals();
         trim_globals(&lua, &globals)?;
         let rt = natives::runtime_table(&lua, &env)?;
