@@ -165,6 +165,20 @@ impl LuaHost {
         &self.core.code
     }
 
+    /// Bytes of Lua heap in use in the host's shared VMs (dedicated VMs are
+    /// not counted), after a full collection in each when `collect`. Each
+    /// VM is held while it is measured, so this waits for running slices.
+    ///
+    /// ```no_run
+    /// # fn f(host: &wippy_lua::LuaHost) {
+    /// let live = host.heap_bytes(true);
+    /// println!("{} KB of Lua heap", live / 1024);
+    /// # }
+    /// ```
+    pub fn heap_bytes(&self, collect: bool) -> usize {
+        self.shards.iter().map(|s| s.heap_bytes(collect)).sum()
+    }
+
     fn pick_shard(&self) -> &Arc<Shard> {
         // Only shared hosts have a fixed set of shards.
         // Least loaded; ties go to the first. Few shards per host, so a scan.

@@ -32,6 +32,10 @@ pub(crate) struct ProcData {
     /// What the `ctx` module reads: its spawner's context plus what the
     /// spawner added. Set at spawn; an upgrade keeps it (same `ProcData`).
     pub(crate) context: SpawnContext,
+    /// The state table, fresh chunk and method name of the thread about to
+    /// start (set at spawn and at upgrade, taken by the prelude's boot with
+    /// `rt.boot_parts()`; see `proc.rs`).
+    pub(crate) boot: RefCell<Option<Box<(Table, Function, Value)>>>,
 }
 
 impl ProcData {
@@ -121,6 +125,17 @@ pub(crate) fn runtime_table(lua: &Lua, env: &Rc<ShardEnv>) -> mlua::Result<Table
     nil.set_readonly(true);
     rt.set("nil_sentinel", nil)?;
 
+    // rt.boot_parts() -> state, chunk, method of the thread starting now.
+    let e = env.clone();
+    rt.set(
+        "boot_parts",
+        lua.create_function(move |_, ()| {
+            let parts = e.current()?.boot.borrow_mut().take();
+            parts
+                .map(|b| *b)
+                .ok_or_else(|| mlua::Error::runtime("boot_parts: the process has started"))
+        })?,
+    )?;
     // SAFETY: `raw::take` follows the C function protocol of the Luau API.
     rt.set("take", unsafe { lua.create_c_function(crate::raw::take)? })?;
     // SAFETY: as above.

@@ -374,6 +374,11 @@ function channel.select(cases)
         error("channel.select: expected a table of cases", 2)
     end
     local n = #cases
+    if cases.default then
+        -- about to answer "nothing is ready" without blocking: look at the
+        -- mailbox first
+        pump(P)
+    end
     for i = 1, n do
         local c = cases[i]
         if type(c) ~= "table" or getmetatable(c.ch) ~= "channel" then
@@ -525,9 +530,12 @@ function M.inbox()
     local p = P
     local ch = p.inbox
     if not ch then
+        -- No pump here: every reader pumps before it concludes that
+        -- nothing has arrived (receive's fast path, `block`, a select
+        -- with a default), and a blocked process's stack stays within
+        -- Luau's initial 45 slots (see `boot`).
         ch = new_channel(0)
         p.inbox = ch
-        pump(p)
     end
     return ch
 end
@@ -536,9 +544,12 @@ function M.events()
     local p = P
     local ch = p.events
     if not ch then
+        -- No pump here: every reader pumps before it concludes that
+        -- nothing has arrived (receive's fast path, `block`, a select
+        -- with a default), and a blocked process's stack stays within
+        -- Luau's initial 45 slots (see `boot`).
         ch = new_channel(0)
         p.events = ch
-        pump(p)
     end
     return ch
 end
@@ -730,9 +741,9 @@ end
 -- environment, then its method with the spawn arguments.
 local ENV_MT, rt_bind_env = rt.env_mt, rt.bind_env
 
--- Runs a process's (fresh) chunk in a fresh environment of its own and
--- calls its method. Also the start of an upgraded process's new thread.
-function M.boot(p, chunk, method, ...)
+-- Sets up a process (its environment, its chunk run) and returns the
+-- entry's method.
+local function start(p, chunk, method)
     P = p
     p.main = co_running()
     local env = setmetatable({}, ENV_MT)
@@ -749,8 +760,22 @@ function M.boot(p, chunk, method, ...)
     if type(f) ~= "function" then
         error("entry has no function `" .. tostring(method) .. "` (its chunk must return a table with it)", 0)
     end
-    -- not kept alive by this frame while the process runs
-    mod, chunk = nil, nil
+    return f
+end
+
+-- The body of a process's thread (also the start of an upgraded process's
+-- new thread): runs the entry's chunk in a fresh environment of its own and
+-- calls its method with the spawn arguments. The state, chunk and method
+-- come from Rust through `rt.boot_parts()`, not as arguments.
+--
+-- Kept shallow on purpose: every slot under a parked process's IDLE yield
+-- (this frame, the method's, receive's, and the 20 a C call reserves)
+-- counts towards its stack, and a stack that outgrows Luau's initial 45
+-- slots is doubled to 95 for good (+800 bytes per idle process;
+-- tests/scale.rs measures it).
+local rt_boot_parts = rt.boot_parts
+function M.boot(...)
+    local f = start(rt_boot_parts())
     return f(...)
 end
 

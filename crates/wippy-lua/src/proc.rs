@@ -63,7 +63,12 @@ pub(crate) struct LuaProc {
     thread: Thread,
     /// The process's state table (inbox, channels, coroutines; see prelude).
     state: Table,
-    /// Arguments of the first resume (state, chunk, method, args...).
+    /// Arguments of the thread's first resume: the method's arguments.
+    /// The state table, chunk and method name reach the prelude's boot
+    /// through `ProcData::boot` (`rt.boot_parts()`): passed as arguments
+    /// they would sit, twice (a vararg frame copies its fixed parameters),
+    /// under every frame of the process; see `boot` in the prelude on why
+    /// the depth of a parked process's stack matters.
     boot: Option<MultiValue>,
     /// The thread was interrupted mid-slice; `P` must be set before resuming.
     preempted: bool,
@@ -114,19 +119,18 @@ impl LuaProc {
         let state = lua.create_table()?;
         let thread = lua.create_thread(vm.boot.clone())?;
         crate::preempt::mark_main(&thread);
-        let mut boot = Vec::with_capacity(3 + args.len());
-        boot.push(Value::Table(state.clone()));
-        boot.push(Value::Function(chunk));
-        boot.push(vm.method_name(&code)?);
-        for a in &args {
-            boot.push(crate::convert::to_lua(lua, a)?);
-        }
+        let method = vm.method_name(&code)?;
+        let args = args
+            .iter()
+            .map(|a| crate::convert::to_lua(lua, a))
+            .collect::<mlua::Result<Vec<_>>>()?;
+        *data.boot.borrow_mut() = Some(Box::new((state.clone(), chunk, method)));
         Ok(LuaProc {
             vm,
             data,
             thread,
             state,
-            boot: Some(MultiValue::from_vec(boot)),
+            boot: Some(MultiValue::from_vec(args)),
             preempted: false,
             charged: 0,
         })
@@ -273,10 +277,9 @@ impl LuaProc {
             let chunk = self.vm.instantiate(&code)?;
             let thread = lua.create_thread(self.vm.boot.clone())?;
             crate::preempt::mark_main(&thread);
-            let mut boot = vec![Value::Table(self.state.clone()), Value::Function(chunk)];
-            boot.push(self.vm.method_name(&code)?);
-            boot.extend(args);
-            Ok((thread, MultiValue::from_vec(boot)))
+            let parts = (self.state.clone(), chunk, self.vm.method_name(&code)?);
+            *self.data.boot.borrow_mut() = Some(Box::new(parts));
+            Ok((thread, MultiValue::from_vec(args)))
         };
         let (thread, boot) = build().map_err(|e| error_text(&e))?;
         self.thread = thread;

@@ -148,6 +148,20 @@ impl Shard {
         }
     }
 
+    /// Bytes of Lua heap the VM uses, after a full collection when
+    /// `collect` (waits for a running slice to end; none after close).
+    pub(crate) fn heap_bytes(&self, collect: bool) -> usize {
+        let guard = lock(&self.state);
+        let Some(state) = guard.as_ref() else {
+            return 0;
+        };
+        if collect {
+            // A collection runs no Lua code (there are no finalisers).
+            let _ = state.vm.lua.gc_collect();
+        }
+        state.vm.lua.used_memory()
+    }
+
     /// Drops the VM and every process state (host shutdown). Waits for a
     /// running slice to end.
     pub(crate) fn close(&self) {
@@ -324,6 +338,7 @@ impl Shard {
             cell: cell.clone(),
             entry: std::cell::RefCell::new(code.clone()),
             timers: Default::default(),
+            boot: Default::default(),
             context,
         });
         match LuaProc::new(state.vm.clone(), data, args) {

@@ -193,3 +193,43 @@ fn ping_pong_under_random_preemption_loses_no_wake_up() {
     }
     assert_eq!(as_i64(&result.unwrap()), rounds);
 }
+
+/// Processes preempted while their module-level code runs (during boot)
+/// still start their own entry's method: what a starting thread runs is
+/// kept per process, not per VM.
+#[test]
+fn processes_preempted_during_boot_start_their_own_code() {
+    let slow = r#"
+        local s = 0
+        for i = 1, 3000000 do s = s + i % 7 end
+        return { main = function() return "slow:" .. s end }
+    "#;
+    let fast = r#"return { main = function(k) return "fast:" .. k end }"#;
+    let t = TestApp::with_config(
+        vec![entry("slow", slow), entry("fast", fast)],
+        LuaHostConfig {
+            shards: 1,
+            ..LuaHostConfig::new(HOST, 1)
+        },
+    );
+    let (w, events) = t.watcher();
+    let opts = || wippy_process::SpawnOptions::default().parent(w).monitored();
+    let slow_pids: Vec<_> = (0..2)
+        .map(|_| t.spawn_opts("slow", vec![], opts()))
+        .collect();
+    let fast_pids: Vec<_> = (0..20)
+        .map(|k| t.spawn_opts("fast", vec![Payload::Int(k)], opts()))
+        .collect();
+    let want: i64 = (1..=3_000_000i64).map(|i| i % 7).sum();
+    let all: Vec<_> = slow_pids.iter().chain(&fast_pids).copied().collect();
+    let results = wait_exits(&events, &all, TIMEOUT);
+    for (i, r) in results.into_iter().enumerate() {
+        let v = exit_value(r);
+        let expected = if i < slow_pids.len() {
+            format!("slow:{want}")
+        } else {
+            format!("fast:{}", i - slow_pids.len())
+        };
+        assert_eq!(v.as_str(), Some(expected.as_str()));
+    }
+}

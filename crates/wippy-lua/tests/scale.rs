@@ -88,3 +88,49 @@ fn ten_thousand_parked_processes_then_all_exit() {
         "scale: spawned {N} in {spawned:?}, all ready at {all_ready:?}, all exited at {all_exited:?}"
     );
 }
+
+/// An idle process's Lua heap: a thread whose stack fits Luau's initial 45
+/// slots, its state, environment and inbox, about 2 KB. The frames under a
+/// parked process's IDLE yield (the prelude's boot, the method, receive and
+/// the yield's 20 reserved slots) only just fit; one extra frame or
+/// register on that path doubles the stack to 95 slots (+800 bytes per
+/// process), which this catches.
+#[test]
+fn a_parked_process_costs_about_two_kilobytes_of_lua_heap() {
+    const IDLE: &str = r#"
+return { main = function(parent, k, tag)
+    local inbox = process.inbox()
+    process.send(parent, "ready", 1)
+    inbox:receive()
+end }
+"#;
+    let t = TestApp::with_config(
+        vec![entry("waiter", IDLE)],
+        wippy_lua::LuaHostConfig {
+            shards: 1,
+            ..wippy_lua::LuaHostConfig::new(HOST, 1)
+        },
+    );
+    let (me, rx) = t.mailbox();
+    let before = t.host.heap_bytes(true);
+    let n = 3_000;
+    for k in 0..n {
+        // three arguments: headroom for more than the usual one or two
+        t.spawn(
+            "waiter",
+            vec![Payload::Pid(me), Payload::Int(k), Payload::Str("t".into())],
+        );
+    }
+    let mut ready = 0;
+    while ready < n {
+        if next_msg(&rx, TIMEOUT).topic.as_str() == "ready" {
+            ready += 1;
+        }
+    }
+    let per = (t.host.heap_bytes(true) - before) as f64 / n as f64;
+    eprintln!("Lua heap per parked process: {per:.0} bytes");
+    assert!(
+        (1_000.0..2_400.0).contains(&per),
+        "a parked process takes {per:.0} bytes of Lua heap (about 2,000 expected; 2,800 means its stack was doubled)"
+    );
+}
