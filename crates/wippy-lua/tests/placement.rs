@@ -1,0 +1,71 @@
+//! Placement of new processes on a host's VM shards (`execution.md` §2):
+//! the least-loaded shard, with processes spawned together kept together
+//! while the loads stay within 1/16 of the mean.
+
+mod common;
+
+use common::*;
+use wippy_process::Payload;
+
+const PARKED: &str = r#"
+return { main = function() process.inbox():receive() end }
+"#;
+
+/// The shard whose load went up between two snapshots.
+fn grown(before: &[usize], after: &[usize]) -> usize {
+    let grew: Vec<usize> = (0..before.len())
+        .filter(|&i| after[i] > before[i])
+        .collect();
+    assert_eq!(
+        grew.len(),
+        1,
+        "one spawn, one shard: {before:?} -> {after:?}"
+    );
+    grew[0]
+}
+
+#[test]
+fn the_first_processes_go_to_different_shards() {
+    let t = TestApp::new(vec![entry("parked", PARKED)], 2);
+    let shards = t.host.shard_loads().len();
+    assert!(shards >= 2, "{shards} shards");
+    let mut used = Vec::new();
+    for _ in 0..shards {
+        let before = t.host.shard_loads();
+        t.spawn("parked", vec![]);
+        used.push(grown(&before, &t.host.shard_loads()));
+    }
+    used.sort_unstable();
+    used.dedup();
+    assert_eq!(used.len(), shards, "one process per shard first");
+}
+
+#[test]
+fn processes_spawned_together_share_a_shard_and_loads_stay_balanced() {
+    let t = TestApp::new(vec![entry("parked", PARKED)], 2);
+    let shards = t.host.shard_loads().len();
+    let n = 4_000;
+    let mut switches = 0;
+    let mut last = None;
+    for _ in 0..n {
+        let before = t.host.shard_loads();
+        t.spawn("parked", vec![Payload::Nil]);
+        let now = t.host.shard_loads();
+        let s = grown(&before, &now);
+        if last.is_some_and(|l| l != s) {
+            switches += 1;
+        }
+        last = Some(s);
+        let total: usize = now.iter().sum();
+        let (min, max) = (now.iter().min().unwrap(), now.iter().max().unwrap());
+        assert!(
+            max - min <= total / (shards * 16) + 1,
+            "loads drifted apart: {now:?}"
+        );
+    }
+    // Strict least-loaded placement would switch shards on every spawn.
+    assert!(
+        switches < n / 5,
+        "{switches} shard switches in {n} consecutive spawns"
+    );
+}
