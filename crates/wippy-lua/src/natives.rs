@@ -611,6 +611,9 @@ pub(crate) fn install_globals(
         co2.set(k, v)?;
     }
     co2.set("spawn", prelude.get::<Function>("spawn_coroutine")?)?;
+    // resume/wrap hand a preemption of the coroutine up to its resumer
+    co2.set("resume", prelude.get::<Function>("resume_coroutine")?)?;
+    co2.set("wrap", prelude.get::<Function>("wrap_coroutine")?)?;
     g.set("coroutine", co2)?;
     g.set("require", prelude.get::<Function>("require")?)?;
     g.set("loadstring", prelude.get::<Function>("loadstring")?)?;

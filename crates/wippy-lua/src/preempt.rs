@@ -101,8 +101,8 @@ impl Preempt {
     }
 }
 
-/// Marks `thread` as a process's main thread: the only kind of thread the
-/// interrupt yields (to Rust, which requeues the process).
+/// Marks `thread` as a process's main thread: the kind of thread the
+/// interrupt yields to Rust (which requeues the process).
 pub(crate) fn mark_main(thread: &mlua::Thread) {
     // SAFETY: the state is valid while `thread` lives; thread data is a plain
     // pointer slot that mlua does not use.
@@ -112,8 +112,8 @@ pub(crate) fn mark_main(thread: &mlua::Thread) {
 static MAIN_MARK: u8 = 0;
 
 /// How long one step may run in code that cannot be preempted (a Rust or
-/// C boundary such as a `table.sort` comparator or a metamethod, or a
-/// coroutine the main thread resumed) before it is stopped with an error.
+/// C boundary such as a `table.sort` comparator or a metamethod) before it
+/// is stopped with an error.
 pub(crate) const HARD_LIMIT: Duration = Duration::from_secs(1);
 
 thread_local! {
@@ -133,26 +133,32 @@ pub(crate) fn end_step() {
     HARD_DEADLINE.with(|d| d.set(None));
 }
 
-const OVERRUN: &str = "time slice exceeded by more than 1s in code that cannot be preempted (a metamethod, a sort comparator, a library callback, or a coroutine); the process was stopped";
+const OVERRUN: &str = "time slice exceeded by more than 1s in code that cannot be preempted (a metamethod, a sort comparator, or a library callback); the process was stopped";
 
-/// The Luau interrupt: when the running thread is a process's main thread
-/// and can yield, remove itself and yield it. Otherwise (inside a Rust or C
-/// callback, or in a coroutine the main thread resumed) it stays installed
-/// and fires again at the next safe point, until control is back in the
-/// main thread, or, past `HARD_LIMIT`, stops the step with an error.
-/// Yielding a nested coroutine from an interrupt is not done: Luau's
-/// `coroutine.resume` does not resume such a yield faithfully (observed:
-/// lost wake-ups in the prelude's scheduler).
+/// The Luau interrupt: when the running thread can yield, remove itself and
+/// yield it. A process's main thread yields to Rust (no values: the process
+/// is requeued). Any other thread is a coroutine resumed by Lua code (a
+/// managed one by the prelude's scheduler, a manual one through
+/// `coroutine.resume`/`wrap`): it yields the preemption token, and its
+/// resumer passes the preemption up (see `resume_coroutine` in the prelude)
+/// until the main thread yields, then resumes it where it stopped.
+/// Otherwise (inside a Rust or C callback, a metamethod) the interrupt
+/// stays installed and fires again at the next safe point, or, past
+/// `HARD_LIMIT`, stops the step with an error.
 unsafe extern "C-unwind" fn interrupt(l: *mut ffi::lua_State, gc: c_int) {
     if gc >= 0 {
         return; // GC safepoint, not a code safepoint
     }
     // SAFETY: called by the VM on its own thread with a valid state.
     unsafe {
-        let main = ffi::lua_getthreaddata(l) == &MAIN_MARK as *const u8 as *mut _;
-        if main && ffi::lua_isyieldable(l) != 0 {
+        if ffi::lua_isyieldable(l) != 0 {
             (*ffi::lua_callbacks(l)).interrupt = None;
-            ffi::lua_yield(l, 0);
+            if ffi::lua_getthreaddata(l) == &MAIN_MARK as *const u8 as *mut _ {
+                ffi::lua_yield(l, 0);
+            } else {
+                ffi::lua_pushlightuserdata(l, crate::vm::Token::Preempt.ptr());
+                ffi::lua_yield(l, 1);
+            }
             return;
         }
         // Cannot yield here. Past the hard limit, raise an error; the

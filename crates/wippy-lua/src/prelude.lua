@@ -20,7 +20,7 @@ local co_create, co_resume, co_yield, co_running, co_status =
 local setmetatable, type, error, tostring, traceback, select =
     setmetatable, type, error, tostring, debug.traceback, select
 
-local IDLE, UPGRADE = rt.idle_token, rt.upgrade_token
+local IDLE, UPGRADE, PREEMPT = rt.idle_token, rt.upgrade_token, rt.preempt_token
 local BLOCKED = {} -- a managed coroutine waits (yielded to its process's main loop)
 local NIL = rt.nil_sentinel -- stands for nil inside channel buffers
 
@@ -454,6 +454,58 @@ function M.spawn_coroutine(fn)
     end
     q_push(r, co)
     return co
+end
+
+-- Preemption of coroutines. The interrupt yields a coroutine that is not
+-- a process's main thread with PREEMPT (see preempt.rs). Its resumer
+-- passes the preemption up: a managed coroutine's resumer is `block`
+-- (which requeues it); a manual one's is coroutine.resume/wrap, replaced
+-- by these, which yield their own thread the same way and, once resumed,
+-- resume the coroutine where it stopped. User code never sees PREEMPT.
+local co_isyieldable, t_pack, t_unpack_ = coroutine.isyieldable, table.pack, table.unpack
+
+local function pass_preemption()
+    if not co_isyieldable() then
+        return -- inside a metamethod or callback: carry on (the hard limit applies)
+    end
+    local p = P
+    if co_running() == p.main then
+        co_yield() -- to Rust, as the interrupt would (Rust restores P)
+    else
+        co_yield(PREEMPT) -- to this coroutine's own resumer
+    end
+    P = p
+end
+
+local function finish_resume(co, ok, a, ...)
+    if ok and a == PREEMPT and select("#", ...) == 0 then
+        local r
+        repeat
+            pass_preemption()
+            r = t_pack(co_resume(co))
+        until not (r[1] and r.n == 2 and r[2] == PREEMPT)
+        return t_unpack_(r, 1, r.n)
+    end
+    return ok, a, ...
+end
+
+function M.resume_coroutine(co, ...)
+    return finish_resume(co, co_resume(co, ...))
+end
+
+local function finish_wrap(ok, ...)
+    if ok then
+        return ...
+    end
+    -- as Luau's wrap: a string error gets the caller's position
+    error((...), 3)
+end
+
+function M.wrap_coroutine(f)
+    local co = co_create(f)
+    return function(...)
+        return finish_wrap(finish_resume(co, co_resume(co, ...)))
+    end
 end
 
 ---------------------------------------------------------------- routing

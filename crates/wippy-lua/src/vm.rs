@@ -63,15 +63,18 @@ impl ShardEnv {
 pub(crate) enum Token {
     Idle,
     Upgrade,
+    /// What a preempted coroutine (not a main thread) yields to its resumer.
+    Preempt,
 }
 
-static TOKENS: [u8; 2] = [0, 0];
+static TOKENS: [u8; 3] = [0, 0, 0];
 
 impl Token {
-    fn ptr(self) -> *mut std::ffi::c_void {
+    pub(crate) fn ptr(self) -> *mut std::ffi::c_void {
         let ix = match self {
             Token::Idle => 0,
             Token::Upgrade => 1,
+            Token::Preempt => 2,
         };
         &TOKENS[ix] as *const u8 as *mut std::ffi::c_void
     }
@@ -86,6 +89,8 @@ impl Token {
             Some(Token::Idle)
         } else if p == Token::Upgrade.ptr() {
             Some(Token::Upgrade)
+        } else if p == Token::Preempt.ptr() {
+            Some(Token::Preempt)
         } else {
             None
         }
@@ -149,6 +154,7 @@ impl Vm {
         rt.set("env_mt", env_mt.clone())?;
         rt.set("idle_token", Token::Idle.value())?;
         rt.set("upgrade_token", Token::Upgrade.value())?;
+        rt.set("preempt_token", Token::Preempt.value())?;
         let prelude: Table = lua
             .load(prelude_bytecode())
             .set_mode(mlua::chunk::ChunkMode::Binary)

@@ -8,7 +8,9 @@
 mod common;
 
 use common::*;
+use std::time::{Duration, Instant};
 use wippy_lua::LuaHostConfig;
+
 use wippy_process::Payload;
 
 /// Iterations of the inner loop: enough for tens of 2 ms slices.
@@ -232,4 +234,100 @@ fn processes_preempted_during_boot_start_their_own_code() {
         };
         assert_eq!(v.as_str(), Some(expected.as_str()));
     }
+}
+
+/// Runs `body` (returning a value) on a one-worker, one-shard host while a
+/// second process is spawned 100 ms in: that one must finish long before
+/// `body` does, and `body` must not be stopped by the 1 s limit on code
+/// that cannot be preempted.
+fn busy_beside_a_bystander(body: &str) -> (Payload, Duration) {
+    let src = format!("local M = {{}}\nfunction M.main()\n{body}\nend\nreturn M\n");
+    let t = TestApp::with_config(
+        vec![
+            entry("busy", &src),
+            entry("quick", "return { main = function() return 1 end }"),
+        ],
+        LuaHostConfig {
+            shards: 1,
+            ..LuaHostConfig::new(HOST, 1)
+        },
+    );
+    let (w, events) = t.watcher();
+    let opts = || wippy_process::SpawnOptions::default().parent(w).monitored();
+    let busy = t.spawn_opts("busy", vec![], opts());
+    std::thread::sleep(Duration::from_millis(100));
+    let start = Instant::now();
+    let quick = t.spawn_opts("quick", vec![], opts());
+    let quick_exit = wait_exit(&events, quick, TIMEOUT);
+    let bystander = start.elapsed();
+    exit_value(quick_exit);
+    (exit_value(wait_exit(&events, busy, TIMEOUT)), bystander)
+}
+
+/// 1.3 s of CPU, longer than the 1 s a step may run unpreempted.
+const SPIN: &str = "local t0 = os.clock() local n = 0 while os.clock() - t0 < 1.3 do n = n + 1 end";
+
+#[test]
+fn a_busy_spawned_coroutine_is_preempted_not_stopped() {
+    let (v, bystander) = busy_beside_a_bystander(&format!(
+        "local out = channel.new(1)
+         coroutine.spawn(function() {SPIN} out:send(n) end)
+         return out:receive() > 0"
+    ));
+    assert_eq!(v, Payload::Bool(true));
+    assert!(
+        bystander < Duration::from_millis(500),
+        "bystander waited {bystander:?}"
+    );
+}
+
+#[test]
+fn a_busy_manual_coroutine_is_preempted_and_keeps_its_semantics() {
+    let (v, bystander) = busy_beside_a_bystander(&format!(
+        "local co = coroutine.create(function(a)
+             {SPIN}
+             local b = coroutine.yield(a + 1, 'mid')
+             return b * 2, n > 0
+         end)
+         local ok1, x, tag = coroutine.resume(co, 10)
+         local ok2, y, spun = coroutine.resume(co, 21)
+         local ok3, err = coroutine.resume(co)
+         return {{ ok1 = ok1, x = x, tag = tag, ok2 = ok2, y = y, spun = spun,
+                   ok3 = ok3, dead = err, status = coroutine.status(co) }}"
+    ));
+    let get = |k: &str| v.get(k).cloned().unwrap_or(Payload::Nil);
+    assert_eq!(get("ok1"), Payload::Bool(true));
+    assert_eq!(get("x"), Payload::Int(11));
+    assert_eq!(get("tag").as_str(), Some("mid"));
+    assert_eq!(get("ok2"), Payload::Bool(true));
+    assert_eq!(get("y"), Payload::Int(42));
+    assert_eq!(get("spun"), Payload::Bool(true));
+    assert_eq!(get("ok3"), Payload::Bool(false));
+    assert!(
+        get("dead").as_str().is_some_and(|e| e.contains("dead")),
+        "{v:?}"
+    );
+    assert_eq!(get("status").as_str(), Some("dead"));
+    assert!(
+        bystander < Duration::from_millis(500),
+        "bystander waited {bystander:?}"
+    );
+}
+
+#[test]
+fn a_busy_wrapped_coroutine_is_preempted_and_errors_still_propagate() {
+    let (v, _) = busy_beside_a_bystander(&format!(
+        "local gen = coroutine.wrap(function() {SPIN} coroutine.yield(n > 0) error('boom') end)
+         local first = gen()
+         local ok, err = pcall(gen)
+         local nested = coroutine.wrap(function()
+             return coroutine.wrap(function() {SPIN} return 'inner' end)()
+         end)
+         return {{ first = first, ok = ok, err = tostring(err), nested = nested() }}"
+    ));
+    assert_eq!(v.get("first"), Some(&Payload::Bool(true)));
+    assert_eq!(v.get("ok"), Some(&Payload::Bool(false)));
+    let err = v.get("err").and_then(Payload::as_str).unwrap_or_default();
+    assert!(err.contains("boom"), "{err}");
+    assert_eq!(v.get("nested").and_then(Payload::as_str), Some("inner"));
 }

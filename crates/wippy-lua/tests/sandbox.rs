@@ -618,10 +618,11 @@ fn an_endless_loop_inside_pcall_is_preempted() {
     a.ping();
 }
 
-/// An endless loop where the preemption interrupt cannot simply yield the
-/// process's main thread (a metamethod, a callback of a C function, a nested
-/// coroutine) must still not hold the shard: the bystander answers and the
-/// spinning process can be terminated.
+/// An endless loop anywhere, also where the preemption interrupt cannot
+/// yield the process's main thread at once (a metamethod or a callback of a
+/// C function, stopped after 1 s; a managed or manual coroutine, whose
+/// preemption is passed up), must not hold the shard: the bystander answers
+/// and the spinning process can be terminated.
 fn endless_non_yieldable(body: &'static str) {
     let spin = hostile("spin_c", body);
     let mut a = Arena::with_config(vec![spin], LuaHostConfig::new(HOST, 1));
