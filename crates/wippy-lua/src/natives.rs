@@ -24,11 +24,16 @@ use crate::time::{Time, duration_arg, positive};
 use crate::vm::ShardEnv;
 
 /// What the natives know of the running process.
+/// A process's armed timers: op tag → (timer, periodic).
+pub(crate) type TimerMap = AHashMap<u64, (TimerId, bool)>;
+
 pub(crate) struct ProcData {
     pub(crate) cell: Arc<Cell>,
     pub(crate) entry: RefCell<Arc<Compiled>>,
     /// Timers the process armed, by op tag (cancelled when it ends).
-    pub(crate) timers: RefCell<AHashMap<u64, (TimerId, bool)>>,
+    /// Allocated on first use: most processes arm none, and an empty map
+    /// (with its hasher) costs 64 bytes per process.
+    pub(crate) timers: RefCell<Option<Box<TimerMap>>>,
     /// What the `ctx` module reads: its spawner's context plus what the
     /// spawner added. Set at spawn; an upgrade keeps it (same `ProcData`).
     pub(crate) context: SpawnContext,
@@ -46,7 +51,7 @@ impl ProcData {
     /// Cancels every timer still armed.
     pub(crate) fn cancel_timers(&self, env: &ShardEnv) {
         let timers = env.host.node.timers();
-        for (_, (id, _)) in self.timers.borrow_mut().drain() {
+        for (_, (id, _)) in self.timers.borrow_mut().take().into_iter().flat_map(|m| *m) {
             timers.cancel(id);
         }
     }
@@ -163,10 +168,13 @@ pub(crate) fn runtime_table(lua: &Lua, env: &Rc<ShardEnv>) -> mlua::Result<Table
                 None => Ok((Value::Nil, Value::Nil)),
                 Some(c) => {
                     // A one-shot timer is gone once it fired.
-                    let periodic = p.timers.borrow().get(&c.tag).map(|t| t.1);
-                    if periodic == Some(false) {
-                        p.timers.borrow_mut().remove(&c.tag);
+                    let mut timers = p.timers.borrow_mut();
+                    if let Some(map) = timers.as_mut()
+                        && map.get(&c.tag).is_some_and(|t| !t.1)
+                    {
+                        map.remove(&c.tag);
                     }
+                    drop(timers);
                     Ok((Value::Number(c.tag as f64), to_lua(lua, &c.value)?))
                 }
             }
@@ -198,6 +206,7 @@ pub(crate) fn runtime_table(lua: &Lua, env: &Rc<ShardEnv>) -> mlua::Result<Table
             };
             p.timers
                 .borrow_mut()
+                .get_or_insert_with(Default::default)
                 .insert(tag, (id, periodic == Some(true)));
             Ok(true)
         })?,
@@ -208,7 +217,8 @@ pub(crate) fn runtime_table(lua: &Lua, env: &Rc<ShardEnv>) -> mlua::Result<Table
         "cancel_timer",
         lua.create_function(move |_, tag: u64| {
             let p = e.current()?;
-            if let Some((id, _)) = p.timers.borrow_mut().remove(&tag) {
+            let removed = p.timers.borrow_mut().as_mut().and_then(|m| m.remove(&tag));
+            if let Some((id, _)) = removed {
                 e.host.node.timers().cancel(id);
             }
             Ok(())

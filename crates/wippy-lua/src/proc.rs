@@ -69,7 +69,7 @@ pub(crate) struct LuaProc {
     /// they would sit, twice (a vararg frame copies its fixed parameters),
     /// under every frame of the process; see `boot` in the prelude on why
     /// the depth of a parked process's stack matters.
-    boot: Option<MultiValue>,
+    boot: Option<Box<MultiValue>>,
     /// The thread was interrupted mid-slice; `P` must be set before resuming.
     preempted: bool,
     /// Bytes of VM memory charged to this process (see `step`).
@@ -130,7 +130,7 @@ impl LuaProc {
             data,
             thread,
             state,
-            boot: Some(MultiValue::from_vec(args)),
+            boot: Some(Box::new(MultiValue::from_vec(args))),
             preempted: false,
             charged: 0,
         })
@@ -146,7 +146,7 @@ impl LuaProc {
             // stack; they are moved to the (not yet started) thread, which
             // has room for them after lua_checkstack.
             let moved = unsafe {
-                self.vm.lua.exec_raw::<()>(args, |state| {
+                self.vm.lua.exec_raw::<()>(*args, |state| {
                     ffi::lua_checkstack(t, n);
                     ffi::lua_xmove(state, t, n);
                 })
@@ -273,13 +273,13 @@ impl LuaProc {
             return Err(format!("{id} is a {}, not a process", code.kind));
         }
         let lua = &self.vm.lua;
-        let build = || -> mlua::Result<(Thread, MultiValue)> {
+        let build = || -> mlua::Result<(Thread, Box<MultiValue>)> {
             let chunk = self.vm.instantiate(&code)?;
             let thread = lua.create_thread(self.vm.boot.clone())?;
             crate::preempt::mark_main(&thread);
             let parts = (self.state.clone(), chunk, self.vm.method_name(&code)?);
             *self.data.boot.borrow_mut() = Some(Box::new(parts));
-            Ok((thread, MultiValue::from_vec(args)))
+            Ok((thread, Box::new(MultiValue::from_vec(args))))
         };
         let (thread, boot) = build().map_err(|e| error_text(&e))?;
         self.thread = thread;
@@ -292,9 +292,8 @@ impl LuaProc {
 impl Process for LuaProc {
     fn step(&mut self, _cx: &mut Context<'_>) -> Step {
         let env = self.vm.env.clone();
-        *env.current.borrow_mut() = Some(self.data.clone());
-        let data = self.data.clone();
-        let _raw = crate::raw::CurrentGuard::set(&data, &env);
+        // `self.data` lives through the step (an upgrade keeps it).
+        let _current = crate::raw::CurrentGuard::set(Rc::as_ptr(&self.data), &env);
         // Memory budget (execution.md §7): allocation during the step is
         // charged to this process. The VM's limit is set to what is in use
         // plus the process's remaining budget, so going over raises a memory
@@ -319,7 +318,7 @@ impl Process for LuaProc {
             self.charged = (self.charged + used_after).saturating_sub(used_before);
             let _ = lua.set_memory_limit(0);
         }
-        let step = match r {
+        match r {
             // Invariant (lost wake-ups): an IDLE yield parks the process
             // only if the prelude has pumped the mailbox since the thread
             // was resumed. The prelude pumps after every IDLE yield returns,
@@ -336,9 +335,7 @@ impl Process for LuaProc {
                 ))))
             }
             Resumed::Other(r) => self.outcome(r),
-        };
-        *env.current.borrow_mut() = None;
-        step
+        }
     }
 
     fn close(&mut self, _cx: &mut Context<'_>, _result: &ExitResult) {

@@ -6,7 +6,8 @@
 //! Invariants:
 //! * `CURRENT` is set by `LuaProc::step` on the worker thread for exactly
 //!   the duration of the resume; the pointers it holds outlive that span
-//!   (the step holds an `Rc` to both). Natives called outside a step see
+//!   (the step holds an `Rc` to both; the process data pointer is that
+//!   `Rc`'s, see `current_rc`). Natives called outside a step see
 //!   null and return an error value instead of touching anything.
 //! * These functions never raise Lua errors themselves (failures are
 //!   returned as `nil, err`); the Luau API calls they make may raise only on
@@ -16,6 +17,7 @@
 use std::cell::Cell;
 use std::ffi::c_int;
 use std::os::raw::c_char;
+use std::rc::Rc;
 
 use mlua::ffi::{self, lua_State};
 use wippy_process::{Payload, Pid};
@@ -30,13 +32,29 @@ thread_local! {
         const { Cell::new((std::ptr::null(), std::ptr::null())) };
 }
 
-/// Makes `data` the process the raw natives act for until dropped.
+/// Makes `data` the process the natives act for until dropped.
 pub(crate) struct CurrentGuard;
 
 impl CurrentGuard {
-    pub(crate) fn set(data: &ProcData, env: &ShardEnv) -> CurrentGuard {
-        CURRENT.with(|c| c.set((data as *const _, env as *const _)));
+    /// `data` is `Rc::as_ptr` of the running process's data, which the
+    /// step keeps alive until the guard drops.
+    pub(crate) fn set(data: *const ProcData, env: &ShardEnv) -> CurrentGuard {
+        CURRENT.with(|c| c.set((data, env as *const _)));
         CurrentGuard
+    }
+}
+
+/// The running process's data as an `Rc` (for natives that keep it).
+pub(crate) fn current_rc() -> Option<Rc<ProcData>> {
+    let (p, _) = CURRENT.with(Cell::get);
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: `p` came from `Rc::as_ptr` of an `Rc` the running step holds
+    // (see `CurrentGuard::set`), so the allocation is live and counted.
+    unsafe {
+        Rc::increment_strong_count(p);
+        Some(Rc::from_raw(p))
     }
 }
 

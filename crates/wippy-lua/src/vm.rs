@@ -38,8 +38,6 @@ fn prelude_bytecode() -> &'static [u8] {
 /// What the natives of one VM share: the host, and the process running now.
 pub(crate) struct ShardEnv {
     pub(crate) host: Arc<HostCore>,
-    /// The process whose thread runs; set around each step.
-    pub(crate) current: RefCell<Option<Rc<ProcData>>>,
     /// Modules built once per VM (`time`, `io`, ...), frozen.
     pub(crate) modules: RefCell<AHashMap<&'static str, Table>>,
     /// Interned topics, keys and pid strings of the message path.
@@ -48,9 +46,8 @@ pub(crate) struct ShardEnv {
 
 impl ShardEnv {
     pub(crate) fn current(&self) -> mlua::Result<Rc<ProcData>> {
-        self.current
-            .borrow()
-            .clone()
+        // The process whose thread runs (set around each step).
+        crate::raw::current_rc()
             .ok_or_else(|| mlua::Error::runtime("called outside a running process"))
     }
 }
@@ -136,7 +133,6 @@ impl Vm {
         )?;
         let env = Rc::new(ShardEnv {
             host,
-            current: RefCell::new(None),
             modules: RefCell::new(AHashMap::new()),
             strings: crate::strings::LuaStrings::new(),
         });

@@ -63,8 +63,27 @@ impl HostId {
 
     /// The id of an already interned name.
     pub fn lookup(name: &str) -> Option<HostId> {
+        // A thread sees the same few host names again and again (parsing
+        // pid strings): remember the last ones it found, no lock then.
+        // Interned names never change, so a remembered id stays right.
+        const WAYS: usize = 4;
+        thread_local! {
+            static RECENT: std::cell::Cell<[Option<(&'static str, u32)>; WAYS]> =
+                const { std::cell::Cell::new([None; WAYS]) };
+        }
+        let recent = RECENT.get();
+        if let Some((_, id)) = recent.iter().flatten().find(|(n, _)| *n == name) {
+            return Some(HostId(*id));
+        }
         let table = interner().read().unwrap_or_else(|e| e.into_inner());
-        table.ids.get(name).map(|&id| HostId(id))
+        let id = *table.ids.get(name)?;
+        let leaked = table.names[id as usize];
+        drop(table);
+        let mut next = [None; WAYS];
+        next[0] = Some((leaked, id));
+        next[1..].copy_from_slice(&recent[..WAYS - 1]);
+        RECENT.set(next);
+        Some(HostId(id))
     }
 
     /// The host's name.
