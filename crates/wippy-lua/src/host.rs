@@ -114,7 +114,8 @@ pub(crate) struct HostCore {
 pub struct LuaHost {
     core: Arc<HostCore>,
     shards: Vec<Arc<Shard>>,
-    /// The shard the previous spawn went to (see `pick_shard`).
+    /// The shard the previous spawn from outside the host went to (see
+    /// `pick_shard`).
     last_shard: AtomicUsize,
 }
 
@@ -191,16 +192,22 @@ impl LuaHost {
         self.shards.iter().map(|s| s.load()).collect()
     }
 
-    /// Placement (`execution.md` §2): the least-loaded shard, except that a
-    /// spawn stays on the shard the previous one went to while that shard
-    /// is within a tolerance of the least load. The tolerance is 1/16 of
-    /// the mean shard load (0 while the host is nearly empty, so the first
-    /// few processes, say two busy workers, still land on different shards
-    /// and run in parallel). Processes spawned together then mostly share a
-    /// VM, so messages between them (a ring, a pipeline, a pool and its
-    /// owner) stay inside one shard: a message to another shard costs a
+    /// Placement (`execution.md` §2): the least-loaded shard. One
+    /// exception, for spawns from outside the host (Rust, the CLI, another
+    /// host): such a spawn goes where the previous outside spawn went while
+    /// that shard is within a tolerance of the least load, 1/16 of the mean
+    /// shard load (0 while the host is nearly empty, so the first
+    /// processes, say two busy workers, land on different shards and run in
+    /// parallel).
+    ///
+    /// Why: processes created in one go from outside (a ring, a pipeline, a
+    /// pool) talk to each other, and a message to another shard costs a
     /// scheduler round trip and a switch of VM (measured: a 10k-process
-    /// ring runs at 0.43M hops/s across 8 shards, 0.8M in one).
+    /// ring runs at 0.43M hops/s spread over 8 shards, 0.8M in one).
+    /// Spawns by the host's own processes stay strictly least-loaded: that
+    /// is a fan-out (skynet, per-request workers), and keeping its children
+    /// together would serialise it on one worker (measured: skynet 4.4 s
+    /// spread, 6.4 s kept together).
     fn pick_shard(&self) -> &Arc<Shard> {
         // Few shards per host, so a scan.
         let mut least = 0;
@@ -213,6 +220,10 @@ impl LuaHost {
                 min = load;
                 least = i;
             }
+        }
+        let running = crate::shard::running();
+        if self.shards.iter().any(|s| Arc::as_ptr(s) == running) {
+            return &self.shards[least];
         }
         let tolerance = total / (self.shards.len() * 16);
         let last = self.last_shard.load(Ordering::Relaxed);

@@ -9,6 +9,14 @@ use crate::natives::ProcData;
 use crate::raw;
 use crate::vm::{Token, Vm};
 
+/// The method's arguments for a thread's first resume.
+enum BootArgs {
+    /// Spawn arguments, pushed straight onto the thread.
+    Spawn(Vec<wippy_process::Payload>),
+    /// Values handed to `process.upgrade`.
+    Upgrade(MultiValue),
+}
+
 /// How a resume ended.
 enum Resumed {
     /// The process yielded IDLE (the hot path: nothing converted).
@@ -69,7 +77,7 @@ pub(crate) struct LuaProc {
     /// they would sit, twice (a vararg frame copies its fixed parameters),
     /// under every frame of the process; see `boot` in the prelude on why
     /// the depth of a parked process's stack matters.
-    boot: Option<Box<MultiValue>>,
+    boot: Option<Box<BootArgs>>,
     /// The thread was interrupted mid-slice; `P` must be set before resuming.
     preempted: bool,
     /// Bytes of VM memory charged to this process (see `step`).
@@ -116,21 +124,18 @@ impl LuaProc {
         let code = data.entry.borrow().clone();
         let lua = &vm.lua;
         let chunk = vm.instantiate(&code)?;
-        let state = lua.create_table()?;
+        // Room for main, env and inbox without growing (three rehashes).
+        let state = lua.create_table_with_capacity(0, 4)?;
         let thread = lua.create_thread(vm.boot.clone())?;
         crate::preempt::mark_main(&thread);
         let method = vm.method_name(&code)?;
-        let args = args
-            .iter()
-            .map(|a| crate::convert::to_lua(lua, a))
-            .collect::<mlua::Result<Vec<_>>>()?;
         *data.boot.borrow_mut() = Some(Box::new((state.clone(), chunk, method)));
         Ok(LuaProc {
             vm,
             data,
             thread,
             state,
-            boot: Some(Box::new(MultiValue::from_vec(args))),
+            boot: Some(Box::new(BootArgs::Spawn(args))),
             preempted: false,
             charged: 0,
         })
@@ -141,20 +146,37 @@ impl LuaProc {
         let nargs = if let Some(args) = self.boot.take() {
             // First resume: the boot function is on the thread's stack; the
             // arguments go above it.
-            let n = args.len() as std::ffi::c_int;
-            // SAFETY: exec_raw leaves the arguments on the main state's
-            // stack; they are moved to the (not yet started) thread, which
-            // has room for them after lua_checkstack.
-            let moved = unsafe {
-                self.vm.lua.exec_raw::<()>(*args, |state| {
-                    ffi::lua_checkstack(t, n);
-                    ffi::lua_xmove(state, t, n);
-                })
-            };
-            if let Err(e) = moved {
-                return Resumed::Other(Err(e));
+            match *args {
+                BootArgs::Spawn(args) => {
+                    let n = args.len() as std::ffi::c_int;
+                    // SAFETY: the thread is new (not running) and has room
+                    // after lua_checkstack; push_payload pushes one value
+                    // per payload.
+                    unsafe {
+                        ffi::lua_checkstack(t, n);
+                        for a in &args {
+                            raw::push_payload(t, a, &self.vm.env.strings);
+                        }
+                    }
+                    n
+                }
+                BootArgs::Upgrade(args) => {
+                    let n = args.len() as std::ffi::c_int;
+                    // SAFETY: exec_raw leaves the arguments on the main
+                    // state's stack; they are moved to the (not yet started)
+                    // thread, which has room for them after lua_checkstack.
+                    let moved = unsafe {
+                        self.vm.lua.exec_raw::<()>(args, |state| {
+                            ffi::lua_checkstack(t, n);
+                            ffi::lua_xmove(state, t, n);
+                        })
+                    };
+                    if let Err(e) = moved {
+                        return Resumed::Other(Err(e));
+                    }
+                    n
+                }
             }
-            n
         } else {
             if self.preempted {
                 self.preempted = false;
@@ -273,13 +295,16 @@ impl LuaProc {
             return Err(format!("{id} is a {}, not a process", code.kind));
         }
         let lua = &self.vm.lua;
-        let build = || -> mlua::Result<(Thread, Box<MultiValue>)> {
+        let build = || -> mlua::Result<(Thread, Box<BootArgs>)> {
             let chunk = self.vm.instantiate(&code)?;
             let thread = lua.create_thread(self.vm.boot.clone())?;
             crate::preempt::mark_main(&thread);
             let parts = (self.state.clone(), chunk, self.vm.method_name(&code)?);
             *self.data.boot.borrow_mut() = Some(Box::new(parts));
-            Ok((thread, Box::new(MultiValue::from_vec(args))))
+            Ok((
+                thread,
+                Box::new(BootArgs::Upgrade(MultiValue::from_vec(args))),
+            ))
         };
         let (thread, boot) = build().map_err(|e| error_text(&e))?;
         self.thread = thread;

@@ -81,6 +81,17 @@ pub(crate) struct Shard {
     dedicated: bool,
 }
 
+thread_local! {
+    /// The shard this worker thread is running (null between runs): tells
+    /// placement whether a spawn comes from a process of the host.
+    static RUNNING: std::cell::Cell<*const Shard> = const { std::cell::Cell::new(std::ptr::null()) };
+}
+
+/// The shard being run on this thread, if any (compared by address only).
+pub(crate) fn running() -> *const Shard {
+    RUNNING.with(std::cell::Cell::get)
+}
+
 #[derive(Default)]
 struct FreeSlots {
     free: Vec<u32>,
@@ -193,7 +204,9 @@ impl Task for Shard {
             if let Some(state) = guard.as_mut() {
                 self.preempt.running.store(true, Ordering::Release);
                 self.arm_watchdog();
+                RUNNING.with(|r| r.set(Arc::as_ptr(&self)));
                 unfinished = self.run_slice(state);
+                RUNNING.with(|r| r.set(std::ptr::null()));
                 self.preempt.running.store(false, Ordering::Release);
                 self.preempt.clear();
                 if self.dedicated && state.slots.iter().all(Option::is_none) {

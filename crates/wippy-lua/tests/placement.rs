@@ -1,6 +1,7 @@
 //! Placement of new processes on a host's VM shards (`execution.md` §2):
-//! the least-loaded shard, with processes spawned together kept together
-//! while the loads stay within 1/16 of the mean.
+//! the least-loaded shard; processes spawned together from outside the host
+//! are kept together while the loads stay within 1/16 of the mean, and a
+//! fan-out by the host's own processes spreads.
 
 mod common;
 
@@ -68,4 +69,27 @@ fn processes_spawned_together_share_a_shard_and_loads_stay_balanced() {
         switches < n / 5,
         "{switches} shard switches in {n} consecutive spawns"
     );
+}
+
+#[test]
+fn a_fan_out_from_a_process_of_the_host_spreads_over_every_shard() {
+    let spawner = r#"
+        return { main = function(n)
+            for i = 1, n do process.spawn("app:parked", "app:workers") end
+            return true
+        end }
+    "#;
+    let t = TestApp::new(vec![entry("parked", PARKED), entry("spawner", spawner)], 2);
+    let shards = t.host.shard_loads().len();
+    let n = shards * 200;
+    assert_eq!(
+        exit_value(t.run("spawner", vec![Payload::Int(n as i64)], TIMEOUT)),
+        Payload::Bool(true)
+    );
+    wait_until("the children are placed", TIMEOUT, || {
+        t.host.shard_loads().iter().sum::<usize>() >= n
+    });
+    let loads = t.host.shard_loads();
+    let (min, max) = (loads.iter().min().unwrap(), loads.iter().max().unwrap());
+    assert!(max - min <= 2, "children were not spread: {loads:?}");
 }
