@@ -143,6 +143,8 @@ pub(crate) fn runtime_table(lua: &Lua, env: &Rc<ShardEnv>) -> mlua::Result<Table
     )?;
     // SAFETY: `raw::take` follows the C function protocol of the Luau API.
     rt.set("take", unsafe { lua.create_c_function(crate::raw::take)? })?;
+    // SAFETY: as above (a yielding C function returns lua_yield's value).
+    rt.set("recv", unsafe { lua.create_c_function(crate::raw::recv)? })?;
     // SAFETY: as above.
     rt.set("bind_env", unsafe {
         lua.create_c_function(crate::raw::bind_env)?

@@ -111,6 +111,15 @@ pub(crate) fn mark_main(thread: &mlua::Thread) {
 
 static MAIN_MARK: u8 = 0;
 
+/// Whether `l` is a process's main thread (see `mark_main`).
+///
+/// # Safety
+/// `l` is a live thread.
+pub(crate) unsafe fn is_main(l: *mut ffi::lua_State) -> bool {
+    // SAFETY: forwarded from the caller.
+    unsafe { ffi::lua_getthreaddata(l) == &MAIN_MARK as *const u8 as *mut _ }
+}
+
 /// How long one step may run in code that cannot be preempted (a Rust or
 /// C boundary such as a `table.sort` comparator or a metamethod) before it
 /// is stopped with an error.
@@ -153,7 +162,7 @@ unsafe extern "C-unwind" fn interrupt(l: *mut ffi::lua_State, gc: c_int) {
     unsafe {
         if ffi::lua_isyieldable(l) != 0 {
             (*ffi::lua_callbacks(l)).interrupt = None;
-            if ffi::lua_getthreaddata(l) == &MAIN_MARK as *const u8 as *mut _ {
+            if is_main(l) {
                 ffi::lua_yield(l, 0);
             } else {
                 ffi::lua_pushlightuserdata(l, crate::vm::Token::Preempt.ptr());

@@ -52,7 +52,7 @@ local function wake(w, value, ok, case)
 end
 
 local pump, pump_signals
-local rt_take, rt_event, rt_completion = rt.take, rt.event, rt.completion
+local rt_take, rt_recv, rt_event, rt_completion = rt.take, rt.recv, rt.event, rt.completion
 
 -- Suspends the calling coroutine until `w` is woken.
 local function block(w)
@@ -259,23 +259,27 @@ function Chan:receive()
             -- the main coroutine waits here (nothing else is managed), so it
             -- waits for news from Rust directly: no waiter, no queues.
             while true do
-                local m = rt_take()
-                if m ~= nil then
+                -- rt_recv parks the process itself (an IDLE yield) when the
+                -- mailbox is empty and nothing else needs pumping; resumed,
+                -- it returns nothing and the loop looks again.
+                local m = rt_recv(p.sig == nil)
+                if m then
                     return m, true
-                end
-                -- The mailbox is empty: the rest of a pump (see the
-                -- invariant in `block`: pump before yielding IDLE).
-                if p.events ~= nil or p.calls ~= nil or p.ops ~= nil then
-                    pump_signals(p)
-                    local r = p.ready
-                    if p.cos ~= nil or (r and r.h <= r.t) then
-                        break -- timers/ops woke something: take the general path
+                elseif m == false then
+                    -- Not parked: the rest of a pump first (see the
+                    -- invariant in `block`: pump before yielding IDLE).
+                    if p.sig ~= nil then
+                        pump_signals(p)
+                        local r = p.ready
+                        if p.cos ~= nil or (r and r.h <= r.t) then
+                            break -- timers/ops woke something: take the general path
+                        end
                     end
+                    if co_running() ~= p.main then
+                        break -- an unmanaged coroutine: `block` reports it
+                    end
+                    co_yield(IDLE)
                 end
-                if co_running() ~= p.main then
-                    break -- an unmanaged coroutine: `block` reports it
-                end
-                co_yield(IDLE)
                 P = p
             end
         end
@@ -558,6 +562,7 @@ pump_signals = function(p)
                 if not events then
                     events = new_channel(0)
                     p.events = events
+                    p.sig = true
                 end
                 feed(events, ev)
             end
@@ -602,6 +607,7 @@ function M.events()
         -- Luau's initial 45 slots (see `boot`).
         ch = new_channel(0)
         p.events = ch
+        p.sig = true
     end
     return ch
 end
@@ -660,6 +666,7 @@ local function new_op(p, handler)
     if not ops then
         ops = {}
         p.ops = ops
+        p.sig = true
     end
     ops[tag] = handler
     return tag
@@ -921,6 +928,7 @@ function M.call(id, ...)
     if not calls then
         calls = {}
         p.calls = calls
+        p.sig = true
     end
     calls[pid] = w
     pump(p) -- it may have finished already
