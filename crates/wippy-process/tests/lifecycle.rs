@@ -16,9 +16,15 @@ fn runtime(workers: usize) -> (Runtime, NativeHost) {
 }
 
 /// Spawns a process that reports each event it gets to `tx`, and sets trap_links.
+/// A process that forwards its events to `tx`. `trap` is set at spawn (not
+/// in its first step), so a link made right after the spawn already finds it
+/// trapping.
 fn watcher(host: &NativeHost, trap: bool, tx: mpsc::Sender<Event>) -> Pid {
-    host.spawn_async(SpawnOptions::default(), move |cx| async move {
-        cx.set_trap_links(trap);
+    let opts = SpawnOptions {
+        trap_links: trap,
+        ..SpawnOptions::default()
+    };
+    host.spawn_async(opts, move |cx| async move {
         loop {
             let ev = cx.next_event().await;
             if tx.send(ev).is_err() {
