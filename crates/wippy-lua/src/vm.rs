@@ -52,10 +52,11 @@ impl ShardEnv {
     }
 }
 
-/// Sentinels the prelude yields to Rust: IDLE (park until news arrives)
-/// and UPGRADE (swap the code). Light userdata: comparing them costs no
-/// reference slot, and Lua code cannot make one, so no process can forge
-/// them.
+/// Sentinels yielded by a process's threads: IDLE (park until news
+/// arrives) and UPGRADE (swap the code), which the prelude yields to Rust,
+/// and PREEMPT, which the interrupt makes a coroutine yield to its resumer.
+/// Light userdata: comparing them costs no reference slot, and Lua code
+/// cannot make one, so no process can forge them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Token {
     Idle,
