@@ -248,6 +248,17 @@ pub(crate) unsafe extern "C-unwind" fn send(l: *mut lua_State) -> c_int {
     }
 }
 
+/// `bytes` as UTF-8 text. Topics, keys and pids are short and ASCII: the
+/// plain ASCII check costs a fraction of full validation for them.
+fn utf8(bytes: &[u8]) -> Result<&str, std::str::Utf8Error> {
+    if bytes.is_ascii() {
+        // SAFETY: ASCII is valid UTF-8.
+        Ok(unsafe { std::str::from_utf8_unchecked(bytes) })
+    } else {
+        std::str::from_utf8(bytes)
+    }
+}
+
 /// The string at `idx` (which the caller checked is a string). Lua strings
 /// that are not UTF-8 are read lossily here (topics, names, pids).
 unsafe fn to_str<'a>(l: *mut lua_State, idx: c_int) -> &'a str {
@@ -257,7 +268,7 @@ unsafe fn to_str<'a>(l: *mut lua_State, idx: c_int) -> &'a str {
     unsafe {
         let ptr = ffi::lua_tolstring(l, idx, &mut len);
         let bytes = std::slice::from_raw_parts(ptr as *const u8, len);
-        std::str::from_utf8(bytes).unwrap_or("\u{fffd}")
+        utf8(bytes).unwrap_or("\u{fffd}")
     }
 }
 
@@ -320,7 +331,7 @@ unsafe fn convert(l: *mut lua_State, idx: c_int, stack: &mut Stack) -> Result<Pa
                 let mut len = 0usize;
                 let ptr = ffi::lua_tolstring(l, idx, &mut len);
                 let bytes = std::slice::from_raw_parts(ptr as *const u8, len);
-                match std::str::from_utf8(bytes) {
+                match utf8(bytes) {
                     Ok(s) => Payload::Str(s.into()),
                     Err(_) => Payload::Bytes(bytes.to_vec()),
                 }

@@ -125,3 +125,20 @@ fn a_message_as_a_result_is_an_exit_error() {
     let e = exit_error(&t.run("body", vec![], TIMEOUT));
     assert!(e.contains("result.m: message cannot be sent"), "{e}");
 }
+
+#[test]
+fn strings_cross_as_text_unless_they_are_not_utf8() {
+    let src = r#"
+        return { main = function(to)
+            process.send(to, "tópico", { s = "café", a = "plain", b = "\255\254" })
+        end }
+    "#;
+    let t = TestApp::new(vec![entry("sender", src)], 1);
+    let (me, rx) = t.mailbox();
+    t.spawn("sender", vec![Payload::Pid(me)]);
+    let m = next_msg(&rx, TIMEOUT);
+    assert_eq!(m.topic.as_str(), "tópico");
+    assert_eq!(m.payload.get("s").and_then(Payload::as_str), Some("café"));
+    assert_eq!(m.payload.get("a").and_then(Payload::as_str), Some("plain"));
+    assert_eq!(m.payload.get("b"), Some(&Payload::Bytes(vec![255, 254])));
+}
