@@ -16,17 +16,23 @@ use wippy_process::Payload;
 /// Iterations of the inner loop: enough for tens of 2 ms slices.
 const N: i64 = 3_000_000;
 
-fn run(body: &str) -> Payload {
-    let src = format!("local M = {{}}\nfunction M.main(n)\n{body}\nend\nreturn M\n");
-    // One worker, one shard, and a second busy process, so the watchdog
-    // has every reason to interrupt.
-    let t = TestApp::with_config(
-        vec![entry("body", &src)],
+/// An app on a host with one worker and one shard: every process competes
+/// for the same VM and thread, so the watchdog has every reason to preempt.
+fn one_worker(entries: Vec<common::Lua>) -> TestApp {
+    TestApp::with_config(
+        entries,
         LuaHostConfig {
             shards: 1,
             ..LuaHostConfig::new(HOST, 1)
         },
-    );
+    )
+}
+
+fn run(body: &str) -> Payload {
+    let src = format!("local M = {{}}\nfunction M.main(n)\n{body}\nend\nreturn M\n");
+    // One worker, one shard, and a second busy process, so the watchdog
+    // has every reason to interrupt.
+    let t = one_worker(vec![entry("body", &src)]);
     exit_value(t.run("body", vec![Payload::Int(N)], TIMEOUT))
 }
 
@@ -109,13 +115,7 @@ fn a_message_sent_during_a_preempted_computation_is_received() {
         return M
     "#;
     for _ in 0..3 {
-        let t = TestApp::with_config(
-            vec![entry("busy", src)],
-            LuaHostConfig {
-                shards: 1,
-                ..LuaHostConfig::new(HOST, 1)
-            },
-        );
+        let t = one_worker(vec![entry("busy", src)]);
         let (me, rx) = t.mailbox();
         let pid = t.spawn("busy", vec![Payload::Int(N * 3), Payload::Pid(me)]);
         assert_eq!(next_msg(&rx, TIMEOUT).topic.as_str(), "busy");
@@ -207,13 +207,7 @@ fn processes_preempted_during_boot_start_their_own_code() {
         return { main = function() return "slow:" .. s end }
     "#;
     let fast = r#"return { main = function(k) return "fast:" .. k end }"#;
-    let t = TestApp::with_config(
-        vec![entry("slow", slow), entry("fast", fast)],
-        LuaHostConfig {
-            shards: 1,
-            ..LuaHostConfig::new(HOST, 1)
-        },
-    );
+    let t = one_worker(vec![entry("slow", slow), entry("fast", fast)]);
     let (w, events) = t.watcher();
     let opts = || wippy_process::SpawnOptions::default().parent(w).monitored();
     let slow_pids: Vec<_> = (0..2)
@@ -242,16 +236,10 @@ fn processes_preempted_during_boot_start_their_own_code() {
 /// on code that cannot be preempted. Returns `body`'s value.
 fn busy_beside_a_bystander(body: &str) -> Payload {
     let src = format!("local M = {{}}\nfunction M.main()\n{body}\nend\nreturn M\n");
-    let t = TestApp::with_config(
-        vec![
-            entry("busy", &src),
-            entry("quick", "return { main = function() return 1 end }"),
-        ],
-        LuaHostConfig {
-            shards: 1,
-            ..LuaHostConfig::new(HOST, 1)
-        },
-    );
+    let t = one_worker(vec![
+        entry("busy", &src),
+        entry("quick", "return { main = function() return 1 end }"),
+    ]);
     let (w, events) = t.watcher();
     let opts = || wippy_process::SpawnOptions::default().parent(w).monitored();
     let busy = t.spawn_opts("busy", vec![], opts());
