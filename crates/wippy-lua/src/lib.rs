@@ -24,6 +24,7 @@ mod logger;
 mod message;
 mod natives;
 mod preempt;
+mod prefetch;
 mod proc;
 mod raw;
 mod shard;

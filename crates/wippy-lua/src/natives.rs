@@ -33,17 +33,66 @@ pub(crate) struct ProcData {
     /// Timers the process armed, by op tag (cancelled when it ends).
     /// Allocated on first use: most processes arm none, and an empty map
     /// (with its hasher) costs 64 bytes per process.
-    pub(crate) timers: RefCell<Option<Box<TimerMap>>>,
+    /// (`Cell`s of boxes, not `RefCell`s, here and below: a process is
+    /// small, and this struct is most of its Rust state.)
+    pub(crate) timers: std::cell::Cell<Option<Box<TimerMap>>>,
     /// What the `ctx` module reads: its spawner's context plus what the
     /// spawner added. Set at spawn; an upgrade keeps it (same `ProcData`).
     pub(crate) context: SpawnContext,
     /// The state table, fresh chunk and method name of the thread about to
     /// start (set at spawn and at upgrade, taken by the prelude's boot with
     /// `rt.boot_parts()`; see `proc.rs`).
-    pub(crate) boot: RefCell<Option<Box<(Table, Function, Value)>>>,
+    pub(crate) boot: std::cell::Cell<Option<Box<(Table, Function, Value)>>>,
+    /// The peer this process sends to by pid string, once it has sent to
+    /// it twice in a row (see `raw::send`).
+    pub(crate) last_to: std::cell::Cell<Option<Box<LastTo>>>,
+    /// The address of the pid string of the last send that `last_to` did
+    /// not serve (only compared: a hint that the next send repeats it).
+    pub(crate) last_text: std::cell::Cell<*const u8>,
+}
+
+/// A send destination remembered by the Lua string that named it.
+///
+/// Invariant: `text_ref` is a registry reference of the process's VM to the
+/// string whose characters start at `text`. It keeps that string alive, so
+/// no other string has that address while the entry exists: a string at
+/// `text` *is* that pid string (Luau interns strings). Released in
+/// `ProcData::forget_peer`.
+pub(crate) struct LastTo {
+    pub(crate) text: *const u8,
+    pub(crate) text_ref: std::ffi::c_int,
+    pub(crate) cell: Arc<Cell>,
 }
 
 impl ProcData {
+    /// Runs `f` on the process's timers (taken out of their cell for it).
+    pub(crate) fn with_timers<R>(&self, f: impl FnOnce(&mut Option<Box<TimerMap>>) -> R) -> R {
+        let mut timers = self.timers.take();
+        let r = f(&mut timers);
+        self.timers.set(timers);
+        r
+    }
+
+    /// Runs `f` on the remembered send destination (see `raw::send`).
+    pub(crate) fn with_last_to<R>(&self, f: impl FnOnce(&mut Option<Box<LastTo>>) -> R) -> R {
+        let mut last = self.last_to.take();
+        let r = f(&mut last);
+        self.last_to.set(last);
+        r
+    }
+
+    /// Drops the remembered send destination and the reference that kept
+    /// its string alive.
+    ///
+    /// # Safety
+    /// `l` is a state of this process's VM, on the thread running it.
+    pub(crate) unsafe fn forget_peer(&self, l: *mut mlua::ffi::lua_State) {
+        if let Some(last) = self.last_to.take() {
+            // SAFETY: the reference belongs to this VM (see `LastTo`).
+            unsafe { mlua::ffi::lua_unref(l, last.text_ref) };
+        }
+    }
+
     pub(crate) fn pid(&self) -> Pid {
         self.cell.pid()
     }
@@ -51,7 +100,7 @@ impl ProcData {
     /// Cancels every timer still armed.
     pub(crate) fn cancel_timers(&self, env: &ShardEnv) {
         let timers = env.host.node.timers();
-        for (_, (id, _)) in self.timers.borrow_mut().take().into_iter().flat_map(|m| *m) {
+        for (_, (id, _)) in self.timers.take().into_iter().flat_map(|m| *m) {
             timers.cancel(id);
         }
     }
@@ -135,7 +184,7 @@ pub(crate) fn runtime_table(lua: &Lua, env: &Rc<ShardEnv>) -> mlua::Result<Table
     rt.set(
         "boot_parts",
         lua.create_function(move |_, ()| {
-            let parts = e.current()?.boot.borrow_mut().take();
+            let parts = e.current()?.boot.take();
             parts
                 .map(|b| *b)
                 .ok_or_else(|| mlua::Error::runtime("boot_parts: the process has started"))
@@ -170,13 +219,13 @@ pub(crate) fn runtime_table(lua: &Lua, env: &Rc<ShardEnv>) -> mlua::Result<Table
                 None => Ok((Value::Nil, Value::Nil)),
                 Some(c) => {
                     // A one-shot timer is gone once it fired.
-                    let mut timers = p.timers.borrow_mut();
-                    if let Some(map) = timers.as_mut()
-                        && map.get(&c.tag).is_some_and(|t| !t.1)
-                    {
-                        map.remove(&c.tag);
-                    }
-                    drop(timers);
+                    p.with_timers(|timers| {
+                        if let Some(map) = timers.as_mut()
+                            && map.get(&c.tag).is_some_and(|t| !t.1)
+                        {
+                            map.remove(&c.tag);
+                        }
+                    });
                     Ok((Value::Number(c.tag as f64), to_lua(lua, &c.value)?))
                 }
             }
@@ -206,10 +255,10 @@ pub(crate) fn runtime_table(lua: &Lua, env: &Rc<ShardEnv>) -> mlua::Result<Table
                     fire();
                 })
             };
-            p.timers
-                .borrow_mut()
-                .get_or_insert_with(Default::default)
-                .insert(tag, (id, periodic == Some(true)));
+            p.with_timers(|t| {
+                t.get_or_insert_with(Default::default)
+                    .insert(tag, (id, periodic == Some(true)))
+            });
             Ok(true)
         })?,
     )?;
@@ -219,7 +268,7 @@ pub(crate) fn runtime_table(lua: &Lua, env: &Rc<ShardEnv>) -> mlua::Result<Table
         "cancel_timer",
         lua.create_function(move |_, tag: u64| {
             let p = e.current()?;
-            let removed = p.timers.borrow_mut().as_mut().and_then(|m| m.remove(&tag));
+            let removed = p.with_timers(|t| t.as_mut().and_then(|m| m.remove(&tag)));
             if let Some((id, _)) = removed {
                 e.host.node.timers().cancel(id);
             }

@@ -129,7 +129,8 @@ impl LuaProc {
         let thread = lua.create_thread(vm.boot.clone())?;
         crate::preempt::mark_main(&thread);
         let method = vm.method_name(&code)?;
-        *data.boot.borrow_mut() = Some(Box::new((state.clone(), chunk, method)));
+        data.boot
+            .set(Some(Box::new((state.clone(), chunk, method))));
         Ok(LuaProc {
             vm,
             data,
@@ -300,7 +301,7 @@ impl LuaProc {
             let thread = lua.create_thread(self.vm.boot.clone())?;
             crate::preempt::mark_main(&thread);
             let parts = (self.state.clone(), chunk, self.vm.method_name(&code)?);
-            *self.data.boot.borrow_mut() = Some(Box::new(parts));
+            self.data.boot.set(Some(Box::new(parts)));
             Ok((
                 thread,
                 Box::new(BootArgs::Upgrade(MultiValue::from_vec(args))),
@@ -337,6 +338,7 @@ impl Process for LuaProc {
         // A thread resumed after a preemption continues wherever the
         // interrupt hit it (see the invariant below).
         let after_preemption = self.preempted;
+        let first = self.boot.is_some();
         let r = self.resume();
         if limit.is_some() {
             let used_after = lua.used_memory();
@@ -351,7 +353,34 @@ impl Process for LuaProc {
             // yield without pumping, so that step requeues instead; the next
             // resume returns from the IDLE yield and pumps.
             Resumed::Idle if after_preemption => Step::Yield(Wait::yield_now()),
-            Resumed::Idle => Step::Idle,
+            Resumed::Idle if first => Step::Idle,
+            Resumed::Idle => {
+                // Where its memory is, for its next wake-up (prefetch.rs):
+                // its Rust state and the cell of the peer it sends to.
+                let (last_to, peer, peer_slot) = self.data.with_last_to(|last| {
+                    last.as_ref().map_or((0, 0, None), |t| {
+                        (
+                            &**t as *const crate::natives::LastTo as usize,
+                            std::sync::Arc::as_ptr(&t.cell) as usize,
+                            Some(t.cell.slot()),
+                        )
+                    })
+                });
+                let rust = [
+                    (self as *const LuaProc as usize, 2),
+                    (Rc::as_ptr(&self.data) as usize, 2),
+                    (last_to, 1),
+                    (peer.saturating_sub(16), 3), // with the Arc's counts
+                ];
+                // SAFETY: this step runs on the shard's runner; the thread
+                // is alive and suspended in its IDLE yield.
+                unsafe {
+                    self.vm
+                        .warm
+                        .record(self.data.cell.slot(), self.thread.state(), rust, peer_slot)
+                };
+                Step::Idle
+            }
             Resumed::Finished(r) => Step::Complete(r.map_err(ExitError::new)),
             Resumed::Other(Err(e)) if is_memory_error(&e) => {
                 Step::Complete(Err(ExitError::new(format!(
@@ -365,6 +394,9 @@ impl Process for LuaProc {
 
     fn close(&mut self, _cx: &mut Context<'_>, _result: &ExitResult) {
         self.data.cancel_timers(&self.vm.env);
+        // SAFETY: the VM's main state, on the shard's runner, between
+        // resumes.
+        unsafe { self.data.forget_peer(self.vm.main) };
     }
 }
 

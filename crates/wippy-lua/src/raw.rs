@@ -199,30 +199,13 @@ pub(crate) unsafe extern "C-unwind" fn send(l: *mut lua_State) -> c_int {
             );
             return nil_err(l, &msg);
         }
-        let to = match ffi::lua_type(l, 1) {
-            ffi::LUA_TSTRING => {
-                let dest = to_str(l, 1);
-                if dest.starts_with('{') {
-                    match parse_pid(dest) {
-                        Ok(pid) => pid,
-                        Err(e) => return nil_err(l, &e.to_string()),
-                    }
-                } else {
-                    match env.host.node.lookup(dest) {
-                        Some(pid) => pid,
-                        None => {
-                            return nil_err(l, &format!("no process registered as {dest:?}"));
-                        }
-                    }
-                }
-            }
-            _ => {
-                return nil_err(
-                    l,
-                    "process.send: destination must be a pid or a registered name",
-                );
-            }
-        };
+        if ffi::lua_type(l, 1) != ffi::LUA_TSTRING {
+            return nil_err(
+                l,
+                "process.send: destination must be a pid or a registered name",
+            );
+        }
+        let dest = to_str(l, 1);
         let payload = if top <= 2 {
             Ok(Payload::Nil)
         } else if top == 3 {
@@ -238,14 +221,80 @@ pub(crate) unsafe extern "C-unwind" fn send(l: *mut lua_State) -> c_int {
             Err(e) => return nil_err(l, &e),
         };
         let topic: wippy_process::Topic = topic.into();
-        match env.host.node.send(Some(p.pid()), to, topic, payload) {
+        match deliver(l, p, env, dest, topic, payload) {
             Ok(()) => {
                 ffi::lua_pushboolean(l, 1);
                 1
             }
-            Err(e) => nil_err(l, &e.to_string()),
+            Err(e) => nil_err(l, &e),
         }
     }
+}
+
+/// Sends to `dest` (the string at index 1: a pid or a registered name).
+///
+/// A process usually sends to the same peer over and over, by the same Lua
+/// string: a peer named by the same pid string twice in a row is
+/// remembered with the address of that string (see `LastTo`), and a send
+/// naming it again goes straight to its cell: no parse, no process-table
+/// lookup. (Not after one send: a process that sends once, to say it is
+/// ready, and then waits, would keep the entry for nothing.)
+///
+/// # Safety
+/// `l` is the running thread of `p`, with `dest` the string at index 1.
+unsafe fn deliver(
+    l: *mut lua_State,
+    p: &ProcData,
+    env: &ShardEnv,
+    dest: &str,
+    topic: wippy_process::Topic,
+    payload: Payload,
+) -> Result<(), String> {
+    let node = &env.host.node;
+    let from = Some(p.pid());
+    let last = p.last_to.take();
+    if let Some(l) = &last
+        && l.text == dest.as_ptr()
+    {
+        let sent = node.send_to(from, &l.cell, topic, payload);
+        p.last_to.set(last);
+        return sent.map_err(|e| e.to_string());
+    }
+    p.last_to.set(last);
+    if !dest.starts_with('{') {
+        // A name: looked up every time (it may be re-registered).
+        let Some(to) = node.lookup(dest) else {
+            return Err(format!("no process registered as {dest:?}"));
+        };
+        return node
+            .send(from, to, topic, payload)
+            .map_err(|e| e.to_string());
+    }
+    let to = parse_pid(dest).map_err(|e| e.to_string())?;
+    let Some(cell) = node.cell(to) else {
+        // Ended (or never lived): a dead letter.
+        return node
+            .send(from, to, topic, payload)
+            .map_err(|e| e.to_string());
+    };
+    let sent = node
+        .send_to(from, &cell, topic, payload)
+        .map_err(|e| e.to_string());
+    if p.last_text.replace(dest.as_ptr()) != dest.as_ptr() {
+        return sent;
+    }
+    // SAFETY: index 1 holds the string `dest` points into; the old entry's
+    // reference belongs to this VM (see `LastTo`).
+    unsafe {
+        p.forget_peer(l);
+        let text_ref = ffi::lua_ref(l, 1);
+        p.last_to.set(Some(Box::new(crate::natives::LastTo {
+            text: dest.as_ptr(),
+            text_ref,
+            cell,
+        })));
+    }
+    sent
 }
 
 /// `bytes` as UTF-8 text. Topics, keys and pids are short and ASCII: the

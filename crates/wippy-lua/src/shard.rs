@@ -76,6 +76,8 @@ pub(crate) struct Shard {
     free: Mutex<FreeSlots>,
     state: Mutex<Option<State>>,
     pub(crate) preempt: Preempt,
+    /// What to prefetch for a process woken from this shard (the VM's).
+    warm: Arc<crate::prefetch::Warm>,
     /// One process only (`isolation: dedicated`): the VM is dropped when it
     /// ends.
     dedicated: bool,
@@ -115,6 +117,7 @@ impl Shard {
     fn build(core: Arc<HostCore>, dedicated: bool) -> Result<Arc<Shard>, String> {
         let vm = Vm::new(core.clone()).map_err(|e| format!("cannot start a Lua VM: {e}"))?;
         let preempt = Preempt::new(vm.callbacks());
+        let warm = vm.warm.clone();
         Ok(Arc::new_cyclic(|me| Shard {
             me: me.clone(),
             core,
@@ -128,6 +131,7 @@ impl Shard {
                 batch: VecDeque::new(),
             })),
             preempt,
+            warm,
             dedicated,
         }))
     }
@@ -187,6 +191,12 @@ impl Shard {
 
 impl Home for Shard {
     fn wake(&self, cell: &Arc<Cell>) {
+        // A wake-up from a process of this shard: the woken process
+        // probably runs next, so start fetching its memory now (see
+        // prefetch.rs; `running()` makes this thread the table's user).
+        if std::ptr::eq(running(), self) {
+            self.warm.wake(cell.slot());
+        }
         lock(&self.queue).push_back(Work::Wake(cell.slot(), cell.pid()));
         if !self.scheduled.swap(true, Ordering::SeqCst)
             && let Some(me) = self.me.upgrade()
@@ -339,6 +349,7 @@ impl Shard {
             }
             Outcome::Exited => {
                 *entry = None;
+                self.warm.clear(slot);
                 self.core.live.fetch_sub(1, Ordering::Relaxed);
                 self.release_slot(slot);
                 false
@@ -360,6 +371,8 @@ impl Shard {
             timers: Default::default(),
             boot: Default::default(),
             context,
+            last_to: Default::default(),
+            last_text: std::cell::Cell::new(std::ptr::null()),
         });
         match LuaProc::new(state.vm.clone(), data, args) {
             Ok(p) => Box::new(p),

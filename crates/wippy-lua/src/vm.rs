@@ -112,6 +112,8 @@ pub(crate) struct Vm {
     pub(crate) boot: Function,
     /// The VM's main state: what process threads are resumed from.
     pub(crate) main: *mut mlua::ffi::lua_State,
+    /// Where each parked process's memory is, for its next wake-up.
+    pub(crate) warm: Arc<crate::prefetch::Warm>,
     /// Loaded (never run) top-level chunk of each entry; processes run clones.
     templates: RefCell<AHashMap<EntryId, Function>>,
     /// Method names of entries as Lua strings, made once per VM.
@@ -170,12 +172,18 @@ impl Vm {
         env_mt.set_readonly(true);
         globals.set_readonly(true);
         let main = lua.state();
+        let mut warm = None;
+        // SAFETY: the main state, not running; the check leaves its stack
+        // as it found it.
+        unsafe { lua.exec_raw::<()>((), |l| warm = Some(crate::prefetch::Warm::new(l)))? };
+        let warm = Arc::new(warm.expect("exec_raw ran the closure"));
         Ok(Vm {
             lua,
             env,
             prelude,
             boot,
             main,
+            warm,
             templates: RefCell::new(AHashMap::new()),
             method_names: RefCell::new(AHashMap::new()),
         })

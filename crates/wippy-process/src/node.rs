@@ -86,6 +86,18 @@ pub struct Node {
     pub(crate) inner: Arc<NodeInner>,
 }
 
+/// A message from user code: topics starting with `@` are the runtime's.
+fn message(from: Option<Pid>, topic: Topic, payload: Payload) -> Result<Message, Error> {
+    if topic.starts_with('@') {
+        return Err(Error::ReservedTopic(topic));
+    }
+    Ok(Message {
+        from,
+        topic,
+        payload,
+    })
+}
+
 impl Node {
     pub(crate) fn new(max_processes: usize, timers: TimerHandle, blocking: BlockingHandle) -> Node {
         Node {
@@ -161,16 +173,44 @@ impl Node {
         topic: impl Into<Topic>,
         payload: Payload,
     ) -> Result<(), Error> {
-        let topic = topic.into();
-        if topic.starts_with('@') {
-            return Err(Error::ReservedTopic(topic));
-        }
-        let msg = Message {
-            from,
-            topic,
-            payload,
-        };
+        let msg = message(from, topic.into(), payload)?;
         if !self.with_cell(to, |c| c.deliver(msg)).unwrap_or(false) {
+            self.dead_letter();
+        }
+        Ok(())
+    }
+
+    /// [`Node::send`] to the process of `cell` (from [`Node::cell`]): the
+    /// same rules, without the process-table lookup. For a sender that
+    /// keeps the cell of a peer it sends to over and over; the cell of a
+    /// process that has ended takes no messages (they are dead letters).
+    ///
+    /// ```
+    /// use wippy_process::{Payload, Runtime};
+    ///
+    /// let rt = Runtime::new(Default::default()).unwrap();
+    /// let host = rt.native_host("doc:host", 1).unwrap();
+    /// let (tx, rx) = std::sync::mpsc::channel();
+    /// let pid = host
+    ///     .spawn_async(Default::default(), move |cx| async move {
+    ///         tx.send(cx.recv().await.payload).unwrap();
+    ///         Ok(Payload::Nil)
+    ///     })
+    ///     .unwrap();
+    /// let cell = rt.node().cell(pid).unwrap();
+    /// rt.node().send_to(None, &cell, "t", Payload::Int(7)).unwrap();
+    /// assert_eq!(rx.recv().unwrap(), Payload::Int(7));
+    /// rt.shutdown();
+    /// ```
+    pub fn send_to(
+        &self,
+        from: Option<Pid>,
+        cell: &Arc<Cell>,
+        topic: impl Into<Topic>,
+        payload: Payload,
+    ) -> Result<(), Error> {
+        let msg = message(from, topic.into(), payload)?;
+        if !cell.deliver(msg) {
             self.dead_letter();
         }
         Ok(())
