@@ -26,6 +26,14 @@ local NIL = rt.nil_sentinel -- stands for nil inside channel buffers
 
 local P -- the running process's state
 
+-- Bits of `P.f`: one key, always present, that the inbox's fast path reads
+-- instead of three that are mostly absent (reading an absent key takes the
+-- interpreter's slow path: a full hash lookup and a metatable check).
+local F_SIG = 1 -- signal sources exist (events, ops, calls): pump them
+local F_LISTEN = 2 -- `P.listeners` is set
+local F_COS = 4 -- `P.cos` is set (managed coroutines)
+local bor, band, bnot = bit32.bor, bit32.band, bit32.bnot
+
 local M = {}
 
 function M.set_current(p)
@@ -253,7 +261,7 @@ end
 function Chan:receive()
     local p = P
     if self == p.inbox then
-        if self.n == 0 and p.listeners == nil and p.cos == nil and not self.closed then
+        if self.n == 0 and p.f < F_LISTEN and not self.closed then
             -- Fast path: nothing is buffered and nothing routes messages,
             -- so the next message in the mailbox is the one to return. Only
             -- the main coroutine waits here (nothing else is managed), so it
@@ -262,13 +270,13 @@ function Chan:receive()
                 -- rt_recv parks the process itself (an IDLE yield) when the
                 -- mailbox is empty and nothing else needs pumping; resumed,
                 -- it returns nothing and the loop looks again.
-                local m = rt_recv(p.sig == nil)
+                local m = rt_recv(p.f == 0)
                 if m then
                     return m, true
                 elseif m == false then
                     -- Not parked: the rest of a pump first (see the
                     -- invariant in `block`: pump before yielding IDLE).
-                    if p.sig ~= nil then
+                    if band(p.f, F_SIG) ~= 0 then
                         pump_signals(p)
                         local r = p.ready
                         if p.cos ~= nil or (r and r.h <= r.t) then
@@ -449,6 +457,7 @@ function M.spawn_coroutine(fn)
     if not cos then
         cos = {}
         p.cos = cos
+        p.f = bor(p.f, F_COS)
     end
     cos[co] = true
     local r = p.ready
@@ -562,7 +571,7 @@ pump_signals = function(p)
                 if not events then
                     events = new_channel(0)
                     p.events = events
-                    p.sig = true
+                    p.f = bor(p.f, F_SIG)
                 end
                 feed(events, ev)
             end
@@ -607,7 +616,7 @@ function M.events()
         -- Luau's initial 45 slots (see `boot`).
         ch = new_channel(0)
         p.events = ch
-        p.sig = true
+        p.f = bor(p.f, F_SIG)
     end
     return ch
 end
@@ -631,6 +640,7 @@ function M.listen(topic, opts)
     if not ls then
         ls = {}
         p.listeners = ls
+        p.f = bor(p.f, F_LISTEN)
     end
     if ls[topic] then
         error("process.listen: topic " .. topic .. " already has a listener", 2)
@@ -652,6 +662,7 @@ function M.unlisten(ch)
         end
         if next(ls) == nil then
             p.listeners = nil
+            p.f = band(p.f, bnot(F_LISTEN))
         end
     end
     return nil
@@ -666,7 +677,7 @@ local function new_op(p, handler)
     if not ops then
         ops = {}
         p.ops = ops
-        p.sig = true
+        p.f = bor(p.f, F_SIG)
     end
     ops[tag] = handler
     return tag
@@ -805,6 +816,9 @@ local ENV_MT, rt_bind_env = rt.env_mt, rt.bind_env
 local function start(p, chunk, method)
     P = p
     p.main = co_running()
+    if p.f == nil then
+        p.f = 0 -- kept across an upgrade, like what it describes
+    end
     local env = setmetatable({}, ENV_MT)
     p.env = env
     p.mods = nil
@@ -848,6 +862,7 @@ function M.upgrade(entry, ...)
     end
     p.ready = nil
     p.cos = nil
+    p.f = band(p.f, bnot(F_COS))
     if p.ops then
         for tag in pairs(p.ops) do
             rt_cancel_timer(tag)
@@ -928,7 +943,7 @@ function M.call(id, ...)
     if not calls then
         calls = {}
         p.calls = calls
-        p.sig = true
+        p.f = bor(p.f, F_SIG)
     end
     calls[pid] = w
     pump(p) -- it may have finished already
