@@ -340,7 +340,7 @@ impl Layout {
         // (the structs are larger than the offsets used); values pushed are
         // popped before returning.
         unsafe {
-            if ffi::lua_checkstack(l, 3) == 0 {
+            if ffi::lua_checkstack(l, 5) == 0 {
                 return false;
             }
             let top0 = ffi::lua_gettop(l);
@@ -352,14 +352,24 @@ impl Layout {
             let ci = field(ls, L_CI);
             let base = field(ci, 0);
             let table = top - 3 * TVALUE;
-            let ok = (top - base) / TVALUE == ffi::lua_gettop(l) as usize
+            let mut ok = (top - base) / TVALUE == ffi::lua_gettop(l) as usize
                 && int_at(table, TV_TT) == ffi::LUA_TTABLE
                 && field(table, 0) == ffi::lua_topointer(l, -3) as usize
-                && ((field(table, 0) + 6) as *const u8).read() == 2 // lsizenode: 4 nodes
+                && ((field(table, 0) + T_LSIZENODE) as *const u8).read() == 2 // 4 nodes
                 && field(field(table, 0), T_NODE) != 0
                 && field(ls, L_GT) == ffi::lua_topointer(l, -2) as usize
                 && field(ls, L_STACK) <= base
                 && field(ls, L_BASE_CI) <= ci;
+            // A closure's environment.
+            unsafe extern "C-unwind" fn nothing(_: *mut lua_State) -> c_int {
+                0
+            }
+            ffi::lua_pushcfunction(l, nothing);
+            let closure = field(field(ls, L_TOP) - TVALUE, 0);
+            ffi::lua_getfenv(l, -1);
+            ok = ok
+                && int_at(field(ls, L_TOP) - 2 * TVALUE, TV_TT) == ffi::LUA_TFUNCTION
+                && field(closure, CL_ENV) == ffi::lua_topointer(l, -1) as usize;
             ffi::lua_settop(l, top0);
             ok
         }
