@@ -272,6 +272,7 @@ function Chan:receive()
                 -- it returns nothing and the loop looks again.
                 local m = rt_recv(p.f == 0)
                 if m then
+                    P = p -- it may have parked (and returned resumed)
                     return m, true
                 elseif m == false then
                     -- Not parked: the rest of a pump first (see the

@@ -80,6 +80,9 @@ pub(crate) struct LuaProc {
     boot: Option<Box<BootArgs>>,
     /// The thread was interrupted mid-slice; `P` must be set before resuming.
     preempted: bool,
+    /// The thread is parked in `rt.recv`: its resume may carry the next
+    /// message, which `rt.recv` then returns.
+    in_recv: bool,
     /// Bytes of VM memory charged to this process (see `step`).
     charged: usize,
 }
@@ -138,6 +141,7 @@ impl LuaProc {
             state,
             boot: Some(Box::new(BootArgs::Spawn(args))),
             preempted: false,
+            in_recv: false,
             charged: 0,
         })
     }
@@ -190,7 +194,22 @@ impl LuaProc {
                 }
             }
             // The prelude restores `P` itself after an IDLE yield.
-            0
+            // Parked in `rt.recv`: hand it the next message, saving it a
+            // second call (it restores `P` when it returns one).
+            if std::mem::take(&mut self.in_recv)
+                && let Some(msg) = self.data.cell.try_recv()
+            {
+                // SAFETY: the thread is suspended in a yield (a resume's
+                // values become the yield's results) and has room for one
+                // value after lua_checkstack.
+                unsafe {
+                    ffi::lua_checkstack(t, 1);
+                    crate::message::push(t, msg);
+                }
+                1
+            } else {
+                0
+            }
         };
         // SAFETY: the thread belongs to this process's VM, which runs on
         // this worker for the whole step; it is new (with `nargs` arguments
@@ -224,12 +243,13 @@ impl LuaProc {
                 }
                 ffi::LUA_YIELD => {
                     let n = ffi::lua_gettop(t);
-                    if n == 1
-                        && ffi::lua_type(t, 1) == ffi::LUA_TLIGHTUSERDATA
-                        && Token::from_ptr(ffi::lua_touserdata(t, 1)) == Some(Token::Idle)
-                    {
-                        ffi::lua_settop(t, 0);
-                        return Resumed::Idle;
+                    if n == 1 && ffi::lua_type(t, 1) == ffi::LUA_TLIGHTUSERDATA {
+                        let token = Token::from_ptr(ffi::lua_touserdata(t, 1));
+                        if matches!(token, Some(Token::Idle | Token::IdleRecv)) {
+                            self.in_recv = token == Some(Token::IdleRecv);
+                            ffi::lua_settop(t, 0);
+                            return Resumed::Idle;
+                        }
                     }
                     // An upgrade request, a stray yield, or nothing (an
                     // interrupt): hand them over as mlua values.
@@ -309,6 +329,7 @@ impl LuaProc {
         };
         let (thread, boot) = build().map_err(|e| error_text(&e))?;
         self.thread = thread;
+        self.in_recv = false;
         self.boot = Some(boot);
         *self.data.entry.borrow_mut() = code;
         Ok(())

@@ -132,8 +132,9 @@ pub(crate) unsafe extern "C-unwind" fn take(l: *mut lua_State) -> c_int {
 
 /// `rt.recv(park)` → the next message as a message object; else, when
 /// `park` is true and the caller runs in its process's main thread, it
-/// yields IDLE itself (the process parks until news arrives) and returns
-/// nothing when resumed; else `false`. Taking and parking in one call saves
+/// yields IDLE itself (the process parks until news arrives) and, resumed,
+/// returns the message that woke it (`LuaProc::resume` takes it from the
+/// mailbox) or nothing; else `false`. Taking and parking in one call saves
 /// the inbox's fast path two calls per blocking receive.
 pub(crate) unsafe extern "C-unwind" fn recv(l: *mut lua_State) -> c_int {
     let Some((p, _)) = current() else { return 0 };
@@ -149,7 +150,7 @@ pub(crate) unsafe extern "C-unwind" fn recv(l: *mut lua_State) -> c_int {
             && crate::preempt::is_main(l)
             && ffi::lua_isyieldable(l) != 0
         {
-            ffi::lua_pushlightuserdata(l, crate::vm::Token::Idle.ptr());
+            ffi::lua_pushlightuserdata(l, crate::vm::Token::IdleRecv.ptr());
             return ffi::lua_yield(l, 1);
         }
         ffi::lua_pushboolean(l, 0);

@@ -60,12 +60,15 @@ impl ShardEnv {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Token {
     Idle,
+    /// IDLE from `rt.recv` (the inbox's fast path): the next resume may
+    /// hand it the next message directly (see `LuaProc::resume`).
+    IdleRecv,
     Upgrade,
     /// What a preempted coroutine (not a main thread) yields to its resumer.
     Preempt,
 }
 
-static TOKENS: [u8; 3] = [0, 0, 0];
+static TOKENS: [u8; 4] = [0; 4];
 
 impl Token {
     pub(crate) fn ptr(self) -> *mut std::ffi::c_void {
@@ -73,6 +76,7 @@ impl Token {
             Token::Idle => 0,
             Token::Upgrade => 1,
             Token::Preempt => 2,
+            Token::IdleRecv => 3,
         };
         &TOKENS[ix] as *const u8 as *mut std::ffi::c_void
     }
@@ -89,6 +93,8 @@ impl Token {
             Some(Token::Upgrade)
         } else if p == Token::Preempt.ptr() {
             Some(Token::Preempt)
+        } else if p == Token::IdleRecv.ptr() {
+            Some(Token::IdleRecv)
         } else {
             None
         }
