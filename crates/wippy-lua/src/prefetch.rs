@@ -170,10 +170,9 @@ impl Warm {
     /// when the frames changed since the last record: a process parks in
     /// the same place over and over.
     ///
-    /// Costs two lines (128 bytes) per process, up to `CAP` per shard; the
-    /// caller records only processes that have been woken (not the park
-    /// that ends a process's first step), so a process that never ran
-    /// again has none.
+    /// Costs two lines (128 bytes) per slot up to the highest recorded one,
+    /// at most `CAP` per shard; the caller records only message-driven
+    /// steps, so idle processes cost nothing.
     ///
     /// # Safety
     /// Called by the shard's runner; `l` is a live, suspended thread.

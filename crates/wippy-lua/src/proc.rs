@@ -83,6 +83,9 @@ pub(crate) struct LuaProc {
     /// The thread is parked in `rt.recv`: its resume may carry the next
     /// message, which `rt.recv` then returns.
     in_recv: bool,
+    /// The last resume handed the thread a message (see `resume`): the step
+    /// is message-driven, and its park is worth recording for prefetching.
+    fed: bool,
     /// Bytes of VM memory charged to this process (see `step`).
     charged: usize,
 }
@@ -142,12 +145,14 @@ impl LuaProc {
             boot: Some(Box::new(BootArgs::Spawn(args))),
             preempted: false,
             in_recv: false,
+            fed: false,
             charged: 0,
         })
     }
 
     fn resume(&mut self) -> Resumed {
         let t = self.thread.state();
+        self.fed = false;
         let nargs = if let Some(args) = self.boot.take() {
             // First resume: the boot function is on the thread's stack; the
             // arguments go above it.
@@ -206,6 +211,7 @@ impl LuaProc {
                     ffi::lua_checkstack(t, 1);
                     crate::message::push(t, msg);
                 }
+                self.fed = true;
                 1
             } else {
                 0
@@ -359,7 +365,6 @@ impl Process for LuaProc {
         // A thread resumed after a preemption continues wherever the
         // interrupt hit it (see the invariant below).
         let after_preemption = self.preempted;
-        let first = self.boot.is_some();
         let r = self.resume();
         if limit.is_some() {
             let used_after = lua.used_memory();
@@ -374,7 +379,11 @@ impl Process for LuaProc {
             // yield without pumping, so that step requeues instead; the next
             // resume returns from the IDLE yield and pumps.
             Resumed::Idle if after_preemption => Step::Yield(Wait::yield_now()),
-            Resumed::Idle if first => Step::Idle,
+            // Only a step that a message drove records where the process's
+            // memory is (prefetch.rs): a process that never took a message
+            // from its inbox's fast path (an idle one, one that waits on
+            // timers or channels) costs no record.
+            Resumed::Idle if !self.fed => Step::Idle,
             Resumed::Idle => {
                 // Where its memory is, for its next wake-up (prefetch.rs):
                 // its Rust state and the cell of the peer it sends to.
