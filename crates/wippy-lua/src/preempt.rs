@@ -28,7 +28,8 @@ use mlua::ffi;
 
 /// Per-shard preemption state.
 pub(crate) struct Preempt {
-    /// Incremented at the start of every process step.
+    /// Incremented at the start of every process step (by the runner only;
+    /// the watchdog reads it).
     pub(crate) epoch: AtomicU64,
     /// True while a worker runs the shard.
     pub(crate) running: AtomicBool,
@@ -82,7 +83,10 @@ impl Preempt {
     /// installs the interrupt while `running` is true, which at worst
     /// preempts the next step early (see the module invariants).
     pub(crate) fn clear(&self) {
-        if !self.fired.swap(false, Ordering::AcqRel) {
+        // The load spares the common case (nothing fired) a locked swap; a
+        // `fire` racing past it is seen by the next `clear`, as it would be
+        // after a swap that found `false`.
+        if !self.fired.load(Ordering::Acquire) || !self.fired.swap(false, Ordering::AcqRel) {
             return;
         }
         let cb = self.lock.lock().unwrap_or_else(PoisonError::into_inner);

@@ -336,7 +336,12 @@ impl Shard {
         let Some(s) = entry.as_mut() else {
             return false;
         };
-        self.preempt.epoch.fetch_add(1, Ordering::Relaxed);
+        // The runner is the epoch's only writer: no locked increment.
+        let epoch = &self.preempt.epoch;
+        epoch.store(
+            epoch.load(Ordering::Relaxed).wrapping_add(1),
+            Ordering::Relaxed,
+        );
         crate::preempt::begin_step();
         let outcome = drive(&self.core.node, &s.cell, &mut s.process);
         crate::preempt::end_step();
