@@ -317,11 +317,19 @@ fn issue(entries: &[Entry], slot: u32) {
         prefetch(p);
         prefetch(p + LINE);
     }
-    for &s in e.0[SPANS..].iter().take_while(|&&s| s != 0) {
-        let mut a = (s & ((1 << 56) - 1)) & !(LINE - 1);
-        for _ in 0..s >> 56 {
-            prefetch(a);
-            a += LINE;
+    for &s in &e.0[SPANS..] {
+        if s == 0 {
+            break;
+        }
+        // Straight-line for the first line (every span has one): most spans
+        // are one to three lines, and a counted loop costs more than them.
+        let a = (s & ((1 << 56) - 1)) & !(LINE - 1);
+        prefetch(a);
+        let mut next = a + LINE;
+        let end = a + (s >> 56) * LINE;
+        while next < end {
+            prefetch(next);
+            next += LINE;
         }
     }
 }
