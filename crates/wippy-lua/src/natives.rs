@@ -46,21 +46,22 @@ pub(crate) struct ProcData {
     /// The peer this process sends to by pid string, once it has sent to
     /// it twice in a row (see `raw::send`).
     pub(crate) last_to: std::cell::Cell<Option<Box<LastTo>>>,
-    /// The address of the pid string of the last send that `last_to` did
-    /// not serve (only compared: a hint that the next send repeats it).
-    pub(crate) last_text: std::cell::Cell<*const u8>,
+    /// The address of the pid string object of the last send that
+    /// `last_to` did not serve (only compared: a hint that the next send
+    /// repeats it).
+    pub(crate) last_string: std::cell::Cell<*const std::ffi::c_void>,
 }
 
 /// A send destination remembered by the Lua string that named it.
 ///
-/// Invariant: `text_ref` is a registry reference of the process's VM to the
-/// string whose characters start at `text`. It keeps that string alive, so
-/// no other string has that address while the entry exists: a string at
-/// `text` *is* that pid string (Luau interns strings). Released in
-/// `ProcData::forget_peer`.
+/// Invariant: `string_ref` is a registry reference of the process's VM to
+/// the string object at `string` (its address as `lua_topointer` gives it).
+/// It keeps that string alive, so no other string has that address while
+/// the entry exists: a string at `string` *is* that pid string (Luau
+/// interns strings). Released in `ProcData::forget_peer`.
 pub(crate) struct LastTo {
-    pub(crate) text: *const u8,
-    pub(crate) text_ref: std::ffi::c_int,
+    pub(crate) string: *const std::ffi::c_void,
+    pub(crate) string_ref: std::ffi::c_int,
     pub(crate) cell: Arc<Cell>,
 }
 
@@ -89,7 +90,7 @@ impl ProcData {
     pub(crate) unsafe fn forget_peer(&self, l: *mut mlua::ffi::lua_State) {
         if let Some(last) = self.last_to.take() {
             // SAFETY: the reference belongs to this VM (see `LastTo`).
-            unsafe { mlua::ffi::lua_unref(l, last.text_ref) };
+            unsafe { mlua::ffi::lua_unref(l, last.string_ref) };
         }
     }
 

@@ -206,7 +206,6 @@ pub(crate) unsafe extern "C-unwind" fn send(l: *mut lua_State) -> c_int {
                 "process.send: destination must be a pid or a registered name",
             );
         }
-        let dest = to_str(l, 1);
         let payload = if top <= 2 {
             Ok(Payload::Nil)
         } else if top == 3 {
@@ -222,7 +221,7 @@ pub(crate) unsafe extern "C-unwind" fn send(l: *mut lua_State) -> c_int {
             Err(e) => return nil_err(l, &e),
         };
         let topic: wippy_process::Topic = topic.into();
-        match deliver(l, p, env, dest, topic, payload) {
+        match deliver(l, p, env, topic, payload) {
             Ok(()) => {
                 ffi::lua_pushboolean(l, 1);
                 1
@@ -232,36 +231,43 @@ pub(crate) unsafe extern "C-unwind" fn send(l: *mut lua_State) -> c_int {
     }
 }
 
-/// Sends to `dest` (the string at index 1: a pid or a registered name).
+/// Sends to the destination at index 1 (a string: a pid or a registered
+/// name).
 ///
 /// A process usually sends to the same peer over and over, by the same Lua
 /// string: a peer named by the same pid string twice in a row is
-/// remembered with the address of that string (see `LastTo`), and a send
-/// naming it again goes straight to its cell: no parse, no process-table
-/// lookup. (Not after one send: a process that sends once, to say it is
-/// ready, and then waits, would keep the entry for nothing.)
+/// remembered with the address of that string object (see `LastTo`), and a
+/// send naming it again goes straight to its cell: no parse, no
+/// process-table lookup, not even a read of the string (`lua_topointer`
+/// gives the object's address without touching it, and in a ring of 10k
+/// processes that string is a cache miss). (Not after one send: a process
+/// that sends once, to say it is ready, and then waits, would keep the
+/// entry for nothing.)
 ///
 /// # Safety
-/// `l` is the running thread of `p`, with `dest` the string at index 1.
+/// `l` is the running thread of `p`, with a string at index 1.
 unsafe fn deliver(
     l: *mut lua_State,
     p: &ProcData,
     env: &ShardEnv,
-    dest: &str,
     topic: wippy_process::Topic,
     payload: Payload,
 ) -> Result<(), String> {
     let node = &env.host.node;
     let from = Some(p.pid());
+    // SAFETY: index 1 holds a string (checked by the caller).
+    let key = unsafe { ffi::lua_topointer(l, 1) };
     let last = p.last_to.take();
     if let Some(l) = &last
-        && l.text == dest.as_ptr()
+        && l.string == key
     {
         let sent = node.send_to(from, &l.cell, topic, payload);
         p.last_to.set(last);
         return sent.map_err(|e| e.to_string());
     }
     p.last_to.set(last);
+    // SAFETY: as above.
+    let dest = unsafe { to_str(l, 1) };
     if !dest.starts_with('{') {
         // A name: looked up every time (it may be re-registered).
         let Some(to) = node.lookup(dest) else {
@@ -281,17 +287,17 @@ unsafe fn deliver(
     let sent = node
         .send_to(from, &cell, topic, payload)
         .map_err(|e| e.to_string());
-    if p.last_text.replace(dest.as_ptr()) != dest.as_ptr() {
+    if p.last_string.replace(key) != key {
         return sent;
     }
-    // SAFETY: index 1 holds the string `dest` points into; the old entry's
+    // SAFETY: index 1 holds the string object `key`; the old entry's
     // reference belongs to this VM (see `LastTo`).
     unsafe {
         p.forget_peer(l);
-        let text_ref = ffi::lua_ref(l, 1);
+        let string_ref = ffi::lua_ref(l, 1);
         p.last_to.set(Some(Box::new(crate::natives::LastTo {
-            text: dest.as_ptr(),
-            text_ref,
+            string: key,
+            string_ref,
             cell,
         })));
     }

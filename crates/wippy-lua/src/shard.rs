@@ -284,6 +284,11 @@ impl Shard {
         let mut batch = std::mem::take(&mut state.batch);
         loop {
             if batch.is_empty() {
+                // Back to the buffer's start (`clear` of an empty deque
+                // only resets its head): otherwise a queue that once grew
+                // (10k wake-ups at start) is walked round its whole buffer,
+                // and every push writes a line the cache no longer holds.
+                batch.clear();
                 std::mem::swap(&mut *lock(&self.queue), &mut batch);
                 if batch.is_empty() {
                     break;
@@ -377,7 +382,7 @@ impl Shard {
             boot: Default::default(),
             context,
             last_to: Default::default(),
-            last_text: std::cell::Cell::new(std::ptr::null()),
+            last_string: std::cell::Cell::new(std::ptr::null()),
         });
         match LuaProc::new(state.vm.clone(), data, args) {
             Ok(p) => Box::new(p),
