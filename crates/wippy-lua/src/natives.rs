@@ -59,10 +59,17 @@ pub(crate) struct ProcData {
 /// It keeps that string alive, so no other string has that address while
 /// the entry exists: a string at `string` *is* that pid string (Luau
 /// interns strings). Released in `ProcData::forget_peer`.
+///
+/// It also remembers the topic of the latest send to that peer, the same
+/// way: `topic_ref` keeps the string object at `topic_string` alive, and
+/// `topic` is its conversion (already checked not to be reserved).
 pub(crate) struct LastTo {
     pub(crate) string: *const std::ffi::c_void,
     pub(crate) string_ref: std::ffi::c_int,
     pub(crate) cell: Arc<Cell>,
+    pub(crate) topic_string: *const std::ffi::c_void,
+    pub(crate) topic_ref: std::ffi::c_int,
+    pub(crate) topic: wippy_process::Topic,
 }
 
 impl ProcData {
@@ -82,15 +89,18 @@ impl ProcData {
         r
     }
 
-    /// Drops the remembered send destination and the reference that kept
-    /// its string alive.
+    /// Drops the remembered send destination and the references that kept
+    /// its strings alive.
     ///
     /// # Safety
     /// `l` is a state of this process's VM, on the thread running it.
     pub(crate) unsafe fn forget_peer(&self, l: *mut mlua::ffi::lua_State) {
         if let Some(last) = self.last_to.take() {
-            // SAFETY: the reference belongs to this VM (see `LastTo`).
-            unsafe { mlua::ffi::lua_unref(l, last.string_ref) };
+            // SAFETY: the references belong to this VM (see `LastTo`).
+            unsafe {
+                mlua::ffi::lua_unref(l, last.string_ref);
+                mlua::ffi::lua_unref(l, last.topic_ref);
+            }
         }
     }
 

@@ -193,13 +193,27 @@ pub(crate) unsafe extern "C-unwind" fn send(l: *mut lua_State) -> c_int {
         if top < 2 || ffi::lua_type(l, 2) != ffi::LUA_TSTRING {
             return nil_err(l, "process.send: topic must be a string");
         }
-        let topic = to_str(l, 2);
-        if topic.starts_with('@') {
-            let msg = format!(
-                "topic {topic:?} is reserved (topics starting with @ belong to the runtime)"
-            );
-            return nil_err(l, &msg);
-        }
+        // The topic as the peer remembered by `LastTo` last took it: a
+        // process sending to the same peer with the same topic string
+        // converts it once (see `deliver`).
+        let topic_key = ffi::lua_topointer(l, 2);
+        let cached = p.with_last_to(|last| match last {
+            Some(t) if t.topic_string == topic_key => Some(t.topic.clone()),
+            _ => None,
+        });
+        let (topic, cached) = match cached {
+            Some(t) => (t, true),
+            None => {
+                let topic = to_str(l, 2);
+                if topic.starts_with('@') {
+                    let msg = format!(
+                        "topic {topic:?} is reserved (topics starting with @ belong to the runtime)"
+                    );
+                    return nil_err(l, &msg);
+                }
+                (wippy_process::Topic::from(topic), false)
+            }
+        };
         if ffi::lua_type(l, 1) != ffi::LUA_TSTRING {
             return nil_err(
                 l,
@@ -220,8 +234,7 @@ pub(crate) unsafe extern "C-unwind" fn send(l: *mut lua_State) -> c_int {
             Ok(p) => p,
             Err(e) => return nil_err(l, &e),
         };
-        let topic: wippy_process::Topic = topic.into();
-        match deliver(l, p, env, topic, payload) {
+        match deliver(l, p, env, (topic, cached), payload) {
             Ok(()) => {
                 ffi::lua_pushboolean(l, 1);
                 1
@@ -244,24 +257,38 @@ pub(crate) unsafe extern "C-unwind" fn send(l: *mut lua_State) -> c_int {
 /// that sends once, to say it is ready, and then waits, would keep the
 /// entry for nothing.)
 ///
+/// The topic (a string at index 2) comes converted, with whether it came
+/// from the entry's topic cache; a peer's entry remembers the topic of the
+/// latest send to it.
+///
 /// # Safety
-/// `l` is the running thread of `p`, with a string at index 1.
+/// `l` is the running thread of `p`, with strings at indices 1 and 2.
 unsafe fn deliver(
     l: *mut lua_State,
     p: &ProcData,
     env: &ShardEnv,
-    topic: wippy_process::Topic,
+    (topic, cached): (wippy_process::Topic, bool),
     payload: Payload,
 ) -> Result<(), String> {
     let node = &env.host.node;
     let from = Some(p.pid());
-    // SAFETY: index 1 holds a string (checked by the caller).
-    let key = unsafe { ffi::lua_topointer(l, 1) };
-    let last = p.last_to.take();
-    if let Some(l) = &last
-        && l.string == key
+    // SAFETY: indices 1 and 2 hold strings (checked by the caller).
+    let (key, topic_key) = unsafe { (ffi::lua_topointer(l, 1), ffi::lua_topointer(l, 2)) };
+    let mut last = p.last_to.take();
+    if let Some(t) = &mut last
+        && t.string == key
     {
-        let sent = node.send_to(from, &l.cell, topic, payload);
+        if !cached {
+            // SAFETY: index 2 holds the topic string; the old reference
+            // belongs to this VM (see `LastTo`).
+            unsafe {
+                ffi::lua_unref(l, t.topic_ref);
+                t.topic_ref = ffi::lua_ref(l, 2);
+            }
+            t.topic_string = topic_key;
+            t.topic = topic.clone();
+        }
+        let sent = node.send_to(from, &t.cell, topic, payload);
         p.last_to.set(last);
         return sent.map_err(|e| e.to_string());
     }
@@ -284,24 +311,29 @@ unsafe fn deliver(
             .send(from, to, topic, payload)
             .map_err(|e| e.to_string());
     };
-    let sent = node
-        .send_to(from, &cell, topic, payload)
-        .map_err(|e| e.to_string());
     if p.last_string.replace(key) != key {
-        return sent;
+        return node
+            .send_to(from, &cell, topic, payload)
+            .map_err(|e| e.to_string());
     }
-    // SAFETY: index 1 holds the string object `key`; the old entry's
-    // reference belongs to this VM (see `LastTo`).
+    // SAFETY: indices 1 and 2 hold the string objects `key` and
+    // `topic_key`; the old entry's references belong to this VM (see
+    // `LastTo`).
     unsafe {
         p.forget_peer(l);
         let string_ref = ffi::lua_ref(l, 1);
+        let topic_ref = ffi::lua_ref(l, 2);
         p.last_to.set(Some(Box::new(crate::natives::LastTo {
             string: key,
             string_ref,
-            cell,
+            cell: cell.clone(),
+            topic_string: topic_key,
+            topic_ref,
+            topic: topic.clone(),
         })));
     }
-    sent
+    node.send_to(from, &cell, topic, payload)
+        .map_err(|e| e.to_string())
 }
 
 /// `bytes` as UTF-8 text. Topics, keys and pids are short and ASCII: the
