@@ -212,7 +212,8 @@ impl Task for Shard {
         {
             let mut guard = lock(&self.state);
             if let Some(state) = guard.as_mut() {
-                self.preempt.running.store(true, Ordering::Release);
+                // SeqCst, with `armed` read after it: see `arm_watchdog`.
+                self.preempt.running.store(true, Ordering::SeqCst);
                 self.arm_watchdog();
                 RUNNING.with(|r| r.set(Arc::as_ptr(&self)));
                 unfinished = self.run_slice(state);
@@ -247,8 +248,18 @@ impl Shard {
     /// a periodic timer that looks at the shard every half slice while it
     /// runs, and disarms itself when it finds the shard idle. Idle shards
     /// cost nothing.
+    ///
+    /// The runner writes `running` then reads `armed`; the watchdog, when it
+    /// disarms, writes `armed` then reads `running`. All four are SeqCst, so
+    /// at least one side sees the other's write (the store-buffer litmus
+    /// test): a run never goes unwatched because the watchdog disarmed while
+    /// the run saw it still armed. (Before, the run's write was a plain
+    /// release store and the watchdog's a release store too, which allowed
+    /// exactly that.) A plain load first: while armed, the usual case, the
+    /// run's one locked instruction is its store of `running`.
     fn arm_watchdog(self: &Arc<Self>) {
-        if self.preempt.armed.swap(true, Ordering::AcqRel) {
+        let armed = &self.preempt.armed;
+        if armed.load(Ordering::SeqCst) || armed.swap(true, Ordering::SeqCst) {
             return;
         }
         let weak = Arc::downgrade(self);
@@ -259,11 +270,11 @@ impl Shard {
                 return false;
             };
             let p = &shard.preempt;
-            if !p.running.load(Ordering::Acquire) {
-                p.armed.store(false, Ordering::Release);
+            if !p.running.load(Ordering::SeqCst) {
+                p.armed.store(false, Ordering::SeqCst);
                 // A run that started after the check above saw `armed` and
                 // did not arm: keep watching for it.
-                return p.running.load(Ordering::Acquire) && !p.armed.swap(true, Ordering::AcqRel);
+                return p.running.load(Ordering::SeqCst) && !p.armed.swap(true, Ordering::SeqCst);
             }
             if crate::preempt::overran(p, &mut last) {
                 p.fire();
