@@ -234,7 +234,12 @@ pub(crate) unsafe extern "C-unwind" fn send(l: *mut lua_State) -> c_int {
             Ok(p) => p,
             Err(e) => return nil_err(l, &e),
         };
-        match deliver(l, p, env, (topic, cached), payload) {
+        let topic = SendTopic {
+            topic,
+            string: topic_key,
+            cached,
+        };
+        match deliver(l, p, env, topic, payload) {
             Ok(()) => {
                 ffi::lua_pushboolean(l, 1);
                 1
@@ -242,6 +247,15 @@ pub(crate) unsafe extern "C-unwind" fn send(l: *mut lua_State) -> c_int {
             Err(e) => nil_err(l, &e),
         }
     }
+}
+
+/// The topic of a send (the string at index 2), converted.
+struct SendTopic {
+    topic: wippy_process::Topic,
+    /// The string object (`lua_topointer`).
+    string: *const std::ffi::c_void,
+    /// Whether the conversion came from the `LastTo` topic cache.
+    cached: bool,
 }
 
 /// Sends to the destination at index 1 (a string: a pid or a registered
@@ -257,9 +271,8 @@ pub(crate) unsafe extern "C-unwind" fn send(l: *mut lua_State) -> c_int {
 /// that sends once, to say it is ready, and then waits, would keep the
 /// entry for nothing.)
 ///
-/// The topic (a string at index 2) comes converted, with whether it came
-/// from the entry's topic cache; a peer's entry remembers the topic of the
-/// latest send to it.
+/// The topic comes converted (see [`SendTopic`]); a peer's entry
+/// remembers the topic of the latest send to it.
 ///
 /// # Safety
 /// `l` is the running thread of `p`, with strings at indices 1 and 2.
@@ -267,13 +280,17 @@ unsafe fn deliver(
     l: *mut lua_State,
     p: &ProcData,
     env: &ShardEnv,
-    (topic, cached): (wippy_process::Topic, bool),
+    SendTopic {
+        topic,
+        string: topic_key,
+        cached,
+    }: SendTopic,
     payload: Payload,
 ) -> Result<(), String> {
     let node = &env.host.node;
     let from = Some(p.pid());
-    // SAFETY: indices 1 and 2 hold strings (checked by the caller).
-    let (key, topic_key) = unsafe { (ffi::lua_topointer(l, 1), ffi::lua_topointer(l, 2)) };
+    // SAFETY: index 1 holds a string (checked by the caller).
+    let key = unsafe { ffi::lua_topointer(l, 1) };
     let mut last = p.last_to.take();
     if let Some(t) = &mut last
         && t.string == key
@@ -526,11 +543,15 @@ unsafe fn table(l: *mut lua_State, idx: c_int, stack: &mut Stack) -> Result<Payl
 
 /// Pushes a fresh Lua value for `p`; pids and string keys come from the
 /// VM's string cache.
+///
+/// # Safety
+/// `l` is the running thread (or one suspended on this thread) with at
+/// least one free stack slot; a table level reserves the slots its
+/// entries need (the table, a key, a value) itself.
 pub(crate) unsafe fn push_payload(l: *mut lua_State, p: &Payload, strings: &LuaStrings) {
-    // SAFETY: the caller is a C function on the running thread; we reserve
-    // the slots we use per level.
+    // SAFETY: see above: scalars take the caller's free slot, a table
+    // level reserves three before it pushes.
     unsafe {
-        ffi::lua_checkstack(l, 3);
         match p {
             Payload::Nil => ffi::lua_pushnil(l),
             Payload::Bool(b) => ffi::lua_pushboolean(l, *b as c_int),
@@ -542,6 +563,7 @@ pub(crate) unsafe fn push_payload(l: *mut lua_State, p: &Payload, strings: &LuaS
             }
             Payload::Pid(pid) => strings.push_pid(l, *pid),
             Payload::Array(items) => {
+                ffi::lua_checkstack(l, 3);
                 ffi::lua_createtable(l, items.len().min(i32::MAX as usize) as c_int, 0);
                 for (i, v) in items.iter().enumerate() {
                     push_payload(l, v, strings);
@@ -549,6 +571,7 @@ pub(crate) unsafe fn push_payload(l: *mut lua_State, p: &Payload, strings: &LuaS
                 }
             }
             Payload::Map(pairs) => {
+                ffi::lua_checkstack(l, 3);
                 ffi::lua_createtable(l, 0, pairs.len().min(i32::MAX as usize) as c_int);
                 for (k, v) in pairs {
                     if matches!(k, Payload::Nil) {
