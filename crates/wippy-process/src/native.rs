@@ -181,6 +181,10 @@ impl Ctx {
     }
 
     /// Sends a message from this process.
+    ///
+    /// A `&str` topic is copied into a fresh [`Topic`] on every send; a loop
+    /// that sends the same topic over and over does better with one made
+    /// once (a `const` from [`Topic::new_static`] costs nothing to pass).
     pub fn send(&self, to: Pid, topic: impl Into<Topic>, payload: Payload) -> Result<(), Error> {
         self.node.send(Some(self.cell.pid), to, topic, payload)
     }

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use wippy_process::{Ctx, NativeHost, Payload, Pid, Runtime, SpawnOptions};
+use wippy_process::{Ctx, NativeHost, Payload, Pid, Runtime, SpawnOptions, Topic};
 
 use super::{Bench, Better};
 use crate::rss::resident_bytes;
@@ -124,6 +124,14 @@ fn idle_memory(quick: bool) -> f64 {
     (after.saturating_sub(before)) as f64 / n as f64
 }
 
+// Topics made once, as a native process with a hot send loop makes them
+// (the analogue of an Erlang atom): `Ctx::send` with a `&str` copies it into
+// a fresh `Topic` on every send (see its docs).
+const PING: Topic = Topic::new_static("ping");
+const PONG: Topic = Topic::new_static("pong");
+const TOKEN: Topic = Topic::new_static("t");
+const SUM: Topic = Topic::new_static("n");
+
 /// Round trip between two processes.
 fn pingpong(quick: bool) -> f64 {
     let n: usize = if quick { 200_000 } else { 1_000_000 };
@@ -132,7 +140,7 @@ fn pingpong(quick: bool) -> f64 {
         .spawn_async(SpawnOptions::default(), |cx| async move {
             loop {
                 let m = cx.recv().await;
-                cx.send(m.from.expect("ping has a sender"), "pong", m.payload)
+                cx.send(m.from.expect("ping has a sender"), PONG, m.payload)
                     .ok();
             }
         })
@@ -141,7 +149,7 @@ fn pingpong(quick: bool) -> f64 {
     host.spawn_async(SpawnOptions::default(), move |cx| async move {
         let start = Instant::now();
         for i in 0..n {
-            cx.send(ponger, "ping", Payload::Int(i as i64)).ok();
+            cx.send(ponger, PING, Payload::Int(i as i64)).ok();
             cx.recv().await;
         }
         tx.send(start.elapsed()).ok();
@@ -169,7 +177,7 @@ fn ring(quick: bool) -> f64 {
                     if left == 0 {
                         tx.send(()).ok();
                     } else {
-                        cx.send(next, "t", Payload::Int(left - 1)).ok();
+                        cx.send(next, TOKEN, Payload::Int(left - 1)).ok();
                     }
                 }
             })
@@ -182,7 +190,7 @@ fn ring(quick: bool) -> f64 {
             .expect("send");
     }
     let start = Instant::now();
-    node.send(None, pids[0], "t", Payload::Int(hops))
+    node.send(None, pids[0], TOKEN, Payload::Int(hops))
         .expect("send");
     rx.recv_timeout(WAIT).expect("ring finishes");
     hops as f64 / start.elapsed().as_secs_f64()
@@ -192,7 +200,7 @@ fn skynet_node(cx: &Ctx, host: &NativeHost, parent: Pid, num: i64, size: i64) {
     let h = host.clone();
     cx.spawn(host, SpawnOptions::default(), move |cx| async move {
         if size == 1 {
-            cx.send(parent, "n", Payload::Int(num)).ok();
+            cx.send(parent, SUM, Payload::Int(num)).ok();
             return Ok(Payload::Nil);
         }
         let me = cx.pid();
@@ -204,7 +212,7 @@ fn skynet_node(cx: &Ctx, host: &NativeHost, parent: Pid, num: i64, size: i64) {
         for _ in 0..10 {
             sum += cx.recv().await.payload.as_int().expect("sum");
         }
-        cx.send(parent, "n", Payload::Int(sum)).ok();
+        cx.send(parent, SUM, Payload::Int(sum)).ok();
         Ok(Payload::Nil)
     })
     .expect("spawn");
