@@ -1,5 +1,7 @@
 //! Logs to stderr through tracing.
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 
 use crate::cli::LogFormat;
@@ -15,6 +17,9 @@ pub fn init(level: &str, format: LogFormat) -> Result<(), String> {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // Colour codes only for a terminal: logs piped to a file or a
+        // collector stay plain text.
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(false);
     let result = match format {
         LogFormat::Text => builder.try_init(),

@@ -182,3 +182,169 @@ fn run_exec_exits_with_the_entry_result() {
     let nothing = wippy(&["run", "-x", "app:returns_nothing", &dir]);
     assert_eq!(nothing.code, 0, "{}", nothing.stderr);
 }
+
+#[test]
+fn no_arguments_runs_the_demo_a_crash_caught_by_a_monitor_and_a_restart() {
+    let out = wippy(&[]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    // In order: a spawn, a message answered, a crash seen by the monitor,
+    // the restarted process answering, the end.
+    let mut rest = out.stdout.as_str();
+    for want in [
+        "spawned greeter",
+        "greeter says: hello, world",
+        "monitor saw pid.exit",
+        "restarted greeter as",
+        "greeter says: hello, again (from generation 2)",
+        "demo done",
+    ] {
+        let at = rest
+            .find(want)
+            .unwrap_or_else(|| panic!("no {want:?} (in order) in:\n{}", out.stdout));
+        rest = &rest[at + want.len()..];
+    }
+}
+
+/// A `wippy` run whose stderr lines are read as they come.
+struct Running {
+    child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Running {
+    fn start(args: &[&str]) -> Running {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_wippy"))
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the wippy binary starts");
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Running {
+            child,
+            lines,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Waits for a stderr line containing `text`, failing after `RUN_LIMIT`.
+    fn wait_for(&mut self, text: &str) -> String {
+        let deadline = Instant::now() + RUN_LIMIT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if line.contains(text) {
+                        return line;
+                    }
+                }
+                Err(_) => {
+                    self.child.kill().ok();
+                    panic!(
+                        "no stderr line with {text:?}; saw:\n{}",
+                        self.seen.join("\n")
+                    );
+                }
+            }
+        }
+    }
+
+    /// Sends SIGINT, as Ctrl-C does.
+    fn interrupt(&self) {
+        let ok = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs")
+            .success();
+        assert!(ok, "kill -INT failed");
+    }
+
+    /// Waits for the exit (at most `limit`) and returns its code.
+    fn exit_within(&mut self, limit: Duration) -> i32 {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("waiting for wippy") {
+                return status.code().expect("wippy exited, not killed by a signal");
+            }
+            if Instant::now() > deadline {
+                self.child.kill().ok();
+                panic!("wippy did not exit within {limit:?} of the interrupt");
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+#[test]
+fn ctrl_c_cancels_every_process_and_exits_0_within_the_shutdown_limit() {
+    let mut run = Running::start(&["--log-level", "info", "run", &app("service")]);
+    run.wait_for("worker up");
+    run.interrupt();
+    // The service's process gets CANCEL and ends by itself; `wippy` gives
+    // shutdown 2 s, so 3 s covers it with room for the exit itself.
+    run.wait_for("worker got cancel");
+    assert_eq!(run.exit_within(Duration::from_secs(3)), 0);
+}
+
+#[test]
+fn log_format_json_writes_one_json_object_per_line_at_the_chosen_level() {
+    let mut run = Running::start(&[
+        "--log-level",
+        "info",
+        "--log-format",
+        "json",
+        "run",
+        &app("service"),
+    ]);
+    let up = run.wait_for("worker up");
+    run.interrupt();
+    run.wait_for("service stopped");
+    assert_eq!(run.exit_within(Duration::from_secs(3)), 0);
+    for line in &run.seen {
+        assert!(
+            line.starts_with('{') && line.ends_with('}') && line.contains("\"level\":"),
+            "not a JSON log line: {line}"
+        );
+    }
+    assert!(up.contains("\"level\":\"INFO\""), "{up}");
+    assert!(
+        up.contains("\"pid\":\"{app:procs|"),
+        "a process's log carries its pid: {up}"
+    );
+
+    // At the default level (warn) the worker's warning is written, and the
+    // info line it printed just before is not.
+    let mut quiet = Running::start(&["run", &app("service")]);
+    let warned = quiet.wait_for("worker warns");
+    assert!(warned.contains("WARN"), "{warned}");
+    quiet.interrupt();
+    assert_eq!(quiet.exit_within(Duration::from_secs(3)), 0);
+    assert!(
+        quiet.seen.iter().all(|l| !l.contains("worker up")),
+        "info lines at level warn: {:?}",
+        quiet.seen
+    );
+}
+
+#[test]
+fn text_logs_to_a_pipe_carry_no_terminal_colour_codes() {
+    let mut run = Running::start(&["--log-level", "info", "run", &app("service")]);
+    let up = run.wait_for("worker up");
+    run.interrupt();
+    assert_eq!(run.exit_within(Duration::from_secs(3)), 0);
+    assert!(!up.contains('\u{1b}'), "escape codes in {up:?}");
+    assert!(up.contains("INFO"), "{up}");
+}
