@@ -1,42 +1,43 @@
-//! Security for wippy-rs: actors (who a process runs as), policies (allow or
-//! deny actions on resources, with conditions), and scopes (the policies
-//! attached to a process), evaluated by hosts before spawns, sends, links,
-//! registry changes and module loads. See `shared/spec/security.md`.
+//! Security for wippy-rs (`spec/security.md`): actors (who a process runs
+//! as), policies (allow or deny actions on resources, under conditions),
+//! scopes (the policies attached to a process), and principals (actor plus
+//! scope), which the hosts above check before spawns, sends, links,
+//! cancels, registry changes and module loads.
 //!
-//! This crate is filled by the security issue; today it holds the actor
-//! type every process carries, so the layers above can already pass it on.
+//! This crate decides; it does not enforce. Hosts call
+//! [`Principal::check`] at each checked action and refuse what it denies.
+//! Every check of the unrestricted system principal is a pointer test.
 //!
 //! ```
-//! use wippy_security::Actor;
-//! let system = Actor::system();
-//! assert!(system.is_system());
-//! assert_eq!(Actor::new("svc").id(), "svc");
+//! use std::sync::Arc;
+//! use wippy_process::Payload;
+//! use wippy_security::{Actor, Condition, Effect, Policy, Principal, Scope};
+//!
+//! let only_admins = Condition::new("actor.meta.role", "eq", Payload::from("admin")).unwrap();
+//! let policy = Policy::new("app:admin_spawn", ["process.spawn"], ["app:*"], Effect::Allow, vec![only_admins]);
+//! let scope = Scope::new([Arc::new(policy)]);
+//! let admin = Actor::new("ann").with_meta([("role", Payload::from("admin"))]);
+//! let ann = Principal::new(admin, Some(scope.clone()));
+//! let bob = Principal::new(Actor::new("bob"), Some(scope));
+//! assert!(ann.check(None, "process.spawn", "app:worker", "{app:users|0x1}").is_ok());
+//! let denied = bob.check(None, "process.spawn", "app:worker", "{app:users|0x2}").unwrap_err();
+//! assert_eq!(denied.to_string(), "not allowed to process.spawn: app:worker");
 //! ```
 
-/// Who a process runs as.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Actor {
-    id: String,
-}
+mod actor;
+mod condition;
+mod directory;
+mod error;
+mod pattern;
+mod policy;
+mod principal;
+mod scope;
 
-impl Actor {
-    /// The system actor: allowed everything.
-    pub fn system() -> Actor {
-        Actor { id: String::new() }
-    }
-
-    /// An actor with this id.
-    pub fn new(id: impl Into<String>) -> Actor {
-        Actor { id: id.into() }
-    }
-
-    /// The actor's id (empty for the system actor).
-    pub fn id(&self) -> &str {
-        &self.id
-    }
-
-    /// Whether this is the system actor.
-    pub fn is_system(&self) -> bool {
-        self.id.is_empty()
-    }
-}
+pub use actor::{Actor, SYSTEM_ID};
+pub use condition::{Condition, Request};
+pub use directory::Policies;
+pub use error::{Denied, SecurityError};
+pub use pattern::Pattern;
+pub use policy::{Effect, Policy};
+pub use principal::Principal;
+pub use scope::Scope;
