@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use wippy_process::Payload;
+use wippy_security::{Actor, Condition, Effect, Policies, Policy, Principal, Scope, SecurityError};
 
 /// An entry id, `namespace:name`.
 ///
@@ -150,6 +151,9 @@ impl Entry {
 }
 
 /// Kind-specific fields.
+// A registry holds few entries, made once at load: the size of the host
+// variant costs nothing worth a box.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum EntrySpec {
     /// `process.lua`, `function.lua`, `library.lua`.
@@ -213,8 +217,13 @@ pub struct HostSpec {
     pub cancel_deadline: Option<Duration>,
     /// Modules the host allows (`None`: all but `io`).
     pub modules: Option<Vec<String>>,
-    /// Security settings.
+    /// Security settings: its `policies`/`groups` bound every process on
+    /// the host, its `actor` is what processes the system starts there run
+    /// as.
     pub security: Option<SecuritySpec>,
+    /// The only hosts whose processes may send to processes on this one
+    /// (`None`: every host); its own processes always may.
+    pub accept_from: Option<Vec<EntryId>>,
     /// Start/stop settings.
     pub lifecycle: Lifecycle,
 }
@@ -224,6 +233,8 @@ pub struct HostSpec {
 pub struct TerminalSpec {
     /// Do not print logs while the terminal runs.
     pub hide_logs: bool,
+    /// As for a process host: the only other hosts that may send to it.
+    pub accept_from: Option<Vec<EntryId>>,
     /// Start/stop settings.
     pub lifecycle: Lifecycle,
 }
@@ -250,10 +261,28 @@ pub struct PolicySpec {
     pub resources: Vec<String>,
     /// `allow` (true) or `deny` (false).
     pub allow: bool,
-    /// Conditions, kept as data.
-    pub conditions: Option<Payload>,
+    /// Conditions that must all hold for the policy to apply.
+    pub conditions: Vec<Condition>,
     /// Groups the policy belongs to.
     pub groups: Vec<String>,
+}
+
+impl PolicySpec {
+    /// The policy `id` this entry declares.
+    pub fn policy(&self, id: &EntryId) -> Policy {
+        let effect = if self.allow {
+            Effect::Allow
+        } else {
+            Effect::Deny
+        };
+        Policy::new(
+            id.as_str(),
+            &self.actions,
+            &self.resources,
+            effect,
+            self.conditions.clone(),
+        )
+    }
 }
 
 /// `lifecycle.security`.
@@ -267,6 +296,34 @@ pub struct SecuritySpec {
     pub policies: Vec<EntryId>,
     /// Policy groups granted.
     pub groups: Vec<String>,
+}
+
+impl SecuritySpec {
+    /// The actor it names (the system actor when it names none).
+    pub fn actor(&self) -> Actor {
+        match &self.actor_id {
+            Some(id) => Actor::new(id.as_str()).with_meta(self.actor_meta.clone()),
+            None => Actor::system(),
+        }
+    }
+
+    /// The scope of its `policies` and `groups`; `None` when it names
+    /// neither.
+    pub fn scope(&self, policies: &Policies) -> Result<Option<Scope>, SecurityError> {
+        if self.policies.is_empty() && self.groups.is_empty() {
+            return Ok(None);
+        }
+        policies
+            .scope(self.policies.iter().map(EntryId::as_str), &self.groups)
+            .map(Some)
+    }
+
+    /// What a process started with these settings runs as: the actor, with
+    /// the scope (see [`Principal`] for what a named actor without a scope
+    /// may do: nothing that is checked).
+    pub fn principal(&self, policies: &Policies) -> Result<Principal, SecurityError> {
+        Ok(Principal::new(self.actor(), self.scope(policies)?))
+    }
 }
 
 /// `lifecycle:` of hosts and services.

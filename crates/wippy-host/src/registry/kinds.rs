@@ -6,6 +6,9 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use wippy_process::Payload;
+use wippy_security::Condition;
+
 use super::load::Cx;
 use super::yaml::{self, Field, Report, line};
 use super::{
@@ -20,8 +23,8 @@ pub(super) fn kind_fields(kind: EntryKind) -> &'static [&'static str] {
             &["source", "method", "modules", "imports"]
         }
         EntryKind::LibraryLua => &["source", "modules", "imports"],
-        EntryKind::ProcessHost => &["host", "modules", "security", "lifecycle"],
-        EntryKind::TerminalHost => &["hide_logs", "lifecycle"],
+        EntryKind::ProcessHost => &["host", "modules", "security", "accept_from", "lifecycle"],
+        EntryKind::TerminalHost => &["hide_logs", "accept_from", "lifecycle"],
         EntryKind::Service => &["process", "host", "args", "lifecycle"],
         EntryKind::Policy => &["policy", "groups"],
     }
@@ -121,11 +124,30 @@ impl Cx<'_> {
                 "host" => self.host_settings(f, &mut spec),
                 "modules" => spec.modules = yaml::strings(f.value, &f.path, &mut self.r),
                 "security" => spec.security = self.security(f),
+                "accept_from" => spec.accept_from = Some(self.accept_from(f)),
                 "lifecycle" => spec.lifecycle = self.lifecycle(f),
                 _ => {}
             }
         }
         spec
+    }
+
+    /// `accept_from: [host ids]`. A host may name itself (harmless: its
+    /// own processes may always send to it).
+    fn accept_from(&mut self, f: &Field) -> Vec<EntryId> {
+        let mut out = Vec::new();
+        for (item, path) in yaml::list(f.value, &f.path, &mut self.r).unwrap_or_default() {
+            let itself = self
+                .r
+                .entry
+                .as_deref()
+                .filter(|me| yaml::as_str(item) == Some(*me));
+            match itself {
+                Some(me) => out.push(me.parse().expect("an entry's own id parses")),
+                None => out.extend(self.reference(item, &path, HOSTS)),
+            }
+        }
+        out
     }
 
     fn host_settings(&mut self, f: &Field, spec: &mut HostSpec) {
@@ -181,6 +203,7 @@ impl Cx<'_> {
                 "hide_logs" => {
                     spec.hide_logs = yaml::boolean(f.value, &f.path, &mut self.r).unwrap_or(false);
                 }
+                "accept_from" => spec.accept_from = Some(self.accept_from(f)),
                 "lifecycle" => spec.lifecycle = self.lifecycle(f),
                 _ => {}
             }
@@ -279,7 +302,7 @@ impl Cx<'_> {
                         None => {}
                     }
                 }
-                "conditions" => spec.conditions = Some(yaml::payload(f.value)),
+                "conditions" => spec.conditions = conditions(&f, r),
                 _ => r.unknown_field(&f, KNOWN),
             }
         }
@@ -353,6 +376,36 @@ impl Cx<'_> {
         }
         Some(spec)
     }
+}
+
+/// `policy.conditions`: a list of `{field, operator, value}`.
+fn conditions(f: &Field, r: &mut Report) -> Vec<Condition> {
+    const KNOWN: &[&str] = &["field", "operator", "value"];
+    let mut out = Vec::new();
+    for (item, path) in yaml::list(f.value, &f.path, r).unwrap_or_default() {
+        let (mut field, mut operator, mut value) = (None, None, Payload::Nil);
+        for c in yaml::fields(item, &path, r).unwrap_or_default() {
+            match c.key {
+                "field" => field = yaml::string(c.value, &c.path, r),
+                "operator" => operator = yaml::string(c.value, &c.path, r),
+                "value" => value = yaml::payload(c.value),
+                _ => r.unknown_field(&c, KNOWN),
+            }
+        }
+        let (Some(field), Some(operator)) = (&field, &operator) else {
+            for (given, key) in [(field.is_some(), "field"), (operator.is_some(), "operator")] {
+                if !given {
+                    r.missing(line(item), &path, key);
+                }
+            }
+            continue;
+        };
+        match Condition::new(field, operator, value) {
+            Ok(c) => out.push(c),
+            Err(e) => r.error(line(item), &path, e.to_string(), None),
+        }
+    }
+    out
 }
 
 /// `lifecycle.restart`.

@@ -25,6 +25,8 @@ pub use load::Source;
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use wippy_security::Policies;
+
 /// Every entry of an app, by id.
 ///
 /// ```
@@ -90,5 +92,16 @@ impl Registry {
     /// Whether there are no entries.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
+    }
+
+    /// Every `security.policy` entry as a policy, by id and group.
+    pub fn policies(&self) -> Policies {
+        let mut all = Policies::default();
+        for e in self.of_kind(EntryKind::Policy) {
+            if let EntrySpec::Policy(spec) = &e.spec {
+                all.insert(spec.policy(&e.id), &spec.groups);
+            }
+        }
+        all
     }
 }

@@ -68,6 +68,7 @@ entries:
     modules: [time]
     security:
       policies: [app:allow_all]
+    accept_from: [app:terminal]
     lifecycle:
       auto_start: true
 
@@ -103,7 +104,8 @@ entries:
       actions: "*"
       resources: [app:*, "fs:/tmp/*"]
       effect: allow
-      conditions: { time: office }
+      conditions:
+        - { field: actor.meta.role, operator: in, value: [admin, worker] }
     groups: [admins]
 "#;
 
@@ -165,6 +167,7 @@ fn valid_app_with_every_kind_loads() {
         host.security.as_ref().unwrap().policies,
         [id("app:allow_all")]
     );
+    assert_eq!(host.accept_from.as_deref(), Some(&[id("app:terminal")][..]));
     assert!(host.lifecycle.auto_start);
 
     let EntrySpec::Terminal(term) = &reg.get(&id("app:terminal")).unwrap().spec else {
@@ -218,11 +221,29 @@ fn valid_app_with_every_kind_loads() {
     assert_eq!(policy.actions, ["*"]);
     assert_eq!(policy.resources, ["app:*", "fs:/tmp/*"]);
     assert!(policy.allow);
-    assert_eq!(
-        policy.conditions,
-        Some(Payload::map([("time", Payload::from("office"))]))
-    );
+    assert_eq!(policy.conditions.len(), 1);
     assert_eq!(policy.groups, ["admins"]);
+
+    // The policy as the security layer sees it, reached by id and group.
+    let policies = reg.policies();
+    let worker = wippy_security::Actor::new("w").with_meta([("role", Payload::from("worker"))]);
+    let p = policies.get("app:allow_all").expect("the policy by id");
+    assert!(p.applies(&wippy_security::Request::new(
+        &worker,
+        "process.spawn",
+        "app:x"
+    )));
+    let guest = wippy_security::Actor::new("g");
+    assert!(!p.applies(&wippy_security::Request::new(
+        &guest,
+        "process.spawn",
+        "app:x"
+    )));
+    assert_eq!(policies.group("admins").len(), 1);
+    let principal = sec.principal(&policies).unwrap();
+    assert_eq!(principal.actor().id(), "svc");
+    assert!(principal.decide(None, "process.send", "app:workers", None));
+    assert!(!principal.decide(None, "process.send", "sys:workers", None));
 }
 
 #[test]
@@ -403,6 +424,61 @@ fn every_error_of_every_file_is_reported_with_file_line_and_entry() {
     sorted.sort_by_key(|(f, l)| (f.clone(), *l));
     assert_eq!(order, sorted);
     assert_eq!(errors.0.len(), 16, "{errors}");
+}
+
+#[test]
+fn bad_policy_conditions_and_accept_from_are_errors_at_their_line() {
+    let text = r#"namespace: app
+entries:
+  - name: p
+    kind: security.policy
+    policy:
+      actions: "*"
+      resources: "*"
+      effect: allow
+      conditions:
+        - { field: actor.role, operator: eq, value: x }
+        - { field: action, operatr: eq, value: x }
+        - { field: action, operator: matches, value: "(" }
+        - { field: resource, operator: in, value: x }
+  - name: h
+    kind: process.host
+    accept_from: [app:p, app:nowhere]
+"#;
+    let errors = load(&[("_index.yaml", text)], &[]).unwrap_err();
+    let e = error_at(&errors, "_index.yaml", "entries[0].policy.conditions[0]");
+    assert_eq!((e.line, e.entry.as_deref()), (10, Some("app:p")));
+    assert!(
+        e.message.contains("unknown condition field \"actor.role\""),
+        "{e}"
+    );
+    let e = error_at(
+        &errors,
+        "_index.yaml",
+        "entries[0].policy.conditions[1].operatr",
+    );
+    assert_eq!(e.suggestion.as_deref(), Some("did you mean operator?"));
+    let e = error_at(
+        &errors,
+        "_index.yaml",
+        "entries[0].policy.conditions[1].operator",
+    );
+    assert_eq!((e.line, e.message.as_str()), (11, "missing required field"));
+    let e = error_at(&errors, "_index.yaml", "entries[0].policy.conditions[2]");
+    assert!(e.message.contains("invalid regular expression"), "{e}");
+    let e = error_at(&errors, "_index.yaml", "entries[0].policy.conditions[3]");
+    assert!(e.message.contains("in needs a list"), "{e}");
+    let e = error_at(&errors, "_index.yaml", "entries[1].accept_from[0]");
+    assert_eq!(
+        e.message,
+        "app:p is a security.policy, expected a process.host or terminal.host"
+    );
+    let e = error_at(&errors, "_index.yaml", "entries[1].accept_from[1]");
+    assert_eq!(
+        (e.line, e.message.as_str()),
+        (16, "unknown entry app:nowhere")
+    );
+    assert_eq!(errors.0.len(), 7, "{errors}");
 }
 
 #[test]
