@@ -30,7 +30,7 @@ use std::sync::{Arc, PoisonError};
 use smallvec::SmallVec;
 
 use crate::message::{Event, ExitError, Message, Topic};
-use crate::pid::Pid;
+use crate::pid::{HostId, Pid};
 use crate::process::{Completion, OpTag, Process};
 use crate::sync::{Mutex, MutexGuard};
 
@@ -50,6 +50,15 @@ pub trait Home: Send + Sync + 'static {
     /// Makes the process runnable. Called at most once per park (see the
     /// module's wake protocol), never while the cell's lock is held.
     fn wake(&self, cell: &Arc<Cell>);
+
+    /// Whether processes of host `from` may send messages to processes of
+    /// this home (a host that refuses other hosts' messages,
+    /// `accept_from`). Asked only for a sender of another host than the
+    /// receiver's; messages from outside any process are always accepted.
+    fn accepts(&self, from: HostId) -> bool {
+        let _ = from;
+        true
+    }
 }
 
 /// Where a cell runs.
@@ -138,7 +147,32 @@ pub(crate) fn lock(m: &Mutex<Inner>) -> MutexGuard<'_, Inner> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+impl Residence {
+    /// See [`Home::accepts`]; native hosts accept every host.
+    fn accepts(&self, from: HostId) -> bool {
+        match self {
+            Residence::Native(_) => true,
+            Residence::Hosted(home) => home.accepts(from),
+        }
+    }
+}
+
 impl Cell {
+    /// Whether a message from `from` may be delivered here: always from
+    /// outside any process and from the receiver's own host, otherwise as
+    /// the receiver's home says ([`Home::accepts`]).
+    pub(crate) fn accepts(&self, from: Option<Pid>) -> Result<(), crate::Error> {
+        match from {
+            Some(f) if f.host() != self.pid.host() && !self.residence.accepts(f.host()) => {
+                Err(crate::Error::NotAccepted {
+                    to: self.pid.host(),
+                    from: f.host(),
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+
     pub(crate) fn new(
         pid: Pid,
         residence: Residence,

@@ -1,7 +1,7 @@
 //! Errors of the process kernel.
 
 use crate::message::Topic;
-use crate::pid::Pid;
+use crate::pid::{HostId, Pid};
 
 /// What went wrong in a kernel operation.
 #[derive(Debug, thiserror::Error)]
@@ -26,6 +26,14 @@ pub enum Error {
     /// Topics starting with `@` belong to the runtime.
     #[error("topic {0:?} is reserved: topics starting with '@' belong to the runtime")]
     ReservedTopic(Topic),
+    /// The receiver's host refuses messages from the sender's host.
+    #[error("host {to} does not accept messages from host {from}")]
+    NotAccepted {
+        /// The receiver's host.
+        to: HostId,
+        /// The sender's host.
+        from: HostId,
+    },
     /// The process table is full.
     #[error("process table full ({capacity} processes)")]
     TableFull {

@@ -165,7 +165,9 @@ impl Node {
 
     /// Sends a message: fire and forget, FIFO per sender→receiver pair.
     /// Sending to a process that has ended is not an error (it is counted in
-    /// [`NodeStats::dead_letters`]); topics starting with `@` are reserved.
+    /// [`NodeStats::dead_letters`]); topics starting with `@` are reserved,
+    /// and a receiver whose host refuses the sender's host
+    /// ([`Home::accepts`](crate::Home::accepts)) is [`Error::NotAccepted`].
     pub fn send(
         &self,
         from: Option<Pid>,
@@ -174,8 +176,10 @@ impl Node {
         payload: Payload,
     ) -> Result<(), Error> {
         let msg = message(from, topic.into(), payload)?;
-        if !self.with_cell(to, |c| c.deliver(msg)).unwrap_or(false) {
-            self.dead_letter();
+        match self.with_cell(to, |c| c.accepts(from).map(|()| c.deliver(msg))) {
+            Some(Ok(true)) => {}
+            Some(Err(refused)) => return Err(refused),
+            Some(Ok(false)) | None => self.dead_letter(),
         }
         Ok(())
     }
@@ -210,6 +214,7 @@ impl Node {
         payload: Payload,
     ) -> Result<(), Error> {
         let msg = message(from, topic.into(), payload)?;
+        cell.accepts(from)?;
         if !cell.deliver(msg) {
             self.dead_letter();
         }
