@@ -6,13 +6,15 @@
 //! [`App`] holds every host of a running app by id, so a process can spawn
 //! onto any host by name.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use ahash::AHashMap;
 use wippy_process::{HostId, Node, Payload, Pid, SpawnOptions};
+use wippy_security::Policies;
 
+use crate::context::SpawnContext;
 use crate::error::HostError;
 use crate::registry::{EntryId, Registry};
 
@@ -25,8 +27,9 @@ pub struct SpawnRequest {
     pub args: Vec<Payload>,
     /// Parent, link and monitor options.
     pub opts: SpawnOptions,
-    /// The values the process reads with Lua's `ctx` module (empty for a
-    /// top-level process).
+    /// What the process is spawned with: the values Lua's `ctx` module
+    /// reads, and who it runs as (for a top-level process: no values, the
+    /// system actor).
     pub context: SpawnContext,
 }
 
@@ -40,64 +43,6 @@ impl SpawnRequest {
             opts: SpawnOptions::default(),
             context: SpawnContext::default(),
         }
-    }
-}
-
-/// The context a process is spawned with: its spawner's context plus the
-/// values the spawner added (Lua's `process.with_context`), read with the
-/// `ctx` module. Immutable once made, and shared: a child that adds nothing
-/// holds its parent's values without copying them.
-///
-/// ```
-/// use wippy_host::SpawnContext;
-/// use wippy_process::Payload;
-/// let parent = SpawnContext::default().with([("user", Payload::from("ann")), ("n", 1.into())]);
-/// let child = parent.with([("n", Payload::Int(2))]);
-/// assert_eq!(child.get("user"), Some(&Payload::from("ann")));
-/// assert_eq!(child.get("n"), Some(&Payload::Int(2)));
-/// assert_eq!(parent.get("n"), Some(&Payload::Int(1)));
-/// assert!(SpawnContext::default().is_empty());
-/// ```
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct SpawnContext(Option<Arc<BTreeMap<String, Payload>>>);
-
-impl SpawnContext {
-    /// This context with `values` added; where keys clash, `values` win.
-    pub fn with<K: Into<String>>(
-        &self,
-        values: impl IntoIterator<Item = (K, Payload)>,
-    ) -> SpawnContext {
-        let mut values = values.into_iter().peekable();
-        if values.peek().is_none() {
-            return self.clone();
-        }
-        let mut map = self.0.as_deref().cloned().unwrap_or_default();
-        map.extend(values.map(|(k, v)| (k.into(), v)));
-        SpawnContext(Some(Arc::new(map)))
-    }
-
-    /// The value of `key`.
-    pub fn get(&self, key: &str) -> Option<&Payload> {
-        self.0.as_deref()?.get(key)
-    }
-
-    /// Every key and value, ordered by key.
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &Payload)> {
-        self.0
-            .as_deref()
-            .into_iter()
-            .flatten()
-            .map(|(k, v)| (k.as_str(), v))
-    }
-
-    /// Number of values.
-    pub fn len(&self) -> usize {
-        self.0.as_deref().map_or(0, BTreeMap::len)
-    }
-
-    /// Whether it holds no value.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 }
 
@@ -164,6 +109,7 @@ impl ModuleSet {
 pub struct App {
     node: Node,
     registry: Arc<Registry>,
+    policies: Policies,
     hosts: RwLock<AHashMap<HostId, Arc<dyn ProcessHost>>>,
 }
 
@@ -172,6 +118,7 @@ impl App {
     pub fn new(node: Node, registry: Arc<Registry>) -> Arc<App> {
         Arc::new(App {
             node,
+            policies: registry.policies(),
             registry,
             hosts: RwLock::new(AHashMap::new()),
         })
@@ -185,6 +132,11 @@ impl App {
     /// The app's entries.
     pub fn registry(&self) -> &Arc<Registry> {
         &self.registry
+    }
+
+    /// The app's `security.policy` entries, by id and group.
+    pub fn policies(&self) -> &Policies {
+        &self.policies
     }
 
     /// Adds a started host; an existing host with the same id is replaced.

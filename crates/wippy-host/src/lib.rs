@@ -8,12 +8,14 @@
 //! supervision, the CLI) while the kernel and security crates below need
 //! none of it.
 
+mod context;
 mod error;
 mod host;
 pub mod registry;
 mod terminal;
 pub mod units;
 
+pub use context::SpawnContext;
 pub use error::HostError;
-pub use host::{App, ModuleSet, ProcessHost, SpawnContext, SpawnRequest};
+pub use host::{App, ModuleSet, ProcessHost, SpawnRequest};
 pub use terminal::Terminal;
