@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use wippy_host::registry::{EntryKind, EntrySpec, Registry};
 use wippy_host::{App, SpawnContext, SpawnRequest, Terminal};
-use wippy_lua::{CodeCache, LuaHost, LuaHostConfig};
+use wippy_lua::{CodeCache, HostSecurity, LuaHost, LuaHostConfig};
 use wippy_process::{ExitResult, NativeHost, Payload, Pid, Runtime, RuntimeConfig, SpawnOptions};
 use wippy_supervise::{RestartPolicy, Service, Supervisor, start_order};
 
@@ -36,8 +36,13 @@ pub fn boot(registry: Registry, workers: usize, args: Vec<String>) -> Result<Boo
     let code = CodeCache::new(registry.clone());
     let term = Terminal::new(args);
     let mut terminal = None;
+    let policies = app.policies();
     for e in registry.of_kind(EntryKind::TerminalHost) {
-        let cfg = LuaHostConfig::terminal(e.id.as_str(), term.clone());
+        let mut cfg = LuaHostConfig::terminal(e.id.as_str(), term.clone());
+        if let EntrySpec::Terminal(spec) = &e.spec {
+            cfg.security = HostSecurity::from_spec(None, spec.accept_from.as_deref(), policies)
+                .map_err(|err| format!("cannot start host {}: {err}", e.id))?;
+        }
         LuaHost::start(&rt, &app, code.clone(), cfg).map_err(|e| e.to_string())?;
         terminal.get_or_insert_with(|| e.id.to_string());
     }
@@ -56,7 +61,8 @@ pub fn boot(registry: Registry, workers: usize, args: Vec<String>) -> Result<Boo
         if !spec.lifecycle.auto_start {
             continue;
         }
-        let cfg = LuaHostConfig::from_spec(e.id.as_str(), spec, workers);
+        let cfg = LuaHostConfig::from_spec(e.id.as_str(), spec, workers, policies)
+            .map_err(|err| format!("cannot start host {}: {err}", e.id))?;
         LuaHost::start(&rt, &app, code.clone(), cfg)
             .map_err(|err| format!("cannot start host {}: {err}", e.id))?;
     }
@@ -107,6 +113,15 @@ fn start_services(
     let mut list = Vec::new();
     for ix in order {
         let (id, spec) = &services[ix];
+        // Services run as the actor their lifecycle.security names; with
+        // none, as the system actor.
+        let context = match &spec.lifecycle.security {
+            Some(sec) => SpawnContext::default().with_principal(
+                sec.principal(app.policies())
+                    .map_err(|err| format!("service {id}: {err}"))?,
+            ),
+            None => SpawnContext::default(),
+        };
         let r = &spec.lifecycle.restart;
         let app = Arc::downgrade(app);
         let host = spec.host.to_string();
@@ -131,7 +146,7 @@ fn start_services(
                         entry: entry.clone(),
                         args: args.clone(),
                         opts,
-                        context: SpawnContext::default(),
+                        context: context.clone(),
                     },
                 )
                 .map_err(|e| e.to_string())

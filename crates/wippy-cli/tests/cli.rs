@@ -348,3 +348,25 @@ fn text_logs_to_a_pipe_carry_no_terminal_colour_codes() {
     assert!(!up.contains('\u{1b}'), "escape codes in {up:?}");
     assert!(up.contains("INFO"), "{up}");
 }
+
+#[test]
+fn a_service_runs_as_its_lifecycle_actor_and_denials_are_audit_events() {
+    let mut run = Running::start(&["--log-level", "info", "run", &app("secure")]);
+    run.wait_for("running as svc-actor");
+    let audit = run.wait_for("denied");
+    for field in [
+        "WARN",
+        "actor=\"svc-actor\"",
+        "action=\"process.spawn\"",
+        "resource=\"app:svc\"",
+        "pid={app:users|",
+    ] {
+        assert!(
+            audit.contains(field),
+            "no {field} in the audit line {audit:?}"
+        );
+    }
+    run.wait_for("spawn: nil not allowed to process.spawn: app:svc");
+    run.interrupt();
+    assert_eq!(run.exit_within(Duration::from_secs(3)), 0);
+}

@@ -5,10 +5,11 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use wippy_host::registry::{EntryKind, HostSpec, Isolation};
+use wippy_host::registry::{EntryId, EntryKind, HostSpec, Isolation, SecuritySpec};
 use wippy_host::{App, HostError, ModuleSet, ProcessHost, SpawnRequest, Terminal};
 use wippy_process::wippy_sched::Handle;
 use wippy_process::{HostId, Node, Pid, Runtime};
+use wippy_security::{Actor, Policies, Principal, Scope, SecurityError};
 
 use crate::code::CodeCache;
 use crate::shard::{Pending, Shard, Work};
@@ -36,6 +37,51 @@ pub struct LuaHostConfig {
     pub memory_limit: Option<u64>,
     /// VM sharing.
     pub isolation: Isolation,
+    /// The host as a security boundary.
+    pub security: HostSecurity,
+}
+
+/// A host as a security boundary (`spec/security.md`, "Hosts are
+/// boundaries").
+#[derive(Clone, Debug, Default)]
+pub struct HostSecurity {
+    /// The host's policies: every check of every process on the host must
+    /// pass them too (evaluated with the process's actor, default deny).
+    pub boundary: Option<Scope>,
+    /// What processes the unrestricted system starts on the host run as
+    /// (with the host's policies as their scope).
+    pub actor: Option<Actor>,
+    /// The only other hosts whose processes may send to this one's
+    /// (`None`: all).
+    pub accept_from: Option<Vec<HostId>>,
+}
+
+impl HostSecurity {
+    /// The settings of a host entry's `security` and `accept_from`.
+    pub fn from_spec(
+        security: Option<&SecuritySpec>,
+        accept_from: Option<&[EntryId]>,
+        policies: &Policies,
+    ) -> Result<HostSecurity, SecurityError> {
+        let (boundary, actor) = match security {
+            Some(s) => (s.scope(policies)?, s.actor_id.is_some().then(|| s.actor())),
+            None => (None, None),
+        };
+        Ok(HostSecurity {
+            boundary,
+            actor,
+            accept_from: accept_from
+                .map(|ids| ids.iter().map(|id| HostId::intern(id.as_str())).collect()),
+        })
+    }
+
+    /// Whether processes of `from` may send to this host's (its own
+    /// always may).
+    pub(crate) fn accepts(&self, from: HostId) -> bool {
+        self.accept_from
+            .as_ref()
+            .is_none_or(|list| list.contains(&from))
+    }
 }
 
 impl LuaHostConfig {
@@ -52,13 +98,24 @@ impl LuaHostConfig {
             time_slice: Duration::from_millis(2),
             memory_limit: None,
             isolation: Isolation::Shared,
+            security: HostSecurity::default(),
         }
     }
 
     /// The settings of a `process.host` entry (`default_workers` when it
-    /// names none).
-    pub fn from_spec(name: &str, spec: &HostSpec, default_workers: usize) -> LuaHostConfig {
+    /// names none), whose `security` names policies of `policies`.
+    pub fn from_spec(
+        name: &str,
+        spec: &HostSpec,
+        default_workers: usize,
+        policies: &Policies,
+    ) -> Result<LuaHostConfig, SecurityError> {
         let mut c = LuaHostConfig::new(name, spec.workers.unwrap_or(default_workers));
+        c.security = HostSecurity::from_spec(
+            spec.security.as_ref(),
+            spec.accept_from.as_deref(),
+            policies,
+        )?;
         if let Some(m) = &spec.modules {
             c.modules = ModuleSet::only(m.iter().cloned());
         }
@@ -73,7 +130,7 @@ impl LuaHostConfig {
         }
         c.memory_limit = spec.memory_limit;
         c.isolation = spec.isolation;
-        c
+        Ok(c)
     }
 
     /// A terminal host: one worker, one shard, every module, stdio.
@@ -282,11 +339,20 @@ impl ProcessHost for LuaHost {
             }
         };
         let pid = cell.pid();
+        let mut context = req.context;
+        if let Some(actor) = &self.core.config.security.actor
+            && context.principal().is_unrestricted()
+        {
+            // Started by the system: it runs as the host's actor.
+            let principal =
+                Principal::new(actor.clone(), self.core.config.security.boundary.clone());
+            context = context.with_principal(principal);
+        }
         shard.push(Work::Spawn(Pending {
             cell,
             code,
             args: req.args,
-            context: req.context,
+            context,
         }));
         Ok(pid)
     }

@@ -27,10 +27,11 @@ mod preempt;
 mod prefetch;
 mod proc;
 mod raw;
+mod security;
 mod shard;
 mod strings;
 pub mod time;
 mod vm;
 
 pub use code::{CodeCache, Compiled};
-pub use host::{LuaHost, LuaHostConfig};
+pub use host::{HostSecurity, LuaHost, LuaHostConfig};

@@ -108,6 +108,22 @@ impl ProcData {
         self.cell.pid()
     }
 
+    /// Whether this process may do `action` on `resource`: its principal
+    /// decides, inside its host's boundary (`spec/security.md`). A denial
+    /// is logged as an audit event and returned as the `nil, err` text. The
+    /// unrestricted system, on a host without policies, passes at once.
+    #[inline]
+    pub(crate) fn check(&self, env: &ShardEnv, action: &str, resource: &str) -> Result<(), String> {
+        let principal = self.context.principal();
+        let boundary = env.host.config.security.boundary.as_ref();
+        if principal.is_unrestricted() && boundary.is_none() {
+            return Ok(());
+        }
+        principal
+            .check(boundary, action, resource, self.pid())
+            .map_err(|denied| denied.to_string())
+    }
+
     /// Cancels every timer still armed.
     pub(crate) fn cancel_timers(&self, env: &ShardEnv) {
         let timers = env.host.node.timers();
@@ -313,24 +329,31 @@ pub(crate) fn runtime_table(lua: &Lua, env: &Rc<ShardEnv>) -> mlua::Result<Table
         )?,
     )?;
 
-    // rt.spawn(method, options, context, entry, host, ...): Spawner methods.
+    // rt.spawn(method, spawner, entry, host, ...): the Spawner methods
+    // (the spawner's `options`, `context`, `actor` and `scope` fields).
     let e = env.clone();
     rt.set(
         "spawn",
         lua.create_function(
             move |lua,
-                  (method, options, context, entry, host, args): (
+                  (method, spawner, entry, host, args): (
                 String,
-                Option<Table>,
-                Option<Value>,
+                Table,
                 String,
                 String,
                 Variadic<Value>,
             )| {
+                let options: Option<Table> = spawner.raw_get("options")?;
+                let context: Option<Value> = spawner.raw_get("context")?;
+                let (actor, scope) = (spawner.raw_get("actor")?, spawner.raw_get("scope")?);
                 let added = match context.as_ref().map(context_values) {
                     None => Vec::new(),
                     Some(Ok(values)) => values,
                     Some(Err(err)) => return err_pair(lua, format!("process.{method}: {err}")),
+                };
+                let grant = Grant {
+                    actor: granted::<crate::security::LuaActor>(actor, "actor")?.map(|a| a.0),
+                    scope: granted::<crate::security::LuaScope>(scope, "scope")?.map(|s| s.0),
                 };
                 let (link, monitor) = match method.as_str() {
                     "spawn" => (false, false),
@@ -346,7 +369,7 @@ pub(crate) fn runtime_table(lua: &Lua, env: &Rc<ShardEnv>) -> mlua::Result<Table
                     &entry,
                     &host,
                     &args,
-                    added,
+                    (added, grant),
                     link,
                     monitor,
                 )
@@ -412,7 +435,7 @@ pub(crate) fn runtime_table(lua: &Lua, env: &Rc<ShardEnv>) -> mlua::Result<Table
             let Some(module) = modules.get(lookup) else {
                 return Err(mlua::Error::runtime(format!(
                     "require({name:?}): no such module (built-in modules: {}; libraries come from the entry's imports)",
-                    "time, io, json, logger, funcs, ctx"
+                    "time, io, json, logger, funcs, ctx, security"
                 )));
             };
             let module: Value = if name == "logger" {
@@ -432,6 +455,12 @@ pub(crate) fn runtime_table(lua: &Lua, env: &Rc<ShardEnv>) -> mlua::Result<Table
                     e.host.name,
                     if name == "io" { " (only a terminal.host grants io)" } else { "" }
                 )));
+            }
+            // The entry's `modules` and the host's module set allow the
+            // load; a deny policy can still refuse it.
+            let boundary = e.host.config.security.boundary.as_ref();
+            if let Err(denied) = p.context.principal().veto(boundary, "module.require", &name, p.pid()) {
+                return Err(mlua::Error::runtime(format!("require({name:?}): {denied}")));
             }
             Ok(("module", module))
         })?,
@@ -509,6 +538,9 @@ pub(crate) fn install_globals(
                     Err(err) => return err_pair(lua, err),
                 },
             };
+            if let Err(denied) = p.check(&e, "process.registry.register", &name) {
+                return err_pair(lua, denied);
+            }
             match e.host.node.register(&name, pid) {
                 Ok(()) => ok_true(),
                 Err(err) => err_pair(lua, err),
@@ -528,7 +560,15 @@ pub(crate) fn install_globals(
     let e = env.clone();
     registry.set(
         "unregister",
-        lua.create_function(move |_, name: String| Ok(e.host.node.unregister(&name)))?,
+        lua.create_function(move |_, name: String| {
+            // Freeing another process's name is as strong as taking one:
+            // checked as `process.registry.unregister`; a denial is `false`.
+            let p = e.current()?;
+            if p.check(&e, "process.registry.unregister", &name).is_err() {
+                return Ok(false);
+            }
+            Ok(e.host.node.unregister(&name))
+        })?,
     )?;
     process.set("registry", registry)?;
 
@@ -547,6 +587,12 @@ pub(crate) fn install_globals(
                 Ok(p) => p,
                 Err(m) => return err_pair(lua, m),
             };
+            if let Err(denied) = e
+                .current()?
+                .check(&e, "process.terminate", pid.host().name())
+            {
+                return err_pair(lua, denied);
+            }
             match e.host.node.terminate(pid) {
                 Ok(()) => ok_true(),
                 Err(err) => err_pair(lua, err),
@@ -562,6 +608,9 @@ pub(crate) fn install_globals(
                 Ok(p) => p,
                 Err(m) => return err_pair(lua, m),
             };
+            if let Err(denied) = p.check(&e, "process.cancel", pid.host().name()) {
+                return err_pair(lua, denied);
+            }
             let within = match deadline {
                 None | Some(Value::Nil) => e.host.config.cancel_deadline,
                 Some(Value::Integer(ms)) => StdDuration::from_millis(ms.max(0) as u64),
@@ -582,11 +631,23 @@ pub(crate) fn install_globals(
         process.set(
             name,
             lua.create_function(move |lua, dest: Value| {
-                let me = e.current()?.pid();
+                let p = e.current()?;
+                let me = p.pid();
                 let pid = match resolve(&e, &dest) {
                     Ok(p) => p,
                     Err(m) => return err_pair(lua, m),
                 };
+                // Removing a relation only narrows what reaches the caller.
+                let action = match name {
+                    "monitor" => Some("process.monitor"),
+                    "link" => Some("process.link"),
+                    _ => None,
+                };
+                if let Some(action) = action
+                    && let Err(denied) = p.check(&e, action, pid.host().name())
+                {
+                    return err_pair(lua, denied);
+                }
                 let node = &e.host.node;
                 let r = match name {
                     "monitor" => node.monitor(me, pid),
@@ -735,10 +796,28 @@ fn spawn(
     monitor: bool,
 ) -> mlua::Result<MultiValue> {
     // Nothing added: the child inherits the caller's context unchanged.
-    let added = Vec::new();
+    let inherit = (Vec::new(), Grant::default());
     spawn_with(
-        lua, env, what, None, entry, host, args, added, link, monitor,
+        lua, env, what, None, entry, host, args, inherit, link, monitor,
     )
+}
+
+/// What a Spawner gives a child instead of the spawner's own actor and
+/// scope (`with_actor`, `with_scope`; `None`: inherited).
+#[derive(Default)]
+struct Grant {
+    actor: Option<wippy_security::Actor>,
+    scope: Option<wippy_security::Scope>,
+}
+
+/// A Spawner's actor or scope object (`nil`: none given).
+fn granted<T: crate::security::Object>(v: Option<Value>, what: &str) -> mlua::Result<Option<T>> {
+    match v {
+        None | Some(Value::Nil) => Ok(None),
+        Some(v) => T::take(v)
+            .map(Some)
+            .map_err(|e| mlua::Error::runtime(format!("with_{what}: {e}"))),
+    }
 }
 
 /// The values of a Spawner's context table: string keys, values converted
@@ -794,7 +873,12 @@ fn spawn_options(options: Option<&Table>) -> Result<bool, String> {
 }
 
 /// Spawns `entry` on `host` for the running process. `context` is what a
-/// Spawner adds to the caller's context (the child gets the merge).
+/// Spawner adds to the caller's context values (the child gets the merge)
+/// and the actor and scope it gives the child instead of the caller's.
+///
+/// Checked (`spec/security.md`): `process.spawn` on the entry,
+/// `process.spawn.host` on the host, and, when the child gets another
+/// actor or scope, that the caller may grant them.
 #[allow(clippy::too_many_arguments)]
 fn spawn_with(
     lua: &Lua,
@@ -804,7 +888,7 @@ fn spawn_with(
     entry: &str,
     host: &str,
     args: &[Value],
-    context: Vec<(String, Payload)>,
+    (context, grant): (Vec<(String, Payload)>, Grant),
     link: bool,
     monitor: bool,
 ) -> mlua::Result<MultiValue> {
@@ -828,6 +912,28 @@ fn spawn_with(
     let Some(app) = env.host.app.upgrade() else {
         return err_pair(lua, "the app is shutting down");
     };
+    for (action, resource) in [
+        ("process.spawn", entry.as_str()),
+        ("process.spawn.host", host),
+    ] {
+        if let Err(denied) = p.check(env, action, resource) {
+            return err_pair(lua, denied);
+        }
+    }
+    // The child's context: ours, with what the Spawner added.
+    let mut child = p.context.with(context);
+    if grant.actor.is_some() || grant.scope.is_some() {
+        let mine = p.context.principal();
+        let principal = wippy_security::Principal::new(
+            grant.actor.unwrap_or_else(|| mine.actor()),
+            grant.scope.or_else(|| mine.scope().cloned()),
+        );
+        let boundary = env.host.config.security.boundary.as_ref();
+        if let Err(denied) = mine.may_grant(boundary, &principal, p.pid()) {
+            return err_pair(lua, denied);
+        }
+        child = child.with_principal(principal);
+    }
     let mut opts = SpawnOptions::default().parent(p.pid());
     if link {
         opts = opts.linked();
@@ -840,8 +946,7 @@ fn spawn_with(
         entry,
         args: payloads,
         opts,
-        // The child's context: ours, with what the Spawner added.
-        context: p.context.with(context),
+        context: child,
     };
     match app.spawn(host, req) {
         Ok(pid) => {
@@ -932,6 +1037,7 @@ pub(crate) fn build_modules(
     modules.insert("json", json);
 
     modules.insert("ctx", crate::ctx::module(lua, env)?);
+    modules.insert("security", crate::security::module(lua, env)?);
 
     let logger = lua.create_userdata(crate::logger::Logger::new(env.clone()))?;
     let holder = lua.create_table()?;

@@ -974,7 +974,9 @@ end
 -- A Spawner holds what the next spawns get. `context` (merged across
 -- chained `with_context` calls, later values winning) is added by Rust over
 -- the caller's own context to form the child's (`ctx` module); `options`
--- become spawn options. `actor` and `scope` are carried but not yet used.
+-- become spawn options; `actor` and `scope` (objects of the `security`
+-- module) replace the caller's own for the child, if the caller may grant
+-- them (checked in Rust).
 local Spawner = {}
 Spawner.__index = Spawner
 Spawner.__metatable = "spawner"
@@ -1022,7 +1024,7 @@ end
 local rt_spawn = rt.spawn
 for _, name in ipairs({ "spawn", "spawn_monitored", "spawn_linked", "spawn_linked_monitored" }) do
     Spawner[name] = function(self, entry, host, ...)
-        return rt_spawn(name, self.options, self.context, entry, host, ...)
+        return rt_spawn(name, self, entry, host, ...)
     end
 end
 

@@ -317,11 +317,15 @@ unsafe fn deliver(
         let Some(to) = node.lookup(dest) else {
             return Err(format!("no process registered as {dest:?}"));
         };
+        p.check(env, "process.send", to.host().name())?;
         return node
             .send(from, to, topic, payload)
             .map_err(|e| e.to_string());
     }
     let to = parse_pid(dest).map_err(|e| e.to_string())?;
+    // Checked before a peer is remembered: a remembered peer was allowed,
+    // and a process's principal and host never change.
+    p.check(env, "process.send", to.host().name())?;
     let Some(cell) = node.cell(to) else {
         // Ended (or never lived): a dead letter.
         return node

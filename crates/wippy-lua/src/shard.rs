@@ -204,6 +204,10 @@ impl Home for Shard {
             self.core.sched.schedule(me);
         }
     }
+
+    fn accepts(&self, from: wippy_process::HostId) -> bool {
+        self.core.config.security.accepts(from)
+    }
 }
 
 impl Task for Shard {
