@@ -18,4 +18,4 @@ pub mod units;
 pub use context::SpawnContext;
 pub use error::HostError;
 pub use host::{App, ModuleSet, ProcessHost, SpawnRequest};
-pub use terminal::Terminal;
+pub use terminal::{ReadKind, Terminal};

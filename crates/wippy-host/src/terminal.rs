@@ -3,7 +3,7 @@
 //! Reads go through the runtime's blocking pool, so a process waiting for a
 //! line frees its worker; writes are line-buffered and flushed per call.
 
-use std::io::{BufRead, Write};
+use std::io::{BufRead, Read, Write};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use wippy_process::wippy_sched::{BlockingHandle, SchedError};
@@ -44,26 +44,49 @@ impl Terminal {
         err.flush()
     }
 
-    /// Reads one line on the blocking pool and hands it (without its line
-    /// ending; `None` at end of input) to `done`. An error means the pool is
-    /// shut down and `done` will never be called.
-    pub fn read_line(
+    /// Reads from stdin on the blocking pool and hands what it read to
+    /// `done`: `None` at end of input (nothing read). An error means the
+    /// pool is shut down and `done` will never be called.
+    ///
+    /// A line comes without its line ending; bytes that are not UTF-8 are
+    /// handed on as they are.
+    pub fn read(
         &self,
         pool: &BlockingHandle,
-        done: impl FnOnce(std::io::Result<Option<String>>) + Send + 'static,
+        what: ReadKind,
+        done: impl FnOnce(std::io::Result<Option<Vec<u8>>>) + Send + 'static,
     ) -> Result<(), SchedError> {
         // `Stdin` serialises concurrent readers itself; the lock is taken
         // inside the job so nothing non-Send crosses threads.
         let job = move || {
-            let mut line = String::new();
-            let r = std::io::stdin().lock().read_line(&mut line);
-            done(r.map(|n| {
-                (n > 0).then(|| {
-                    let trimmed = line.strip_suffix('\n').unwrap_or(&line);
-                    trimmed.strip_suffix('\r').unwrap_or(trimmed).to_owned()
-                })
-            }))
+            let mut input = std::io::stdin().lock();
+            let mut buf = Vec::new();
+            let r = match what {
+                ReadKind::Line => input.read_until(b'\n', &mut buf).inspect(|_| {
+                    if buf.ends_with(b"\n") {
+                        buf.pop();
+                        if buf.ends_with(b"\r") {
+                            buf.pop();
+                        }
+                    }
+                }),
+                ReadKind::Bytes(n) => (&mut input).take(n as u64).read_to_end(&mut buf),
+                ReadKind::All => input.read_to_end(&mut buf),
+            };
+            done(r.map(|n| (n > 0 || what == ReadKind::All).then_some(buf)))
         };
         pool.run(job)
     }
+}
+
+/// What [`Terminal::read`] reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadKind {
+    /// One line.
+    Line,
+    /// Up to this many bytes (fewer only at end of input).
+    Bytes(usize),
+    /// Everything up to end of input (empty, not `None`, when there is
+    /// nothing left).
+    All,
 }

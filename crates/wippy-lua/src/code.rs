@@ -70,17 +70,13 @@ impl CodeCache {
         let lua = entry
             .lua()
             .ok_or_else(|| format!("entry {id} is a {}, not Lua code", entry.kind))?;
-        let bytecode = mlua::chunk::Compiler::new()
-            .set_optimization_level(1)
-            .set_debug_level(1)
-            .compile(lua.source.as_bytes())
-            .map_err(|e| {
-                format!(
-                    "{id} ({}): {}",
-                    lua.path.display(),
-                    e.to_string().trim_start_matches("syntax error: ")
-                )
-            })?;
+        let bytecode = compiler().compile(lua.source.as_bytes()).map_err(|e| {
+            format!(
+                "{id} ({}): {}",
+                lua.path.display(),
+                e.to_string().trim_start_matches("syntax error: ")
+            )
+        })?;
         self.compiles
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let compiled = Arc::new(Compiled {
@@ -98,4 +94,12 @@ impl CodeCache {
             .insert(id.clone(), compiled.clone());
         Ok(compiled)
     }
+}
+
+/// How Lua code is compiled (the prelude, entries, and text a process
+/// loads): optimised, with line info for tracebacks.
+pub(crate) fn compiler() -> mlua::chunk::Compiler {
+    mlua::chunk::Compiler::new()
+        .set_optimization_level(1)
+        .set_debug_level(1)
 }

@@ -5,32 +5,52 @@ use wippy_process::Payload;
 
 /// A payload as JSON: maps with non-string keys use the key's text; bytes
 /// that are not UTF-8 become strings with replacement characters; pids
-/// become their string form.
-pub fn to_json(p: &Payload) -> Value {
-    match p {
+/// become their string form. NaN and the infinities have no JSON form: an
+/// error names where one is (`value.list[2]: NaN cannot be encoded as
+/// JSON`; `root` is the name of the whole value).
+pub fn to_json(p: &Payload, root: &str) -> Result<Value, String> {
+    let mut path = root.to_owned();
+    json(p, &mut path)
+}
+
+fn json(p: &Payload, path: &mut String) -> Result<Value, String> {
+    Ok(match p {
         Payload::Nil => Value::Null,
         Payload::Bool(b) => Value::Bool(*b),
         Payload::Int(i) => Value::Number((*i).into()),
-        Payload::Float(f) => Number::from_f64(*f).map_or(Value::Null, Value::Number),
+        Payload::Float(f) => match Number::from_f64(*f) {
+            Some(n) => Value::Number(n),
+            None => return Err(format!("{path}: {f} cannot be encoded as JSON")),
+        },
         Payload::Str(s) => Value::String(s.to_string()),
         Payload::Bytes(b) => Value::String(String::from_utf8_lossy(b).into_owned()),
         Payload::Pid(pid) => Value::String(pid.to_string()),
-        Payload::Array(items) => Value::Array(items.iter().map(to_json).collect()),
-        Payload::Map(pairs) if pairs.is_empty() => Value::Object(Map::new()),
-        Payload::Map(pairs) => Value::Object(
-            pairs
-                .iter()
-                .map(|(k, v)| {
-                    let key = match k {
-                        Payload::Str(s) => s.to_string(),
-                        Payload::Int(i) => i.to_string(),
-                        other => to_json(other).to_string(),
-                    };
-                    (key, to_json(v))
-                })
-                .collect(),
-        ),
-    }
+        Payload::Array(items) => {
+            let mut out = Vec::with_capacity(items.len());
+            for (i, item) in items.iter().enumerate() {
+                let len = path.len();
+                crate::convert::push_key(path, &Payload::Int(i as i64 + 1));
+                out.push(json(item, path)?);
+                path.truncate(len);
+            }
+            Value::Array(out)
+        }
+        Payload::Map(pairs) => {
+            let mut out = Map::new();
+            for (k, v) in pairs {
+                let key = match k {
+                    Payload::Str(s) => s.to_string(),
+                    Payload::Int(i) => i.to_string(),
+                    other => json(other, path)?.to_string(),
+                };
+                let len = path.len();
+                crate::convert::push_key(path, k);
+                out.insert(key, json(v, path)?);
+                path.truncate(len);
+            }
+            Value::Object(out)
+        }
+    })
 }
 
 /// JSON as a payload (integers stay integers).
@@ -80,7 +100,24 @@ mod tests {
                 Payload::Bool(true)
             ]))
         );
-        assert_eq!(to_json(&p), v);
+        assert_eq!(to_json(&p, "value"), Ok(v));
+    }
+
+    #[test]
+    fn nan_and_infinities_are_errors_naming_their_place() {
+        let p = Payload::map([(
+            "list",
+            Payload::Array(vec![Payload::Int(1), Payload::Float(f64::NAN)]),
+        )]);
+        assert_eq!(
+            to_json(&p, "value"),
+            Err("value.list[2]: NaN cannot be encoded as JSON".to_owned())
+        );
+        let inf = Payload::Float(f64::INFINITY);
+        assert_eq!(
+            to_json(&inf, "value"),
+            Err("value: inf cannot be encoded as JSON".to_owned())
+        );
     }
 
     #[test]

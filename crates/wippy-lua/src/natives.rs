@@ -14,7 +14,7 @@ use std::time::{Duration as StdDuration, Instant, SystemTime};
 use ahash::AHashMap;
 use mlua::{Function, Lua, MultiValue, Table, Value, Variadic};
 use wippy_host::registry::EntryId;
-use wippy_host::{SpawnContext, SpawnRequest};
+use wippy_host::{ReadKind, SpawnContext, SpawnRequest};
 use wippy_process::wippy_sched::TimerId;
 use wippy_process::{Cell, Completion, Event, ExitResult, Payload, Pid, SpawnOptions};
 
@@ -141,7 +141,13 @@ fn err_pair(lua: &Lua, msg: impl std::fmt::Display) -> mlua::Result<MultiValue> 
 }
 
 fn ok_true() -> mlua::Result<MultiValue> {
-    Ok(MultiValue::from_vec(vec![Value::Boolean(true)]))
+    one(Value::Boolean(true))
+}
+
+/// A success result: the value alone (no trailing `nil` for `err`, so
+/// `t[#t+1] = f()` and `print(f())` see one value).
+fn one(v: Value) -> mlua::Result<MultiValue> {
+    Ok(MultiValue::from_vec(vec![v]))
 }
 
 /// Resolves a destination: a pid string or a registered name.
@@ -683,6 +689,10 @@ pub(crate) fn install_globals(
         "set_options",
         lua.create_function(move |lua, opts: Table| {
             let p = e.current()?;
+            let refuse = |msg: String| -> mlua::Result<MultiValue> {
+                let msg = Value::String(lua.create_string(msg)?);
+                Ok(MultiValue::from_vec(vec![Value::Boolean(false), msg]))
+            };
             let mut unknown = Vec::new();
             let mut trap = None;
             for pair in opts.pairs::<Value, Value>() {
@@ -690,27 +700,20 @@ pub(crate) fn install_globals(
                 match (k.to_string()?.as_str(), v) {
                     ("trap_links", Value::Boolean(b)) => trap = Some(b),
                     ("trap_links", other) => {
-                        return Ok((
-                            false,
-                            Some(format!(
-                                "option trap_links must be a boolean, got {}",
-                                other.type_name()
-                            )),
+                        return refuse(format!(
+                            "option trap_links must be a boolean, got {}",
+                            other.type_name()
                         ));
                     }
                     (name, _) => unknown.push(name.to_owned()),
                 }
             }
-            let _ = lua;
             if !unknown.is_empty() {
                 unknown.sort();
-                return Ok((
-                    false,
-                    Some(format!(
-                        "unknown option{} {} (known: trap_links)",
-                        if unknown.len() > 1 { "s" } else { "" },
-                        unknown.join(", ")
-                    )),
+                return refuse(format!(
+                    "unknown option{} {} (known: trap_links)",
+                    if unknown.len() > 1 { "s" } else { "" },
+                    unknown.join(", ")
                 ));
             }
             if let Some(t) = trap {
@@ -719,7 +722,7 @@ pub(crate) fn install_globals(
                     .set_trap_links(p.pid(), t)
                     .map_err(mlua::Error::runtime)?;
             }
-            Ok((true, None))
+            ok_true()
         })?,
     )?;
 
@@ -986,8 +989,8 @@ pub(crate) fn build_modules(
     time.set(
         "parse_duration",
         lua.create_function(|lua, v: Value| match duration_arg(&v) {
-            Ok(d) => Ok((Value::UserData(lua.create_userdata(d)?), Value::Nil)),
-            Err(e) => Ok((Value::Nil, Value::String(lua.create_string(e)?))),
+            Ok(d) => one(Value::UserData(lua.create_userdata(d)?)),
+            Err(e) => err_pair(lua, e),
         })?,
     )?;
     for (name, ns) in [
@@ -1009,28 +1012,28 @@ pub(crate) fn build_modules(
     let json = lua.create_table()?;
     json.set(
         "encode",
-        lua.create_function(|lua, v: Value| match to_payload(&v, "value") {
-            Ok(p) => match serde_json::to_string(&crate::json::to_json(&p)) {
-                Ok(s) => Ok((Value::String(lua.create_string(s)?), Value::Nil)),
-                Err(e) => Ok((Value::Nil, Value::String(lua.create_string(e.to_string())?))),
-            },
-            Err(e) => Ok((Value::Nil, Value::String(lua.create_string(e)?))),
+        lua.create_function(|lua, v: Value| {
+            let json = to_payload(&v, "value").and_then(|p| crate::json::to_json(&p, "value"));
+            match json {
+                Ok(json) => one(Value::String(lua.create_string(json.to_string())?)),
+                Err(e) => err_pair(lua, e),
+            }
         })?,
     )?;
     json.set(
         "decode",
         lua.create_function(|lua, s: mlua::LuaString| {
             match serde_json::from_slice::<serde_json::Value>(&s.as_bytes()) {
-                Ok(v) => Ok((to_lua(lua, &crate::json::from_json(v))?, Value::Nil)),
-                Err(e) => Ok((
-                    Value::Nil,
-                    Value::String(lua.create_string(format!(
+                Ok(v) => one(to_lua(lua, &crate::json::from_json(v))?),
+                Err(e) => err_pair(
+                    lua,
+                    format!(
                         "json: {} at line {} column {}",
                         crate::json::describe(&e),
                         e.line(),
                         e.column()
-                    ))?),
-                )),
+                    ),
+                ),
             }
         })?,
     )?;
@@ -1079,15 +1082,31 @@ pub(crate) fn build_modules(
             "args",
             lua.create_function(move |lua, ()| lua.create_sequence_from(t.args().iter().cloned()))?,
         )?;
-        // readline: a blocking read on the pool, completing the op `tag`.
+        // A blocking read on the pool, completing the op `tag`: `what` is
+        // nil (a line), "a" (all input) or a byte count.
         let e = env.clone();
         let t = term.clone();
-        let start = lua.create_function(move |lua, tag: u64| {
+        let start = lua.create_function(move |lua, (tag, what): (u64, Value)| {
+            let kind = match what {
+                Value::Nil => ReadKind::Line,
+                Value::String(s) if s.as_bytes().as_ref() == b"a" => ReadKind::All,
+                Value::Integer(n) if n >= 0 => ReadKind::Bytes(n as usize),
+                Value::Number(n) if n >= 0.0 && n.fract() == 0.0 => ReadKind::Bytes(n as usize),
+                other => {
+                    return Err(mlua::Error::runtime(format!(
+                        "io.read: bad format {}",
+                        other.type_name()
+                    )));
+                }
+            };
             let p = e.current()?;
             let cell = p.cell.clone();
-            let r = t.read_line(e.host.node.blocking(), move |line| {
-                let value = match line {
-                    Ok(Some(l)) => Payload::Str(l.into()),
+            let r = t.read(e.host.node.blocking(), kind, move |read| {
+                let value = match read {
+                    Ok(Some(bytes)) => match String::from_utf8(bytes) {
+                        Ok(text) => Payload::Str(text.into()),
+                        Err(e) => Payload::Bytes(e.into_bytes()),
+                    },
                     Ok(None) => Payload::Nil,
                     Err(err) => Payload::map([("error", Payload::Str(err.to_string().into()))]),
                 };
@@ -1098,22 +1117,39 @@ pub(crate) fn build_modules(
                 Err(err) => err_pair(lua, err),
             }
         })?;
-        let readline: Function = lua
+        let (readline, read): (Function, Function) = lua
             .load(
                 r#"
                 local await_op, start = ...
-                return function()
-                    local v, err = await_op(start)
-                    if v == nil then return nil, err or "end of input" end
+                local function read(what)
+                    local v, ok = await_op(start, what)
+                    if ok ~= true then return nil, ok end -- the read did not start
+                    if v == nil then return nil, "end of input" end
                     if type(v) == "table" then return nil, v.error end
                     return v
+                end
+                local function readline()
+                    return read(nil)
+                end
+                -- io.read(): a line; io.read(n): up to n bytes; io.read("a"):
+                -- the rest of the input (Lua's "l", "*l", "a", "*a" too)
+                return readline, function(fmt)
+                    if fmt == nil or fmt == "l" or fmt == "*l" then
+                        return read(nil)
+                    elseif fmt == "a" or fmt == "*a" then
+                        return read("a")
+                    elseif type(fmt) == "number" and fmt >= 0 and fmt % 1 == 0 then
+                        if fmt == 0 then return "" end
+                        return read(fmt)
+                    end
+                    error("io.read: expected a byte count, \"l\" or \"a\", got " .. tostring(fmt), 2)
                 end
                 "#,
             )
             .set_name("=wippy:io")
             .call((prelude.get::<Function>("await_op")?, start))?;
-        io.set("readline", readline.clone())?;
-        io.set("read", readline)?;
+        io.set("readline", readline)?;
+        io.set("read", read)?;
         modules.insert("io", io);
     }
     Ok(())

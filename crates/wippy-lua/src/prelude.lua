@@ -62,14 +62,35 @@ end
 local pump, pump_signals
 local rt_take, rt_recv, rt_event, rt_completion = rt.take, rt.recv, rt.event, rt.completion
 
--- Suspends the calling coroutine until `w` is woken.
+local UNMANAGED = "blocking call in a coroutine the runtime does not manage; start it with coroutine.spawn"
+
+-- Raises (at `level` above the caller) if the running coroutine may not
+-- block: for operations that start something before they wait (a timer, a
+-- read, a function call), which must not start at all then.
+local function must_be_managed(level)
+    local p = P
+    local me = co_running()
+    if me ~= p.main then
+        local cos = p.cos
+        if not (cos and cos[me]) then
+            error(UNMANAGED, level + 1)
+        end
+    end
+end
+
+-- Suspends the calling coroutine until `w` is woken. In a coroutine the
+-- runtime does not manage it raises instead, and `w` is marked done so that
+-- nothing that queued it delivers to it.
 local function block(w)
     local p = P
     local me = co_running()
     if me ~= p.main then
         local cos = p.cos
         if not (cos and cos[me]) then
-            error("blocking call in a coroutine the runtime does not manage; start it with coroutine.spawn", 3)
+            -- Whatever queued `w` gives up: no sender or timer may hand it
+            -- a value (which would be lost) or resume this coroutine.
+            w.done = true
+            error(UNMANAGED, 3)
         end
         co_yield(BLOCKED)
         return
@@ -698,6 +719,7 @@ end
 
 -- waits for an op started by `start(tag)`; returns the completion value
 local function await_op(start, ...)
+    must_be_managed(3)
     local p = P
     local w = { co = co_running(), w = false, done = false, value = false, ok = false, case = false }
     w.w = w
@@ -753,8 +775,16 @@ local function arm(t)
             P.ops[tag] = nil
             return
         end
-        feed(t.ch, rt_now())
-        if not t.periodic then
+        if t.periodic then
+            -- As Go's tickers: a tick nobody took yet is not queued behind
+            -- (the channel holds one), so a slow reader gets no burst of
+            -- stale ticks and an unread ticker no growing buffer.
+            local ch = t.ch
+            if not ch.closed then
+                try_send(ch, rt_now())
+            end
+        else
+            feed(t.ch, rt_now())
             P.ops[tag] = nil
             t.tag = nil
         end
@@ -811,6 +841,18 @@ end
 -- The body of a process's thread: runs the entry's chunk in the process's
 -- environment, then its method with the spawn arguments.
 local ENV_MT, rt_bind_env = rt.env_mt, rt.bind_env
+
+-- A process's environment reads through to the shared (frozen) globals, and
+-- its `_G` is itself. Only reads of names the environment lacks get here:
+-- built-ins are load-time imports, and a process's own globals are its
+-- environment's keys.
+local GLOBALS = rt.globals
+ENV_MT.__index = function(env, k)
+    if k == "_G" then
+        return env
+    end
+    return GLOBALS[k]
+end
 
 -- Sets up a process (its environment, its chunk run) and returns the
 -- entry's method.
@@ -933,6 +975,7 @@ local t_unpack = table.unpack
 -- funcs.call(id, ...): runs a function.lua entry in its own process and
 -- returns its results (or nil, err when it fails).
 function M.call(id, ...)
+    must_be_managed(2)
     local p = P
     local pid, err = rt_spawn_fn(id, ...)
     if not pid then

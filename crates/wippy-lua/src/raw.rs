@@ -9,8 +9,10 @@
 //!   (the step holds an `Rc` to both; the process data pointer is that
 //!   `Rc`'s, see `current_rc`). Natives called outside a step see
 //!   null and return an error value instead of touching anything.
-//! * These functions never raise Lua errors themselves (failures are
-//!   returned as `nil, err`); the Luau API calls they make may raise only on
+//! * These functions raise Lua errors themselves only for arguments of the
+//!   wrong type (a programmer error, per the API's conventions), before
+//!   they own anything (`bad_argument`); other failures are returned as
+//!   `nil, err`. The Luau API calls they make may raise only on
 //!   out-of-memory, which unwinds through them (`C-unwind`) like any mlua
 //!   callback, dropping their locals.
 
@@ -190,8 +192,10 @@ pub(crate) unsafe extern "C-unwind" fn send(l: *mut lua_State) -> c_int {
             return nil_err(l, "process.send called outside a process");
         };
         let top = ffi::lua_gettop(l);
-        if top < 2 || ffi::lua_type(l, 2) != ffi::LUA_TSTRING {
-            return nil_err(l, "process.send: topic must be a string");
+        for (arg, what) in [(1, "a pid or a registered name"), (2, "a string topic")] {
+            if ffi::lua_type(l, arg) != ffi::LUA_TSTRING {
+                bad_argument(l, arg, "process.send", what);
+            }
         }
         // The topic as the peer remembered by `LastTo` last took it: a
         // process sending to the same peer with the same topic string
@@ -214,12 +218,6 @@ pub(crate) unsafe extern "C-unwind" fn send(l: *mut lua_State) -> c_int {
                 (wippy_process::Topic::from(topic), false)
             }
         };
-        if ffi::lua_type(l, 1) != ffi::LUA_TSTRING {
-            return nil_err(
-                l,
-                "process.send: destination must be a pid or a registered name",
-            );
-        }
         let payload = if top <= 2 {
             Ok(Payload::Nil)
         } else if top == 3 {
@@ -256,6 +254,29 @@ struct SendTopic {
     string: *const std::ffi::c_void,
     /// Whether the conversion came from the `LastTo` topic cache.
     cached: bool,
+}
+
+/// Raises Lua's usual error for argument `arg` of `func`, which should have
+/// been `expected`: `app:main:3: bad argument #2 to 'process.send' (a
+/// string topic expected, got number)`.
+///
+/// # Safety
+/// `l` is the running thread of a C function that owns nothing that needs
+/// dropping (the error unwinds through it).
+unsafe fn bad_argument(l: *mut lua_State, arg: c_int, func: &str, expected: &str) -> ! {
+    // SAFETY: per the contract; the message is copied into Lua before the
+    // String is dropped, and the error unwinds through `C-unwind` frames.
+    unsafe {
+        let text = {
+            let got = std::ffi::CStr::from_ptr(ffi::luaL_typename(l, arg)).to_string_lossy();
+            format!("bad argument #{arg} to '{func}' ({expected} expected, got {got})")
+        };
+        ffi::luaL_where(l, 1);
+        ffi::lua_pushlstring(l, text.as_ptr() as *const c_char, text.len());
+        drop(text);
+        ffi::lua_concat(l, 2);
+        ffi::lua_error(l)
+    }
 }
 
 /// Sends to the destination at index 1 (a string: a pid or a registered

@@ -27,9 +27,7 @@ const PRELUDE: &str = include_str!("prelude.lua");
 fn prelude_bytecode() -> &'static [u8] {
     static CODE: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
     CODE.get_or_init(|| {
-        mlua::chunk::Compiler::new()
-            .set_optimization_level(1)
-            .set_debug_level(1)
+        crate::code::compiler()
             .compile(PRELUDE.as_bytes())
             .expect("the prelude compiles")
     })
@@ -140,6 +138,8 @@ impl Vm {
                 | StdLib::DEBUG,
             LuaOptions::new(),
         )?;
+        // `loadstring`/`load` of text compile as entries do.
+        lua.set_compiler(crate::code::compiler());
         let env = Rc::new(ShardEnv {
             host,
             modules: RefCell::new(AHashMap::new()),
@@ -151,11 +151,12 @@ impl Vm {
         let globals = lua.globals();
         trim_globals(&lua, &globals)?;
         let rt = natives::runtime_table(&lua, &env)?;
-        // Process environments: reads fall through to the frozen globals.
-        // The prelude's boot makes one per process with this metatable.
+        // Process environments: reads fall through to the frozen globals
+        // (the prelude sets `__index`, which also answers `_G`). The
+        // prelude's boot makes one per process with this metatable.
         let env_mt = lua.create_table()?;
-        env_mt.raw_set("__index", globals.clone())?;
         env_mt.raw_set("__metatable", "environment")?;
+        rt.set("globals", globals.clone())?;
         rt.set("env_mt", env_mt.clone())?;
         rt.set("idle_token", Token::Idle.value())?;
         rt.set("upgrade_token", Token::Upgrade.value())?;
@@ -279,7 +280,12 @@ fn trim_globals(lua: &Lua, g: &Table) -> mlua::Result<()> {
         safe.set("traceback", debug.get::<Value>("traceback")?)?;
         g.set("debug", safe)?;
     }
+    // `_G` is each process's own environment: with no `_G` among the
+    // shared globals, code's `_G` import resolves to nothing at load time,
+    // and Luau then reads it from the running closure's environment
+    // (`luaV_getimport`), whose metatable answers it (prelude, `ENV_MT`).
     for name in [
+        "_G",
         "getfenv",
         "setfenv",
         "load",

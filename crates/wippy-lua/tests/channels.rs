@@ -322,6 +322,67 @@ fn blocking_in_an_unmanaged_coroutine_is_an_error() {
 }
 
 #[test]
+fn a_failed_block_in_an_unmanaged_coroutine_leaves_nothing_waiting() {
+    // The failed receive, send and sleep must not leave waiters behind: a
+    // value sent later reaches the live receiver (not the dead coroutine),
+    // nothing resumes the dead one, and the process ends normally.
+    let r = run(
+        r#"
+        local ch = channel.new()
+        local out = {}
+        for _, what in ipairs({ "receive", "send", "sleep", "select" }) do
+            local co = coroutine.create(function()
+                if what == "receive" then return ch:receive()
+                elseif what == "send" then return ch:send("lost")
+                elseif what == "select" then return channel.select({ ch:case_receive() })
+                else return time.sleep("10ms") end
+            end)
+            local ok, err = coroutine.resume(co)
+            out[what] = tostring(ok) .. "|" .. tostring(err):match("coroutine the runtime does not manage") 
+        end
+        local wrapped = coroutine.wrap(function() return ch:receive() end)
+        out.wrap = tostring(pcall(wrapped))
+        coroutine.spawn(function() ch:send("kept") end)
+        out.got = ch:receive()
+        time.sleep("30ms") -- the failed sleep's time passes: nothing resumes
+        -- nothing else is queued on the channel: a receive with a default
+        -- finds it empty (the failed send's value is not there)
+        out.empty = channel.select({ ch:case_receive(), default = true }).default == true
+        return out
+        "#,
+        vec![],
+    );
+    for what in ["receive", "send", "sleep", "select"] {
+        assert_eq!(
+            text(&r, what),
+            "false|coroutine the runtime does not manage",
+            "{what}: {r:?}"
+        );
+    }
+    assert_eq!(text(&r, "wrap"), "false");
+    assert_eq!(text(&r, "got"), "kept");
+    assert!(flag(&r, "empty"), "{r:?}");
+}
+
+#[test]
+fn a_ticker_keeps_one_tick_for_a_slow_reader_as_go_does() {
+    let r = run(
+        r#"
+        local tk = time.ticker("2ms")
+        time.sleep("100ms") -- about 50 ticks go by unread
+        local ch = tk:response()
+        local first = ch:receive()
+        local s = channel.select({ ch:case_receive(), default = true })
+        tk:stop()
+        return { first = first ~= nil, stale = s.default ~= true }
+        "#,
+        vec![],
+    );
+    assert!(flag(&r, "first"), "{r:?}");
+    assert!(!flag(&r, "stale"), "a second, stale tick was queued: {r:?}");
+}
+
+#[test]
 fn timer_fires_once_and_can_be_reset() {
     let r = run(
         r#"

@@ -312,7 +312,6 @@ fn shared_libraries_are_read_only() {
         ("w_coroutine", "coroutine.spawn = nil"),
         ("w_channel", "channel.new = nil"),
         ("w_process", "process.send = nil"),
-        ("w_G", "_G.leak = 1"),
         (
             "w_setmt_G",
             "setmetatable(_G, { __index = function() return 1 end })",
@@ -325,6 +324,19 @@ fn shared_libraries_are_read_only() {
     for (name, _) in &cases {
         a.expect_error(name, &[&format!("app:{name}:")]);
     }
+}
+
+/// `_G` is the process's own globals: writing through it works, and stays
+/// in the process (the bystander on the same VM sees no `leak`).
+#[test]
+fn writing_through_underscore_g_stays_in_the_process() {
+    let mut a = Arena::new(vec![hostile(
+        "g_leak",
+        "_G.leak = 1 rawset(_G, 'leak', leak + 1) return leak",
+    )]);
+    let r = a.run("g_leak", vec![]);
+    assert_eq!(exit_value(r), Payload::Int(2));
+    a.ping();
 }
 
 /// Tables of the runtime reachable from objects a process holds (nested
