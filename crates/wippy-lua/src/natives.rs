@@ -752,6 +752,9 @@ pub(crate) fn install_globals(
     co2.set("wrap", prelude.get::<Function>("wrap_coroutine")?)?;
     g.set("coroutine", co2)?;
     g.set("require", prelude.get::<Function>("require")?)?;
+    // Errors of Rust natives are caught as strings (see the prelude).
+    g.set("pcall", prelude.get::<Function>("pcall")?)?;
+    g.set("xpcall", prelude.get::<Function>("xpcall")?)?;
     g.set("loadstring", prelude.get::<Function>("loadstring")?)?;
     g.set("load", prelude.get::<Function>("loadstring")?)?;
 

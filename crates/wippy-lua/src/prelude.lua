@@ -512,6 +512,49 @@ local function pass_preemption()
     P = p
 end
 
+---------------------------------------------------------------- errors
+-- An error raised by a Rust native reaches Lua as mlua's error object
+-- (userdata, `typeof` "error"), whose text is "runtime error: <message>"
+-- plus a traceback. Where Lua code catches errors (pcall, xpcall's handler,
+-- coroutine.resume/wrap) it gets the message as a string instead, as from
+-- any Lua function: `"x: " .. err` and `err:match(...)` work.
+local s_find, s_sub, typeof = string.find, string.sub, typeof
+local RUNTIME = "runtime error: "
+
+local function clean(e)
+    if typeof(e) ~= "error" then
+        return e
+    end
+    local text = tostring(e)
+    if s_sub(text, 1, #RUNTIME) == RUNTIME then
+        text = s_sub(text, #RUNTIME + 1)
+    end
+    local tb = s_find(text, "\nstack traceback:", 1, true)
+    if tb then
+        text = s_sub(text, 1, tb - 1)
+    end
+    return text
+end
+
+local b_pcall, b_xpcall = pcall, xpcall
+
+local function caught(ok, ...)
+    if ok then
+        return true, ...
+    end
+    return false, clean((...))
+end
+
+function M.pcall(f, ...)
+    return caught(b_pcall(f, ...))
+end
+
+function M.xpcall(f, handler, ...)
+    return b_xpcall(f, function(e)
+        return handler(clean(e))
+    end, ...)
+end
+
 local function finish_resume(co, ok, a, ...)
     if ok and a == PREEMPT and select("#", ...) == 0 then
         local r
@@ -519,7 +562,13 @@ local function finish_resume(co, ok, a, ...)
             pass_preemption()
             r = t_pack(co_resume(co))
         until not (r[1] and r.n == 2 and r[2] == PREEMPT)
+        if not r[1] then
+            return false, clean(r[2])
+        end
         return t_unpack_(r, 1, r.n)
+    end
+    if not ok then
+        return false, clean(a)
     end
     return ok, a, ...
 end

@@ -136,3 +136,35 @@ fn underscore_g_is_the_processs_own_globals() {
     assert_eq!(text(&other, "shared"), "nil", "{other:?}");
     assert_eq!(text(&other, "raw"), "nil", "{other:?}");
 }
+
+#[test]
+fn errors_of_rust_natives_are_caught_as_strings() {
+    let r = run(r#"
+        local out = {}
+        local ok, err = pcall(time.sleep, {})
+        out.pcall = type(err) .. "|" .. err
+        out.xpcall = select(2, xpcall(function() time.sleep({}) end, function(e)
+            return type(e) .. "|" .. e:match("^expected a duration")
+        end))
+        local co = coroutine.create(function() time.sleep({}) end)
+        out.resume = type(select(2, coroutine.resume(co)))
+        local wrapped = coroutine.wrap(function() time.sleep({}) end)
+        out.wrap = select(2, pcall(function() wrapped() end))
+        -- Lua's own errors are untouched
+        local _, t = pcall(error, { code = 7 })
+        out.table = t.code
+        return out
+    "#);
+    assert_eq!(
+        text(&r, "pcall"),
+        "string|expected a duration (e.g. \"250ms\", a Duration, or nanoseconds), got table"
+    );
+    assert_eq!(text(&r, "xpcall"), "string|expected a duration");
+    assert_eq!(text(&r, "resume"), "string");
+    // wrap re-raises a string error at its caller's position
+    assert!(
+        text(&r, "wrap").starts_with("app:body:") && text(&r, "wrap").ends_with("got table"),
+        "{r:?}"
+    );
+    assert_eq!(r.get("table"), Some(&Payload::Int(7)));
+}
