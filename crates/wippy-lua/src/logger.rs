@@ -12,7 +12,30 @@ use crate::vm::ShardEnv;
 pub(crate) struct Logger {
     env: Rc<ShardEnv>,
     name: Option<String>,
-    fields: Vec<(String, String)>,
+    /// Fields added by `logger:with`, in order.
+    fields: Vec<(String, serde_json::Value)>,
+}
+
+/// A field value as JSON: data as itself (tables as objects and arrays),
+/// anything else (a function, a channel) as its `tostring`.
+fn field(v: &Value) -> mlua::Result<serde_json::Value> {
+    let data =
+        crate::convert::to_payload(v, "field").and_then(|p| crate::json::to_json(&p, "field"));
+    match data {
+        Ok(json) => Ok(json),
+        Err(_) => Ok(serde_json::Value::String(v.to_string()?)),
+    }
+}
+
+/// Adds a table's fields to `out` (later keys win, order kept).
+fn add_fields(out: &mut Vec<(String, serde_json::Value)>, t: &Table) -> mlua::Result<()> {
+    for pair in t.pairs::<Value, Value>() {
+        let (k, v) = pair?;
+        let (k, v) = (k.to_string()?, field(&v)?);
+        out.retain(|(old, _)| *old != k);
+        out.push((k, v));
+    }
+    Ok(())
 }
 
 impl Logger {
@@ -27,16 +50,11 @@ impl Logger {
     fn log(&self, level: tracing::Level, msg: &str, extra: Option<Table>) -> mlua::Result<()> {
         let mut fields = self.fields.clone();
         if let Some(t) = extra {
-            for pair in t.pairs::<Value, Value>() {
-                let (k, v) = pair?;
-                fields.push((k.to_string()?, v.to_string()?));
-            }
+            add_fields(&mut fields, &t)?;
         }
-        let fields = fields
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join(" ");
+        // One JSON object: structured values survive both log formats
+        // (tracing's field names are fixed at compile time).
+        let fields = serde_json::Value::Object(fields.into_iter().collect());
         let (pid, entry) = match self.env.current() {
             Ok(p) => (p.pid().to_string(), p.entry.borrow().id.to_string()),
             Err(_) => (String::new(), String::new()),
@@ -82,10 +100,7 @@ impl UserData for Logger {
         });
         methods.add_method("with", |_, l, fields: Table| {
             let mut n = l.clone();
-            for pair in fields.pairs::<Value, Value>() {
-                let (k, v) = pair?;
-                n.fields.push((k.to_string()?, v.to_string()?));
-            }
+            add_fields(&mut n.fields, &fields)?;
             Ok(n)
         });
     }
