@@ -64,17 +64,21 @@ local rt_take, rt_recv, rt_event, rt_completion = rt.take, rt.recv, rt.event, rt
 
 local UNMANAGED = "blocking call in a coroutine the runtime does not manage; start it with coroutine.spawn"
 
+-- Whether coroutine `co` of process `p` (not its main one) is managed
+-- (started with coroutine.spawn), so that it may block.
+local function managed(p, co)
+    local cos = p.cos
+    return cos ~= nil and cos[co] == true
+end
+
 -- Raises (at `level` above the caller) if the running coroutine may not
 -- block: for operations that start something before they wait (a timer, a
 -- read, a function call), which must not start at all then.
 local function must_be_managed(level)
     local p = P
     local me = co_running()
-    if me ~= p.main then
-        local cos = p.cos
-        if not (cos and cos[me]) then
-            error(UNMANAGED, level + 1)
-        end
+    if me ~= p.main and not managed(p, me) then
+        error(UNMANAGED, level + 1)
     end
 end
 
@@ -85,8 +89,7 @@ local function block(w)
     local p = P
     local me = co_running()
     if me ~= p.main then
-        local cos = p.cos
-        if not (cos and cos[me]) then
+        if not managed(p, me) then
             -- Whatever queued `w` gives up: no sender or timer may hand it
             -- a value (which would be lost) or resume this coroutine.
             w.done = true
