@@ -313,6 +313,13 @@ impl LuaProc {
                 ));
             }
         };
+        // Running another entry's code is what spawning it would do: the
+        // same check (a restricted process must not reach, say, the
+        // modules another entry lists by becoming it).
+        if id != self.data.entry.borrow().id {
+            self.data
+                .check(&self.vm.env, "process.spawn", id.as_str())?;
+        }
         let code = host.code.get(&id)?;
         if !matches!(
             code.kind,

@@ -176,6 +176,7 @@ return { main = function(policies, what)
     process.send(keeper, "count")
     local n = process.inbox():receive():payload():data()
     local r = ev.result.value or { error = ev.result.error }
+    if type(r) ~= "table" then r = { value = r } end
     r.keeper_got = n
     return r
 end }
@@ -234,6 +235,10 @@ return { main = function(what, keeper)
         local pid = assert(process.spawn_monitored("app:child", "app:users"))
         local ev = events:receive()
         out.child = ev.result.value or ev.result.error
+    elseif what == "upgrade_keeper" then
+        process.upgrade("app:keeper")
+    elseif what == "upgrade_child" then
+        process.upgrade("app:child")
     elseif what == "require" then
         local ok, err = pcall(require, "json")
         out.json = tostring(ok) .. "|" .. tostring(err)
@@ -356,6 +361,26 @@ fn giving_a_child_more_than_one_has_is_refused_and_children_inherit() {
     ));
     assert!(text(&r, "other_actor").starts_with("true|"), "{r:?}");
     assert_eq!(text(&r, "child"), "guest-1 true true");
+}
+
+#[test]
+fn upgrading_to_another_entry_is_checked_as_spawning_it() {
+    let t = sec_app();
+    let run = |what: &str| {
+        exit_value(t.run(
+            "app:driver",
+            "app:system",
+            vec![policies(&["app:user_policy"]), what.into()],
+        ))
+    };
+    let refused = run("upgrade_keeper");
+    assert!(
+        text(&refused, "error").contains("not allowed to process.spawn: app:keeper"),
+        "{refused:?}"
+    );
+    // app:child may be spawned, so the guest may become it (and stays guest-1).
+    let r = run("upgrade_child");
+    assert_eq!(text(&r, "value"), "guest-1 false true", "{r:?}");
 }
 
 #[test]
