@@ -112,16 +112,46 @@ impl ProcData {
     /// decides, inside its host's boundary (`spec/security.md`). A denial
     /// is logged as an audit event and returned as the `nil, err` text. The
     /// unrestricted system, on a host without policies, passes at once.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn check(&self, env: &ShardEnv, action: &str, resource: &str) -> Result<(), String> {
-        let principal = self.context.principal();
-        let boundary = env.host.config.security.boundary.as_ref();
-        if principal.is_unrestricted() && boundary.is_none() {
+        if self.unchecked(env) {
             return Ok(());
         }
-        principal
+        self.decide(env, action, resource)
+    }
+
+    /// [`ProcData::check`] on a host (the resource of sends, cancels,
+    /// links...), whose name is looked up only when there is something to
+    /// decide.
+    #[inline(always)]
+    pub(crate) fn check_host(
+        &self,
+        env: &ShardEnv,
+        action: &str,
+        host: wippy_process::HostId,
+    ) -> Result<(), String> {
+        if self.unchecked(env) {
+            return Ok(());
+        }
+        host.with_name(|name| self.decide(env, action, name))
+    }
+
+    /// The check itself, out of the way of the common case.
+    #[cold]
+    #[inline(never)]
+    fn decide(&self, env: &ShardEnv, action: &str, resource: &str) -> Result<(), String> {
+        let boundary = env.host.config.security.boundary.as_ref();
+        self.context
+            .principal()
             .check(boundary, action, resource, self.pid())
             .map_err(|denied| denied.to_string())
+    }
+
+    /// Whether every check passes at once: the unrestricted system on a
+    /// host without policies.
+    #[inline(always)]
+    fn unchecked(&self, env: &ShardEnv) -> bool {
+        self.context.principal().is_unrestricted() && env.host.config.security.boundary.is_none()
     }
 
     /// Cancels every timer still armed.
@@ -593,10 +623,7 @@ pub(crate) fn install_globals(
                 Ok(p) => p,
                 Err(m) => return err_pair(lua, m),
             };
-            if let Err(denied) = e
-                .current()?
-                .check(&e, "process.terminate", pid.host().name())
-            {
+            if let Err(denied) = e.current()?.check_host(&e, "process.terminate", pid.host()) {
                 return err_pair(lua, denied);
             }
             match e.host.node.terminate(pid) {
@@ -614,7 +641,7 @@ pub(crate) fn install_globals(
                 Ok(p) => p,
                 Err(m) => return err_pair(lua, m),
             };
-            if let Err(denied) = p.check(&e, "process.cancel", pid.host().name()) {
+            if let Err(denied) = p.check_host(&e, "process.cancel", pid.host()) {
                 return err_pair(lua, denied);
             }
             let within = match deadline {
@@ -650,7 +677,7 @@ pub(crate) fn install_globals(
                     _ => None,
                 };
                 if let Some(action) = action
-                    && let Err(denied) = p.check(&e, action, pid.host().name())
+                    && let Err(denied) = p.check_host(&e, action, pid.host())
                 {
                     return err_pair(lua, denied);
                 }

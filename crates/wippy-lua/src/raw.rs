@@ -192,10 +192,11 @@ pub(crate) unsafe extern "C-unwind" fn send(l: *mut lua_State) -> c_int {
             return nil_err(l, "process.send called outside a process");
         };
         let top = ffi::lua_gettop(l);
-        for (arg, what) in [(1, "a pid or a registered name"), (2, "a string topic")] {
-            if ffi::lua_type(l, arg) != ffi::LUA_TSTRING {
-                bad_argument(l, arg, "process.send", what);
-            }
+        if ffi::lua_type(l, 1) != ffi::LUA_TSTRING {
+            bad_argument(l, 1, "process.send", "a pid or a registered name");
+        }
+        if ffi::lua_type(l, 2) != ffi::LUA_TSTRING {
+            bad_argument(l, 2, "process.send", "a string topic");
         }
         // The topic as the peer remembered by `LastTo` last took it: a
         // process sending to the same peer with the same topic string
@@ -263,6 +264,7 @@ struct SendTopic {
 /// # Safety
 /// `l` is the running thread of a C function that owns nothing that needs
 /// dropping (the error unwinds through it).
+#[cold]
 unsafe fn bad_argument(l: *mut lua_State, arg: c_int, func: &str, expected: &str) -> ! {
     // SAFETY: per the contract; the message is copied into Lua before the
     // String is dropped, and the error unwinds through `C-unwind` frames.
@@ -338,7 +340,7 @@ unsafe fn deliver(
         let Some(to) = node.lookup(dest) else {
             return Err(format!("no process registered as {dest:?}"));
         };
-        p.check(env, "process.send", to.host().name())?;
+        p.check_host(env, "process.send", to.host())?;
         return node
             .send(from, to, topic, payload)
             .map_err(|e| e.to_string());
@@ -346,7 +348,7 @@ unsafe fn deliver(
     let to = parse_pid(dest).map_err(|e| e.to_string())?;
     // Checked before a peer is remembered: a remembered peer was allowed,
     // and a process's principal and host never change.
-    p.check(env, "process.send", to.host().name())?;
+    p.check_host(env, "process.send", to.host())?;
     let Some(cell) = node.cell(to) else {
         // Ended (or never lived): a dead letter.
         return node

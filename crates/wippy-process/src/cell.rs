@@ -161,16 +161,24 @@ impl Cell {
     /// Whether a message from `from` may be delivered here: always from
     /// outside any process and from the receiver's own host, otherwise as
     /// the receiver's home says ([`Home::accepts`]).
+    #[inline(always)]
     pub(crate) fn accepts(&self, from: Option<Pid>) -> Result<(), crate::Error> {
         match from {
-            Some(f) if f.host() != self.pid.host() && !self.residence.accepts(f.host()) => {
-                Err(crate::Error::NotAccepted {
-                    to: self.pid.host(),
-                    from: f.host(),
-                })
-            }
+            Some(f) if f.host() != self.pid.host() => self.accepts_host(f.host()),
             _ => Ok(()),
         }
+    }
+
+    /// The part of [`Cell::accepts`] that asks the home.
+    #[inline(never)]
+    fn accepts_host(&self, from: HostId) -> Result<(), crate::Error> {
+        if self.residence.accepts(from) {
+            return Ok(());
+        }
+        Err(crate::Error::NotAccepted {
+            to: self.pid.host(),
+            from,
+        })
     }
 
     pub(crate) fn new(
