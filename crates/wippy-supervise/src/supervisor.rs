@@ -272,6 +272,8 @@ fn schedule_restart(r: &mut Running, jitter: &mut Jitter, status: &Mutex<Vec<Ser
         tracing::info!(service = %r.svc.name, attempt = r.failures, ?delay, "restarting service");
         r.restart_at = Some(Instant::now() + delay);
     } else {
+        // A failed start left a restart due now; a given-up service has none.
+        r.restart_at = None;
         tracing::error!(service = %r.svc.name, failures = r.failures, "service failed too often; giving up");
         let mut st = status.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(s) = st.iter_mut().find(|s| s.name == r.svc.name) {

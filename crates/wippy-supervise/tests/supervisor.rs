@@ -91,6 +91,29 @@ fn service_failing_too_often_is_given_up() {
 }
 
 #[test]
+fn a_service_that_cannot_start_is_given_up_and_not_started_again() {
+    let rt = Runtime::new(Default::default()).unwrap();
+    let host = rt.native_host("test:system", 1).unwrap();
+    let starts = Arc::new(AtomicU32::new(0));
+    let counted = starts.clone();
+    let svc = Service {
+        name: "unstartable".into(),
+        restart: fast(2),
+        stop_timeout: Duration::from_secs(1),
+        start: Arc::new(move |_: SpawnOptions| {
+            counted.fetch_add(1, Ordering::SeqCst);
+            Err("no such entry".to_owned())
+        }),
+    };
+    let sup = Supervisor::start(&host, vec![svc]).unwrap();
+    wait_for("given up", || sup.status()[0].given_up);
+    assert!(sup.stop(TIMEOUT));
+    // One start plus two restarts; a failed start used to leave a restart
+    // due at once, so a given-up service was started over and over.
+    assert_eq!(starts.load(Ordering::SeqCst), 3);
+}
+
+#[test]
 fn services_stop_in_reverse_start_order() {
     let rt = Runtime::new(Default::default()).unwrap();
     let host = rt.native_host("test:system", 2).unwrap();
