@@ -206,31 +206,37 @@ impl Booted {
         Ok((pid, rx))
     }
 
-    /// Graceful shutdown: CANCEL to every process, services stopped in
-    /// reverse order, hosts and runtime shut down. Bounded by `limit`.
-    pub fn shutdown(self, limit: Duration) {
+    /// Graceful shutdown: services stopped in reverse order, each within its
+    /// stop timeout; then CANCEL to every other process, which gets `grace`
+    /// to end; then hosts and runtime shut down. Returns once done, or after
+    /// the services' stop timeouts plus `grace` plus a second, whichever
+    /// comes first.
+    pub fn shutdown(self, grace: Duration) {
         let Booted {
             rt,
             app,
             supervisor,
             ..
         } = self;
+        let services = supervisor
+            .as_ref()
+            .map_or(Duration::ZERO, Supervisor::stop_bound);
         let done = std::thread::spawn(move || {
             if let Some(s) = supervisor {
-                s.stop(limit);
+                s.stop(services);
             }
             let node = rt.node().clone();
             for cell in node.cells() {
-                let _ = node.cancel(None, cell.pid(), limit / 2);
+                let _ = node.cancel(None, cell.pid(), grace / 2);
             }
-            let deadline = std::time::Instant::now() + limit / 2;
+            let deadline = std::time::Instant::now() + grace / 2;
             while node.stats().live > 2 && std::time::Instant::now() < deadline {
                 std::thread::sleep(Duration::from_millis(5));
             }
-            app.shutdown(limit);
+            app.shutdown(grace);
             rt.shutdown();
         });
-        let deadline = std::time::Instant::now() + limit + Duration::from_secs(1);
+        let deadline = std::time::Instant::now() + services + grace + Duration::from_secs(1);
         while !done.is_finished() && std::time::Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(5));
         }

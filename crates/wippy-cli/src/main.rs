@@ -25,8 +25,9 @@ use wippy_process::Payload;
 use crate::boot::{Booted, boot, exit_code};
 use crate::cli::{Cli, Command};
 
-/// Longest a shutdown may take before the process exits anyway.
-const SHUTDOWN_LIMIT: Duration = Duration::from_secs(2);
+/// How long processes other than services get to end after their CANCEL
+/// at shutdown (services get their own `lifecycle.stop_timeout` on top).
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -118,7 +119,7 @@ fn run(registry: Registry, workers: usize, exec: Option<String>, args: Vec<Strin
         }
         Some(entry) => run_exec(&booted, &entry, &sig_rx),
     };
-    booted.shutdown(SHUTDOWN_LIMIT);
+    booted.shutdown(SHUTDOWN_GRACE);
     ExitCode::from(code)
 }
 

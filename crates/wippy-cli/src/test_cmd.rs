@@ -114,7 +114,7 @@ pub fn run(registry: Registry, workers: usize, opts: &TestOptions, sig: &Receive
     };
     let runner = LuaHostConfig::new(RUNNER_HOST, workers);
     if let Err(e) = LuaHost::start(&booted.rt, &booted.app, booted.code.clone(), runner) {
-        booted.shutdown(crate::SHUTDOWN_LIMIT);
+        booted.shutdown(crate::SHUTDOWN_GRACE);
         return crate::fail(&format!("cannot start the test host {RUNNER_HOST}: {e}"));
     }
     let noun = if tests.len() == 1 { "test" } else { "tests" };
@@ -148,7 +148,7 @@ pub fn run(registry: Registry, workers: usize, opts: &TestOptions, sig: &Receive
         }
     }
     println!("{passed} passed, {failed} failed");
-    booted.shutdown(crate::SHUTDOWN_LIMIT);
+    booted.shutdown(crate::SHUTDOWN_GRACE);
     if failed == 0 {
         ExitCode::SUCCESS
     } else {

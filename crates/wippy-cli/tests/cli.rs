@@ -293,10 +293,29 @@ fn ctrl_c_cancels_every_process_and_exits_0_within_the_shutdown_limit() {
     let mut run = Running::start(&["--log-level", "info", "run", &app("service")]);
     run.wait_for("worker up");
     run.interrupt();
-    // The service's process gets CANCEL and ends by itself; `wippy` gives
-    // shutdown 2 s, so 3 s covers it with room for the exit itself.
+    // The service's process gets CANCEL and ends at once, so `wippy` exits
+    // well before its 5 s stop timeout; 3 s leaves room for the exit itself.
     run.wait_for("worker got cancel");
     assert_eq!(run.exit_within(Duration::from_secs(3)), 0);
+}
+
+#[test]
+fn shutdown_gives_a_service_its_stop_timeout_to_clean_up() {
+    let mut run = Running::start(&["--log-level", "info", "run", &app("slow_stop")]);
+    run.wait_for("worker up");
+    run.interrupt();
+    run.wait_for("worker cleaning up");
+    // The worker sleeps 3 s after its CANCEL; its stop timeout is 10 s, so
+    // it finishes and returns instead of being terminated.
+    run.wait_for("worker cleaned up");
+    let exited = run.wait_for("service exited");
+    assert!(exited.contains("clean"), "{exited}");
+    assert_eq!(run.exit_within(Duration::from_secs(5)), 0);
+    assert!(
+        run.seen.iter().all(|l| !l.contains("did not stop in time")),
+        "{:?}",
+        run.seen
+    );
 }
 
 #[test]

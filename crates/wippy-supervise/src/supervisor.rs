@@ -43,10 +43,17 @@ pub struct ServiceStatus {
     pub given_up: bool,
 }
 
+/// How long past a service's stop timeout the supervisor waits for its
+/// EXIT: the kernel terminates it at the timeout, and the EXIT takes a
+/// moment to arrive.
+const EXIT_GRACE: Duration = Duration::from_millis(500);
+
 /// A running supervisor.
 pub struct Supervisor {
     pid: Pid,
     host: NativeHost,
+    /// The longest [`Supervisor::stop`] can take (see [`Supervisor::stop_bound`]).
+    stop_bound: Duration,
     status: Arc<Mutex<Vec<ServiceStatus>>>,
     stopped: Mutex<Option<mpsc::Receiver<()>>>,
 }
@@ -74,6 +81,12 @@ impl Supervisor {
                 })
                 .collect::<Vec<_>>(),
         ));
+        // Services stop one after another, each within its stop timeout.
+        let stop_bound = services
+            .iter()
+            .map(|s| s.stop_timeout + EXIT_GRACE)
+            .sum::<Duration>()
+            + EXIT_GRACE;
         let (stopped_tx, stopped_rx) = mpsc::channel();
         let st = status.clone();
         let pid = host
@@ -86,6 +99,7 @@ impl Supervisor {
         Ok(Supervisor {
             pid,
             host: host.clone(),
+            stop_bound,
             status,
             stopped: Mutex::new(Some(stopped_rx)),
         })
@@ -104,9 +118,39 @@ impl Supervisor {
             .clone()
     }
 
+    /// The longest [`Supervisor::stop`] takes when every service uses its
+    /// whole stop timeout: services stop one after another, so it is the
+    /// sum of their stop timeouts, plus a moment per service for its EXIT
+    /// to arrive.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    /// use wippy_process::{Runtime, SpawnOptions};
+    /// use wippy_supervise::{RestartPolicy, Service, Supervisor};
+    ///
+    /// let rt = Runtime::new(Default::default()).unwrap();
+    /// let host = rt.native_host("doc:system", 1).unwrap();
+    /// let svc = |secs| Service {
+    ///     name: format!("doc:svc{secs}"),
+    ///     restart: RestartPolicy::never(),
+    ///     stop_timeout: Duration::from_secs(secs),
+    ///     start: Arc::new(|_: SpawnOptions| Err("not started".to_owned())),
+    /// };
+    /// let sup = Supervisor::start(&host, vec![svc(10), svc(3)]).unwrap();
+    /// assert!(sup.stop_bound() >= Duration::from_secs(13));
+    /// assert!(sup.stop_bound() < Duration::from_secs(16));
+    /// assert!(sup.stop(sup.stop_bound()));
+    /// ```
+    pub fn stop_bound(&self) -> Duration {
+        self.stop_bound
+    }
+
     /// Stops every service in reverse start order (CANCEL, then terminate
     /// after its stop timeout) and waits for the supervisor to finish, at
-    /// most `limit`. Returns false if it did not finish in time.
+    /// most `limit` ([`Supervisor::stop_bound`] is enough for every service
+    /// to use its whole stop timeout). Returns false if it did not finish
+    /// in time.
     pub fn stop(&self, limit: Duration) -> bool {
         let Some(rx) = self
             .stopped
@@ -250,10 +294,20 @@ async fn supervise(cx: Ctx, services: Vec<Service>, status: Arc<Mutex<Vec<Servic
         {
             continue;
         }
-        let limit = Instant::now() + r.svc.stop_timeout + Duration::from_millis(500);
+        let limit = Instant::now() + r.svc.stop_timeout + EXIT_GRACE;
         loop {
             match next(&cx, Some(limit)).await {
-                Wake::Event(Event::Exit { from, .. }) if from == pid => break,
+                Wake::Event(Event::Exit { from, result }) if from == pid => {
+                    match result {
+                        Ok(value) => {
+                            tracing::info!(service = %r.svc.name, %pid, %value, "service exited")
+                        }
+                        Err(e) => {
+                            tracing::warn!(service = %r.svc.name, %pid, "service ended with an error while stopping: {e}")
+                        }
+                    }
+                    break;
+                }
                 Wake::Timer => {
                     tracing::warn!(service = %r.svc.name, %pid, "service did not stop in time");
                     break;
