@@ -22,6 +22,9 @@ pub struct Booted {
     pub code: Arc<CodeCache>,
     /// The host `run -x` runs its entry on.
     pub terminal: String,
+    /// Whether that host asks for no logs on stderr while it runs an
+    /// entry (`hide_logs`).
+    pub hide_logs: bool,
     /// Native host of the CLI's own processes (supervisor, waiters).
     pub native: NativeHost,
     /// The supervisor of the `auto_start` services, if there are any.
@@ -35,23 +38,26 @@ pub fn boot(registry: Registry, workers: usize, args: Vec<String>) -> Result<Boo
     let app = App::new(rt.node().clone(), registry.clone());
     let code = CodeCache::new(registry.clone());
     let term = Terminal::new(args);
+    // The first terminal host is the one `run -x` uses.
     let mut terminal = None;
     let policies = app.policies();
     for e in registry.of_kind(EntryKind::TerminalHost) {
         let mut cfg = LuaHostConfig::terminal(e.id.as_str(), term.clone());
+        let mut hide_logs = false;
         if let EntrySpec::Terminal(spec) = &e.spec {
             cfg.security = HostSecurity::from_spec(None, spec.accept_from.as_deref(), policies)
                 .map_err(|err| format!("cannot start host {}: {err}", e.id))?;
+            hide_logs = spec.hide_logs;
         }
         LuaHost::start(&rt, &app, code.clone(), cfg).map_err(|e| e.to_string())?;
-        terminal.get_or_insert_with(|| e.id.to_string());
+        terminal.get_or_insert_with(|| (e.id.to_string(), hide_logs));
     }
-    let terminal = match terminal {
+    let (terminal, hide_logs) = match terminal {
         Some(t) => t,
         None => {
             let cfg = LuaHostConfig::terminal(DEFAULT_TERMINAL, term.clone());
             LuaHost::start(&rt, &app, code.clone(), cfg).map_err(|e| e.to_string())?;
-            DEFAULT_TERMINAL.to_owned()
+            (DEFAULT_TERMINAL.to_owned(), false)
         }
     };
     for e in registry.of_kind(EntryKind::ProcessHost) {
@@ -75,6 +81,7 @@ pub fn boot(registry: Registry, workers: usize, args: Vec<String>) -> Result<Boo
         app,
         code,
         terminal,
+        hide_logs,
         native,
         supervisor,
     })

@@ -24,6 +24,7 @@ use wippy_process::Payload;
 
 use crate::boot::{Booted, boot, exit_code};
 use crate::cli::{Cli, Command};
+use crate::logging::Logs;
 
 /// How long processes other than services get to end after their CANCEL
 /// at shutdown (services get their own `lifecycle.stop_timeout` on top).
@@ -31,10 +32,13 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Err(e) = logging::init(&cli.log_level, cli.log_format) {
-        eprintln!("wippy: {e}");
-        return ExitCode::from(2);
-    }
+    let logs = match logging::init(&cli.log_level, cli.log_format) {
+        Ok(logs) => logs,
+        Err(e) => {
+            eprintln!("wippy: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let workers = cli.workers.unwrap_or_else(|| {
         std::thread::available_parallelism()
             .map(|n| n.get())
@@ -42,11 +46,11 @@ fn main() -> ExitCode {
     });
     match cli.command {
         None => match demo::registry() {
-            Ok(reg) => run(reg, workers, Some("demo:main".into()), Vec::new()),
+            Ok(reg) => run(reg, workers, &logs, Some("demo:main".into()), Vec::new()),
             Err(e) => fail(&e),
         },
         Some(Command::Run { exec, dir, args }) => match load(dir.as_deref()) {
-            Ok(reg) => run(reg, workers, exec, args),
+            Ok(reg) => run(reg, workers, &logs, exec, args),
             Err(code) => code,
         },
         Some(Command::Test {
@@ -104,7 +108,13 @@ fn interrupts() -> Receiver<()> {
     sig_rx
 }
 
-fn run(registry: Registry, workers: usize, exec: Option<String>, args: Vec<String>) -> ExitCode {
+fn run(
+    registry: Registry,
+    workers: usize,
+    logs: &Logs,
+    exec: Option<String>,
+    args: Vec<String>,
+) -> ExitCode {
     let sig_rx = interrupts();
     let booted = match boot(registry, workers, args) {
         Ok(b) => b,
@@ -117,7 +127,11 @@ fn run(registry: Registry, workers: usize, exec: Option<String>, args: Vec<Strin
             tracing::info!("shutting down");
             0
         }
-        Some(entry) => run_exec(&booted, &entry, &sig_rx),
+        Some(entry) => {
+            // A terminal host with `hide_logs` keeps stderr for the entry.
+            let _hidden = booted.hide_logs.then(|| logs.hide());
+            run_exec(&booted, &entry, &sig_rx)
+        }
     };
     booted.shutdown(SHUTDOWN_GRACE);
     ExitCode::from(code)

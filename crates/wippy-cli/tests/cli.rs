@@ -184,6 +184,32 @@ fn run_exec_exits_with_the_entry_result() {
 }
 
 #[test]
+fn a_terminal_host_with_hide_logs_keeps_logs_off_stderr_while_its_entry_runs() {
+    let out = wippy(&[
+        "--log-level",
+        "info",
+        "run",
+        "-x",
+        "app:main",
+        &app("quiet"),
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.stdout, "entry done\n");
+    assert!(
+        !out.stderr.contains("entry warns while it runs"),
+        "a log line while the entry ran:\n{}",
+        out.stderr
+    );
+    // Once the entry is done, logs are written again: the service's warning
+    // when shutdown stops it.
+    assert!(
+        out.stderr.contains("worker warns when stopped"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
 fn no_arguments_runs_the_demo_a_crash_caught_by_a_monitor_and_a_restart() {
     let out = wippy(&[]);
     assert_eq!(out.code, 0, "{}", out.stderr);
