@@ -157,7 +157,7 @@ fn test_timeout_fails_tests_that_never_end_and_goes_on() {
 }
 
 #[test]
-fn check_names_the_file_and_line_of_a_misspelt_field_and_suggests_the_fix() {
+fn check_names_the_file_and_line_of_a_misspelt_field_or_module_and_suggests_the_fix() {
     let out = wippy(&["check", &app("misspelt")]);
     assert_eq!(out.code, 1, "{}", out.stderr);
     let line = out
@@ -165,8 +165,18 @@ fn check_names_the_file_and_line_of_a_misspelt_field_and_suggests_the_fix() {
         .lines()
         .find(|l| l.contains("methd"))
         .unwrap_or_else(|| panic!("no error about `methd` in:\n{}", out.stderr));
-    assert!(line.contains("misspelt/_index.yaml:8:"), "{line}");
+    assert!(line.contains("misspelt/_index.yaml:9:"), "{line}");
     assert!(line.contains("did you mean method"), "{line}");
+    let line = out
+        .stderr
+        .lines()
+        .find(|l| l.contains("tiem"))
+        .unwrap_or_else(|| panic!("no error about `tiem` in:\n{}", out.stderr));
+    assert!(
+        line.contains("misspelt/_index.yaml:10: [app:main] entries[0].modules[0]: unknown module"),
+        "{line}"
+    );
+    assert!(line.contains("did you mean time?"), "{line}");
 }
 
 #[test]

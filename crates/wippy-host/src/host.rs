@@ -62,6 +62,12 @@ pub trait ProcessHost: Send + Sync + 'static {
     fn shutdown(&self, grace: Duration);
 }
 
+/// The modules built into the runtime, by the name `require` takes. The
+/// `modules:` of an entry or a host may name only these (the registry
+/// checks it at load); libraries are not modules, they come from an
+/// entry's `imports`.
+pub const BUILTIN_MODULES: &[&str] = &["time", "io", "json", "logger", "funcs", "ctx", "security"];
+
 /// The modules a host lets its processes load.
 ///
 /// ```

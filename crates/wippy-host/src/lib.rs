@@ -17,5 +17,5 @@ pub mod units;
 
 pub use context::SpawnContext;
 pub use error::HostError;
-pub use host::{App, ModuleSet, ProcessHost, SpawnRequest};
+pub use host::{App, BUILTIN_MODULES, ModuleSet, ProcessHost, SpawnRequest};
 pub use terminal::{ReadKind, Terminal};

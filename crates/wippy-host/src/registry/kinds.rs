@@ -15,6 +15,7 @@ use super::{
     EntryId, EntryKind, HostSpec, Isolation, Lifecycle, LuaSpec, PolicySpec, RestartSpec,
     SecuritySpec, ServiceSpec, TerminalSpec,
 };
+use crate::host::BUILTIN_MODULES;
 
 /// The fields of entries of `kind`, besides the common ones.
 pub(super) fn kind_fields(kind: EntryKind) -> &'static [&'static str] {
@@ -52,19 +53,22 @@ impl Cx<'_> {
     ) -> Option<LuaSpec> {
         let mut source = None;
         let mut method = None;
-        let mut modules = Vec::new();
+        let mut modules_field = None;
         let mut imports = BTreeMap::new();
         for f in fields {
             match f.key {
                 "source" => source = self.source(f),
                 "method" => method = Some(yaml::string(f.value, &f.path, &mut self.r)),
-                "modules" => {
-                    modules = yaml::strings(f.value, &f.path, &mut self.r).unwrap_or_default();
-                }
+                "modules" => modules_field = Some(*f),
                 "imports" => imports = self.imports(f),
                 _ => {}
             }
         }
+        // After the imports: a library alias listed under modules gets a
+        // hint of its own.
+        let modules = modules_field
+            .and_then(|f| self.modules(f, &imports))
+            .unwrap_or_default();
         if !fields.iter().any(|f| f.key == "source") {
             self.r.missing(entry_line, path, "source");
         }
@@ -105,6 +109,26 @@ impl Cx<'_> {
         }
     }
 
+    /// `modules: [names]`, each a built-in module ([`BUILTIN_MODULES`]);
+    /// `imports` are the entry's library aliases, for the hint when one is
+    /// listed here. `None` if anything was reported.
+    fn modules(&mut self, f: &Field, imports: &BTreeMap<String, EntryId>) -> Option<Vec<String>> {
+        let before = self.r.errors.len();
+        let mut out = Vec::new();
+        for (item, path) in yaml::list(f.value, &f.path, &mut self.r)? {
+            let Some(name) = yaml::string(item, &path, &mut self.r) else {
+                continue;
+            };
+            if !BUILTIN_MODULES.contains(&name.as_str()) {
+                let hint = module_hint(&name, imports);
+                let message = format!("unknown module {name:?}");
+                self.r.error(line(item), &path, message, Some(hint));
+            }
+            out.push(name);
+        }
+        (self.r.errors.len() == before).then_some(out)
+    }
+
     /// `imports: {alias: library id}`.
     fn imports(&mut self, f: &Field) -> BTreeMap<String, EntryId> {
         let mut out = BTreeMap::new();
@@ -122,7 +146,7 @@ impl Cx<'_> {
         for f in fields {
             match f.key {
                 "host" => self.host_settings(f, &mut spec),
-                "modules" => spec.modules = yaml::strings(f.value, &f.path, &mut self.r),
+                "modules" => spec.modules = self.modules(f, &BTreeMap::new()),
                 "security" => spec.security = self.security(f),
                 "accept_from" => spec.accept_from = Some(self.accept_from(f)),
                 "lifecycle" => spec.lifecycle = self.lifecycle(f),
@@ -375,6 +399,23 @@ impl Cx<'_> {
             }
         }
         Some(spec)
+    }
+}
+
+/// The fix for an unknown module `name`: the library alias it is, the
+/// built-in module it is probably a typo of, or the list of them.
+fn module_hint(name: &str, imports: &BTreeMap<String, EntryId>) -> String {
+    if let Some(lib) = imports.get(name) {
+        format!(
+            "{name} is the library {lib} under imports; require(\"{name}\") loads it without listing it under modules"
+        )
+    } else if let Some(known) = yaml::closest(name, BUILTIN_MODULES.iter().copied()) {
+        format!("did you mean {known}?")
+    } else {
+        format!(
+            "built-in modules: {}; libraries come from imports",
+            BUILTIN_MODULES.join(", ")
+        )
     }
 }
 

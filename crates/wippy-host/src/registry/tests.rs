@@ -574,3 +574,67 @@ fn a_key_given_twice_is_a_yaml_error_at_its_line() {
     assert_eq!(errors.0[0].line, 6, "{errors}");
     assert!(errors.0[0].message.starts_with("invalid YAML"), "{errors}");
 }
+
+#[test]
+fn unknown_modules_of_lua_entries_and_hosts_are_errors_with_a_fix() {
+    let text = r#"namespace: app
+entries:
+  - name: main
+    kind: process.lua
+    source: file://main.lua
+    method: main
+    modules: [time, tiem, util, network]
+    imports: { util: app:util }
+  - name: util
+    kind: library.lua
+    source: file://main.lua
+    modules: [jsno]
+  - name: workers
+    kind: process.host
+    modules:
+      - logger
+      - securty
+"#;
+    let errors = load(&[("_index.yaml", text)], &[("main.lua", "return {}")]).unwrap_err();
+    let f = "_index.yaml";
+    let e = error_at(&errors, f, "entries[0].modules[1]");
+    assert_eq!(
+        e.to_string(),
+        "_index.yaml:7: [app:main] entries[0].modules[1]: unknown module \"tiem\"; did you mean time?"
+    );
+    // A library is imported, not listed under modules.
+    let e = error_at(&errors, f, "entries[0].modules[2]");
+    assert_eq!(e.message, "unknown module \"util\"");
+    assert_eq!(
+        e.suggestion.as_deref(),
+        Some(
+            "util is the library app:util under imports; require(\"util\") loads it without listing it under modules"
+        )
+    );
+    let e = error_at(&errors, f, "entries[0].modules[3]");
+    assert_eq!(
+        e.suggestion.as_deref(),
+        Some(
+            "built-in modules: time, io, json, logger, funcs, ctx, security; libraries come from imports"
+        )
+    );
+    let e = error_at(&errors, f, "entries[1].modules[0]");
+    assert_eq!((e.line, e.entry.as_deref()), (12, Some("app:util")));
+    assert_eq!(e.suggestion.as_deref(), Some("did you mean json?"));
+    let e = error_at(&errors, f, "entries[2].modules[1]");
+    assert_eq!((e.line, e.entry.as_deref()), (17, Some("app:workers")));
+    assert_eq!(e.suggestion.as_deref(), Some("did you mean security?"));
+    assert_eq!(errors.0.len(), 5, "{errors}");
+}
+
+#[test]
+fn every_built_in_module_may_be_listed() {
+    let list = crate::BUILTIN_MODULES.join(", ");
+    let text = format!(
+        "namespace: app\nentries:\n  - name: main\n    kind: process.lua\n    source: file://main.lua\n    method: main\n    modules: [{list}]\n  - name: h\n    kind: process.host\n    modules: [{list}]\n"
+    );
+    let reg = load(&[("_index.yaml", &text)], &[("main.lua", "return {}")])
+        .unwrap_or_else(|e| panic!("{e}"));
+    let main = reg.get(&id("app:main")).unwrap().lua().unwrap();
+    assert_eq!(main.modules, crate::BUILTIN_MODULES);
+}
