@@ -471,7 +471,7 @@ pub(crate) fn runtime_table(lua: &Lua, env: &Rc<ShardEnv>) -> mlua::Result<Table
             let Some(module) = modules.get(lookup) else {
                 return Err(mlua::Error::runtime(format!(
                     "require({name:?}): no such module (built-in modules: {}; libraries come from the entry's imports)",
-                    "time, io, json, logger, funcs, ctx, security"
+                    wippy_host::BUILTIN_MODULES.join(", ")
                 )));
             };
             let module: Value = if name == "logger" {
