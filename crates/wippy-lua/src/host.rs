@@ -2,13 +2,13 @@
 //! placement of new processes on the least-loaded shard.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
 use wippy_host::registry::{EntryId, EntryKind, HostSpec, Isolation, SecuritySpec};
 use wippy_host::{App, HostError, ModuleSet, ProcessHost, SpawnRequest, Terminal};
 use wippy_process::wippy_sched::Handle;
-use wippy_process::{HostId, Node, Pid, Runtime};
+use wippy_process::{CellStatus, HostId, Node, Pid, Runtime};
 use wippy_security::{Actor, Policies, Principal, Scope, SecurityError};
 
 use crate::code::CodeCache;
@@ -171,9 +171,58 @@ pub(crate) struct HostCore {
 pub struct LuaHost {
     core: Arc<HostCore>,
     shards: Vec<Arc<Shard>>,
+    /// The VMs of a dedicated host's processes, one each, for
+    /// [`LuaHost::snapshot`] (ended ones are pruned as the list grows).
+    dedicated: Mutex<Vec<Weak<Shard>>>,
     /// The shard the previous spawn from outside the host went to (see
     /// `pick_shard`).
     last_shard: AtomicUsize,
+}
+
+/// A VM shard of a host, as [`LuaHost::snapshot`] and
+/// [`LuaHost::running`] name it: a host's shared shards are numbered from
+/// 0 in order; a dedicated host's VMs (one per process) get numbers that
+/// are not reused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ShardId(pub u64);
+
+/// A process of a Lua host (see [`LuaHost::snapshot`]).
+#[derive(Clone, Debug)]
+pub struct ProcessInfo {
+    /// Its pid.
+    pub pid: Pid,
+    /// The entry it runs (the current one, after an upgrade).
+    pub entry: EntryId,
+    /// The VM it lives in.
+    pub shard: ShardId,
+    /// Its slot in that VM (what [`LuaHost::running`] reports).
+    pub slot: u32,
+    /// What it is doing and its mailbox, read just after the listing.
+    pub status: CellStatus,
+    /// Bytes of Lua heap known to be its own: on a dedicated host, its
+    /// VM's whole heap; `None` in a shared VM, whose heap is not accounted
+    /// per process (see [`ShardInfo::heap_bytes`]).
+    pub heap_bytes: Option<usize>,
+}
+
+/// A VM shard of a host (see [`LuaHost::snapshot`]).
+#[derive(Clone, Debug)]
+pub struct ShardInfo {
+    /// Its id.
+    pub id: ShardId,
+    /// Live processes in it.
+    pub processes: usize,
+    /// Bytes of Lua heap its VM uses (no collection is forced).
+    pub heap_bytes: usize,
+}
+
+/// A Lua host's VMs and processes at one moment (see [`LuaHost::snapshot`]).
+#[derive(Clone, Debug, Default)]
+pub struct HostSnapshot {
+    /// Every VM: the shared shards in order, then a dedicated host's VMs.
+    pub shards: Vec<ShardInfo>,
+    /// Every process, by shard, then slot.
+    pub processes: Vec<ProcessInfo>,
 }
 
 impl LuaHost {
@@ -213,6 +262,7 @@ impl LuaHost {
         let host = Arc::new(LuaHost {
             core,
             shards,
+            dedicated: Mutex::new(Vec::new()),
             last_shard: AtomicUsize::new(0),
         });
         app.add_host(host.clone());
@@ -247,6 +297,102 @@ impl LuaHost {
     /// dedicated host).
     pub fn shard_loads(&self) -> Vec<usize> {
         self.shards.iter().map(|s| s.load()).collect()
+    }
+
+    /// The host's VMs and processes now, for tools such as `wippy top`.
+    /// Each VM is held while its processes are listed (waiting for a
+    /// running slice to end, as [`LuaHost::heap_bytes`] does); their cells
+    /// are read afterwards, so a process that ended meanwhile shows as
+    /// ended.
+    ///
+    /// ```no_run
+    /// # fn f(host: &wippy_lua::LuaHost) {
+    /// for p in host.snapshot().processes {
+    ///     println!("{} {} {:?}", p.pid, p.entry, p.status.state);
+    /// }
+    /// # }
+    /// ```
+    pub fn snapshot(&self) -> HostSnapshot {
+        let mut snap = HostSnapshot::default();
+        let mut listed = Vec::new();
+        for (id, shard) in self.vms() {
+            listed.clear();
+            let heap_bytes = shard.processes(&mut listed);
+            let own = shard.is_dedicated().then_some(heap_bytes);
+            snap.shards.push(ShardInfo {
+                id,
+                processes: listed.len(),
+                heap_bytes,
+            });
+            snap.processes.extend(listed.drain(..).map(|p| ProcessInfo {
+                pid: p.cell.pid(),
+                entry: p.entry,
+                shard: id,
+                slot: p.slot,
+                status: p.cell.status(),
+                heap_bytes: own,
+            }));
+        }
+        snap
+    }
+
+    /// Appends, for every VM of the host that is stepping a process right
+    /// now, its id and the process's slot. A sample, cheap enough to take
+    /// every few milliseconds (two loads per VM, no lock but the dedicated
+    /// list's): what `wippy top` counts CPU ticks with. Between two steps
+    /// of a run it names the previous step's process.
+    pub fn running(&self, out: &mut Vec<(ShardId, u32)>) {
+        for (i, s) in self.shards.iter().enumerate() {
+            if let Some(slot) = s.running_slot() {
+                out.push((ShardId(i as u64), slot));
+            }
+        }
+        if self.core.config.isolation == Isolation::Dedicated {
+            let list = self
+                .dedicated
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            for s in list.iter().filter_map(Weak::upgrade) {
+                if let Some(slot) = s.running_slot() {
+                    out.push((ShardId(s.serial()), slot));
+                }
+            }
+        }
+    }
+
+    /// Every VM of the host with its id: the shared shards, then the live
+    /// dedicated VMs.
+    fn vms(&self) -> Vec<(ShardId, Arc<Shard>)> {
+        let mut vms: Vec<_> = self
+            .shards
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (ShardId(i as u64), s.clone()))
+            .collect();
+        let list = self
+            .dedicated
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        vms.extend(
+            list.iter()
+                .filter_map(Weak::upgrade)
+                .map(|s| (ShardId(s.serial()), s)),
+        );
+        vms
+    }
+
+    /// Keeps `shard`, a new dedicated VM, for [`LuaHost::snapshot`];
+    /// forgets ended ones whenever the list is full (before it would grow),
+    /// so pruning costs O(1) per spawn, amortised.
+    fn keep_dedicated(&self, shard: &Arc<Shard>) {
+        let mut list = self
+            .dedicated
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if list.len() == list.capacity() {
+            list.retain(|w| w.strong_count() > 0);
+        }
+        list.push(Arc::downgrade(shard));
     }
 
     /// Placement (`execution.md` §2): the least-loaded shard. One
@@ -321,6 +467,7 @@ impl ProcessHost for LuaHost {
         let shard = if self.core.config.isolation == Isolation::Dedicated {
             // A VM of its own: separate heap and GC, an exact memory limit.
             dedicated = Shard::new_dedicated(self.core.clone()).map_err(HostError::Load)?;
+            self.keep_dedicated(&dedicated);
             &dedicated
         } else {
             self.pick_shard()

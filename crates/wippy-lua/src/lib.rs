@@ -34,4 +34,6 @@ pub mod time;
 mod vm;
 
 pub use code::{CodeCache, Compiled};
-pub use host::{HostSecurity, LuaHost, LuaHostConfig};
+pub use host::{
+    HostSecurity, HostSnapshot, LuaHost, LuaHostConfig, ProcessInfo, ShardId, ShardInfo,
+};

@@ -15,11 +15,12 @@
 
 use std::collections::VecDeque;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
 use wippy_host::SpawnContext;
+use wippy_host::registry::EntryId;
 use wippy_process::wippy_sched::Task;
 use wippy_process::{Cell, Home, Outcome, Payload, Pid, Process, drive};
 
@@ -48,6 +49,16 @@ pub(crate) struct Pending {
 struct Slot {
     cell: Arc<Cell>,
     process: Box<dyn Process>,
+    /// The process's Rust state, also held by `process`: kept here so the
+    /// shard can say which entry runs in the slot (`processes`).
+    data: Rc<ProcData>,
+}
+
+/// A process of a shard, as [`Shard::processes`] lists it.
+pub(crate) struct SlotInfo {
+    pub(crate) cell: Arc<Cell>,
+    pub(crate) entry: EntryId,
+    pub(crate) slot: u32,
 }
 
 struct State {
@@ -81,7 +92,13 @@ pub(crate) struct Shard {
     /// One process only (`isolation: dedicated`): the VM is dropped when it
     /// ends.
     dedicated: bool,
+    /// A number no other shard of the runtime has (a dedicated VM's id in
+    /// `LuaHost::snapshot`).
+    serial: u64,
 }
+
+/// The next `Shard::serial`.
+static SERIALS: AtomicU64 = AtomicU64::new(0);
 
 thread_local! {
     /// The shard this worker thread is running (null between runs): tells
@@ -133,6 +150,8 @@ impl Shard {
             preempt,
             warm,
             dedicated,
+            // Relaxed: only uniqueness matters.
+            serial: SERIALS.fetch_add(1, Ordering::Relaxed),
         }))
     }
 
@@ -175,6 +194,43 @@ impl Shard {
             let _ = state.vm.lua.gc_collect();
         }
         state.vm.lua.used_memory()
+    }
+
+    /// The shard's processes and the bytes of Lua heap its VM uses (none
+    /// after close). Holds the VM while it lists them, so this waits for a
+    /// running slice to end; the caller reads the cells afterwards.
+    pub(crate) fn processes(&self, out: &mut Vec<SlotInfo>) -> usize {
+        let guard = lock(&self.state);
+        let Some(state) = guard.as_ref() else {
+            return 0;
+        };
+        for (ix, s) in state.slots.iter().enumerate() {
+            if let Some(s) = s {
+                out.push(SlotInfo {
+                    cell: s.cell.clone(),
+                    // The current entry: an upgrade replaces it in place.
+                    entry: s.data.entry.borrow().id.clone(),
+                    slot: ix as u32,
+                });
+            }
+        }
+        state.vm.lua.used_memory()
+    }
+
+    /// The slot whose process the shard is stepping now, if it is running
+    /// (a sample; see `Preempt::running_slot`).
+    pub(crate) fn running_slot(&self) -> Option<u32> {
+        self.preempt.running_slot()
+    }
+
+    /// See the field.
+    pub(crate) fn serial(&self) -> u64 {
+        self.serial
+    }
+
+    /// Whether this shard holds the one process of a dedicated host.
+    pub(crate) fn is_dedicated(&self) -> bool {
+        self.dedicated
     }
 
     /// Drops the VM and every process state (host shutdown). Waits for a
@@ -333,7 +389,7 @@ impl Shard {
         let slot = match work {
             Work::Spawn(p) => {
                 let slot = p.cell.slot();
-                let process = self.start(state, &p.cell, p.code, p.args, p.context);
+                let (process, data) = self.start(state, &p.cell, p.code, p.args, p.context);
                 let ix = slot as usize;
                 if state.slots.len() <= ix {
                     state.slots.resize_with(ix + 1, || None);
@@ -341,6 +397,7 @@ impl Shard {
                 state.slots[ix] = Some(Slot {
                     cell: p.cell,
                     process,
+                    data,
                 });
                 slot
             }
@@ -356,12 +413,7 @@ impl Shard {
         let Some(s) = entry.as_mut() else {
             return false;
         };
-        // The runner is the epoch's only writer: no locked increment.
-        let epoch = &self.preempt.epoch;
-        epoch.store(
-            epoch.load(Ordering::Relaxed).wrapping_add(1),
-            Ordering::Relaxed,
-        );
+        self.preempt.step_begins(slot);
         crate::preempt::begin_step();
         let outcome = drive(&self.core.node, &s.cell, &mut s.process);
         crate::preempt::end_step();
@@ -389,7 +441,7 @@ impl Shard {
         code: Arc<Compiled>,
         args: Vec<Payload>,
         context: SpawnContext,
-    ) -> Box<dyn Process> {
+    ) -> (Box<dyn Process>, Rc<ProcData>) {
         let data = Rc::new(ProcData {
             cell: cell.clone(),
             entry: std::cell::RefCell::new(code.clone()),
@@ -399,13 +451,14 @@ impl Shard {
             last_to: Default::default(),
             last_string: std::cell::Cell::new(std::ptr::null()),
         });
-        match LuaProc::new(state.vm.clone(), data, args) {
+        let process: Box<dyn Process> = match LuaProc::new(state.vm.clone(), data.clone(), args) {
             Ok(p) => Box::new(p),
             Err(e) => Box::new(Failed(format!(
                 "cannot start {}: {}",
                 code.id,
                 error_text(&e)
             ))),
-        }
+        };
+        (process, data)
     }
 }

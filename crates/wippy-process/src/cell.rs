@@ -61,6 +61,28 @@ pub trait Home: Send + Sync + 'static {
     }
 }
 
+/// A process's state as the wake protocol sees it (see [`Cell::status`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunState {
+    /// Queued or running.
+    Ready,
+    /// Parked until anything arrives (a message, an event, a wake-up).
+    Idle,
+    /// Parked on operations (a sleep, a blocking call, a receive op).
+    Waiting,
+    /// Ended; the cell outlives it while someone holds it.
+    Ended,
+}
+
+/// A snapshot of a process's cell (see [`Cell::status`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CellStatus {
+    /// What it is doing.
+    pub state: RunState,
+    /// Messages in its mailbox.
+    pub mailbox: usize,
+}
+
 /// Where a cell runs.
 pub(crate) enum Residence {
     /// A native process: the cell is its own scheduler task.
@@ -231,6 +253,26 @@ impl Cell {
     /// Number of messages waiting in the mailbox.
     pub fn mailbox_len(&self) -> usize {
         self.lock().messages.len()
+    }
+
+    /// What the process is doing and how many messages wait for it, read
+    /// under the cell's lock at once (for tools such as `wippy top`; not
+    /// for deciding anything, it may change as soon as it is read).
+    pub fn status(&self) -> CellStatus {
+        let inner = self.lock();
+        let state = if !inner.alive {
+            RunState::Ended
+        } else if inner.wait == 0 {
+            RunState::Ready
+        } else if inner.wait & W_MESSAGE != 0 {
+            RunState::Idle
+        } else {
+            RunState::Waiting
+        };
+        CellStatus {
+            state,
+            mailbox: inner.messages.len(),
+        }
     }
 
     fn wake_if(self: &Arc<Self>, wake: bool) {

@@ -48,7 +48,7 @@ mod runtime;
 mod sync;
 mod table;
 
-pub use cell::{Cell, Home};
+pub use cell::{Cell, CellStatus, Home, RunState};
 pub use context::Context;
 pub use error::Error;
 pub use message::{CANCEL, EXIT, Event, ExitError, ExitResult, LINK_DOWN, Message, Topic};

@@ -300,3 +300,60 @@ fn init_runs_once_first_and_close_once_last_however_the_process_ends() {
         assert_eq!(got, want, "{how}");
     }
 }
+
+/// Parks idle and never reads its mailbox.
+struct Hoarder;
+impl Process for Hoarder {
+    fn step(&mut self, _: &mut Context<'_>) -> Step {
+        Step::Idle
+    }
+}
+
+/// Waits until `f` holds, failing after `TIMEOUT`.
+fn eventually(what: &str, mut f: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !f() {
+        assert!(start.elapsed() < TIMEOUT, "timed out waiting for {what}");
+        std::thread::yield_now();
+    }
+}
+
+#[test]
+fn a_cells_status_tells_idle_from_waiting_on_ops_and_counts_the_mailbox() {
+    use wippy_process::{CellStatus, RunState};
+    let rt = Runtime::new(Default::default()).unwrap();
+    let host = rt.native_host("test:status", 1).unwrap();
+    let hoarder = host.spawn(Hoarder, SpawnOptions::default()).unwrap();
+    let cell = rt.node().cell(hoarder).unwrap();
+    for _ in 0..2 {
+        rt.node().send(None, hoarder, "x", Payload::Nil).unwrap();
+    }
+    let idle_with_two = CellStatus {
+        state: RunState::Idle,
+        mailbox: 2,
+    };
+    eventually("an idle hoarder with two messages", || {
+        cell.status() == idle_with_two
+    });
+
+    let (tx, _rx) = mpsc::channel();
+    let sleeper = host
+        .spawn(
+            Waiter {
+                wait: Some(Wait::any([Op::sleep(1, Duration::from_secs(3600))])),
+                report: tx,
+                started: Instant::now(),
+            },
+            SpawnOptions::default(),
+        )
+        .unwrap();
+    let sleeping = rt.node().cell(sleeper).unwrap();
+    eventually("a sleeper waiting on its op", || {
+        sleeping.status().state == RunState::Waiting
+    });
+
+    rt.node().terminate(hoarder).unwrap();
+    eventually("the hoarder ended", || {
+        cell.status().state == RunState::Ended
+    });
+}
