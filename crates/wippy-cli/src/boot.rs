@@ -29,6 +29,8 @@ pub struct Booted {
     pub native: NativeHost,
     /// The supervisor of the `auto_start` services, if there are any.
     pub supervisor: Option<Supervisor>,
+    /// The Lua hosts started, terminal hosts first (for `wippy top`).
+    pub hosts: Vec<Arc<LuaHost>>,
 }
 
 /// Starts the runtime, the auto-start hosts and the services of `registry`.
@@ -40,6 +42,7 @@ pub fn boot(registry: Registry, workers: usize, args: Vec<String>) -> Result<Boo
     let term = Terminal::new(args);
     // The first terminal host is the one `run -x` uses.
     let mut terminal = None;
+    let mut hosts = Vec::new();
     let policies = app.policies();
     for e in registry.of_kind(EntryKind::TerminalHost) {
         let mut cfg = LuaHostConfig::terminal(e.id.as_str(), term.clone());
@@ -49,14 +52,14 @@ pub fn boot(registry: Registry, workers: usize, args: Vec<String>) -> Result<Boo
                 .map_err(|err| format!("cannot start host {}: {err}", e.id))?;
             hide_logs = spec.hide_logs;
         }
-        LuaHost::start(&rt, &app, code.clone(), cfg).map_err(|e| e.to_string())?;
+        hosts.push(LuaHost::start(&rt, &app, code.clone(), cfg).map_err(|e| e.to_string())?);
         terminal.get_or_insert_with(|| (e.id.to_string(), hide_logs));
     }
     let (terminal, hide_logs) = match terminal {
         Some(t) => t,
         None => {
             let cfg = LuaHostConfig::terminal(DEFAULT_TERMINAL, term.clone());
-            LuaHost::start(&rt, &app, code.clone(), cfg).map_err(|e| e.to_string())?;
+            hosts.push(LuaHost::start(&rt, &app, code.clone(), cfg).map_err(|e| e.to_string())?);
             (DEFAULT_TERMINAL.to_owned(), false)
         }
     };
@@ -69,8 +72,10 @@ pub fn boot(registry: Registry, workers: usize, args: Vec<String>) -> Result<Boo
         }
         let cfg = LuaHostConfig::from_spec(e.id.as_str(), spec, workers, policies)
             .map_err(|err| format!("cannot start host {}: {err}", e.id))?;
-        LuaHost::start(&rt, &app, code.clone(), cfg)
-            .map_err(|err| format!("cannot start host {}: {err}", e.id))?;
+        hosts.push(
+            LuaHost::start(&rt, &app, code.clone(), cfg)
+                .map_err(|err| format!("cannot start host {}: {err}", e.id))?,
+        );
     }
     let native = rt
         .native_host("wippy:system", 1)
@@ -84,6 +89,7 @@ pub fn boot(registry: Registry, workers: usize, args: Vec<String>) -> Result<Boo
         hide_logs,
         native,
         supervisor,
+        hosts,
     })
 }
 

@@ -68,6 +68,23 @@ pub enum Command {
         /// The app folder (default: the current directory).
         dir: Option<PathBuf>,
     },
+    /// Run an app as `run` does, with a view of its hosts and processes refreshed once a second.
+    ///
+    /// On a terminal the view is redrawn in place (and logs are hidden); otherwise one
+    /// snapshot is printed per refresh, each a title line, a host table and a process table
+    /// followed by a blank line. Ctrl-C shuts the app down and exits 0.
+    ///
+    /// STATE: running (its VM is stepping it), ready (queued to run), idle (parked until a
+    /// message or an event arrives), waiting (parked on an operation such as a sleep).
+    /// MAILBOX: messages it has not taken yet. MEMORY: the Lua heap known to be the
+    /// process's own: its VM's on a host with `isolation: dedicated`, `-` in a shared VM
+    /// (the host's HEAP is its VMs' heap). CPU: sampled, not measured: every 10 ms each VM
+    /// that is running charges the interval to the process it is stepping (a host's CPU is
+    /// its VMs' total); `-` for native processes.
+    Top {
+        /// The app folder (default: the current directory).
+        dir: Option<PathBuf>,
+    },
 }
 
 /// A Go-style duration (`500ms`, `30s`, `2m`) that is not zero.

@@ -5,6 +5,7 @@ mod cli;
 mod demo;
 mod logging;
 mod test_cmd;
+mod top;
 
 /// mimalloc: processes are allocated on one worker and freed on another
 /// all the time; glibc's malloc serialises those cross-thread frees on its
@@ -46,11 +47,24 @@ fn main() -> ExitCode {
     });
     match cli.command {
         None => match demo::registry() {
-            Ok(reg) => run(reg, workers, &logs, Some("demo:main".into()), Vec::new()),
+            Ok(reg) => run(
+                reg,
+                workers,
+                &logs,
+                Mode::Exec("demo:main".into()),
+                Vec::new(),
+            ),
             Err(e) => fail(&e),
         },
         Some(Command::Run { exec, dir, args }) => match load(dir.as_deref()) {
-            Ok(reg) => run(reg, workers, &logs, exec, args),
+            Ok(reg) => {
+                let mode = exec.map_or(Mode::Serve, Mode::Exec);
+                run(reg, workers, &logs, mode, args)
+            }
+            Err(code) => code,
+        },
+        Some(Command::Top { dir }) => match load(dir.as_deref()) {
+            Ok(reg) => run(reg, workers, &logs, Mode::Top, Vec::new()),
             Err(code) => code,
         },
         Some(Command::Test {
@@ -108,30 +122,34 @@ fn interrupts() -> Receiver<()> {
     sig_rx
 }
 
-fn run(
-    registry: Registry,
-    workers: usize,
-    logs: &Logs,
-    exec: Option<String>,
-    args: Vec<String>,
-) -> ExitCode {
+/// What a running app does besides its services.
+enum Mode {
+    /// Nothing: it runs until Ctrl-C / SIGTERM (`wippy run`).
+    Serve,
+    /// Runs this entry on the terminal host and exits with its result (`run -x`).
+    Exec(String),
+    /// Shows its hosts and processes until Ctrl-C / SIGTERM (`wippy top`).
+    Top,
+}
+
+fn run(registry: Registry, workers: usize, logs: &Logs, mode: Mode, args: Vec<String>) -> ExitCode {
     let sig_rx = interrupts();
     let booted = match boot(registry, workers, args) {
         Ok(b) => b,
         Err(e) => return fail(&e),
     };
-    let code = match exec {
-        None => {
-            // Run until Ctrl-C / SIGTERM.
+    let code = match mode {
+        Mode::Serve => {
             sig_rx.recv().ok();
             tracing::info!("shutting down");
             0
         }
-        Some(entry) => {
+        Mode::Exec(entry) => {
             // A terminal host with `hide_logs` keeps stderr for the entry.
             let _hidden = booted.hide_logs.then(|| logs.hide());
             run_exec(&booted, &entry, &sig_rx)
         }
+        Mode::Top => top::run(&booted, logs, &sig_rx),
     };
     booted.shutdown(SHUTDOWN_GRACE);
     ExitCode::from(code)

@@ -241,7 +241,7 @@ fn no_arguments_runs_the_demo_a_crash_caught_by_a_monitor_and_a_restart() {
     }
 }
 
-/// A `wippy` run whose stderr lines are read as they come.
+/// A `wippy` run whose stderr (or stdout) lines are read as they come.
 struct Running {
     child: std::process::Child,
     lines: std::sync::mpsc::Receiver<String>,
@@ -249,19 +249,38 @@ struct Running {
 }
 
 impl Running {
+    /// Starts `wippy ARGS`, reading its stderr.
     fn start(args: &[&str]) -> Running {
+        Running::reading(args, false)
+    }
+
+    /// Starts `wippy ARGS`, reading its stdout.
+    fn start_stdout(args: &[&str]) -> Running {
+        Running::reading(args, true)
+    }
+
+    fn reading(args: &[&str], stdout: bool) -> Running {
+        let (out, err) = if stdout {
+            (Stdio::piped(), Stdio::null())
+        } else {
+            (Stdio::null(), Stdio::piped())
+        };
         let mut child = Command::new(env!("CARGO_BIN_EXE_wippy"))
             .args(args)
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
+            .stdout(out)
+            .stderr(err)
             .spawn()
             .expect("the wippy binary starts");
-        let stderr = child.stderr.take().expect("stderr is piped");
+        let pipe: Box<dyn Read + Send> = if stdout {
+            Box::new(child.stdout.take().expect("stdout is piped"))
+        } else {
+            Box::new(child.stderr.take().expect("stderr is piped"))
+        };
         let (tx, lines) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             use std::io::BufRead;
-            for line in std::io::BufReader::new(stderr).lines() {
+            for line in std::io::BufReader::new(pipe).lines() {
                 let Ok(line) = line else { break };
                 if tx.send(line).is_err() {
                     break;
@@ -275,7 +294,7 @@ impl Running {
         }
     }
 
-    /// Waits for a stderr line containing `text`, failing after `RUN_LIMIT`.
+    /// Waits for a line containing `text`, failing after `RUN_LIMIT`.
     fn wait_for(&mut self, text: &str) -> String {
         let deadline = Instant::now() + RUN_LIMIT;
         loop {
@@ -289,12 +308,22 @@ impl Running {
                 }
                 Err(_) => {
                     self.child.kill().ok();
-                    panic!(
-                        "no stderr line with {text:?}; saw:\n{}",
-                        self.seen.join("\n")
-                    );
+                    panic!("no line with {text:?}; saw:\n{}", self.seen.join("\n"));
                 }
             }
+        }
+    }
+
+    /// The lines up to the next empty one, which is skipped.
+    fn block(&mut self) -> Vec<String> {
+        let mut block = Vec::new();
+        loop {
+            // Every line contains "".
+            let line = self.wait_for("");
+            if line.is_empty() {
+                return block;
+            }
+            block.push(line);
         }
     }
 
@@ -424,4 +453,54 @@ fn a_service_runs_as_its_lifecycle_actor_and_denials_are_audit_events() {
     run.wait_for("spawn: nil not allowed to process.spawn: app:svc");
     run.interrupt();
     assert_eq!(run.exit_within(Duration::from_secs(3)), 0);
+}
+
+#[test]
+fn top_prints_a_snapshot_of_hosts_and_processes_each_second_and_exits_0_on_ctrl_c() {
+    let mut run = Running::start_stdout(&["top", &app("top")]);
+    run.wait_for("wippy top: ");
+    let host_header = run.wait_for("HOST");
+    let split = |line: &str| {
+        line.split_whitespace()
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        split(&host_header),
+        ["HOST", "VMS", "PROCESSES", "HEAP", "CPU"]
+    );
+    let hosts: Vec<_> = run.block().iter().map(|l| split(l)).collect();
+    let header = run.wait_for("PID");
+    assert_eq!(
+        split(&header),
+        ["PID", "ENTRY", "STATE", "MAILBOX", "MEMORY", "CPU"]
+    );
+    let processes: Vec<_> = run.block().iter().map(|l| split(l)).collect();
+    let row = |entry: &str| {
+        processes
+            .iter()
+            .find(|p| p[1] == entry)
+            .unwrap_or_else(|| panic!("no process of {entry} in {processes:?}"))
+            .clone()
+    };
+    let hoarder = row("app:hoarder");
+    assert!(hoarder[0].starts_with("{app:procs|"), "{hoarder:?}");
+    assert_eq!(hoarder[2], "idle", "{hoarder:?}");
+    assert_eq!(hoarder[3], "3", "the sender's notes wait in its mailbox");
+    assert_eq!(hoarder[4], "-", "a shared VM's heap is not per process");
+    row("app:sender");
+    // The spinner has a VM of its own (dedicated host): its memory is known,
+    // and it was busy for most of the second before the first snapshot.
+    let spinner = row("app:spinner");
+    assert!(spinner[0].starts_with("{app:solo|"), "{spinner:?}");
+    assert_ne!(spinner[4], "-", "{spinner:?}");
+    let cpu: f64 = spinner[5].trim_end_matches('s').parse().unwrap();
+    assert!(cpu > 0.0, "{spinner:?}");
+    for host in ["app:procs", "app:solo"] {
+        assert!(hosts.iter().any(|h| h[0] == host), "no {host} in {hosts:?}");
+    }
+    // Another snapshot follows a second later.
+    run.wait_for("wippy top: ");
+    run.interrupt();
+    assert_eq!(run.exit_within(Duration::from_secs(5)), 0);
 }
