@@ -161,3 +161,27 @@ end
     let out = wippy_dialect::translate(unit).expect("translates");
     luau_compiles(&lua, "unit", &out).unwrap_or_else(|e| panic!("{out}\n{e}"));
 }
+
+/// The workspace's own Lua files (the CLI's test apps) are plain Lua and Luau: translation
+/// leaves every one of them as it is.
+#[test]
+fn the_workspaces_own_lua_files_come_back_unchanged() {
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let mut files = Vec::new();
+    lua_files(&workspace.join("crates"), &mut files);
+    assert!(
+        !files.is_empty(),
+        "no .lua file under {}",
+        workspace.display()
+    );
+    for path in &files {
+        let source = std::fs::read_to_string(path).expect("readable source");
+        let out =
+            wippy_dialect::translate(&source).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert!(
+            matches!(out, std::borrow::Cow::Borrowed(_)),
+            "{} was rewritten:\n{out}",
+            path.display()
+        );
+    }
+}
