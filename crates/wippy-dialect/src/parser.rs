@@ -55,6 +55,12 @@ const UNARY_PRIORITY: u8 = 12;
 
 /// Binary operators with their left and right priorities (Lua 5.4 `priority[]`): an
 /// operator continues an expression parsed at limit `l` when its left priority is above `l`.
+///
+/// One departure: Lua makes `..` and `^` right-associative ((9, 8) and (14, 13)); here they
+/// parse left to right, as a loop. No edit depends on how a chain of one of them groups:
+/// they are never rewritten, nothing binding looser than them can enter the chain, and the
+/// chain's span is the same either way; Luau groups them itself in the output. As a loop,
+/// a concatenation of thousands of parts does not nest the parser once per part.
 fn binary_priority(op: &str) -> Option<(u8, u8)> {
     Some(match op {
         "or" => (1, 1),
@@ -64,10 +70,10 @@ fn binary_priority(op: &str) -> Option<(u8, u8)> {
         "~" => (5, 5),
         "&" => (6, 6),
         "<<" | ">>" => (7, 7),
-        ".." => (9, 8),
+        ".." => (9, 9),
         "+" | "-" => (10, 10),
         "*" | "/" | "//" | "%" => (11, 11),
-        "^" => (14, 13),
+        "^" => (14, 14),
         _ => return None,
     })
 }

@@ -603,6 +603,11 @@ fn nesting_up_to_200_levels_passes_and_deeper_is_an_error() {
     assert!(translate(&blocks).is_ok());
     let types = format!("local t: {}number{}", "{".repeat(depth), "}".repeat(depth));
     assert!(translate(&types).is_ok());
+    // Long chains of one operator are loops, not nesting.
+    let concat = format!("x = a{}", " .. a".repeat(5000));
+    assert!(translate(&concat).is_ok());
+    let bits = format!("x = a{}", " | a & b".repeat(5000));
+    assert!(translate(&bits).is_ok());
     for hostile in [
         format!("x = {}", "(".repeat(100_000)),
         format!("x = {}", "- ".repeat(100_000)),
