@@ -2,6 +2,7 @@
 
 mod edit;
 mod error;
+mod expr;
 mod jumps;
 mod lexer;
 mod parser;
