@@ -7,7 +7,10 @@ use wippy_host::registry::{EntryKind, EntrySpec, Registry};
 use wippy_host::{App, SpawnContext, SpawnRequest, Terminal};
 use wippy_lua::{CodeCache, HostSecurity, LuaHost, LuaHostConfig};
 use wippy_process::{ExitResult, NativeHost, Payload, Pid, Runtime, RuntimeConfig, SpawnOptions};
-use wippy_supervise::{RestartPolicy, Service, Supervisor, start_order};
+use wippy_supervise::{
+    Backoff, ChildSpec, Intensity, Restart, Shutdown, Strategy, Supervisor, SupervisorSpec,
+    start_order,
+};
 
 /// Name of the terminal host added to apps that declare none.
 pub const DEFAULT_TERMINAL: &str = "wippy:terminal";
@@ -140,33 +143,36 @@ fn start_services(
         let host = spec.host.to_string();
         let entry = spec.process.clone();
         let args = spec.args.clone();
-        list.push(Service {
-            name: id.to_string(),
-            restart: RestartPolicy {
-                max_attempts: r.max_attempts,
-                delay: r.delay,
-                backoff_factor: r.backoff_factor,
-                max_delay: r.max_delay,
-                jitter: r.jitter,
-                stable_threshold: r.stable_threshold,
-            },
-            stop_timeout: spec.lifecycle.stop_timeout,
-            start: Arc::new(move |opts: SpawnOptions| {
-                let app = app.upgrade().ok_or("the app is shutting down")?;
-                app.spawn(
-                    &host,
-                    SpawnRequest {
-                        entry: entry.clone(),
-                        args: args.clone(),
-                        opts,
-                        context: context.clone(),
-                    },
-                )
-                .map_err(|e| e.to_string())
-            }),
+        let child = ChildSpec::new(id.to_string(), move |opts: SpawnOptions, _: &[Payload]| {
+            let app = app.upgrade().ok_or("the app is shutting down")?;
+            Ok(app.spawn(
+                &host,
+                SpawnRequest {
+                    entry: entry.clone(),
+                    args: args.clone(),
+                    opts,
+                    context: context.clone(),
+                },
+            )?)
+        })
+        .restart(Restart::Transient)
+        .shutdown(Shutdown::Timeout(spec.lifecycle.stop_timeout))
+        .backoff(Backoff {
+            initial_delay: r.delay,
+            backoff_factor: r.backoff_factor,
+            max_delay: r.max_delay,
+            jitter: r.jitter,
+            max_attempts: r.max_attempts,
+            stable_threshold: r.stable_threshold,
         });
+        list.push(child);
     }
-    Supervisor::start(native, list)
+    let spec = SupervisorSpec {
+        strategy: Strategy::OneForOne,
+        intensity: Intensity::UNLIMITED,
+        children: list,
+    };
+    Supervisor::start(native, spec)
         .map(Some)
         .map_err(|e| e.to_string())
 }

@@ -373,7 +373,7 @@ fn shutdown_gives_a_service_its_stop_timeout_to_clean_up() {
     // The worker sleeps 3 s after its CANCEL; its stop timeout is 10 s, so
     // it finishes and returns instead of being terminated.
     run.wait_for("worker cleaned up");
-    let exited = run.wait_for("service exited");
+    let exited = run.wait_for("child stopped");
     assert!(exited.contains("clean"), "{exited}");
     assert_eq!(run.exit_within(Duration::from_secs(5)), 0);
     assert!(
@@ -395,7 +395,7 @@ fn log_format_json_writes_one_json_object_per_line_at_the_chosen_level() {
     ]);
     let up = run.wait_for("worker up");
     run.interrupt();
-    run.wait_for("service stopped");
+    run.wait_for("child stopped");
     assert_eq!(run.exit_within(Duration::from_secs(3)), 0);
     for line in &run.seen {
         assert!(
