@@ -120,7 +120,7 @@ impl Server {
         let outcome = loop {
             if let Some((slot, seq, error)) = self.failed_starts.pop_front() {
                 if self.kids.holds(slot, seq)
-                    && let Err(e) = self.on_end(slot, Err(error)).await
+                    && let Err(e) = self.on_end(slot, Err(error), false).await
                 {
                     break Err(e);
                 }
@@ -135,7 +135,7 @@ impl Server {
                 }
                 Wake::Event(Event::Exit { from, result }) => {
                     if let Some(slot) = self.kids.ended(from)
-                        && let Err(e) = self.on_end(slot, result).await
+                        && let Err(e) = self.on_end(slot, result, true).await
                     {
                         break Err(e);
                     }
@@ -211,7 +211,7 @@ impl Server {
         let Some(child) = self.kids.get_mut(slot) else {
             return;
         };
-        tracing::warn!(supervisor = %self.me, child = %child.spec.id, "child failed to start: {error}");
+        tracing::warn!(supervisor = %self.me, child = %child.spec.id, error = %error, "child failed to start");
         child.state = ChildState::Restarting;
         let error = ExitError::new(format!("failed to start: {error}"));
         self.failed_starts.push_back((slot, child.seq, error));
@@ -224,9 +224,15 @@ impl Server {
     }
 
     /// The child in `slot` has ended (its pid is already cleared) with
-    /// `result`: restart it, and the siblings its strategy names, or not.
-    /// Err when the restart intensity is reached.
-    async fn on_end(&mut self, slot: usize, result: ExitResult) -> Result<(), ExitError> {
+    /// `result` (`ran`: its process ended; else its start failed, which
+    /// has been logged): restart it, and the siblings its strategy names,
+    /// or not. Err when the restart intensity is reached.
+    async fn on_end(
+        &mut self,
+        slot: usize,
+        result: ExitResult,
+        ran: bool,
+    ) -> Result<(), ExitError> {
         let now = Instant::now();
         let me = self.me;
         let Some(child) = self.kids.get_mut(slot) else {
@@ -239,7 +245,9 @@ impl Server {
                 false
             }
             Err(error) => {
-                tracing::warn!(supervisor = %me, child = %child.spec.id, %error, "child crashed");
+                if ran {
+                    tracing::warn!(supervisor = %me, child = %child.spec.id, error = error.message(), "child crashed");
+                }
                 child.last_error = Some(error);
                 true
             }
@@ -309,7 +317,8 @@ impl Server {
             Some(_) => child.failures,
             None => child.restarts,
         };
-        tracing::info!(supervisor = %me, child = %child.spec.id, attempt, ?delay, "restarting child");
+        let delay_s = format!("{:.3}s", delay.as_secs_f64());
+        tracing::info!(supervisor = %me, child = %child.spec.id, attempt, delay = %delay_s, "restarting child");
         if delay.is_zero() {
             self.launch_or_retry(slot);
         } else {
@@ -442,51 +451,70 @@ impl Server {
     }
 
     /// Asks the child in `slot` to stop as its shutdown says; returns the
-    /// pid and the time allowed, or None if it was not running.
-    fn ask_to_stop(&mut self, slot: usize) -> Option<(Pid, Duration)> {
+    /// pid, the time allowed and the child's id, or None if it was not
+    /// running.
+    fn ask_to_stop(&mut self, slot: usize) -> Option<(Pid, Duration, Arc<str>)> {
         if let Some(child) = self.kids.get_mut(slot) {
             child.due = None;
             child.nested = None;
         }
         let pid = self.kids.take_pid(slot)?;
-        let shutdown = self.kids.get(slot)?.spec.shutdown;
+        let spec = self.kids.get(slot)?.spec.clone();
+        let shutdown = spec.shutdown;
         let node = self.cx.node();
         let asked = match shutdown {
             Shutdown::BrutalKill => node.terminate(pid),
             Shutdown::Timeout(d) => node.cancel(Some(self.me), pid, d),
         };
         // A child that has just ended on its own: its EXIT finds no child.
-        asked.ok().map(|()| (pid, shutdown.bound()))
+        asked
+            .ok()
+            .map(|()| (pid, shutdown.bound(), spec.id.clone()))
     }
 
     /// Stops the child in `slot` and waits for its EXIT.
     async fn shut(&mut self, slot: usize) {
-        let Some((pid, bound)) = self.ask_to_stop(slot) else {
+        let Some((pid, bound, id)) = self.ask_to_stop(slot) else {
             return;
         };
         let mut waiting = HashSet::from([pid]);
         let exits = self.await_exits(&mut waiting, Instant::now() + bound).await;
-        self.report_stops(&exits, &waiting);
+        self.report_stops(&exits, &waiting, &[(pid, id)]);
     }
 
-    fn report_stops(&self, exits: &[(Pid, ExitResult)], missing: &HashSet<Pid>) {
+    /// Logs how the stopped children `ids` ended.
+    fn report_stops(
+        &self,
+        exits: &[(Pid, ExitResult)],
+        missing: &HashSet<Pid>,
+        ids: &[(Pid, Arc<str>)],
+    ) {
+        let me = self.me;
+        let id = |pid: &Pid| {
+            ids.iter()
+                .find(|(p, _)| p == pid)
+                .map_or("", |(_, id)| &**id)
+        };
         for (pid, result) in exits {
+            let child = id(pid);
             match result {
                 Ok(value) => {
-                    tracing::info!(supervisor = %self.me, %pid, %value, "child stopped");
+                    tracing::info!(supervisor = %me, child = %child, %pid, %value, "child stopped");
                 }
                 Err(e) if *e == ExitError::cancelled() => tracing::warn!(
-                    supervisor = %self.me,
+                    supervisor = %me,
+                    child = %child,
                     %pid,
                     "child did not stop in time; it was terminated"
                 ),
                 Err(e) => {
-                    tracing::info!(supervisor = %self.me, %pid, error = %e, "child stopped");
+                    tracing::info!(supervisor = %me, child = %child, %pid, error = e.message(), "child stopped");
                 }
             }
         }
         for pid in missing {
-            tracing::warn!(supervisor = %self.me, %pid, "no EXIT from a stopped child");
+            let child = id(pid);
+            tracing::warn!(supervisor = %me, child = %child, %pid, "no EXIT from a stopped child");
         }
     }
 
@@ -498,17 +526,19 @@ impl Server {
         let order = self.kids.in_order();
         if self.strategy == Strategy::SimpleOneForOne {
             let mut waiting = HashSet::new();
+            let mut ids = Vec::new();
             let mut longest = Duration::ZERO;
             for slot in order {
-                if let Some((pid, bound)) = self.ask_to_stop(slot) {
+                if let Some((pid, bound, id)) = self.ask_to_stop(slot) {
                     waiting.insert(pid);
+                    ids.push((pid, id));
                     longest = longest.max(bound);
                 }
             }
             let exits = self
                 .await_exits(&mut waiting, Instant::now() + longest)
                 .await;
-            self.report_stops(&exits, &waiting);
+            self.report_stops(&exits, &waiting, &ids);
         } else {
             for slot in order.into_iter().rev() {
                 self.shut(slot).await;
