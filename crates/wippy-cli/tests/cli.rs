@@ -530,6 +530,30 @@ fn top_prints_a_snapshot_of_hosts_and_processes_each_second_and_exits_0_on_ctrl_
     for host in ["app:procs", "app:solo"] {
         assert!(hosts.iter().any(|h| h[0] == host), "no {host} in {hosts:?}");
     }
+    // The supervision tree: the root, its services indented below it.
+    let header = run.wait_for("SUPERVISION");
+    assert_eq!(
+        split(&header),
+        ["SUPERVISION", "PID", "STATE", "RESTARTS", "ERROR"]
+    );
+    let tree = run.block();
+    assert!(tree[0].starts_with("root "), "{tree:?}");
+    assert_eq!(split(&tree[0])[2], "running", "{tree:?}");
+    let service = |id: &str| {
+        tree.iter()
+            .find(|l| l.trim_start().starts_with(id))
+            .unwrap_or_else(|| panic!("no {id} in {tree:?}"))
+    };
+    let hoarder = service("app:hoarder.service");
+    assert!(
+        hoarder.starts_with("  app:"),
+        "a child is indented: {hoarder}"
+    );
+    assert_eq!(split(hoarder)[2..4], ["running", "0"], "{hoarder}");
+    assert!(split(hoarder)[1].starts_with("{app:procs|"), "{hoarder}");
+    let broken = service("app:broken.service");
+    assert_eq!(split(broken)[1..4], ["-", "given-up", "0"], "{broken}");
+    assert!(broken.contains("broken on purpose"), "{broken}");
     // Another snapshot follows a second later.
     run.wait_for("wippy top: ");
     run.interrupt();
