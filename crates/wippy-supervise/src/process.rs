@@ -62,6 +62,16 @@ pub(crate) async fn serve(cx: Ctx, spec: SupervisorSpec, guard: EndGuard) -> Exi
     server.run(spec.children).await
 }
 
+/// A duration shown in seconds with three decimals (`0.005s`), formatted
+/// only if the log line is written.
+struct Seconds(Duration);
+
+impl std::fmt::Display for Seconds {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:.3}s", self.0.as_secs_f64())
+    }
+}
+
 /// What woke the supervisor.
 enum Wake {
     /// Requests are waiting.
@@ -317,8 +327,7 @@ impl Server {
             Some(_) => child.failures,
             None => child.restarts,
         };
-        let delay_s = format!("{:.3}s", delay.as_secs_f64());
-        tracing::info!(supervisor = %me, child = %child.spec.id, attempt, delay = %delay_s, "restarting child");
+        tracing::info!(supervisor = %me, child = %child.spec.id, attempt, delay = %Seconds(delay), "restarting child");
         if delay.is_zero() {
             self.launch_or_retry(slot);
         } else {
