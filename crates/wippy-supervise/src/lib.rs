@@ -78,6 +78,7 @@ mod intensity;
 mod order;
 mod process;
 mod spec;
+mod stop;
 mod supervisor;
 
 pub use backoff::Backoff;

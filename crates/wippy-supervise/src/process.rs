@@ -23,11 +23,10 @@
 //! panicked, killed before its first step) dropping [`Server`] terminates
 //! every child still running.
 //!
-//! While it waits for a stopped child's EXIT, other events are kept in
-//! `stash` and handled afterwards, in the order they came.
+//! Stopping children is in `stop.rs`.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashSet, VecDeque};
+use std::collections::{BinaryHeap, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -40,7 +39,7 @@ use crate::backoff::Jitter;
 use crate::children::Children;
 use crate::error::SuperviseError;
 use crate::intensity::Window;
-use crate::spec::{ChildSpec, Restart, Shutdown, StartError, Strategy, SupervisorSpec};
+use crate::spec::{ChildSpec, Restart, StartError, Strategy, SupervisorSpec};
 use crate::supervisor::{CALL, ChildState, EndGuard, Request, Shared};
 
 /// The supervisor process's body.
@@ -81,23 +80,23 @@ enum Wake {
     Timer,
 }
 
-struct Server {
-    cx: Ctx,
-    me: Pid,
-    strategy: Strategy,
+pub(crate) struct Server {
+    pub(crate) cx: Ctx,
+    pub(crate) me: Pid,
+    pub(crate) strategy: Strategy,
     intensity: crate::Intensity,
     window: Window,
-    kids: Children,
+    pub(crate) kids: Children,
     /// The template of a `simple_one_for_one` supervisor.
     template: Option<Arc<ChildSpec>>,
     /// Events that came while the supervisor waited for a stopped child.
-    stash: VecDeque<Event>,
+    pub(crate) stash: VecDeque<Event>,
     /// Restarts due later: (when, child seq, slot). An entry whose child is
     /// gone or no longer due then is skipped.
-    due: BinaryHeap<Reverse<(Instant, u64, usize)>>,
+    pub(crate) due: BinaryHeap<Reverse<(Instant, u64, usize)>>,
     /// Children whose start failed, to be handled as crashes: (slot, seq,
     /// error).
-    failed_starts: VecDeque<(usize, u64, ExitError)>,
+    pub(crate) failed_starts: VecDeque<(usize, u64, ExitError)>,
     jitter: Jitter,
     guard: EndGuard,
 }
@@ -128,15 +127,14 @@ impl Server {
         }
         self.shared().started(None);
         let outcome = loop {
-            if let Some((slot, seq, error)) = self.failed_starts.pop_front() {
-                if self.kids.holds(slot, seq)
-                    && let Err(e) = self.on_end(slot, Err(error), false).await
-                {
-                    break Err(e);
-                }
-                continue;
-            }
-            let deadline = self.due.peek().map(|Reverse((at, _, _))| *at);
+            // Failed starts are due at once, but requests and events still
+            // come first, and the process yields after each batch: a start
+            // that always fails cannot keep a stop waiting or hold a worker.
+            let deadline = if self.failed_starts.is_empty() {
+                self.due.peek().map(|Reverse((at, _, _))| *at)
+            } else {
+                Some(Instant::now())
+            };
             match self.next(deadline).await {
                 Wake::Call => {
                     if self.serve_requests().await {
@@ -152,11 +150,31 @@ impl Server {
                 }
                 Wake::Event(Event::Cancel { .. }) => break Ok(Payload::Nil),
                 Wake::Event(Event::LinkDown { .. }) => {}
-                Wake::Timer => self.restart_due(),
+                Wake::Timer => {
+                    if let Err(e) = self.retry_failed_starts().await {
+                        break Err(e);
+                    }
+                    self.restart_due();
+                }
             }
         };
         self.stop_all().await;
         outcome
+    }
+
+    /// Handles the starts that failed so far as crashes of their children.
+    async fn retry_failed_starts(&mut self) -> Result<(), ExitError> {
+        if self.failed_starts.is_empty() {
+            return Ok(());
+        }
+        let failed: Vec<_> = self.failed_starts.drain(..).collect();
+        for (slot, seq, error) in failed {
+            if self.kids.holds(slot, seq) {
+                self.on_end(slot, Err(error), false).await?;
+            }
+        }
+        self.cx.yield_now().await;
+        Ok(())
     }
 
     /// Starts the initial children in order (none for `simple_one_for_one`:
@@ -413,146 +431,6 @@ impl Server {
             Poll::Pending
         })
         .await
-    }
-
-    /// Waits for the next event until `deadline` (messages wait).
-    async fn next_event(&self, deadline: Instant) -> Option<Event> {
-        let cx = &self.cx;
-        let mut sleep = cx.sleep(deadline.saturating_duration_since(Instant::now()));
-        std::future::poll_fn(|task| {
-            if let Some(e) = cx.try_event() {
-                return Poll::Ready(Some(e));
-            }
-            match Pin::new(&mut sleep).poll(task) {
-                Poll::Ready(()) => Poll::Ready(None),
-                Poll::Pending => Poll::Pending,
-            }
-        })
-        .await
-    }
-
-    /// Waits until every process in `waiting` has sent its EXIT, or
-    /// `deadline`; returns the exits seen. Other events are stashed.
-    async fn await_exits(
-        &mut self,
-        waiting: &mut HashSet<Pid>,
-        deadline: Instant,
-    ) -> Vec<(Pid, ExitResult)> {
-        let mut seen = Vec::new();
-        let mut keep = VecDeque::with_capacity(self.stash.len());
-        for event in self.stash.drain(..) {
-            match event {
-                Event::Exit { from, result } if waiting.remove(&from) => seen.push((from, result)),
-                other => keep.push_back(other),
-            }
-        }
-        self.stash = keep;
-        while !waiting.is_empty() {
-            match self.next_event(deadline).await {
-                Some(Event::Exit { from, result }) if waiting.remove(&from) => {
-                    seen.push((from, result));
-                }
-                Some(other) => self.stash.push_back(other),
-                None => break,
-            }
-        }
-        seen
-    }
-
-    /// Asks the child in `slot` to stop as its shutdown says; returns the
-    /// pid, the time allowed and the child's id, or None if it was not
-    /// running.
-    fn ask_to_stop(&mut self, slot: usize) -> Option<(Pid, Duration, Arc<str>)> {
-        if let Some(child) = self.kids.get_mut(slot) {
-            child.due = None;
-            child.nested = None;
-        }
-        let pid = self.kids.take_pid(slot)?;
-        let spec = self.kids.get(slot)?.spec.clone();
-        let shutdown = spec.shutdown;
-        let node = self.cx.node();
-        let asked = match shutdown {
-            Shutdown::BrutalKill => node.terminate(pid),
-            Shutdown::Timeout(d) => node.cancel(Some(self.me), pid, d),
-        };
-        // A child that has just ended on its own: its EXIT finds no child.
-        asked
-            .ok()
-            .map(|()| (pid, shutdown.bound(), spec.id.clone()))
-    }
-
-    /// Stops the child in `slot` and waits for its EXIT.
-    async fn shut(&mut self, slot: usize) {
-        let Some((pid, bound, id)) = self.ask_to_stop(slot) else {
-            return;
-        };
-        let mut waiting = HashSet::from([pid]);
-        let exits = self.await_exits(&mut waiting, Instant::now() + bound).await;
-        self.report_stops(&exits, &waiting, &[(pid, id)]);
-    }
-
-    /// Logs how the stopped children `ids` ended.
-    fn report_stops(
-        &self,
-        exits: &[(Pid, ExitResult)],
-        missing: &HashSet<Pid>,
-        ids: &[(Pid, Arc<str>)],
-    ) {
-        let me = self.me;
-        let id = |pid: &Pid| {
-            ids.iter()
-                .find(|(p, _)| p == pid)
-                .map_or("", |(_, id)| &**id)
-        };
-        for (pid, result) in exits {
-            let child = id(pid);
-            match result {
-                Ok(value) => {
-                    tracing::info!(supervisor = %me, child = %child, %pid, %value, "child stopped");
-                }
-                Err(e) if *e == ExitError::cancelled() => tracing::warn!(
-                    supervisor = %me,
-                    child = %child,
-                    %pid,
-                    "child did not stop in time; it was terminated"
-                ),
-                Err(e) => {
-                    tracing::info!(supervisor = %me, child = %child, %pid, error = e.message(), "child stopped");
-                }
-            }
-        }
-        for pid in missing {
-            let child = id(pid);
-            tracing::warn!(supervisor = %me, child = %child, %pid, "no EXIT from a stopped child");
-        }
-    }
-
-    /// Stops every child: in reverse start order, or all at once for
-    /// `simple_one_for_one`.
-    async fn stop_all(&mut self) {
-        self.due.clear();
-        self.failed_starts.clear();
-        let order = self.kids.in_order();
-        if self.strategy == Strategy::SimpleOneForOne {
-            let mut waiting = HashSet::new();
-            let mut ids = Vec::new();
-            let mut longest = Duration::ZERO;
-            for slot in order {
-                if let Some((pid, bound, id)) = self.ask_to_stop(slot) {
-                    waiting.insert(pid);
-                    ids.push((pid, id));
-                    longest = longest.max(bound);
-                }
-            }
-            let exits = self
-                .await_exits(&mut waiting, Instant::now() + longest)
-                .await;
-            self.report_stops(&exits, &waiting, &ids);
-        } else {
-            for slot in order.into_iter().rev() {
-                self.shut(slot).await;
-            }
-        }
     }
 
     /// Serves the queued requests; true if one asks the supervisor to stop.

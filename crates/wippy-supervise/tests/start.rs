@@ -134,3 +134,29 @@ fn a_start_that_hangs_past_the_start_timeouts_is_reported_with_the_child() {
     // Once the start returns, the supervisor ends and leaves nothing.
     common::wait_for("no process left", || rt.node().stats().live == live);
 }
+
+#[test]
+fn a_start_that_always_fails_does_not_keep_the_supervisor_from_answering() {
+    let (_rt, host) = runtime(1);
+    let tries = Arc::new(AtomicU32::new(0));
+    let t = tries.clone();
+    // No backoff and no intensity limit: retried at once, for ever.
+    let hopeless = ChildSpec::new("hopeless", move |_: SpawnOptions, _: &[Payload]| {
+        t.fetch_add(1, Ordering::SeqCst);
+        Err("never".into())
+    })
+    .optional();
+    let spec = SupervisorSpec {
+        strategy: Strategy::OneForOne,
+        intensity: wippy_supervise::Intensity::UNLIMITED,
+        children: vec![hopeless],
+    };
+    let sup = Supervisor::start(&host, spec).unwrap();
+    common::wait_for("retries", || tries.load(Ordering::SeqCst) > 100);
+    let kids = sup.which_children().unwrap();
+    assert_eq!(kids[0].state, ChildState::Restarting);
+    assert!(
+        sup.stop(sup.stop_bound()),
+        "a stop is served between retries"
+    );
+}
