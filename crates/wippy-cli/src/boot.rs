@@ -1,13 +1,17 @@
 //! Assembling a running app from its registry: runtime, hosts, services.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use wippy_host::registry::{EntryKind, EntrySpec, Registry};
+use wippy_host::registry::{EntryId, EntryKind, EntrySpec, Lifecycle, Registry, Startup};
 use wippy_host::{App, SpawnContext, SpawnRequest, Terminal};
 use wippy_lua::{CodeCache, HostSecurity, LuaHost, LuaHostConfig};
 use wippy_process::{ExitResult, NativeHost, Payload, Pid, Runtime, RuntimeConfig, SpawnOptions};
-use wippy_supervise::{RestartPolicy, Service, Supervisor, start_order};
+use wippy_supervise::{
+    Backoff, ChildSpec, Intensity, Restart, Shutdown, Strategy, SuperviseError, Supervisor,
+    SupervisorSpec, start_order,
+};
 
 /// Name of the terminal host added to apps that declare none.
 pub const DEFAULT_TERMINAL: &str = "wippy:terminal";
@@ -27,8 +31,9 @@ pub struct Booted {
     pub hide_logs: bool,
     /// Native host of the CLI's own processes (supervisor, waiters).
     pub native: NativeHost,
-    /// The supervisor of the `auto_start` services, if there are any.
-    pub supervisor: Option<Supervisor>,
+    /// The root supervisor: the app's services started at boot are its
+    /// children.
+    pub supervisor: Supervisor,
     /// The Lua hosts started, terminal hosts first (for `wippy top`).
     pub hosts: Vec<Arc<LuaHost>>,
 }
@@ -63,11 +68,12 @@ pub fn boot(registry: Registry, workers: usize, args: Vec<String>) -> Result<Boo
             (DEFAULT_TERMINAL.to_owned(), false)
         }
     };
+    let at_boot = started_at_boot(&registry);
     for e in registry.of_kind(EntryKind::ProcessHost) {
         let EntrySpec::Host(spec) = &e.spec else {
             continue;
         };
-        if !spec.lifecycle.auto_start {
+        if !at_boot.contains(&e.id) {
             continue;
         }
         let cfg = LuaHostConfig::from_spec(e.id.as_str(), spec, workers, policies)
@@ -80,7 +86,7 @@ pub fn boot(registry: Registry, workers: usize, args: Vec<String>) -> Result<Boo
     let native = rt
         .native_host("wippy:system", 1)
         .map_err(|e| e.to_string())?;
-    let supervisor = start_services(&app, &registry, &native)?;
+    let supervisor = start_services(&app, &registry, &at_boot, &native)?;
     Ok(Booted {
         rt,
         app,
@@ -93,37 +99,64 @@ pub fn boot(registry: Registry, workers: usize, args: Vec<String>) -> Result<Boo
     })
 }
 
+/// The lifecycle of a host or service entry.
+fn lifecycle(spec: &EntrySpec) -> Option<&Lifecycle> {
+    match spec {
+        EntrySpec::Host(h) => Some(&h.lifecycle),
+        EntrySpec::Terminal(t) => Some(&t.lifecycle),
+        EntrySpec::Service(s) => Some(&s.lifecycle),
+        _ => None,
+    }
+}
+
+/// The entries started at boot: the `auto_start` ones and, as in Wippy,
+/// every entry they `require`, directly or not.
+fn started_at_boot(registry: &Registry) -> BTreeSet<EntryId> {
+    let mut todo: Vec<&EntryId> = registry
+        .entries()
+        .filter(|e| lifecycle(&e.spec).is_some_and(|l| l.auto_start))
+        .map(|e| &e.id)
+        .collect();
+    let mut started = BTreeSet::new();
+    while let Some(id) = todo.pop() {
+        if !started.insert(id.clone()) {
+            continue;
+        }
+        if let Some(l) = registry.get(id).and_then(|e| lifecycle(&e.spec)) {
+            todo.extend(&l.requires);
+        }
+    }
+    started
+}
+
+/// Starts the root supervisor with the services of `at_boot` as its
+/// children, in `requires` order. A required service that cannot start
+/// fails the boot; an optional one is retried as after a crash.
 fn start_services(
     app: &Arc<App>,
     registry: &Registry,
+    at_boot: &BTreeSet<EntryId>,
     native: &NativeHost,
-) -> Result<Option<Supervisor>, String> {
+) -> Result<Supervisor, String> {
     let services: Vec<_> = registry
         .of_kind(EntryKind::Service)
+        .filter(|e| at_boot.contains(&e.id))
         .filter_map(|e| match &e.spec {
-            EntrySpec::Service(s) if s.lifecycle.auto_start => Some((e.id.clone(), s.clone())),
+            EntrySpec::Service(s) => Some((e.id.clone(), s.clone())),
             _ => None,
         })
         .collect();
-    if services.is_empty() {
-        return Ok(None);
-    }
     let deps: Vec<(String, Vec<String>)> = services
         .iter()
         .map(|(id, s)| {
             (
                 id.to_string(),
-                s.lifecycle
-                    .depends_on
-                    .iter()
-                    .filter(|d| services.iter().any(|(i, _)| i == *d))
-                    .map(|d| d.to_string())
-                    .collect(),
+                s.lifecycle.requires.iter().map(|d| d.to_string()).collect(),
             )
         })
         .collect();
-    let order = start_order(&deps).map_err(|e| e.to_string())?;
-    let mut list = Vec::new();
+    let order = start_order(&deps).map_err(|e| format!("services: {e}"))?;
+    let mut children = Vec::new();
     for ix in order {
         let (id, spec) = &services[ix];
         // Services run as the actor their lifecycle.security names; with
@@ -135,40 +168,55 @@ fn start_services(
             ),
             None => SpawnContext::default(),
         };
-        let r = &spec.lifecycle.restart;
+        let lc = &spec.lifecycle;
         let app = Arc::downgrade(app);
         let host = spec.host.to_string();
         let entry = spec.process.clone();
-        let args = spec.args.clone();
-        list.push(Service {
-            name: id.to_string(),
-            restart: RestartPolicy {
-                max_attempts: r.max_attempts,
-                delay: r.delay,
-                backoff_factor: r.backoff_factor,
-                max_delay: r.max_delay,
-                jitter: r.jitter,
-                stable_threshold: r.stable_threshold,
-            },
-            stop_timeout: spec.lifecycle.stop_timeout,
-            start: Arc::new(move |opts: SpawnOptions| {
-                let app = app.upgrade().ok_or("the app is shutting down")?;
-                app.spawn(
-                    &host,
-                    SpawnRequest {
-                        entry: entry.clone(),
-                        args: args.clone(),
-                        opts,
-                        context: context.clone(),
-                    },
-                )
-                .map_err(|e| e.to_string())
-            }),
+        let input = spec.input.clone();
+        let child = ChildSpec::new(id.to_string(), move |opts: SpawnOptions, _: &[Payload]| {
+            let app = app.upgrade().ok_or("the app is shutting down")?;
+            Ok(app.spawn(
+                &host,
+                SpawnRequest {
+                    entry: entry.clone(),
+                    args: input.clone(),
+                    opts,
+                    context: context.clone(),
+                },
+            )?)
+        })
+        // Wippy: a clean exit is not restarted, a failure is.
+        .restart(Restart::Transient)
+        .shutdown(Shutdown::Timeout(lc.stop_timeout))
+        .start_timeout(lc.start_timeout)
+        .backoff(Backoff {
+            initial_delay: lc.restart.initial_delay,
+            backoff_factor: lc.restart.backoff_factor,
+            max_delay: lc.restart.max_delay,
+            jitter: lc.restart.jitter,
+            max_attempts: lc.restart.max_attempts,
+            stable_threshold: lc.stable_threshold,
+        });
+        children.push(match lc.startup {
+            Startup::Required => child,
+            Startup::Optional => child.optional(),
         });
     }
-    Supervisor::start(native, list)
-        .map(Some)
-        .map_err(|e| e.to_string())
+    // Services are given up one by one (max_attempts), never all at once.
+    let spec = SupervisorSpec {
+        strategy: Strategy::OneForOne,
+        intensity: Intensity::UNLIMITED,
+        children,
+    };
+    Supervisor::start(native, spec).map_err(|e| match e {
+        SuperviseError::StartFailed { child, source } => {
+            format!("service {child} failed to start: {source}")
+        }
+        SuperviseError::StartTimeout { child, limit } => {
+            format!("service {child} did not start within {limit:?}")
+        }
+        other => format!("cannot start the services: {other}"),
+    })
 }
 
 impl Booted {
@@ -231,13 +279,9 @@ impl Booted {
             supervisor,
             ..
         } = self;
-        let services = supervisor
-            .as_ref()
-            .map_or(Duration::ZERO, Supervisor::stop_bound);
+        let services = supervisor.stop_bound();
         let done = std::thread::spawn(move || {
-            if let Some(s) = supervisor {
-                s.stop(services);
-            }
+            supervisor.stop(services);
             let node = rt.node().clone();
             for cell in node.cells() {
                 let _ = node.cancel(None, cell.pid(), grace / 2);

@@ -1,6 +1,6 @@
-//! `wippy top`: the app runs as with `wippy run`, and a view of its hosts
-//! and processes is refreshed once a second: redrawn in place on a
-//! terminal, printed as one snapshot after another otherwise.
+//! `wippy top`: the app runs as with `wippy run`, and a view of its hosts,
+//! processes and supervision tree is refreshed once a second: redrawn in
+//! place on a terminal, printed as one snapshot after another otherwise.
 //!
 //! CPU time is sampled, not measured (a clock read per step would slow
 //! every process down): a sampler thread looks every [`SAMPLE`] at which
@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use wippy_lua::{LuaHost, ShardId};
 use wippy_process::{Pid, RunState};
+use wippy_supervise::{ChildState, Supervisor};
 
 use crate::boot::Booted;
 use crate::logging::Logs;
@@ -161,10 +162,57 @@ struct ProcessRow {
     cpu: Option<Duration>,
 }
 
+/// One line of the supervision tree: a supervisor or a child.
+struct TreeRow {
+    /// Depth in the tree (the root supervisor is 0).
+    depth: usize,
+    name: String,
+    pid: Option<Pid>,
+    state: &'static str,
+    /// Restarts of a child (none for the root).
+    restarts: Option<u32>,
+    /// The first line of its latest error.
+    error: Option<String>,
+}
+
 /// What one refresh shows.
 struct View {
     hosts: Vec<HostRow>,
     processes: Vec<ProcessRow>,
+    tree: Vec<TreeRow>,
+}
+
+/// One word per state, so that the view splits into columns.
+fn child_state_name(state: ChildState) -> &'static str {
+    match state {
+        ChildState::Running => "running",
+        ChildState::Restarting => "restarting",
+        ChildState::Exited => "exited",
+        ChildState::GivenUp => "given-up",
+    }
+}
+
+/// The rows of `sup`'s children, and of theirs, depth first. A supervisor
+/// that has just ended shows no children.
+fn subtree(sup: &Supervisor, depth: usize, rows: &mut Vec<TreeRow>) {
+    let Ok(children) = sup.which_children() else {
+        return;
+    };
+    for c in children {
+        rows.push(TreeRow {
+            depth,
+            name: c.id,
+            pid: c.pid,
+            state: child_state_name(c.state),
+            restarts: Some(c.restarts),
+            error: c
+                .last_error
+                .map(|e| e.message().lines().next().unwrap_or("").to_owned()),
+        });
+        if let Some(nested) = &c.supervisor {
+            subtree(nested, depth + 1, rows);
+        }
+    }
 }
 
 fn state_name(state: RunState) -> &'static str {
@@ -250,11 +298,29 @@ fn view(booted: &Booted, charges: Charges, cpu: &mut Cpu) -> View {
     }));
     hosts.sort_by(|a, b| a.name.cmp(&b.name));
     processes.sort_by_key(|p| (p.pid.host().name(), p.pid.local()));
-    View { hosts, processes }
+    let root = &booted.supervisor;
+    let mut tree = vec![TreeRow {
+        depth: 0,
+        name: "root".to_owned(),
+        pid: Some(root.pid()),
+        state: if root.is_running() {
+            "running"
+        } else {
+            "ended"
+        },
+        restarts: None,
+        error: None,
+    }];
+    subtree(root, 1, &mut tree);
+    View {
+        hosts,
+        processes,
+        tree,
+    }
 }
 
 /// Appends the view: a title line, the host table, a blank line, the
-/// process table, a blank line.
+/// process table, a blank line, the supervision tree, a blank line.
 fn render(view: &View, up: Duration, out: &mut String) {
     let _ = writeln!(
         out,
@@ -303,6 +369,26 @@ fn render(view: &View, up: Duration, out: &mut String) {
         &["PID", "ENTRY", "STATE", "MAILBOX", "MEMORY", "CPU"],
         &[false, false, false, true, true, true],
         &processes,
+    );
+    out.push('\n');
+    let tree: Vec<Vec<String>> = view
+        .tree
+        .iter()
+        .map(|t| {
+            vec![
+                format!("{}{}", "  ".repeat(t.depth), t.name),
+                t.pid.map_or_else(dash, |p| p.to_string()),
+                t.state.to_owned(),
+                t.restarts.map_or_else(dash, |n| n.to_string()),
+                t.error.clone().unwrap_or_default(),
+            ]
+        })
+        .collect();
+    table(
+        out,
+        &["SUPERVISION", "PID", "STATE", "RESTARTS", "ERROR"],
+        &[false, false, false, true, false],
+        &tree,
     );
     out.push('\n');
 }

@@ -314,6 +314,37 @@ impl Running {
         }
     }
 
+    /// A line, seen already or still to come, for which `f` holds.
+    fn find(&mut self, what: &str, f: impl Fn(&str) -> bool) -> String {
+        if let Some(line) = self.seen.iter().find(|l| f(l)) {
+            return line.clone();
+        }
+        let deadline = Instant::now() + RUN_LIMIT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if f(&line) {
+                        return line;
+                    }
+                }
+                Err(_) => {
+                    self.child.kill().ok();
+                    panic!("no line with {what}; saw:\n{}", self.seen.join("\n"));
+                }
+            }
+        }
+    }
+
+    /// The lines seen so far that contain every one of `parts`.
+    fn seen_with(&self, parts: &[&str]) -> Vec<&String> {
+        self.seen
+            .iter()
+            .filter(|l| parts.iter().all(|p| l.contains(p)))
+            .collect()
+    }
+
     /// The lines up to the next empty one, which is skipped.
     fn block(&mut self) -> Vec<String> {
         let mut block = Vec::new();
@@ -373,7 +404,7 @@ fn shutdown_gives_a_service_its_stop_timeout_to_clean_up() {
     // The worker sleeps 3 s after its CANCEL; its stop timeout is 10 s, so
     // it finishes and returns instead of being terminated.
     run.wait_for("worker cleaned up");
-    let exited = run.wait_for("service exited");
+    let exited = run.wait_for("child stopped");
     assert!(exited.contains("clean"), "{exited}");
     assert_eq!(run.exit_within(Duration::from_secs(5)), 0);
     assert!(
@@ -395,7 +426,7 @@ fn log_format_json_writes_one_json_object_per_line_at_the_chosen_level() {
     ]);
     let up = run.wait_for("worker up");
     run.interrupt();
-    run.wait_for("service stopped");
+    run.wait_for("child stopped");
     assert_eq!(run.exit_within(Duration::from_secs(3)), 0);
     for line in &run.seen {
         assert!(
@@ -499,8 +530,153 @@ fn top_prints_a_snapshot_of_hosts_and_processes_each_second_and_exits_0_on_ctrl_
     for host in ["app:procs", "app:solo"] {
         assert!(hosts.iter().any(|h| h[0] == host), "no {host} in {hosts:?}");
     }
+    // The supervision tree: the root, its services indented below it.
+    let header = run.wait_for("SUPERVISION");
+    assert_eq!(
+        split(&header),
+        ["SUPERVISION", "PID", "STATE", "RESTARTS", "ERROR"]
+    );
+    let tree = run.block();
+    assert!(tree[0].starts_with("root "), "{tree:?}");
+    assert_eq!(split(&tree[0])[2], "running", "{tree:?}");
+    let service = |id: &str| {
+        tree.iter()
+            .find(|l| l.trim_start().starts_with(id))
+            .unwrap_or_else(|| panic!("no {id} in {tree:?}"))
+    };
+    let hoarder = service("app:hoarder.service");
+    assert!(
+        hoarder.starts_with("  app:"),
+        "a child is indented: {hoarder}"
+    );
+    assert_eq!(split(hoarder)[2..4], ["running", "0"], "{hoarder}");
+    assert!(split(hoarder)[1].starts_with("{app:procs|"), "{hoarder}");
+    let broken = service("app:broken.service");
+    assert_eq!(split(broken)[1..4], ["-", "given-up", "0"], "{broken}");
+    assert!(broken.contains("broken on purpose"), "{broken}");
     // Another snapshot follows a second later.
     run.wait_for("wippy top: ");
+    run.interrupt();
+    assert_eq!(run.exit_within(Duration::from_secs(5)), 0);
+}
+
+/// Finds the `name=value` field of a log line.
+fn field<'a>(line: &'a str, name: &str) -> &'a str {
+    let key = format!(" {name}=");
+    let at = line
+        .find(&key)
+        .unwrap_or_else(|| panic!("no {name} in {line}"))
+        + key.len();
+    line[at..].split(' ').next().unwrap_or("")
+}
+
+#[test]
+fn service_lifecycle_fields_behave_as_wippys() {
+    let mut run = Running::start(&["--log-level", "info", "run", &app("lifecycle")]);
+    let has = |parts: &'static [&'static str]| move |l: &str| parts.iter().all(|p| l.contains(p));
+    // `input` is the argument list.
+    run.find("z_db's input", has(&["up z_db 1"]));
+    run.find("a_web's input", has(&["up a_web 2"]));
+    // max_attempts 0: restarted far past the old limit of 5.
+    run.find(
+        "an 8th restart",
+        has(&[
+            "restarting child",
+            "child=app:forever.service",
+            "attempt=8 ",
+        ]),
+    );
+    // max_attempts 2: two runs, then given up with its last error.
+    let gave_up = run.find(
+        "quitter given up",
+        has(&["giving up on child", "child=app:quitter.service"]),
+    );
+    assert!(gave_up.contains("failures=2"), "{gave_up}");
+    assert!(gave_up.contains("quitter failed"), "{gave_up}");
+    // Wippy's default restart delay: 1 s ± 10 %.
+    let default = run.find(
+        "the default delay",
+        has(&["restarting child", "child=app:default.service"]),
+    );
+    let delay = field(&default, "delay");
+    let secs: f64 = delay.trim_end_matches('s').parse().unwrap_or_else(|_| {
+        panic!("delay {delay} is not in seconds: {default}");
+    });
+    assert!((0.9..=1.1).contains(&secs), "{default}");
+    // A clean exit is logged and not restarted.
+    let exited = run.find(
+        "done exited",
+        has(&["child exited", "child=app:done.service"]),
+    );
+    assert!(exited.contains("value=all done"), "{exited}");
+    run.interrupt();
+    // stop_timeout: the service that ignores CANCEL is terminated after it.
+    run.find(
+        "stubborn terminated",
+        has(&["did not stop in time", "child=app:stubborn.service"]),
+    );
+    // The rest kept running: a_web gets its CANCEL, before z_db (reverse
+    // start order).
+    run.find("z_db's CANCEL", has(&["bye z_db"]));
+    assert_eq!(run.exit_within(Duration::from_secs(5)), 0);
+
+    let started = |id: &str| {
+        run.seen
+            .iter()
+            .position(|l| l.contains("child started") && l.contains(&format!("child={id} ")))
+    };
+    // `requires`: z_db starts before a_web although its id sorts after,
+    // and it starts without auto_start because a_web requires it.
+    let (db, web) = (started("app:z_db.service"), started("app:a_web.service"));
+    assert!(db.is_some() && db < web, "start order: {db:?} {web:?}");
+    let bye = |name: &str| {
+        run.seen
+            .iter()
+            .position(|l| l.contains(&format!("bye {name}")))
+    };
+    assert!(bye("a_web") < bye("z_db"), "stop order");
+    // Neither auto_start nor required: never started.
+    assert!(
+        run.seen_with(&["idle"]).is_empty(),
+        "{:?}",
+        run.seen_with(&["idle"])
+    );
+    assert_eq!(
+        run.seen_with(&["child started", "child=app:quitter.service "])
+            .len(),
+        2
+    );
+    assert!(
+        run.seen_with(&["restarting child", "child=app:done.service"])
+            .is_empty()
+    );
+}
+
+#[test]
+fn a_required_service_that_cannot_start_fails_the_start() {
+    let out = wippy(&["run", &app("startup_required")]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("service app:worker.service failed to start: unknown host \"app:off\""),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn an_optional_service_that_cannot_start_is_retried_while_the_rest_runs() {
+    let mut run = Running::start(&["--log-level", "info", "run", &app("startup_optional")]);
+    let has = |parts: &'static [&'static str]| move |l: &str| parts.iter().all(|p| l.contains(p));
+    run.find(
+        "the failed start",
+        has(&["child failed to start", "child=app:absent.service"]),
+    );
+    run.find(
+        "a retry",
+        has(&["restarting child", "child=app:absent.service", "attempt=2 "]),
+    );
+    run.find("the other service", has(&["worker up"]));
     run.interrupt();
     assert_eq!(run.exit_within(Duration::from_secs(5)), 0);
 }

@@ -1,72 +1,76 @@
-//! Restart policy: how many consecutive failures a service may have and how
-//! long to wait before each restart.
+//! Restart backoff: how long a child waits before each restart after a
+//! failure, and after how many failed runs in a row it is given up
+//! (Wippy's `lifecycle.restart`).
 
 use std::time::Duration;
 
-/// When and how often a failed service is restarted.
+/// Delayed restarts after failures, with exponential growth, jitter and a
+/// limit on failed runs in a row.
 ///
-/// The delay before restart `n` (1-based) is `delay * backoff_factor^(n-1)`,
-/// capped at `max_delay`, then spread by ±`jitter` (a fraction). A service
-/// that ran for `stable_threshold` before failing starts counting again
-/// from 1. `max_attempts` consecutive failures end the restarts
-/// (0 = never restart).
+/// The delay before the restart after failed run `n` in a row (1-based) is
+/// `initial_delay * backoff_factor^(n-1)`, capped at `max_delay`, then
+/// spread by ±`jitter` (a fraction; 0 = none). A run that lasted at least
+/// `stable_threshold` before it failed starts the count again from 1. With
+/// `max_attempts` N > 0 the child runs at most N times in a row without a
+/// stable run: its N-th failed run gives it up; 0 = no limit.
+///
+/// The defaults are Wippy's: 1 s, ×2, at most 90 s, ±10 %, no limit, 5 s.
+/// (Wippy itself rebuilds its calculator on every retry, so its delay never
+/// grows; wippy-rs grows it as Wippy's documentation promises.)
 ///
 /// ```
 /// use std::time::Duration;
-/// use wippy_supervise::RestartPolicy;
-/// let p = RestartPolicy { jitter: 0.0, ..RestartPolicy::default() };
-/// assert_eq!(p.delay_for(1, 0.5), Duration::from_secs(1));
-/// assert_eq!(p.delay_for(3, 0.5), Duration::from_secs(4));
-/// assert_eq!(p.delay_for(30, 0.5), Duration::from_secs(30));
+/// use wippy_supervise::Backoff;
+/// let b = Backoff { jitter: 0.0, ..Backoff::default() };
+/// assert_eq!(b.delay_for(1, 0.5), Duration::from_secs(1));
+/// assert_eq!(b.delay_for(3, 0.5), Duration::from_secs(4));
+/// assert_eq!(b.delay_for(30, 0.5), Duration::from_secs(90));
+/// assert!(!b.gives_up(1_000));
+/// let three = Backoff { max_attempts: 3, ..b };
+/// assert!(!three.gives_up(2));
+/// assert!(three.gives_up(3));
 /// ```
-#[derive(Debug, Clone, PartialEq)]
-pub struct RestartPolicy {
-    /// Consecutive failures after which the service is given up (0 = never restart).
-    pub max_attempts: u32,
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Backoff {
     /// Delay before the first restart.
-    pub delay: Duration,
-    /// Growth of the delay per consecutive failure.
+    pub initial_delay: Duration,
+    /// Growth of the delay per failed run in a row.
     pub backoff_factor: f64,
     /// Upper bound of the delay.
     pub max_delay: Duration,
-    /// Random spread of each delay, as a fraction (0.1 = ±10 %).
+    /// Random spread of each delay, as a fraction (0.1 = ±10 %, 0 = none).
     pub jitter: f64,
-    /// Running this long resets the failure count.
+    /// Failed runs in a row after which the child is given up (0 = never).
+    pub max_attempts: u32,
+    /// A run this long resets the count of failed runs.
     pub stable_threshold: Duration,
 }
 
-impl Default for RestartPolicy {
-    fn default() -> Self {
-        RestartPolicy {
-            max_attempts: 5,
-            delay: Duration::from_secs(1),
+impl Default for Backoff {
+    fn default() -> Backoff {
+        Backoff {
+            initial_delay: Duration::from_secs(1),
             backoff_factor: 2.0,
-            max_delay: Duration::from_secs(30),
+            max_delay: Duration::from_secs(90),
             jitter: 0.1,
-            stable_threshold: Duration::from_secs(60),
+            max_attempts: 0,
+            stable_threshold: Duration::from_secs(5),
         }
     }
 }
 
-impl RestartPolicy {
-    /// A policy that never restarts.
-    pub fn never() -> RestartPolicy {
-        RestartPolicy {
-            max_attempts: 0,
-            ..RestartPolicy::default()
-        }
+impl Backoff {
+    /// Whether failed run `failures` (1-based, in a row) gives the child up.
+    pub fn gives_up(&self, failures: u32) -> bool {
+        self.max_attempts > 0 && failures >= self.max_attempts
     }
 
-    /// Whether failure number `attempt` (1-based, consecutive) is restarted.
-    pub fn allows(&self, attempt: u32) -> bool {
-        attempt <= self.max_attempts
-    }
-
-    /// The delay before restart `attempt` (1-based); `unit` in [0, 1) picks
-    /// the point within the jitter band (0.5 = no spread).
-    pub fn delay_for(&self, attempt: u32, unit: f64) -> Duration {
-        let exp = attempt.saturating_sub(1).min(64) as i32;
-        let base = self.delay.as_secs_f64() * self.backoff_factor.max(1.0).powi(exp);
+    /// The delay before the restart after failed run `failures` (1-based);
+    /// `unit` in [0, 1) picks the point within the jitter band (0.5 = no
+    /// spread).
+    pub fn delay_for(&self, failures: u32, unit: f64) -> Duration {
+        let exp = failures.saturating_sub(1).min(64) as i32;
+        let base = self.initial_delay.as_secs_f64() * self.backoff_factor.max(1.0).powi(exp);
         let capped = base.min(self.max_delay.as_secs_f64());
         let spread = self.jitter.clamp(0.0, 1.0) * (unit.clamp(0.0, 1.0) * 2.0 - 1.0);
         Duration::from_secs_f64((capped * (1.0 + spread)).max(0.0))
@@ -99,19 +103,56 @@ mod tests {
     use super::*;
 
     #[test]
-    fn jitter_stays_within_its_band() {
-        let p = RestartPolicy::default();
+    fn jitter_stays_within_its_band_and_spreads() {
+        let b = Backoff::default();
         let mut j = Jitter::new();
-        for _ in 0..1000 {
-            let d = p.delay_for(1, j.next_unit()).as_secs_f64();
-            assert!((0.9..=1.1).contains(&d), "{d}");
+        let delays: Vec<f64> = (0..1000)
+            .map(|_| b.delay_for(1, j.next_unit()).as_secs_f64())
+            .collect();
+        assert!(delays.iter().all(|d| (0.9..=1.1).contains(d)), "{delays:?}");
+        let (lo, hi) = delays
+            .iter()
+            .fold((f64::MAX, f64::MIN), |(lo, hi), &d| (lo.min(d), hi.max(d)));
+        assert!(hi - lo > 0.1, "jitter spreads the delays: {lo}..{hi}");
+    }
+
+    #[test]
+    fn zero_jitter_means_no_spread() {
+        let b = Backoff {
+            jitter: 0.0,
+            ..Backoff::default()
+        };
+        let mut j = Jitter::new();
+        for _ in 0..100 {
+            assert_eq!(b.delay_for(2, j.next_unit()), Duration::from_secs(2));
         }
     }
 
     #[test]
-    fn zero_attempts_never_restarts() {
-        assert!(!RestartPolicy::never().allows(1));
-        assert!(RestartPolicy::default().allows(5));
-        assert!(!RestartPolicy::default().allows(6));
+    fn zero_max_attempts_never_gives_up() {
+        let b = Backoff::default();
+        assert_eq!(b.max_attempts, 0);
+        assert!(!b.gives_up(u32::MAX));
+        let one = Backoff {
+            max_attempts: 1,
+            ..b
+        };
+        assert!(
+            one.gives_up(1),
+            "one run at most: the first failure ends it"
+        );
+    }
+
+    #[test]
+    fn the_delay_grows_by_the_factor_up_to_the_cap() {
+        let b = Backoff {
+            initial_delay: Duration::from_millis(100),
+            backoff_factor: 3.0,
+            max_delay: Duration::from_secs(1),
+            jitter: 0.0,
+            ..Backoff::default()
+        };
+        let delays: Vec<u128> = (1..=4).map(|n| b.delay_for(n, 0.5).as_millis()).collect();
+        assert_eq!(delays, [100, 300, 900, 1000]);
     }
 }

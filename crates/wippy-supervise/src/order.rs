@@ -40,7 +40,7 @@ pub fn start_order<S: AsRef<str>>(items: &[(S, Vec<S>)]) -> Result<Vec<usize>, S
                     .map(|&p| items[p].0.as_ref().to_owned())
                     .collect::<Vec<_>>()
                     .join(" -> ");
-                return Err(SuperviseError::DependencyCycle(cycle));
+                return Err(SuperviseError::DependencyCycle { cycle });
             }
             _ => {}
         }
@@ -69,7 +69,7 @@ mod tests {
     #[test]
     fn cycles_are_reported_with_their_path() {
         let err = start_order(&[("a", vec!["b"]), ("b", vec!["a"])]).unwrap_err();
-        assert_eq!(err.to_string(), "service dependency cycle: a -> b -> a");
+        assert_eq!(err.to_string(), "dependency cycle: a -> b -> a");
     }
 
     #[test]

@@ -5,6 +5,7 @@
 mod lua;
 mod native;
 mod sched;
+mod supervise;
 
 use std::path::Path;
 use std::process::{Command, ExitCode};
@@ -46,6 +47,7 @@ fn suite() -> Vec<Bench> {
     all.extend(native::benches());
     all.extend(sched::benches());
     all.extend(lua::benches());
+    all.extend(supervise::benches());
     all
 }
 

@@ -246,8 +246,9 @@ pub struct ServiceSpec {
     pub process: EntryId,
     /// The host to run it on.
     pub host: EntryId,
-    /// Arguments for its method.
-    pub args: Vec<Payload>,
+    /// The arguments of its process's method (`input`: element i is
+    /// argument i, as in Wippy).
+    pub input: Vec<Payload>,
     /// Start/stop/restart settings.
     pub lifecycle: Lifecycle,
 }
@@ -326,19 +327,29 @@ impl SecuritySpec {
     }
 }
 
-/// `lifecycle:` of hosts and services.
+/// `lifecycle:` of hosts and services, with Wippy's defaults
+/// (`spec/wippy-reference.md` §8.3).
 #[derive(Debug, Clone)]
 pub struct Lifecycle {
-    /// Start with the app.
+    /// Start with the app (default false). The entries an auto-start entry
+    /// `requires` start with it too.
     pub auto_start: bool,
-    /// Entries started before (and stopped after) this one.
-    pub depends_on: Vec<EntryId>,
-    /// How long a start may take.
+    /// Whether the app may start without it (`startup`, default required).
+    pub startup: Startup,
+    /// Entries started before (and stopped after) this one: `requires`
+    /// and its older name `depends_on`, merged.
+    pub requires: Vec<EntryId>,
+    /// How long a start may take (default 10 s).
     /// YAML: a Go duration like `1.5s`, or an integer of milliseconds.
     pub start_timeout: Duration,
-    /// How long a stop may take before the process is terminated.
+    /// How long a stop may take before the process is terminated
+    /// (default 10 s).
     /// YAML: a Go duration like `1.5s`, or an integer of milliseconds.
     pub stop_timeout: Duration,
+    /// A run this long resets the count of failed runs in a row
+    /// (default 5 s).
+    /// YAML: a Go duration like `1.5s`, or an integer of milliseconds.
+    pub stable_threshold: Duration,
     /// Restart policy.
     pub restart: RestartSpec,
     /// Security settings.
@@ -349,44 +360,54 @@ impl Default for Lifecycle {
     fn default() -> Lifecycle {
         Lifecycle {
             auto_start: false,
-            depends_on: Vec::new(),
-            start_timeout: Duration::from_secs(5),
-            stop_timeout: Duration::from_secs(5),
+            startup: Startup::Required,
+            requires: Vec::new(),
+            start_timeout: Duration::from_secs(10),
+            stop_timeout: Duration::from_secs(10),
+            stable_threshold: Duration::from_secs(5),
             restart: RestartSpec::default(),
             security: None,
         }
     }
 }
 
-/// `lifecycle.restart`.
+/// `lifecycle.startup`: whether an entry that fails to start fails the
+/// app's start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Startup {
+    /// It must start, or the app does not (`required`, the default).
+    #[default]
+    Required,
+    /// The app starts without it; it is retried as after a crash
+    /// (`optional`).
+    Optional,
+}
+
+/// `lifecycle.restart`, with Wippy's defaults.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RestartSpec {
-    /// Consecutive failures before giving up (0 = never restart).
+    /// Failed runs in a row after which the service is given up
+    /// (0, the default, = never).
     pub max_attempts: u32,
-    /// First delay (YAML: `delay` or `initial_delay`, a Go duration like
-    /// `1.5s` or an integer of milliseconds).
-    pub delay: Duration,
-    /// Factor per attempt.
+    /// First delay (YAML: `initial_delay`, or `delay`; default 1 s).
+    pub initial_delay: Duration,
+    /// Factor per failed run in a row (default 2; 0 means the default).
     pub backoff_factor: f64,
-    /// Cap on the delay.
+    /// Cap on the delay (default 90 s).
     /// YAML: a Go duration like `1.5s`, or an integer of milliseconds.
     pub max_delay: Duration,
-    /// Random spread, 0..1.
+    /// Random spread of each delay, 0..1 (default 0.1; 0 = none).
     pub jitter: f64,
-    /// Running this long resets the attempt count.
-    /// YAML: a Go duration like `1.5s`, or an integer of milliseconds.
-    pub stable_threshold: Duration,
 }
 
 impl Default for RestartSpec {
     fn default() -> RestartSpec {
         RestartSpec {
-            max_attempts: 5,
-            delay: Duration::from_secs(1),
+            max_attempts: 0,
+            initial_delay: Duration::from_secs(1),
             backoff_factor: 2.0,
-            max_delay: Duration::from_secs(30),
+            max_delay: Duration::from_secs(90),
             jitter: 0.1,
-            stable_threshold: Duration::from_secs(60),
         }
     }
 }

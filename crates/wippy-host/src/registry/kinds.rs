@@ -13,7 +13,7 @@ use super::load::Cx;
 use super::yaml::{self, Field, Report, line};
 use super::{
     EntryId, EntryKind, HostSpec, Isolation, Lifecycle, LuaSpec, PolicySpec, RestartSpec,
-    SecuritySpec, ServiceSpec, TerminalSpec,
+    SecuritySpec, ServiceSpec, Startup, TerminalSpec,
 };
 use crate::host::BUILTIN_MODULES;
 
@@ -26,7 +26,8 @@ pub(super) fn kind_fields(kind: EntryKind) -> &'static [&'static str] {
         EntryKind::LibraryLua => &["source", "modules", "imports"],
         EntryKind::ProcessHost => &["host", "modules", "security", "accept_from", "lifecycle"],
         EntryKind::TerminalHost => &["hide_logs", "accept_from", "lifecycle"],
-        EntryKind::Service => &["process", "host", "args", "lifecycle"],
+        // `args` is not Wippy's: it is read only to say so.
+        EntryKind::Service => &["process", "host", "input", "args", "lifecycle"],
         EntryKind::Policy => &["policy", "groups"],
     }
 }
@@ -244,19 +245,25 @@ impl Cx<'_> {
     ) -> Option<ServiceSpec> {
         let mut process = None;
         let mut host = None;
-        let mut args = Vec::new();
+        let mut input = Vec::new();
         let mut lifecycle = Lifecycle::default();
         for f in fields {
             match f.key {
                 "process" => process = Some(self.reference(f.value, &f.path, PROCESS)),
                 "host" => host = Some(self.reference(f.value, &f.path, HOSTS)),
-                "args" => {
-                    args = yaml::list(f.value, &f.path, &mut self.r)
+                "input" => {
+                    input = yaml::list(f.value, &f.path, &mut self.r)
                         .unwrap_or_default()
                         .into_iter()
                         .map(|(item, _)| yaml::payload(item))
                         .collect();
                 }
+                "args" => self.r.error(
+                    f.line,
+                    &f.path,
+                    "process.service has no args field",
+                    Some("the arguments of a service's process are its input list, as in Wippy: rename args to input".into()),
+                ),
                 "lifecycle" => lifecycle = self.lifecycle(f),
                 _ => {}
             }
@@ -270,7 +277,7 @@ impl Cx<'_> {
         Some(ServiceSpec {
             process: process??,
             host: host??,
-            args,
+            input,
             lifecycle,
         })
     }
@@ -342,28 +349,49 @@ impl Cx<'_> {
         Some(spec)
     }
 
+    /// `lifecycle` (Wippy's fields and defaults, `spec/wippy-reference.md`
+    /// §8.3).
     fn lifecycle(&mut self, f: &Field) -> Lifecycle {
         const KNOWN: &[&str] = &[
             "auto_start",
+            "startup",
+            "requires",
             "depends_on",
             "start_timeout",
             "stop_timeout",
+            "stable_threshold",
             "restart",
             "security",
         ];
         let mut spec = Lifecycle::default();
+        let default = Lifecycle::default();
         for f in non_null(yaml::fields(f.value, &f.path, &mut self.r)) {
             let r = &mut self.r;
             match f.key {
                 "auto_start" => {
                     spec.auto_start = yaml::boolean(f.value, &f.path, r).unwrap_or(false)
                 }
-                "depends_on" => spec.depends_on = self.references(f.value, &f.path, STARTABLE),
+                "startup" => spec.startup = startup(&f, r),
+                // `depends_on` is Wippy's older name of `requires`; both
+                // given are merged.
+                "requires" | "depends_on" => {
+                    for id in self.references(f.value, &f.path, STARTABLE) {
+                        if !spec.requires.contains(&id) {
+                            spec.requires.push(id);
+                        }
+                    }
+                }
                 "start_timeout" => {
-                    spec.start_timeout = yaml::duration(f.value, &f.path, r).unwrap_or_default();
+                    spec.start_timeout =
+                        yaml::duration(f.value, &f.path, r).unwrap_or(default.start_timeout);
                 }
                 "stop_timeout" => {
-                    spec.stop_timeout = yaml::duration(f.value, &f.path, r).unwrap_or_default();
+                    spec.stop_timeout =
+                        yaml::duration(f.value, &f.path, r).unwrap_or(default.stop_timeout);
+                }
+                "stable_threshold" => {
+                    spec.stable_threshold =
+                        yaml::duration(f.value, &f.path, r).unwrap_or(default.stable_threshold);
                 }
                 "restart" => spec.restart = restart(&f, r),
                 "security" => spec.security = self.security(&f),
@@ -449,21 +477,42 @@ fn conditions(f: &Field, r: &mut Report) -> Vec<Condition> {
     out
 }
 
-/// `lifecycle.restart`.
+/// `lifecycle.startup`: `required` or `optional`.
+fn startup(f: &Field, r: &mut Report) -> Startup {
+    match yaml::string(f.value, &f.path, r).as_deref() {
+        Some("required") | None => Startup::Required,
+        Some("optional") => Startup::Optional,
+        Some(other) => {
+            let hint = yaml::closest(other, ["required", "optional"])
+                .map_or("expected required or optional".into(), |k| {
+                    format!("did you mean {k}?")
+                });
+            r.error(
+                line(f.value),
+                &f.path,
+                format!("unknown startup {other:?}"),
+                Some(hint),
+            );
+            Startup::Required
+        }
+    }
+}
+
+/// `lifecycle.restart` (Wippy's keys; `delay` is our older name of
+/// `initial_delay`).
 fn restart(f: &Field, r: &mut Report) -> RestartSpec {
     const KNOWN: &[&str] = &[
         "max_attempts",
-        "delay",
         "initial_delay",
+        "delay",
         "backoff_factor",
         "max_delay",
         "jitter",
-        "stable_threshold",
     ];
     let mut spec = RestartSpec::default();
+    let default = RestartSpec::default();
     let mut delay_key: Option<&str> = None;
     for f in non_null(yaml::fields(f.value, &f.path, r)) {
-        let default = RestartSpec::default();
         match f.key {
             "max_attempts" => {
                 spec.max_attempts = yaml::uint(f.value, &f.path, 0, r)
@@ -474,15 +523,26 @@ fn restart(f: &Field, r: &mut Report) -> RestartSpec {
             "delay" | "initial_delay" => {
                 if let Some(first) = delay_key {
                     let message = format!("{first} and {} both given", f.key);
-                    let hint = "initial_delay is another name for delay; keep one";
+                    let hint = "delay is another name for initial_delay; keep one";
                     r.error(f.line, &f.path, message, Some(hint.into()));
                 }
                 delay_key = Some(f.key);
-                spec.delay = yaml::duration(f.value, &f.path, r).unwrap_or(default.delay);
+                spec.initial_delay =
+                    yaml::duration(f.value, &f.path, r).unwrap_or(default.initial_delay);
             }
             "backoff_factor" => {
-                spec.backoff_factor = yaml::number(f.value, &f.path, 1.0..=1000.0, r)
-                    .unwrap_or(default.backoff_factor);
+                // 0 stands for the default, as in Wippy; a factor below 1
+                // would shrink the delay.
+                spec.backoff_factor = match yaml::number(f.value, &f.path, 0.0..=1000.0, r) {
+                    Some(0.0) | None => default.backoff_factor,
+                    Some(x) if x < 1.0 => {
+                        let message = format!("must be at least 1, found {x}");
+                        let hint = "0 stands for the default, 2";
+                        r.error(line(f.value), &f.path, message, Some(hint.into()));
+                        default.backoff_factor
+                    }
+                    Some(x) => x,
+                };
             }
             "max_delay" => {
                 spec.max_delay = yaml::duration(f.value, &f.path, r).unwrap_or(default.max_delay);
@@ -491,10 +551,12 @@ fn restart(f: &Field, r: &mut Report) -> RestartSpec {
                 spec.jitter =
                     yaml::number(f.value, &f.path, 0.0..=1.0, r).unwrap_or(default.jitter);
             }
-            "stable_threshold" => {
-                spec.stable_threshold =
-                    yaml::duration(f.value, &f.path, r).unwrap_or(default.stable_threshold);
-            }
+            "stable_threshold" => r.error(
+                f.line,
+                &f.path,
+                "stable_threshold is not a restart field",
+                Some("it belongs to lifecycle, as in Wippy: lifecycle.stable_threshold".into()),
+            ),
             _ => r.unknown_field(&f, KNOWN),
         }
     }

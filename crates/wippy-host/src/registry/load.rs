@@ -5,7 +5,7 @@
 //! entry id it sees, even of entries with errors, so that one mistake does
 //! not make every reference to that entry dangle too. The second checks the
 //! references between entries (imports, a service's process and host,
-//! `depends_on`, security policies) against the declared ids and kinds.
+//! `requires`, security policies) against the declared ids and kinds.
 //! Errors of both passes are collected, then sorted by file and line.
 //!
 //! Conventions of the format that the spec leaves open:

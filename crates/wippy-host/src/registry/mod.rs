@@ -17,7 +17,7 @@ mod tests;
 
 pub use entry::{
     Entry, EntryId, EntryKind, EntrySpec, HostSpec, Isolation, Lifecycle, LuaSpec, PolicySpec,
-    RestartSpec, SecuritySpec, ServiceSpec, TerminalSpec,
+    RestartSpec, SecuritySpec, ServiceSpec, Startup, TerminalSpec,
 };
 pub use error::{LoadError, LoadErrors};
 pub use load::Source;

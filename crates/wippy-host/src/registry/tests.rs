@@ -80,19 +80,21 @@ entries:
     kind: process.service
     process: app:main
     host: app:workers
-    args: [1, 2.5, "x", true, null, [1], { k: v }]
+    input: [1, 2.5, "x", true, null, [1], { k: v }]
     lifecycle:
       auto_start: true
-      depends_on: [app:workers]
-      start_timeout: 10s
+      startup: optional
+      requires: [app:workers]
+      depends_on: [app:terminal, app:workers]
+      start_timeout: 20s
       stop_timeout: 1500
+      stable_threshold: 2m
       restart:
         max_attempts: 3
         initial_delay: 500ms
         backoff_factor: 1.5
         max_delay: 1m
         jitter: 0
-        stable_threshold: 2m
       security:
         actor: { id: svc, meta: { role: worker } }
         policies: [app:allow_all]
@@ -182,7 +184,7 @@ fn valid_app_with_every_kind_loads() {
     assert_eq!(svc.process, id("app:main"));
     assert_eq!(svc.host, id("app:workers"));
     assert_eq!(
-        svc.args,
+        svc.input,
         [
             Payload::Int(1),
             Payload::Float(2.5),
@@ -195,18 +197,20 @@ fn valid_app_with_every_kind_loads() {
     );
     let lc = &svc.lifecycle;
     assert!(lc.auto_start);
-    assert_eq!(lc.depends_on, [id("app:workers")]);
-    assert_eq!(lc.start_timeout, Duration::from_secs(10));
+    assert_eq!(lc.startup, Startup::Optional);
+    // `depends_on` is merged into `requires`, without repeats.
+    assert_eq!(lc.requires, [id("app:workers"), id("app:terminal")]);
+    assert_eq!(lc.start_timeout, Duration::from_secs(20));
     assert_eq!(lc.stop_timeout, Duration::from_millis(1500));
+    assert_eq!(lc.stable_threshold, Duration::from_secs(120));
     assert_eq!(
         lc.restart,
         RestartSpec {
             max_attempts: 3,
-            delay: Duration::from_millis(500),
+            initial_delay: Duration::from_millis(500),
             backoff_factor: 1.5,
             max_delay: Duration::from_secs(60),
             jitter: 0.0,
-            stable_threshold: Duration::from_secs(120),
         }
     );
     let sec = lc.security.as_ref().unwrap();
@@ -259,9 +263,25 @@ fn defaults_apply_when_optional_fields_are_absent_or_null() {
     let EntrySpec::Service(svc) = &reg.get(&id("app:svc")).unwrap().spec else {
         panic!("not a service");
     };
-    assert_eq!(svc.lifecycle.restart, RestartSpec::default());
-    assert_eq!(svc.lifecycle.stop_timeout, Duration::from_secs(5));
-    assert!(svc.args.is_empty());
+    // Wippy's defaults (spec/wippy-reference.md §8.3).
+    let lc = &svc.lifecycle;
+    assert_eq!(
+        lc.restart,
+        RestartSpec {
+            max_attempts: 0,
+            initial_delay: Duration::from_secs(1),
+            backoff_factor: 2.0,
+            max_delay: Duration::from_secs(90),
+            jitter: 0.1,
+        }
+    );
+    assert!(!lc.auto_start);
+    assert_eq!(lc.startup, Startup::Required);
+    assert!(lc.requires.is_empty());
+    assert_eq!(lc.start_timeout, Duration::from_secs(10));
+    assert_eq!(lc.stop_timeout, Duration::from_secs(10));
+    assert_eq!(lc.stable_threshold, Duration::from_secs(5));
+    assert!(svc.input.is_empty());
     let EntrySpec::Host(host) = &reg.get(&id("app:h")).unwrap().spec else {
         panic!("not a host");
     };
@@ -548,6 +568,51 @@ entries:
         "missing required field"
     );
     assert_eq!(errors.0.len(), 11, "{errors}");
+}
+
+#[test]
+fn service_fields_that_are_not_wippys_say_where_wippy_has_them() {
+    let text = r#"namespace: app
+entries:
+  - name: s
+    kind: process.service
+    process: app:p
+    host: app:h
+    args: [1]
+    lifecycle:
+      startup: optinal
+      restart: { stable_threshold: 5s, backoff_factor: 0.5 }
+  - name: t
+    kind: process.service
+    process: app:p
+    host: app:h
+    lifecycle: { restart: { backoff_factor: 0 } }
+  - { name: p, kind: process.lua, source: "file://p.lua", method: main }
+  - { name: h, kind: process.host }
+"#;
+    let errors = load(&[("_index.yaml", text)], &[("p.lua", "return {}")]).unwrap_err();
+    let f = "_index.yaml";
+    let e = error_at(&errors, f, "entries[0].args");
+    assert_eq!(e.message, "process.service has no args field");
+    assert!(
+        e.suggestion
+            .as_deref()
+            .unwrap()
+            .contains("rename args to input")
+    );
+    let e = error_at(&errors, f, "entries[0].lifecycle.startup");
+    assert_eq!(e.suggestion.as_deref(), Some("did you mean optional?"));
+    let e = error_at(&errors, f, "entries[0].lifecycle.restart.stable_threshold");
+    assert!(
+        e.suggestion
+            .as_deref()
+            .unwrap()
+            .contains("lifecycle.stable_threshold")
+    );
+    let e = error_at(&errors, f, "entries[0].lifecycle.restart.backoff_factor");
+    assert_eq!(e.message, "must be at least 1, found 0.5");
+    // 0 stands for the default factor, as in Wippy: no error for t.
+    assert_eq!(errors.0.len(), 4, "{errors}");
 }
 
 #[test]

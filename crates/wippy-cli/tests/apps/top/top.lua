@@ -31,4 +31,9 @@ local function spinner()
     end
 end
 
-return { hoarder = hoarder, sender = sender, spinner = spinner }
+-- Fails at once; given up after its one run (see the supervision tree).
+local function broken()
+    error("broken on purpose")
+end
+
+return { hoarder = hoarder, sender = sender, spinner = spinner, broken = broken }

@@ -1,0 +1,4 @@
+return { main = function()
+    print("worker up")
+    process.events():receive()
+end }
