@@ -15,25 +15,13 @@
 //! * `ctx` — the `ctx` module: the context a process was spawned with
 //!   (`process.with_context`), read with `ctx.get(key)` and `ctx.all()`.
 
-mod code;
+mod api;
 pub mod convert;
-mod ctx;
-mod host;
-mod json;
-mod logger;
-mod message;
-mod natives;
-mod preempt;
-mod prefetch;
-mod proc;
-mod raw;
-mod security;
-mod shard;
-mod strings;
-pub mod time;
-mod vm;
+mod engine;
+mod ffi;
 
-pub use code::{CodeCache, Compiled};
-pub use host::{
+pub use api::time;
+pub use engine::code::{CodeCache, Compiled};
+pub use engine::lua_host::{
     HostSecurity, HostSnapshot, LuaHost, LuaHostConfig, ProcessInfo, ShardId, ShardInfo,
 };

@@ -24,10 +24,10 @@ use std::rc::Rc;
 use mlua::ffi::{self, lua_State};
 use wippy_process::{Payload, Pid};
 
+use crate::api::natives::ProcData;
 use crate::convert::{MAX_DEPTH, number, push_key, table_payload};
-use crate::natives::ProcData;
-use crate::strings::LuaStrings;
-use crate::vm::ShardEnv;
+use crate::engine::vm::ShardEnv;
+use crate::ffi::strings::LuaStrings;
 
 thread_local! {
     static CURRENT: Cell<(*const ProcData, *const ShardEnv)> =
@@ -128,7 +128,7 @@ pub(crate) unsafe extern "C-unwind" fn take(l: *mut lua_State) -> c_int {
     };
     // SAFETY: `l` is the running thread of a VM set up by message::install;
     // a C function has a free slot (LUA_MINSTACK).
-    unsafe { crate::message::push(l, msg) };
+    unsafe { crate::ffi::message_object::push(l, msg) };
     1
 }
 
@@ -145,14 +145,14 @@ pub(crate) unsafe extern "C-unwind" fn recv(l: *mut lua_State) -> c_int {
     // as the Luau API requires of a yielding C function.
     unsafe {
         if let Some(msg) = p.cell.try_recv() {
-            crate::message::push(l, msg);
+            crate::ffi::message_object::push(l, msg);
             return 1;
         }
         if ffi::lua_toboolean(l, 1) != 0
-            && crate::preempt::is_main(l)
+            && crate::engine::preempt::is_main(l)
             && ffi::lua_isyieldable(l) != 0
         {
-            ffi::lua_pushlightuserdata(l, crate::vm::Token::IdleRecv.ptr());
+            ffi::lua_pushlightuserdata(l, crate::engine::vm::Token::IdleRecv.ptr());
             return ffi::lua_yield(l, 1);
         }
         ffi::lua_pushboolean(l, 0);
@@ -367,7 +367,7 @@ unsafe fn deliver(
         p.forget_peer(l);
         let string_ref = ffi::lua_ref(l, 1);
         let topic_ref = ffi::lua_ref(l, 2);
-        p.last_to.set(Some(Box::new(crate::natives::LastTo {
+        p.last_to.set(Some(Box::new(crate::api::natives::LastTo {
             string: key,
             string_ref,
             cell: cell.clone(),
@@ -476,7 +476,7 @@ unsafe fn convert(l: *mut lua_State, idx: c_int, stack: &mut Stack) -> Result<Pa
                     ffi::LUA_TBUFFER => "buffer",
                     ffi::LUA_TVECTOR => "vector",
                     ffi::LUA_TUSERDATA
-                        if ffi::lua_userdatatag(l, idx) == crate::message::MSG_TAG =>
+                        if ffi::lua_userdatatag(l, idx) == crate::ffi::message_object::MSG_TAG =>
                     {
                         "message"
                     }

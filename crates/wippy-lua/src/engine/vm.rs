@@ -16,18 +16,18 @@ use ahash::AHashMap;
 use mlua::{Function, Lua, LuaOptions, StdLib, Table, Value};
 use wippy_host::registry::EntryId;
 
-use crate::code::Compiled;
-use crate::host::HostCore;
-use crate::natives::{self, ProcData};
+use crate::api::natives::{self, ProcData};
+use crate::engine::code::Compiled;
+use crate::engine::lua_host::HostCore;
 
-const PRELUDE: &str = include_str!("prelude.lua");
+const PRELUDE: &str = include_str!("../api/prelude.lua");
 
 /// The prelude's bytecode, compiled once per OS process (every shard VM,
 /// and every dedicated process's VM, loads it).
 fn prelude_bytecode() -> &'static [u8] {
     static CODE: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
     CODE.get_or_init(|| {
-        crate::code::compiler()
+        crate::engine::code::compiler()
             .compile(PRELUDE.as_bytes())
             .expect("the prelude compiles")
     })
@@ -39,13 +39,13 @@ pub(crate) struct ShardEnv {
     /// Modules built once per VM (`time`, `io`, ...), frozen.
     pub(crate) modules: RefCell<AHashMap<&'static str, Table>>,
     /// Interned topics, keys and pid strings of the message path.
-    pub(crate) strings: crate::strings::LuaStrings,
+    pub(crate) strings: crate::ffi::strings::LuaStrings,
 }
 
 impl ShardEnv {
     pub(crate) fn current(&self) -> mlua::Result<Rc<ProcData>> {
         // The process whose thread runs (set around each step).
-        crate::raw::current_rc()
+        crate::ffi::raw::current_rc()
             .ok_or_else(|| mlua::Error::runtime("called outside a running process"))
     }
 }
@@ -117,7 +117,7 @@ pub(crate) struct Vm {
     /// The VM's main state: what process threads are resumed from.
     pub(crate) main: *mut mlua::ffi::lua_State,
     /// Where each parked process's memory is, for its next wake-up.
-    pub(crate) warm: Arc<crate::prefetch::Warm>,
+    pub(crate) warm: Arc<crate::engine::prefetch::Warm>,
     /// Loaded (never run) top-level chunk of each entry; processes run clones.
     templates: RefCell<AHashMap<EntryId, Function>>,
     /// Method names of entries as Lua strings, made once per VM.
@@ -139,15 +139,15 @@ impl Vm {
             LuaOptions::new(),
         )?;
         // `loadstring`/`load` of text compile as entries do.
-        lua.set_compiler(crate::code::compiler());
+        lua.set_compiler(crate::engine::code::compiler());
         let env = Rc::new(ShardEnv {
             host,
             modules: RefCell::new(AHashMap::new()),
-            strings: crate::strings::LuaStrings::new(),
+            strings: crate::ffi::strings::LuaStrings::new(),
         });
         // SAFETY: the main state, before any process exists; install leaves
         // the stack as it found it.
-        unsafe { lua.exec_raw::<()>((), |l| crate::message::install(l))? };
+        unsafe { lua.exec_raw::<()>((), |l| crate::ffi::message_object::install(l))? };
         let globals = lua.globals();
         trim_globals(&lua, &globals)?;
         let rt = natives::runtime_table(&lua, &env)?;
@@ -182,7 +182,7 @@ impl Vm {
         let mut warm = None;
         // SAFETY: the main state, not running; the check leaves its stack
         // as it found it.
-        unsafe { lua.exec_raw::<()>((), |l| warm = Some(crate::prefetch::Warm::new(l)))? };
+        unsafe { lua.exec_raw::<()>((), |l| warm = Some(crate::engine::prefetch::Warm::new(l)))? };
         let warm = Arc::new(warm.expect("exec_raw ran the closure"));
         Ok(Vm {
             lua,

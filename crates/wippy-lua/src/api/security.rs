@@ -26,7 +26,7 @@ use wippy_process::Payload;
 use wippy_security::{Actor, Policy, Scope};
 
 use crate::convert::{to_lua, to_payload};
-use crate::vm::ShardEnv;
+use crate::engine::vm::ShardEnv;
 
 /// An actor object (`security.actor()`, `security.new_actor`).
 #[derive(Clone)]

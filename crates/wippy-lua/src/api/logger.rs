@@ -5,7 +5,7 @@ use std::rc::Rc;
 
 use mlua::{Table, UserData, UserDataMethods, Value};
 
-use crate::vm::ShardEnv;
+use crate::engine::vm::ShardEnv;
 
 /// A logger: an optional name and fields added to every record.
 #[derive(Clone)]
@@ -20,7 +20,7 @@ pub(crate) struct Logger {
 /// anything else (a function, a channel) as its `tostring`.
 fn field(v: &Value) -> mlua::Result<serde_json::Value> {
     let data =
-        crate::convert::to_payload(v, "field").and_then(|p| crate::json::to_json(&p, "field"));
+        crate::convert::to_payload(v, "field").and_then(|p| crate::api::json::to_json(&p, "field"));
     match data {
         Ok(json) => Ok(json),
         Err(_) => Ok(serde_json::Value::String(v.to_string()?)),

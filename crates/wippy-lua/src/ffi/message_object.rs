@@ -22,8 +22,8 @@ use std::ffi::{c_int, c_void};
 use mlua::ffi::{self, lua_State};
 use wippy_process::Message;
 
-use crate::raw::push_payload;
-use crate::vm::ShardEnv;
+use crate::engine::vm::ShardEnv;
+use crate::ffi::raw::push_payload;
 
 /// The userdata tag of message objects (tag 0 is mlua's).
 pub(crate) const MSG_TAG: c_int = 1;
@@ -101,7 +101,7 @@ unsafe fn this<'a>(l: *mut lua_State, method: &str) -> &'a Message {
 }
 
 fn env<'a>() -> Option<&'a ShardEnv> {
-    crate::raw::current().map(|(_, env)| env)
+    crate::ffi::raw::current().map(|(_, env)| env)
 }
 
 unsafe extern "C-unwind" fn topic(l: *mut lua_State) -> c_int {
@@ -150,7 +150,7 @@ unsafe extern "C-unwind" fn data(l: *mut lua_State) -> c_int {
         let m = this(l, "data");
         match env() {
             Some(env) => push_payload(l, &m.payload, &env.strings),
-            None => push_payload(l, &m.payload, &crate::strings::LuaStrings::new()),
+            None => push_payload(l, &m.payload, &crate::ffi::strings::LuaStrings::new()),
         }
     }
     1

@@ -199,7 +199,7 @@ unsafe extern "C-unwind" fn interrupt(l: *mut ffi::lua_State, gc: c_int) {
             if is_main(l) {
                 ffi::lua_yield(l, 0);
             } else {
-                ffi::lua_pushlightuserdata(l, crate::vm::Token::Preempt.ptr());
+                ffi::lua_pushlightuserdata(l, crate::engine::vm::Token::Preempt.ptr());
                 ffi::lua_yield(l, 1);
             }
             return;

@@ -18,10 +18,10 @@ use wippy_host::{ReadKind, SpawnContext, SpawnRequest};
 use wippy_process::wippy_sched::TimerId;
 use wippy_process::{Cell, Completion, Event, ExitResult, Payload, Pid, SpawnOptions};
 
-use crate::code::Compiled;
+use crate::api::time::{Time, duration_arg, positive};
 use crate::convert::{push_key, to_lua, to_payload};
-use crate::time::{Time, duration_arg, positive};
-use crate::vm::ShardEnv;
+use crate::engine::code::Compiled;
+use crate::engine::vm::ShardEnv;
 
 /// What the natives know of the running process.
 /// A process's armed timers: op tag → (timer, periodic).
@@ -254,12 +254,16 @@ pub(crate) fn runtime_table(lua: &Lua, env: &Rc<ShardEnv>) -> mlua::Result<Table
         })?,
     )?;
     // SAFETY: `raw::take` follows the C function protocol of the Luau API.
-    rt.set("take", unsafe { lua.create_c_function(crate::raw::take)? })?;
+    rt.set("take", unsafe {
+        lua.create_c_function(crate::ffi::raw::take)?
+    })?;
     // SAFETY: as above (a yielding C function returns lua_yield's value).
-    rt.set("recv", unsafe { lua.create_c_function(crate::raw::recv)? })?;
+    rt.set("recv", unsafe {
+        lua.create_c_function(crate::ffi::raw::recv)?
+    })?;
     // SAFETY: as above.
     rt.set("bind_env", unsafe {
-        lua.create_c_function(crate::raw::bind_env)?
+        lua.create_c_function(crate::ffi::raw::bind_env)?
     })?;
     let e = env.clone();
     rt.set(
@@ -388,8 +392,8 @@ pub(crate) fn runtime_table(lua: &Lua, env: &Rc<ShardEnv>) -> mlua::Result<Table
                     Some(Err(err)) => return err_pair(lua, format!("process.{method}: {err}")),
                 };
                 let grant = Grant {
-                    actor: granted::<crate::security::LuaActor>(actor, "actor")?.map(|a| a.0),
-                    scope: granted::<crate::security::LuaScope>(scope, "scope")?.map(|s| s.0),
+                    actor: granted::<crate::api::security::LuaActor>(actor, "actor")?.map(|a| a.0),
+                    scope: granted::<crate::api::security::LuaScope>(scope, "scope")?.map(|s| s.0),
                 };
                 let (link, monitor) = match method.as_str() {
                     "spawn" => (false, false),
@@ -542,7 +546,9 @@ pub(crate) fn install_globals(
     )?;
 
     // SAFETY: `raw::send` follows the C function protocol of the Luau API.
-    process.set("send", unsafe { lua.create_c_function(crate::raw::send)? })?;
+    process.set("send", unsafe {
+        lua.create_c_function(crate::ffi::raw::send)?
+    })?;
 
     for (name, link, monitor) in [
         ("spawn", false, false),
@@ -844,7 +850,10 @@ struct Grant {
 }
 
 /// A Spawner's actor or scope object (`nil`: none given).
-fn granted<T: crate::security::Object>(v: Option<Value>, what: &str) -> mlua::Result<Option<T>> {
+fn granted<T: crate::api::security::Object>(
+    v: Option<Value>,
+    what: &str,
+) -> mlua::Result<Option<T>> {
     match v {
         None | Some(Value::Nil) => Ok(None),
         Some(v) => T::take(v)
@@ -1043,7 +1052,7 @@ pub(crate) fn build_modules(
     json.set(
         "encode",
         lua.create_function(|lua, v: Value| {
-            let json = to_payload(&v, "value").and_then(|p| crate::json::to_json(&p, "value"));
+            let json = to_payload(&v, "value").and_then(|p| crate::api::json::to_json(&p, "value"));
             match json {
                 Ok(json) => one(Value::String(lua.create_string(json.to_string())?)),
                 Err(e) => err_pair(lua, e),
@@ -1054,12 +1063,12 @@ pub(crate) fn build_modules(
         "decode",
         lua.create_function(|lua, s: mlua::LuaString| {
             match serde_json::from_slice::<serde_json::Value>(&s.as_bytes()) {
-                Ok(v) => one(to_lua(lua, &crate::json::from_json(v))?),
+                Ok(v) => one(to_lua(lua, &crate::api::json::from_json(v))?),
                 Err(e) => err_pair(
                     lua,
                     format!(
                         "json: {} at line {} column {}",
-                        crate::json::describe(&e),
+                        crate::api::json::describe(&e),
                         e.line(),
                         e.column()
                     ),
@@ -1069,10 +1078,10 @@ pub(crate) fn build_modules(
     )?;
     modules.insert("json", json);
 
-    modules.insert("ctx", crate::ctx::module(lua, env)?);
-    modules.insert("security", crate::security::module(lua, env)?);
+    modules.insert("ctx", crate::api::ctx::module(lua, env)?);
+    modules.insert("security", crate::api::security::module(lua, env)?);
 
-    let logger = lua.create_userdata(crate::logger::Logger::new(env.clone()))?;
+    let logger = lua.create_userdata(crate::api::logger::Logger::new(env.clone()))?;
     let holder = lua.create_table()?;
     holder.set("logger", logger)?;
     modules.insert("logger_holder", holder);

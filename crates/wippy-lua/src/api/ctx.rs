@@ -18,7 +18,7 @@ use std::rc::Rc;
 use mlua::{Lua, MultiValue, Table, Value};
 
 use crate::convert::to_lua;
-use crate::vm::ShardEnv;
+use crate::engine::vm::ShardEnv;
 
 /// Builds the module table (one per VM; it reads the running process's
 /// context on each call).

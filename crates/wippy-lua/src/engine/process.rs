@@ -5,9 +5,9 @@ use std::rc::Rc;
 use mlua::{MultiValue, Table, Thread, Value, ffi};
 use wippy_process::{Context, ExitError, ExitResult, Process, Step, Wait};
 
-use crate::natives::ProcData;
-use crate::raw;
-use crate::vm::{Token, Vm};
+use crate::api::natives::ProcData;
+use crate::engine::vm::{Token, Vm};
+use crate::ffi::raw;
 
 /// The method's arguments for a thread's first resume.
 enum BootArgs {
@@ -133,7 +133,7 @@ impl LuaProc {
         // Room for main, env and inbox without growing (three rehashes).
         let state = lua.create_table_with_capacity(0, 4)?;
         let thread = lua.create_thread(vm.boot.clone())?;
-        crate::preempt::mark_main(&thread);
+        crate::engine::preempt::mark_main(&thread);
         let method = vm.method_name(&code)?;
         data.boot
             .set(Some(Box::new((state.clone(), chunk, method))));
@@ -209,7 +209,7 @@ impl LuaProc {
                 // value after lua_checkstack.
                 unsafe {
                     ffi::lua_checkstack(t, 1);
-                    crate::message::push(t, msg);
+                    crate::ffi::message_object::push(t, msg);
                 }
                 self.fed = true;
                 1
@@ -332,7 +332,7 @@ impl LuaProc {
         let build = || -> mlua::Result<(Thread, Box<BootArgs>)> {
             let chunk = self.vm.instantiate(&code)?;
             let thread = lua.create_thread(self.vm.boot.clone())?;
-            crate::preempt::mark_main(&thread);
+            crate::engine::preempt::mark_main(&thread);
             let parts = (self.state.clone(), chunk, self.vm.method_name(&code)?);
             self.data.boot.set(Some(Box::new(parts)));
             Ok((
@@ -353,7 +353,7 @@ impl Process for LuaProc {
     fn step(&mut self, _cx: &mut Context<'_>) -> Step {
         let env = self.vm.env.clone();
         // `self.data` lives through the step (an upgrade keeps it).
-        let _current = crate::raw::CurrentGuard::set(Rc::as_ptr(&self.data), &env);
+        let _current = crate::ffi::raw::CurrentGuard::set(Rc::as_ptr(&self.data), &env);
         // Memory budget (execution.md §7): allocation during the step is
         // charged to this process. The VM's limit is set to what is in use
         // plus the process's remaining budget, so going over raises a memory
@@ -397,7 +397,7 @@ impl Process for LuaProc {
                 let (last_to, peer, peer_slot) = self.data.with_last_to(|last| {
                     last.as_ref().map_or((0, 0, None), |t| {
                         (
-                            &**t as *const crate::natives::LastTo as usize,
+                            &**t as *const crate::api::natives::LastTo as usize,
                             std::sync::Arc::as_ptr(&t.cell) as usize,
                             Some(t.cell.slot()),
                         )

@@ -11,8 +11,8 @@ use wippy_process::wippy_sched::Handle;
 use wippy_process::{CellStatus, HostId, Node, Pid, Runtime};
 use wippy_security::{Actor, Policies, Principal, Scope, SecurityError};
 
-use crate::code::CodeCache;
-use crate::shard::{Pending, Shard, Work};
+use crate::engine::code::CodeCache;
+use crate::engine::shard::{Pending, Shard, Work};
 
 /// Settings of a Lua host.
 #[derive(Clone)]
@@ -424,7 +424,7 @@ impl LuaHost {
                 least = i;
             }
         }
-        let running = crate::shard::running();
+        let running = crate::engine::shard::running();
         if self.shards.iter().any(|s| Arc::as_ptr(s) == running) {
             return &self.shards[least];
         }

@@ -24,12 +24,12 @@ use wippy_host::registry::EntryId;
 use wippy_process::wippy_sched::Task;
 use wippy_process::{Cell, Home, Outcome, Payload, Pid, Process, drive};
 
-use crate::code::Compiled;
-use crate::host::HostCore;
-use crate::natives::ProcData;
-use crate::preempt::Preempt;
-use crate::proc::{Failed, LuaProc, error_text};
-use crate::vm::Vm;
+use crate::api::natives::ProcData;
+use crate::engine::code::Compiled;
+use crate::engine::lua_host::HostCore;
+use crate::engine::preempt::Preempt;
+use crate::engine::process::{Failed, LuaProc, error_text};
+use crate::engine::vm::Vm;
 
 /// Longest a shard keeps a worker before it requeues itself.
 const SHARD_SLICE: Duration = Duration::from_millis(2);
@@ -88,7 +88,7 @@ pub(crate) struct Shard {
     state: Mutex<Option<State>>,
     pub(crate) preempt: Preempt,
     /// What to prefetch for a process woken from this shard (the VM's).
-    warm: Arc<crate::prefetch::Warm>,
+    warm: Arc<crate::engine::prefetch::Warm>,
     /// One process only (`isolation: dedicated`): the VM is dropped when it
     /// ends.
     dedicated: bool,
@@ -336,7 +336,7 @@ impl Shard {
                 // did not arm: keep watching for it.
                 return p.running.load(Ordering::SeqCst) && !p.armed.swap(true, Ordering::SeqCst);
             }
-            if crate::preempt::overran(p, &mut last) {
+            if crate::engine::preempt::overran(p, &mut last) {
                 p.fire();
             }
             true
@@ -414,9 +414,9 @@ impl Shard {
             return false;
         };
         self.preempt.step_begins(slot);
-        crate::preempt::begin_step();
+        crate::engine::preempt::begin_step();
         let outcome = drive(&self.core.node, &s.cell, &mut s.process);
-        crate::preempt::end_step();
+        crate::engine::preempt::end_step();
         self.preempt.clear();
         match outcome {
             Outcome::Parked => false,
