@@ -5,9 +5,11 @@
 //! process is a sandboxed thread of that VM, stepped by the kernel.
 
 pub(crate) mod code;
+pub(crate) mod current;
 pub(crate) mod lua_host;
 pub(crate) mod preempt;
 pub(crate) mod prefetch;
+pub(crate) mod proc_data;
 pub(crate) mod process;
 pub(crate) mod shard;
 pub(crate) mod vm;

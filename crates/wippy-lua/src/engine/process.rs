@@ -5,7 +5,7 @@ use std::rc::Rc;
 use mlua::{MultiValue, Table, Thread, Value, ffi};
 use wippy_process::{Context, ExitError, ExitResult, Process, Step, Wait};
 
-use crate::api::natives::ProcData;
+use crate::engine::proc_data::ProcData;
 use crate::engine::vm::{Token, Vm};
 use crate::ffi::raw;
 
@@ -352,8 +352,10 @@ impl LuaProc {
 impl Process for LuaProc {
     fn step(&mut self, _cx: &mut Context<'_>) -> Step {
         let env = self.vm.env.clone();
-        // `self.data` lives through the step (an upgrade keeps it).
-        let _current = crate::ffi::raw::CurrentGuard::set(Rc::as_ptr(&self.data), &env);
+        // SAFETY: `self.data` and `env` live through the step (an upgrade keeps
+        // `self.data`), and the guard drops at its end.
+        let _current =
+            unsafe { crate::engine::current::CurrentGuard::set(Rc::as_ptr(&self.data), &*env) };
         // Memory budget (execution.md §7): allocation during the step is
         // charged to this process. The VM's limit is set to what is in use
         // plus the process's remaining budget, so going over raises a memory
@@ -397,7 +399,7 @@ impl Process for LuaProc {
                 let (last_to, peer, peer_slot) = self.data.with_last_to(|last| {
                     last.as_ref().map_or((0, 0, None), |t| {
                         (
-                            &**t as *const crate::api::natives::LastTo as usize,
+                            &**t as *const crate::engine::proc_data::LastTo as usize,
                             std::sync::Arc::as_ptr(&t.cell) as usize,
                             Some(t.cell.slot()),
                         )

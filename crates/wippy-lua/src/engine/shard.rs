@@ -24,10 +24,10 @@ use wippy_host::registry::EntryId;
 use wippy_process::wippy_sched::Task;
 use wippy_process::{Cell, Home, Outcome, Payload, Pid, Process, drive};
 
-use crate::api::natives::ProcData;
 use crate::engine::code::Compiled;
 use crate::engine::lua_host::HostCore;
 use crate::engine::preempt::Preempt;
+use crate::engine::proc_data::ProcData;
 use crate::engine::process::{Failed, LuaProc, error_text};
 use crate::engine::vm::Vm;
 

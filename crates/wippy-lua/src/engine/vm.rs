@@ -16,9 +16,10 @@ use ahash::AHashMap;
 use mlua::{Function, Lua, LuaOptions, StdLib, Table, Value};
 use wippy_host::registry::EntryId;
 
-use crate::api::natives::{self, ProcData};
+use crate::api::natives;
 use crate::engine::code::Compiled;
 use crate::engine::lua_host::HostCore;
+use crate::engine::proc_data::ProcData;
 
 const PRELUDE: &str = include_str!("../api/prelude.lua");
 
@@ -45,7 +46,7 @@ pub(crate) struct ShardEnv {
 impl ShardEnv {
     pub(crate) fn current(&self) -> mlua::Result<Rc<ProcData>> {
         // The process whose thread runs (set around each step).
-        crate::ffi::raw::current_rc()
+        crate::engine::current::current_rc()
             .ok_or_else(|| mlua::Error::runtime("called outside a running process"))
     }
 }

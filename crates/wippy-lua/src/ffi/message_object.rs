@@ -22,7 +22,7 @@ use std::ffi::{c_int, c_void};
 use mlua::ffi::{self, lua_State};
 use wippy_process::Message;
 
-use crate::engine::vm::ShardEnv;
+use crate::engine::current::with_current;
 use crate::ffi::raw::push_payload;
 
 /// The userdata tag of message objects (tag 0 is mlua's).
@@ -100,19 +100,12 @@ unsafe fn this<'a>(l: *mut lua_State, method: &str) -> &'a Message {
     }
 }
 
-fn env<'a>() -> Option<&'a ShardEnv> {
-    crate::ffi::raw::current().map(|(_, env)| env)
-}
-
 unsafe extern "C-unwind" fn topic(l: *mut lua_State) -> c_int {
     // SAFETY: C function protocol; one value pushed.
     unsafe {
         let m = this(l, "topic");
-        match env() {
-            Some(env) => env.strings.push_str(l, &m.topic),
-            None => {
-                ffi::lua_pushlstring(l, m.topic.as_ptr() as *const _, m.topic.len());
-            }
+        if with_current(|_, env| env.strings.push_str(l, &m.topic)).is_none() {
+            ffi::lua_pushlstring(l, m.topic.as_ptr() as *const _, m.topic.len());
         }
     }
     1
@@ -122,12 +115,13 @@ unsafe extern "C-unwind" fn from(l: *mut lua_State) -> c_int {
     // SAFETY: C function protocol; one value pushed.
     unsafe {
         let m = this(l, "from");
-        match (m.from, env()) {
-            (None, _) => ffi::lua_pushnil(l),
-            (Some(pid), Some(env)) => env.strings.push_pid(l, pid),
-            (Some(pid), None) => {
-                let s = pid.to_string();
-                ffi::lua_pushlstring(l, s.as_ptr() as *const _, s.len());
+        match m.from {
+            None => ffi::lua_pushnil(l),
+            Some(pid) => {
+                if with_current(|_, env| env.strings.push_pid(l, pid)).is_none() {
+                    let s = pid.to_string();
+                    ffi::lua_pushlstring(l, s.as_ptr() as *const _, s.len());
+                }
             }
         }
     }
@@ -148,9 +142,8 @@ unsafe extern "C-unwind" fn data(l: *mut lua_State) -> c_int {
     // SAFETY: C function protocol; push_payload reserves its own slots.
     unsafe {
         let m = this(l, "data");
-        match env() {
-            Some(env) => push_payload(l, &m.payload, &env.strings),
-            None => push_payload(l, &m.payload, &crate::ffi::strings::LuaStrings::new()),
+        if with_current(|_, env| push_payload(l, &m.payload, &env.strings)).is_none() {
+            push_payload(l, &m.payload, &crate::ffi::strings::LuaStrings::new());
         }
     }
     1

@@ -4,11 +4,9 @@
 //! the message round trip. Everything else goes through mlua.
 //!
 //! Invariants:
-//! * `CURRENT` is set by `LuaProc::step` on the worker thread for exactly
-//!   the duration of the resume; the pointers it holds outlive that span
-//!   (the step holds an `Rc` to both; the process data pointer is that
-//!   `Rc`'s, see `current_rc`). Natives called outside a step see
-//!   null and return an error value instead of touching anything.
+//! * The natives reach the running process only through
+//!   [`with_current`]; called outside a step they return an error value
+//!   instead of touching anything.
 //! * These functions raise Lua errors themselves only for arguments of the
 //!   wrong type (a programmer error, per the API's conventions), before
 //!   they own anything (`bad_argument`); other failures are returned as
@@ -16,66 +14,17 @@
 //!   out-of-memory, which unwinds through them (`C-unwind`) like any mlua
 //!   callback, dropping their locals.
 
-use std::cell::Cell;
 use std::ffi::c_int;
 use std::os::raw::c_char;
-use std::rc::Rc;
 
 use mlua::ffi::{self, lua_State};
 use wippy_process::{Payload, Pid};
 
-use crate::api::natives::ProcData;
 use crate::convert::{MAX_DEPTH, number, push_key, table_payload};
+use crate::engine::current::with_current;
+use crate::engine::proc_data::ProcData;
 use crate::engine::vm::ShardEnv;
 use crate::ffi::strings::LuaStrings;
-
-thread_local! {
-    static CURRENT: Cell<(*const ProcData, *const ShardEnv)> =
-        const { Cell::new((std::ptr::null(), std::ptr::null())) };
-}
-
-/// Makes `data` the process the natives act for until dropped.
-pub(crate) struct CurrentGuard;
-
-impl CurrentGuard {
-    /// `data` is `Rc::as_ptr` of the running process's data, which the
-    /// step keeps alive until the guard drops.
-    pub(crate) fn set(data: *const ProcData, env: &ShardEnv) -> CurrentGuard {
-        CURRENT.with(|c| c.set((data, env as *const _)));
-        CurrentGuard
-    }
-}
-
-/// The running process's data as an `Rc` (for natives that keep it).
-pub(crate) fn current_rc() -> Option<Rc<ProcData>> {
-    let (p, _) = CURRENT.with(Cell::get);
-    if p.is_null() {
-        return None;
-    }
-    // SAFETY: `p` came from `Rc::as_ptr` of an `Rc` the running step holds
-    // (see `CurrentGuard::set`), so the allocation is live and counted.
-    unsafe {
-        Rc::increment_strong_count(p);
-        Some(Rc::from_raw(p))
-    }
-}
-
-impl Drop for CurrentGuard {
-    fn drop(&mut self) {
-        CURRENT.with(|c| c.set((std::ptr::null(), std::ptr::null())));
-    }
-}
-
-pub(crate) fn current<'a>() -> Option<(&'a ProcData, &'a ShardEnv)> {
-    let (p, e) = CURRENT.with(Cell::get);
-    if p.is_null() || e.is_null() {
-        None
-    } else {
-        // SAFETY: see the module invariants: set only while the step that
-        // owns both values runs on this thread.
-        Some(unsafe { (&*p, &*e) })
-    }
-}
 
 unsafe fn push_str(l: *mut lua_State, s: &str) {
     // SAFETY: the caller checked stack space.
@@ -122,8 +71,7 @@ unsafe fn nil_err(l: *mut lua_State, msg: &str) -> c_int {
 /// `rt.take()` → the next message as a message object (see `message.rs`),
 /// or nothing.
 pub(crate) unsafe extern "C-unwind" fn take(l: *mut lua_State) -> c_int {
-    let Some((p, _)) = current() else { return 0 };
-    let Some(msg) = p.cell.try_recv() else {
+    let Some(Some(msg)) = with_current(|p, _| p.cell.try_recv()) else {
         return 0;
     };
     // SAFETY: `l` is the running thread of a VM set up by message::install;
@@ -139,12 +87,14 @@ pub(crate) unsafe extern "C-unwind" fn take(l: *mut lua_State) -> c_int {
 /// mailbox) or nothing; else `false`. Taking and parking in one call saves
 /// the inbox's fast path two calls per blocking receive.
 pub(crate) unsafe extern "C-unwind" fn recv(l: *mut lua_State) -> c_int {
-    let Some((p, _)) = current() else { return 0 };
+    let Some(msg) = with_current(|p, _| p.cell.try_recv()) else {
+        return 0;
+    };
     // SAFETY: `l` is the running thread; a C function has free slots
     // (LUA_MINSTACK); lua_yield's result is this function's return value,
     // as the Luau API requires of a yielding C function.
     unsafe {
-        if let Some(msg) = p.cell.try_recv() {
+        if let Some(msg) = msg {
             crate::ffi::message_object::push(l, msg);
             return 1;
         }
@@ -186,11 +136,19 @@ pub(crate) unsafe extern "C-unwind" fn bind_env(l: *mut lua_State) -> c_int {
 
 /// `process.send(dest, topic, ...)` → `true` or `nil, err`.
 pub(crate) unsafe extern "C-unwind" fn send(l: *mut lua_State) -> c_int {
+    // SAFETY: `l` is the running thread of this call (forwarded).
+    let sent = with_current(|p, env| unsafe { send_for(l, p, env) });
+    // SAFETY: as above.
+    sent.unwrap_or_else(|| unsafe { nil_err(l, "process.send called outside a process") })
+}
+
+/// `process.send` for the running process `p`.
+///
+/// # Safety
+/// `l` is the running thread of `p`, in the C function `send`.
+unsafe fn send_for(l: *mut lua_State, p: &ProcData, env: &ShardEnv) -> c_int {
     // SAFETY: `l` is the running thread; indices are within `top`.
     unsafe {
-        let Some((p, env)) = current() else {
-            return nil_err(l, "process.send called outside a process");
-        };
         let top = ffi::lua_gettop(l);
         if ffi::lua_type(l, 1) != ffi::LUA_TSTRING {
             bad_argument(l, 1, "process.send", "a pid or a registered name");
@@ -367,14 +325,15 @@ unsafe fn deliver(
         p.forget_peer(l);
         let string_ref = ffi::lua_ref(l, 1);
         let topic_ref = ffi::lua_ref(l, 2);
-        p.last_to.set(Some(Box::new(crate::api::natives::LastTo {
-            string: key,
-            string_ref,
-            cell: cell.clone(),
-            topic_string: topic_key,
-            topic_ref,
-            topic: topic.clone(),
-        })));
+        p.last_to
+            .set(Some(Box::new(crate::engine::proc_data::LastTo {
+                string: key,
+                string_ref,
+                cell: cell.clone(),
+                topic_string: topic_key,
+                topic_ref,
+                topic: topic.clone(),
+            })));
     }
     node.send_to(from, &cell, topic, payload)
         .map_err(|e| e.to_string())
