@@ -16,11 +16,10 @@
 //!   (`process.with_context`), read with `ctx.get(key)` and `ctx.all()`.
 
 mod api;
-pub mod convert;
+mod convert;
 mod engine;
 mod ffi;
 
-pub use api::time;
 pub use engine::code::{CodeCache, Compiled};
 pub use engine::lua_host::{
     HostSecurity, HostSnapshot, LuaHost, LuaHostConfig, ProcessInfo, ShardId, ShardInfo,

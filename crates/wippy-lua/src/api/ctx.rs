@@ -13,59 +13,51 @@
 //! for k, v in pairs(ctx.all()) do print(k, v) end
 //! ```
 
-use std::rc::Rc;
-
 use mlua::{Lua, MultiValue, Table, Value};
 
+use super::Exports;
 use crate::convert::to_lua;
+use crate::engine::proc_data::ProcData;
 use crate::engine::vm::ShardEnv;
 
-/// Builds the module table (one per VM; it reads the running process's
-/// context on each call).
-pub(crate) fn module(lua: &Lua, env: &Rc<ShardEnv>) -> mlua::Result<Table> {
-    let ctx = lua.create_table()?;
+/// Lists `ctx.*` (one table per VM: it reads the calling process's context
+/// on each call).
+pub(crate) fn register(m: &mut Exports<'_>) -> mlua::Result<()> {
+    m.native("get", get)?;
+    m.native("all", all)
+}
 
-    let e = env.clone();
-    ctx.set(
-        "get",
-        lua.create_function(move |lua, key: Value| {
-            let Value::String(key) = key else {
-                let got = match key {
-                    Value::Integer(_) | Value::Number(_) => "number", // Lua's name
-                    other => other.type_name(),
-                };
-                return Err(mlua::Error::runtime(format!(
-                    "bad argument #1 to 'ctx.get' (string expected, got {got})"
-                )));
-            };
-            let key = key.to_string_lossy();
-            let p = e.current()?;
-            // One value on success (so `return ctx.get(k)` returns just it).
-            let out = match p.context.get(&key) {
-                Some(v) => vec![to_lua(lua, v)?],
-                None => vec![
-                    Value::Nil,
-                    Value::String(
-                        lua.create_string(format!("ctx.get: key {key:?} is not in the context"))?,
-                    ),
-                ],
-            };
-            Ok(MultiValue::from_vec(out))
-        })?,
-    )?;
+/// `ctx.get(key)` → the value, or `nil, err` naming a key that is not in
+/// the context; a key that is not a string raises.
+fn get(lua: &Lua, p: &ProcData, _: &ShardEnv, key: Value) -> mlua::Result<MultiValue> {
+    let Value::String(key) = key else {
+        let got = match key {
+            Value::Integer(_) | Value::Number(_) => "number", // Lua's name
+            other => other.type_name(),
+        };
+        return Err(mlua::Error::runtime(format!(
+            "bad argument #1 to 'ctx.get' (string expected, got {got})"
+        )));
+    };
+    let key = key.to_string_lossy();
+    // One value on success (so `return ctx.get(k)` returns just it).
+    let out = match p.context.get(&key) {
+        Some(v) => vec![to_lua(lua, v)?],
+        None => vec![
+            Value::Nil,
+            Value::String(
+                lua.create_string(format!("ctx.get: key {key:?} is not in the context"))?,
+            ),
+        ],
+    };
+    Ok(MultiValue::from_vec(out))
+}
 
-    let e = env.clone();
-    ctx.set(
-        "all",
-        lua.create_function(move |lua, ()| {
-            let p = e.current()?;
-            let all = lua.create_table_with_capacity(0, p.context.len())?;
-            for (k, v) in p.context.iter() {
-                all.raw_set(k, to_lua(lua, v)?)?;
-            }
-            Ok(all)
-        })?,
-    )?;
-
-    Ok(ctx)
+/// `ctx.all()` → a table of every context value.
+fn all(lua: &Lua, p: &ProcData, _: &ShardEnv, (): ()) -> mlua::Result<Table> {
+    let all = lua.create_table_with_capacity(0, p.context.len())?;
+    for (k, v) in p.context.iter() {
+        all.raw_set(k, to_lua(lua, v)?)?;
+    }
+    Ok(all)
 }

@@ -1,14 +1,52 @@
-//! The `json` module's conversions between payloads and JSON.
+//! The `json` module: `json.encode(v)` and `json.decode(s)`, through
+//! payloads (what a message can carry is what JSON can encode), and the
+//! conversions between payloads and JSON the `logger` module shares.
 
+use mlua::{Lua, MultiValue};
 use serde_json::{Map, Number, Value};
 use wippy_process::Payload;
+
+use super::{Exports, err_pair, one};
+use crate::convert::{to_lua, to_payload};
+
+/// Lists `json.*`.
+pub(crate) fn register(m: &mut Exports<'_>) -> mlua::Result<()> {
+    m.function("encode", encode)?;
+    m.function("decode", decode)
+}
+
+/// `json.encode(v)` → the JSON text of `v`, or `nil, err` naming what
+/// cannot be encoded.
+fn encode(lua: &Lua, v: mlua::Value) -> mlua::Result<MultiValue> {
+    match to_payload(&v, "value").and_then(|p| to_json(&p, "value")) {
+        Ok(json) => one(mlua::Value::String(lua.create_string(json.to_string())?)),
+        Err(e) => err_pair(lua, e),
+    }
+}
+
+/// `json.decode(s)` → the value of JSON text `s`, or `nil, err` with the
+/// line and column of the error.
+fn decode(lua: &Lua, s: mlua::LuaString) -> mlua::Result<MultiValue> {
+    match serde_json::from_slice::<Value>(&s.as_bytes()) {
+        Ok(v) => one(to_lua(lua, &from_json(v))?),
+        Err(e) => err_pair(
+            lua,
+            format!(
+                "json: {} at line {} column {}",
+                describe(&e),
+                e.line(),
+                e.column()
+            ),
+        ),
+    }
+}
 
 /// A payload as JSON: maps with non-string keys use the key's text; bytes
 /// that are not UTF-8 become strings with replacement characters; pids
 /// become their string form. NaN and the infinities have no JSON form: an
 /// error names where one is (`value.list[2]: NaN cannot be encoded as
 /// JSON`; `root` is the name of the whole value).
-pub fn to_json(p: &Payload, root: &str) -> Result<Value, String> {
+pub(crate) fn to_json(p: &Payload, root: &str) -> Result<Value, String> {
     let mut path = root.to_owned();
     json(p, &mut path)
 }
@@ -54,7 +92,7 @@ fn json(p: &Payload, path: &mut String) -> Result<Value, String> {
 }
 
 /// JSON as a payload (integers stay integers).
-pub fn from_json(v: Value) -> Payload {
+pub(crate) fn from_json(v: Value) -> Payload {
     match v {
         Value::Null => Payload::Nil,
         Value::Bool(b) => Payload::Bool(b),
@@ -74,7 +112,7 @@ pub fn from_json(v: Value) -> Payload {
 
 /// The message of a parse error without serde_json's position suffix (the
 /// caller adds line and column).
-pub fn describe(e: &serde_json::Error) -> String {
+pub(crate) fn describe(e: &serde_json::Error) -> String {
     let text = e.to_string();
     match text.rfind(" at line ") {
         Some(ix) => text[..ix].to_owned(),

@@ -1,16 +1,21 @@
 //! The `logger` module: structured logs through tracing, tagged with the
-//! process's pid and entry id.
-
-use std::rc::Rc;
+//! process's pid and entry id. `require("logger")` returns a logger object
+//! itself: `logger:info(msg, fields?)` (and `warn`, `error`, `debug`),
+//! `logger:named(name)`, `logger:with(fields)`.
 
 use mlua::{Table, UserData, UserDataMethods, Value};
 
-use crate::engine::vm::ShardEnv;
+use super::Exports;
+use crate::engine::current::with_current;
+
+/// Lists the module: the root logger (no name, no fields).
+pub(crate) fn register(m: &mut Exports<'_>) -> mlua::Result<()> {
+    m.whole(Logger::default())
+}
 
 /// A logger: an optional name and fields added to every record.
-#[derive(Clone)]
-pub(crate) struct Logger {
-    env: Rc<ShardEnv>,
+#[derive(Clone, Default)]
+struct Logger {
     name: Option<String>,
     /// Fields added by `logger:with`, in order.
     fields: Vec<(String, serde_json::Value)>,
@@ -39,14 +44,6 @@ fn add_fields(out: &mut Vec<(String, serde_json::Value)>, t: &Table) -> mlua::Re
 }
 
 impl Logger {
-    pub(crate) fn new(env: Rc<ShardEnv>) -> Logger {
-        Logger {
-            env,
-            name: None,
-            fields: Vec::new(),
-        }
-    }
-
     fn log(&self, level: tracing::Level, msg: &str, extra: Option<Table>) -> mlua::Result<()> {
         let mut fields = self.fields.clone();
         if let Some(t) = extra {
@@ -55,10 +52,9 @@ impl Logger {
         // One JSON object: structured values survive both log formats
         // (tracing's field names are fixed at compile time).
         let fields = serde_json::Value::Object(fields.into_iter().collect());
-        let (pid, entry) = match self.env.current() {
-            Ok(p) => (p.pid().to_string(), p.entry.borrow().id.to_string()),
-            Err(_) => (String::new(), String::new()),
-        };
+        let (pid, entry) =
+            with_current(|p, _| (p.pid().to_string(), p.entry.borrow().id.to_string()))
+                .unwrap_or_default();
         let name = self.name.as_deref().unwrap_or("");
         match level {
             tracing::Level::ERROR => {

@@ -469,7 +469,7 @@ function channel.select(cases)
     return { channel = c.ch, value = w.value, ok = w.ok }
 end
 
-M.channel = channel
+M.channel_new, M.channel_select = channel.new, channel.select
 
 ---------------------------------------------------------------- coroutines
 function M.spawn_coroutine(fn)

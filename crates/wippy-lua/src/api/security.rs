@@ -18,15 +18,113 @@
 //! child another actor or scope is itself checked at spawn
 //! (`Principal::may_grant`).
 
-use std::rc::Rc;
 use std::sync::Arc;
 
 use mlua::{FromLua, Lua, MetaMethod, MultiValue, Table, UserData, UserDataMethods, Value};
 use wippy_process::Payload;
 use wippy_security::{Actor, Policy, Scope};
 
+use super::Exports;
 use crate::convert::{to_lua, to_payload};
+use crate::engine::proc_data::ProcData;
 use crate::engine::vm::ShardEnv;
+
+/// Lists `security.*` (one table per VM: it reads the calling process's
+/// principal on each call).
+pub(crate) fn register(m: &mut Exports<'_>) -> mlua::Result<()> {
+    m.native("actor", actor)?;
+    m.native("scope", scope)?;
+    m.native("can", can)?;
+    m.function("new_actor", new_actor)?;
+    m.native("policy", policy)?;
+    m.function("new_scope", new_scope)
+}
+
+/// `security.actor()` → the caller's actor.
+fn actor(_: &Lua, p: &ProcData, _: &ShardEnv, (): ()) -> mlua::Result<LuaActor> {
+    Ok(LuaActor(p.context.principal().actor()))
+}
+
+/// `security.scope()` → the caller's scope, or nil for none.
+fn scope(_: &Lua, p: &ProcData, _: &ShardEnv, (): ()) -> mlua::Result<Option<LuaScope>> {
+    Ok(p.context.principal().scope().cloned().map(LuaScope))
+}
+
+/// `security.can(action, resource, meta?)` → whether the caller may.
+fn can(
+    _: &Lua,
+    p: &ProcData,
+    e: &ShardEnv,
+    (action, resource, meta): (String, String, Option<Value>),
+) -> mlua::Result<bool> {
+    let meta = match meta {
+        None | Some(Value::Nil) => None,
+        Some(v) => Some(to_payload(&v, "meta").map_err(mlua::Error::runtime)?),
+    };
+    Ok(p.context.principal().decide(
+        e.host.config.security.boundary.as_ref(),
+        &action,
+        &resource,
+        meta.as_ref(),
+    ))
+}
+
+/// `security.new_actor(id, meta?)` → an actor object (any id; granting it
+/// to a child is what is checked).
+fn new_actor(_: &Lua, (id, meta): (String, Option<Value>)) -> mlua::Result<LuaActor> {
+    let meta = match meta {
+        None | Some(Value::Nil) => Vec::new(),
+        Some(v) => match to_payload(&v, "meta").map_err(mlua::Error::runtime)? {
+            Payload::Map(pairs) => pairs
+                .into_iter()
+                .map(|(k, v)| match k {
+                    Payload::Str(k) => Ok((k.to_string(), v)),
+                    _ => Err(mlua::Error::runtime(
+                        "security.new_actor: meta keys must be strings",
+                    )),
+                })
+                .collect::<mlua::Result<_>>()?,
+            Payload::Array(a) if a.is_empty() => Vec::new(),
+            _ => {
+                return Err(mlua::Error::runtime(
+                    "security.new_actor: meta must be a table of string keys",
+                ));
+            }
+        },
+    };
+    Ok(LuaActor(Actor::new(id).with_meta(meta)))
+}
+
+/// `security.policy(id)` → the app's policy `id`, or `nil, err`.
+fn policy(lua: &Lua, _: &ProcData, e: &ShardEnv, id: String) -> mlua::Result<MultiValue> {
+    let found = e
+        .host
+        .app
+        .upgrade()
+        .and_then(|app| app.policies().get(&id).cloned());
+    let out = match found {
+        Some(p) => vec![Value::UserData(lua.create_userdata(LuaPolicy(p))?)],
+        None => vec![
+            Value::Nil,
+            Value::String(lua.create_string(format!("no security.policy {id}"))?),
+        ],
+    };
+    Ok(MultiValue::from_vec(out))
+}
+
+/// `security.new_scope(policies?)` → a scope of those policy objects.
+fn new_scope(_: &Lua, policies: Option<Table>) -> mlua::Result<LuaScope> {
+    let mut list = Vec::new();
+    if let Some(t) = policies {
+        for (i, v) in t.sequence_values::<Value>().enumerate() {
+            let p = LuaPolicy::take(v?).map_err(|e| {
+                mlua::Error::runtime(format!("security.new_scope: policies[{}]: {e}", i + 1))
+            })?;
+            list.push(p.0);
+        }
+    }
+    Ok(LuaScope(Scope::new(list)))
+}
 
 /// An actor object (`security.actor()`, `security.new_actor`).
 #[derive(Clone)]
@@ -117,113 +215,4 @@ impl FromLua for LuaPolicy {
     fn from_lua(value: Value, _: &Lua) -> mlua::Result<LuaPolicy> {
         LuaPolicy::take(value).map_err(mlua::Error::runtime)
     }
-}
-
-/// Builds the module table (one per VM; it reads the running process's
-/// principal on each call).
-pub(crate) fn module(lua: &Lua, env: &Rc<ShardEnv>) -> mlua::Result<Table> {
-    let m = lua.create_table()?;
-
-    let e = env.clone();
-    m.set(
-        "actor",
-        lua.create_function(move |_, ()| Ok(LuaActor(e.current()?.context.principal().actor())))?,
-    )?;
-
-    let e = env.clone();
-    m.set(
-        "scope",
-        lua.create_function(move |_, ()| {
-            let p = e.current()?;
-            Ok(p.context.principal().scope().cloned().map(LuaScope))
-        })?,
-    )?;
-
-    let e = env.clone();
-    m.set(
-        "can",
-        lua.create_function(
-            move |_, (action, resource, meta): (String, String, Option<Value>)| {
-                let meta = match meta {
-                    None | Some(Value::Nil) => None,
-                    Some(v) => Some(to_payload(&v, "meta").map_err(mlua::Error::runtime)?),
-                };
-                let p = e.current()?;
-                Ok(p.context.principal().decide(
-                    e.host.config.security.boundary.as_ref(),
-                    &action,
-                    &resource,
-                    meta.as_ref(),
-                ))
-            },
-        )?,
-    )?;
-
-    m.set(
-        "new_actor",
-        lua.create_function(|_, (id, meta): (String, Option<Value>)| {
-            let meta = match meta {
-                None | Some(Value::Nil) => Vec::new(),
-                Some(v) => match to_payload(&v, "meta").map_err(mlua::Error::runtime)? {
-                    Payload::Map(pairs) => pairs
-                        .into_iter()
-                        .map(|(k, v)| match k {
-                            Payload::Str(k) => Ok((k.to_string(), v)),
-                            _ => Err(mlua::Error::runtime(
-                                "security.new_actor: meta keys must be strings",
-                            )),
-                        })
-                        .collect::<mlua::Result<_>>()?,
-                    Payload::Array(a) if a.is_empty() => Vec::new(),
-                    _ => {
-                        return Err(mlua::Error::runtime(
-                            "security.new_actor: meta must be a table of string keys",
-                        ));
-                    }
-                },
-            };
-            Ok(LuaActor(Actor::new(id).with_meta(meta)))
-        })?,
-    )?;
-
-    let e = env.clone();
-    m.set(
-        "policy",
-        lua.create_function(move |lua, id: String| {
-            let found = e
-                .host
-                .app
-                .upgrade()
-                .and_then(|app| app.policies().get(&id).cloned());
-            let out = match found {
-                Some(p) => vec![Value::UserData(lua.create_userdata(LuaPolicy(p))?)],
-                None => vec![
-                    Value::Nil,
-                    Value::String(lua.create_string(format!("no security.policy {id}"))?),
-                ],
-            };
-            Ok(MultiValue::from_vec(out))
-        })?,
-    )?;
-
-    m.set(
-        "new_scope",
-        lua.create_function(|_, policies: Option<Table>| {
-            let mut list = Vec::new();
-            if let Some(t) = policies {
-                for (i, v) in t.sequence_values::<Value>().enumerate() {
-                    let p = LuaPolicy::take(v?).map_err(|e| {
-                        mlua::Error::runtime(format!(
-                            "security.new_scope: policies[{}]: {e}",
-                            i + 1
-                        ))
-                    })?;
-                    list.push(p.0);
-                }
-            }
-            Ok(LuaScope(Scope::new(list)))
-        })?,
-    )?;
-
-    Ok(m)
 }

@@ -67,17 +67,3 @@ pub(crate) fn with_current<R>(f: impl FnOnce(&ProcData, &ShardEnv) -> R) -> Opti
     let (p, e) = unsafe { (&*p, &*e) };
     Some(f(p, e))
 }
-
-/// The running process's data as an `Rc` (for natives that keep it).
-pub(crate) fn current_rc() -> Option<std::rc::Rc<ProcData>> {
-    let (p, _) = CURRENT.with(Cell::get);
-    if p.is_null() {
-        return None;
-    }
-    // SAFETY: `p` came from `Rc::as_ptr` of an `Rc` the running step holds
-    // (see `CurrentGuard::set`), so the allocation is live and counted.
-    unsafe {
-        std::rc::Rc::increment_strong_count(p);
-        Some(std::rc::Rc::from_raw(p))
-    }
-}

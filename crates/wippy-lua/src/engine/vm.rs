@@ -16,39 +16,18 @@ use ahash::AHashMap;
 use mlua::{Function, Lua, LuaOptions, StdLib, Table, Value};
 use wippy_host::registry::EntryId;
 
-use crate::api::natives;
 use crate::engine::code::Compiled;
 use crate::engine::lua_host::HostCore;
-use crate::engine::proc_data::ProcData;
 
-const PRELUDE: &str = include_str!("../api/prelude.lua");
-
-/// The prelude's bytecode, compiled once per OS process (every shard VM,
-/// and every dedicated process's VM, loads it).
-fn prelude_bytecode() -> &'static [u8] {
-    static CODE: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
-    CODE.get_or_init(|| {
-        crate::engine::code::compiler()
-            .compile(PRELUDE.as_bytes())
-            .expect("the prelude compiles")
-    })
-}
-
-/// What the natives of one VM share: the host, and the process running now.
+/// What the natives of one VM share (they reach it, with the running
+/// process, through `engine::current::with_current`).
 pub(crate) struct ShardEnv {
     pub(crate) host: Arc<HostCore>,
-    /// Modules built once per VM (`time`, `io`, ...), frozen.
-    pub(crate) modules: RefCell<AHashMap<&'static str, Table>>,
+    /// The modules `require` returns (`time`, `io`, ...), built once per
+    /// VM, frozen.
+    pub(crate) modules: AHashMap<&'static str, Value>,
     /// Interned topics, keys and pid strings of the message path.
     pub(crate) strings: crate::ffi::strings::LuaStrings,
-}
-
-impl ShardEnv {
-    pub(crate) fn current(&self) -> mlua::Result<Rc<ProcData>> {
-        // The process whose thread runs (set around each step).
-        crate::engine::current::current_rc()
-            .ok_or_else(|| mlua::Error::runtime("called outside a running process"))
-    }
 }
 
 /// Sentinels yielded by a process's threads: IDLE (park until news
@@ -141,20 +120,16 @@ impl Vm {
         )?;
         // `loadstring`/`load` of text compile as entries do.
         lua.set_compiler(crate::engine::code::compiler());
-        let env = Rc::new(ShardEnv {
-            host,
-            modules: RefCell::new(AHashMap::new()),
-            strings: crate::ffi::strings::LuaStrings::new(),
-        });
         // SAFETY: the main state, before any process exists; install leaves
         // the stack as it found it.
         unsafe { lua.exec_raw::<()>((), |l| crate::ffi::message_object::install(l))? };
         let globals = lua.globals();
         trim_globals(&lua, &globals)?;
-        let rt = natives::runtime_table(&lua, &env)?;
-        // Process environments: reads fall through to the frozen globals
-        // (the prelude sets `__index`, which also answers `_G`). The
-        // prelude's boot makes one per process with this metatable.
+        // The prelude's natives (`rt`): the API adds its own; these are the
+        // engine's. Process environments: reads fall through to the frozen
+        // globals (the prelude sets `__index`, which also answers `_G`).
+        // The prelude's boot makes one per process with this metatable.
+        let rt = lua.create_table()?;
         let env_mt = lua.create_table()?;
         env_mt.raw_set("__metatable", "environment")?;
         rt.set("globals", globals.clone())?;
@@ -162,19 +137,21 @@ impl Vm {
         rt.set("idle_token", Token::Idle.value())?;
         rt.set("upgrade_token", Token::Upgrade.value())?;
         rt.set("preempt_token", Token::Preempt.value())?;
-        let prelude: Table = lua
-            .load(prelude_bytecode())
-            .set_mode(mlua::chunk::ChunkMode::Binary)
-            .set_name("=wippy:prelude")
-            .call(rt.clone())?;
-        natives::install_globals(&lua, &env, &globals, &rt, &prelude)?;
-        natives::build_modules(&lua, &env, &rt, &prelude)?;
+        let api = crate::api::install(&lua, &host, &rt)?;
+        let prelude = api.prelude;
+        let env = Rc::new(ShardEnv {
+            host,
+            modules: api.modules,
+            strings: crate::ffi::strings::LuaStrings::new(),
+        });
         let boot: Function = prelude.get("boot")?;
         // Freeze every library table, the string metatable and the globals.
         lua.sandbox(true)?;
         freeze_all(&globals)?;
-        for m in env.modules.borrow().values() {
-            m.set_readonly(true);
+        for m in env.modules.values() {
+            if let Value::Table(t) = m {
+                t.set_readonly(true);
+            }
         }
         prelude.set_readonly(true);
         env_mt.set_readonly(true);
@@ -267,7 +244,8 @@ fn freeze_all(t: &Table) -> mlua::Result<()> {
 }
 
 /// Removes what sandboxed code must not reach and keeps the harmless parts
-/// of `os` and `debug`.
+/// of `os` and `debug` (the API's `base` module puts back safe versions
+/// of `require`, `load`, `collectgarbage` and others).
 fn trim_globals(lua: &Lua, g: &Table) -> mlua::Result<()> {
     if let Ok(os) = g.get::<Table>("os") {
         let safe = lua.create_table()?;
@@ -300,13 +278,5 @@ fn trim_globals(lua: &Lua, g: &Table) -> mlua::Result<()> {
     ] {
         g.raw_set(name, Value::Nil)?;
     }
-    // collectgarbage("count") only.
-    let count = lua.create_function(|lua, opt: Option<String>| match opt.as_deref() {
-        None | Some("count") => Ok(lua.used_memory() as f64 / 1024.0),
-        Some(other) => Err(mlua::Error::runtime(format!(
-            "collectgarbage: option {other:?} is not allowed"
-        ))),
-    })?;
-    g.raw_set("collectgarbage", count)?;
     Ok(())
 }

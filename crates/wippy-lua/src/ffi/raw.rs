@@ -574,3 +574,28 @@ pub(crate) unsafe fn push_payload(l: *mut lua_State, p: &Payload, strings: &LuaS
         }
     }
 }
+
+/// `process.send` as a Lua function.
+pub(crate) fn send_function(lua: &mlua::Lua) -> mlua::Result<mlua::Function> {
+    // SAFETY: `send` follows the C function protocol of the Luau API.
+    unsafe { lua.create_c_function(send) }
+}
+
+/// `rt.take` as a Lua function.
+pub(crate) fn take_function(lua: &mlua::Lua) -> mlua::Result<mlua::Function> {
+    // SAFETY: `take` follows the C function protocol of the Luau API.
+    unsafe { lua.create_c_function(take) }
+}
+
+/// `rt.recv` as a Lua function.
+pub(crate) fn recv_function(lua: &mlua::Lua) -> mlua::Result<mlua::Function> {
+    // SAFETY: `recv` follows the C function protocol of the Luau API (a
+    // yielding C function returns lua_yield's value).
+    unsafe { lua.create_c_function(recv) }
+}
+
+/// `rt.bind_env` as a Lua function.
+pub(crate) fn bind_env_function(lua: &mlua::Lua) -> mlua::Result<mlua::Function> {
+    // SAFETY: `bind_env` follows the C function protocol of the Luau API.
+    unsafe { lua.create_c_function(bind_env) }
+}

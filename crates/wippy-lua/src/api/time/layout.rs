@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use super::Time;
 
 /// Go's RFC 3339 layout.
-pub const RFC3339: &str = "2006-01-02T15:04:05Z07:00";
+pub(crate) const RFC3339: &str = "2006-01-02T15:04:05Z07:00";
 
 const MONTHS: [&str; 12] = [
     "January",
@@ -188,7 +188,7 @@ fn push_int(out: &mut String, x: i64, width: usize) {
 /// Layout elements are recognised as Go's `nextStdChunk` recognises them;
 /// everything else is copied. `t` is in UTC: `MST` prints `UTC`, the `Z`
 /// zone forms print `Z`, the numeric ones `+00`, `+0000`, `+00:00` and so on.
-pub fn format_time(t: Time, layout: &str) -> String {
+pub(crate) fn format_time(t: Time, layout: &str) -> String {
     let secs = t.0.div_euclid(1_000_000_000) as i64;
     let nanos = t.0.rem_euclid(1_000_000_000) as u32;
     let days = secs.div_euclid(86_400);

@@ -1,34 +1,130 @@
-//! Time and Duration objects of the `time` module, and duration arguments.
+//! The `time` module: the wall clock, Time and Duration objects, and the
+//! waits (`sleep`, `after`, timers and tickers, written in Lua in the
+//! prelude over the natives `rt.timer` and `rt.cancel_timer`).
 //!
 //! Durations are Go's: strings like `"1h30m"`, Duration objects, or integers
 //! in nanoseconds. Times format with Go layouts, as Go's `time.Time.Format`
-//! formats a UTC time (`format_time`).
+//! formats a UTC time (`layout.rs`).
 
 use std::time::{Duration as StdDuration, SystemTime, UNIX_EPOCH};
 
-use mlua::{FromLua, Lua, MetaMethod, UserData, UserDataMethods, Value};
+use mlua::{FromLua, Lua, MetaMethod, MultiValue, UserData, UserDataMethods, Value};
 use wippy_host::units::parse_duration;
+use wippy_process::{Completion, Payload};
+
+use super::{Exports, err_pair, one};
+use crate::engine::proc_data::ProcData;
+use crate::engine::vm::ShardEnv;
 
 mod layout;
 
-pub use layout::{RFC3339, format_time};
+use layout::{RFC3339, format_time};
+
+/// Lists `time.*` and the natives the prelude's waits are built on.
+pub(crate) fn register(m: &mut Exports<'_>) -> mlua::Result<()> {
+    m.prelude("sleep");
+    m.prelude("after");
+    m.prelude("ticker");
+    m.prelude("timer");
+    // One function, for Lua code and the prelude alike.
+    let now = m.lua().create_function(|_, ()| Ok(Time::now()))?;
+    m.set("now", now.clone())?;
+    m.function("unix", unix)?;
+    m.function("parse_duration", parse_duration_fn)?;
+    m.set("NANOSECOND", 1i64)?;
+    m.set("MICROSECOND", 1_000i64)?;
+    m.set("MILLISECOND", 1_000_000i64)?;
+    m.set("SECOND", 1_000_000_000i64)?;
+    m.set("MINUTE", 60_000_000_000i64)?;
+    m.set("HOUR", 3_600_000_000_000i64)?;
+
+    m.for_prelude("now", now)?;
+    m.for_prelude("timer", super::process_fn(m.lua(), timer)?)?;
+    m.for_prelude("cancel_timer", super::process_fn(m.lua(), cancel_timer)?)?;
+    m.for_prelude("duration_ns", m.lua().create_function(duration_ns)?)?;
+    Ok(())
+}
+
+/// `time.unix(sec, nsec?)` → the Time that many seconds (and nanoseconds)
+/// after the Unix epoch.
+fn unix(_: &Lua, (sec, nsec): (i64, Option<i64>)) -> mlua::Result<Time> {
+    Ok(Time(
+        sec as i128 * 1_000_000_000 + nsec.unwrap_or(0) as i128,
+    ))
+}
+
+/// `time.parse_duration(v)` → a Duration or `nil, err`.
+fn parse_duration_fn(lua: &Lua, v: Value) -> mlua::Result<MultiValue> {
+    match duration_arg(&v) {
+        Ok(d) => one(Value::UserData(lua.create_userdata(d)?)),
+        Err(e) => err_pair(lua, e),
+    }
+}
+
+/// `rt.duration_ns(v)` → a duration argument in nanoseconds (raises on a
+/// bad one).
+fn duration_ns(_: &Lua, v: Value) -> mlua::Result<i64> {
+    duration_arg(&v).map(|d| d.0).map_err(mlua::Error::runtime)
+}
+
+/// `rt.timer(tag, d, periodic?)`: completes the operation `tag` after `d`
+/// (every `d` when `periodic`), until cancelled or the process ends.
+fn timer(
+    _: &Lua,
+    p: &ProcData,
+    e: &ShardEnv,
+    (tag, d, periodic): (u64, Value, Option<bool>),
+) -> mlua::Result<bool> {
+    let d = duration_arg(&d).map_err(mlua::Error::runtime)?;
+    let d = positive(d, "timer").map_err(mlua::Error::runtime)?;
+    let cell = p.cell.clone();
+    let fire = move || {
+        cell.complete(Completion {
+            tag,
+            value: Payload::Nil,
+        });
+        cell.is_alive()
+    };
+    let timers = e.host.node.timers();
+    let id = if periodic == Some(true) {
+        timers.every(d, fire)
+    } else {
+        timers.after(d, move || {
+            fire();
+        })
+    };
+    p.with_timers(|t| {
+        t.get_or_insert_with(Default::default)
+            .insert(tag, (id, periodic == Some(true)))
+    });
+    Ok(true)
+}
+
+/// `rt.cancel_timer(tag)`: disarms the timer of operation `tag`, if armed.
+fn cancel_timer(_: &Lua, p: &ProcData, e: &ShardEnv, tag: u64) -> mlua::Result<()> {
+    let removed = p.with_timers(|t| t.as_mut().and_then(|m| m.remove(&tag)));
+    if let Some((id, _)) = removed {
+        e.host.node.timers().cancel(id);
+    }
+    Ok(())
+}
 
 /// A point in time, nanoseconds since the Unix epoch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Time(pub i128);
+pub(crate) struct Time(pub(crate) i128);
 
 /// A signed span of time in nanoseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Duration(pub i64);
+pub(crate) struct Duration(pub(crate) i64);
 
 impl Time {
     /// The current wall-clock time.
-    pub fn now() -> Time {
+    pub(crate) fn now() -> Time {
         Time::from_system(SystemTime::now())
     }
 
     /// Converts a system time.
-    pub fn from_system(t: SystemTime) -> Time {
+    pub(crate) fn from_system(t: SystemTime) -> Time {
         match t.duration_since(UNIX_EPOCH) {
             Ok(d) => Time(d.as_nanos() as i128),
             Err(e) => Time(-(e.duration().as_nanos() as i128)),
@@ -56,7 +152,7 @@ impl FromLua for Duration {
 
 /// Reads a duration argument: a Go duration string, a Duration, or an
 /// integer number of nanoseconds.
-pub fn duration_arg(value: &Value) -> Result<Duration, String> {
+pub(crate) fn duration_arg(value: &Value) -> Result<Duration, String> {
     match value {
         Value::Integer(i) => Ok(Duration(*i)),
         Value::Number(n) if n.fract() == 0.0 => Ok(Duration(*n as i64)),
@@ -84,7 +180,7 @@ pub fn duration_arg(value: &Value) -> Result<Duration, String> {
 }
 
 /// A positive duration as a std one (for timers).
-pub fn positive(d: Duration, what: &str) -> Result<StdDuration, String> {
+pub(crate) fn positive(d: Duration, what: &str) -> Result<StdDuration, String> {
     if d.0 <= 0 {
         Err(format!("{what}: duration must be positive"))
     } else {
@@ -110,7 +206,7 @@ impl UserData for Duration {
 }
 
 /// Formats nanoseconds like Go's `Duration.String`.
-pub fn format_duration(ns: i64) -> String {
+pub(crate) fn format_duration(ns: i64) -> String {
     if ns == 0 {
         return "0s".into();
     }
