@@ -19,12 +19,13 @@
 //!   function, which checks yieldability itself.
 
 use std::cell::Cell;
-use std::os::raw::c_int;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use mlua::ffi;
+
+use crate::ffi::interrupt;
 
 /// Per-shard preemption state.
 pub(crate) struct Preempt {
@@ -44,6 +45,8 @@ pub(crate) struct Preempt {
     lock: Mutex<Callbacks>,
 }
 
+/// The VM's callback table, where `fire` and `clear` install and remove
+/// the interrupt; null once the VM is gone.
 struct Callbacks(*mut ffi::lua_Callbacks);
 
 // SAFETY: the pointer is only dereferenced under `Preempt::lock` while the
@@ -51,6 +54,8 @@ struct Callbacks(*mut ffi::lua_Callbacks);
 unsafe impl Send for Callbacks {}
 
 impl Preempt {
+    /// The state of a shard whose VM's callback table is `callbacks` (see
+    /// `ffi::interrupt::callbacks`).
     pub(crate) fn new(callbacks: *mut ffi::lua_Callbacks) -> Preempt {
         Preempt {
             epoch: AtomicU64::new(0),
@@ -95,10 +100,7 @@ impl Preempt {
             // SAFETY: non-null means the VM is alive (cleared under this
             // lock before it is dropped); see the module invariants for the
             // cross-thread write.
-            unsafe {
-                let p: *mut ffi::lua_Callbacks = cb.0;
-                std::ptr::write_volatile(std::ptr::addr_of_mut!((*p).interrupt), Some(interrupt))
-            };
+            unsafe { interrupt::set_interrupt(cb.0, true) };
             // Release, after the write: a runner that sees `fired` false
             // (Acquire in `clear`) ran no step this `fire` could reach.
             self.fired.store(true, Ordering::Release);
@@ -122,10 +124,7 @@ impl Preempt {
         let cb = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
         if !cb.0.is_null() {
             // SAFETY: as in `fire`.
-            unsafe {
-                let p: *mut ffi::lua_Callbacks = cb.0;
-                std::ptr::write_volatile(std::ptr::addr_of_mut!((*p).interrupt), None)
-            };
+            unsafe { interrupt::set_interrupt(cb.0, false) };
         }
     }
 
@@ -133,25 +132,6 @@ impl Preempt {
     pub(crate) fn detach(&self) {
         self.lock.lock().unwrap_or_else(PoisonError::into_inner).0 = std::ptr::null_mut();
     }
-}
-
-/// Marks `thread` as a process's main thread: the kind of thread the
-/// interrupt yields to Rust (which requeues the process).
-pub(crate) fn mark_main(thread: &mlua::Thread) {
-    // SAFETY: the state is valid while `thread` lives; thread data is a plain
-    // pointer slot that mlua does not use.
-    unsafe { ffi::lua_setthreaddata(thread.state(), &MAIN_MARK as *const u8 as *mut _) };
-}
-
-static MAIN_MARK: u8 = 0;
-
-/// Whether `l` is a process's main thread (see `mark_main`).
-///
-/// # Safety
-/// `l` is a live thread.
-pub(crate) unsafe fn is_main(l: *mut ffi::lua_State) -> bool {
-    // SAFETY: forwarded from the caller.
-    unsafe { ffi::lua_getthreaddata(l) == &MAIN_MARK as *const u8 as *mut _ }
 }
 
 /// How long one step may run in code that cannot be preempted (a Rust or
@@ -176,50 +156,22 @@ pub(crate) fn end_step() {
     HARD_DEADLINE.with(|d| d.set(None));
 }
 
-const OVERRUN: &str = "time slice exceeded by more than 1s in code that cannot be preempted (a metamethod, a sort comparator, or a library callback); the process was stopped";
+/// The error a step past [`HARD_LIMIT`] in code that cannot be preempted
+/// is stopped with.
+pub(crate) const OVERRUN: &str = "time slice exceeded by more than 1s in code that cannot be preempted (a metamethod, a sort comparator, or a library callback); the process was stopped";
 
-/// The Luau interrupt: when the running thread can yield, remove itself and
-/// yield it. A process's main thread yields to Rust (no values: the process
-/// is requeued). Any other thread is a coroutine resumed by Lua code (a
-/// managed one by the prelude's scheduler, a manual one through
-/// `coroutine.resume`/`wrap`): it yields the preemption token, and its
-/// resumer passes the preemption up (see `resume_coroutine` in the prelude)
-/// until the main thread yields, then resumes it where it stopped.
-/// Otherwise (inside a Rust or C callback, a metamethod) the interrupt
-/// stays installed and fires again at the next safe point, or, past
-/// `HARD_LIMIT`, stops the step with an error.
-unsafe extern "C-unwind" fn interrupt(l: *mut ffi::lua_State, gc: c_int) {
-    if gc >= 0 {
-        return; // GC safepoint, not a code safepoint
-    }
-    // SAFETY: called by the VM on its own thread with a valid state.
-    unsafe {
-        if ffi::lua_isyieldable(l) != 0 {
-            (*ffi::lua_callbacks(l)).interrupt = None;
-            if is_main(l) {
-                ffi::lua_yield(l, 0);
-            } else {
-                ffi::lua_pushlightuserdata(l, crate::engine::vm::Token::Preempt.ptr());
-                ffi::lua_yield(l, 1);
-            }
-            return;
+/// Whether the running step has overrun [`HARD_LIMIT`] where it cannot be
+/// preempted: the interrupt asks this each time it finds it cannot yield;
+/// the first time starts the clock.
+pub(crate) fn overdue() -> bool {
+    let now = Instant::now();
+    HARD_DEADLINE.with(|d| match d.get() {
+        Some(t) => now >= t,
+        None => {
+            d.set(Some(now + HARD_LIMIT));
+            false
         }
-        // Cannot yield here. Past the hard limit, raise an error; the
-        // interrupt stays installed, so it is raised again at every safe
-        // point until the step ends (a `pcall` cannot swallow it for good).
-        let now = Instant::now();
-        let overdue = HARD_DEADLINE.with(|d| match d.get() {
-            Some(t) => now >= t,
-            None => {
-                d.set(Some(now + HARD_LIMIT));
-                false
-            }
-        });
-        if overdue {
-            ffi::lua_pushlstring(l, OVERRUN.as_ptr() as *const _, OVERRUN.len());
-            ffi::lua_error(l);
-        }
-    }
+    })
 }
 
 /// One watchdog look at a shard: the epoch seen last time, updated.

@@ -17,41 +17,27 @@
 //! # Invariants
 //! * Recorded addresses are only ever *prefetched*, never read: a stale one
 //!   (a table freed since, a stack that moved) costs a wasted prefetch.
-//! * The struct fields are read at fixed offsets (Luau 0.740's `lua_State`,
-//!   `CallInfo`, `TValue`, `LuaTable` and `Closure`). [`Layout::check`]
-//!   verifies them against the C API when a VM starts; on a mismatch (a
-//!   Luau upgrade moved a field) nothing is recorded and nothing prefetched.
+//! * The struct fields are read at fixed offsets (`ffi/layout.rs`), which
+//!   `layout::check` verifies against the C API when a VM starts; on a
+//!   mismatch (a Luau upgrade moved a field) nothing is recorded and
+//!   nothing prefetched.
 //! * The table is touched only by the thread running its shard (the holder
 //!   of the shard's state lock): `record` runs inside a step, `wake` inside
 //!   a wake-up that `shard::running()` shows to come from that same shard.
 
 use std::cell::UnsafeCell;
-use std::ffi::c_int;
 
-use mlua::ffi::{self, lua_State};
+use mlua::ffi::lua_State;
+
+use crate::ffi::layout::{self, Held, TVALUE};
 
 const LINE: usize = 64;
-const TVALUE: usize = 16;
 /// Lines of stack prefetched, from the top down (a parked process uses
 /// about 45 slots, 12 lines; the frames a resume returns into are on top).
 const STACK_LINES: usize = 12;
 /// Lines of CallInfo prefetched (a parked process has about five frames of
 /// 48 bytes).
 const CI_LINES: usize = 5;
-
-// lua_State fields.
-const L_TOP: usize = 8;
-const L_CI: usize = 32;
-const L_STACK: usize = 48;
-const L_BASE_CI: usize = 64;
-const L_GT: usize = 88;
-// A TValue's type tag; a LuaTable's log2 node count and node array; a
-// Closure's environment.
-const TV_TT: usize = 12;
-const T_LSIZENODE: usize = 6;
-const T_NODE: usize = 32;
-const CL_ENV: usize = 16;
-const NODE: usize = 32;
 
 /// Words per entry: three lines. Two lines (16 words) left room for about
 /// three tables after the fixed spans, and a ring node's stack holds more
@@ -103,22 +89,6 @@ pub(crate) struct Warm {
 unsafe impl Sync for Warm {}
 unsafe impl Send for Warm {}
 
-/// Reads the pointer-sized field at `off` bytes into the object at `p`.
-///
-/// # Safety
-/// `p` points to a live object with a pointer-sized field at `off`.
-unsafe fn field(p: usize, off: usize) -> usize {
-    // SAFETY: see the function's contract.
-    unsafe { ((p + off) as *const usize).read() }
-}
-
-/// # Safety
-/// `p` points to a live object at least `off + 4` bytes long.
-unsafe fn int_at(p: usize, off: usize) -> c_int {
-    // SAFETY: see the function's contract.
-    unsafe { ((p + off) as *const c_int).read() }
-}
-
 #[inline(always)]
 fn prefetch(p: usize) {
     #[cfg(target_arch = "x86_64")]
@@ -152,15 +122,11 @@ impl Scanned {
 }
 
 impl Warm {
-    /// A table for a VM whose main state is `main`; disabled when the
-    /// struct layout it relies on does not match that VM.
-    ///
-    /// # Safety
-    /// `main` is the VM's main state, not running, on this thread.
-    pub(crate) unsafe fn new(main: *mut lua_State) -> Warm {
+    /// A table for `lua`'s VM; disabled when the struct layout it relies
+    /// on does not match that VM.
+    pub(crate) fn new(lua: &mlua::Lua) -> Warm {
         Warm {
-            // SAFETY: forwarded contract.
-            enabled: unsafe { Layout::check(main) },
+            enabled: layout::check(lua),
             entries: UnsafeCell::new(Vec::new()),
             predicted: UnsafeCell::new(u32::MAX),
         }
@@ -201,8 +167,7 @@ impl Warm {
             entries.resize(ix + 1, Entry::default());
         }
         let e = &mut entries[ix];
-        let l = l as usize;
-        let thread = span(l, 3);
+        let thread = span(l as usize, 3);
         if e.0[PEER] >> 32 != slot as usize + 1 {
             // Another process's entry: start afresh.
             *e = Entry::default();
@@ -212,54 +177,55 @@ impl Warm {
             // A missing one repeats the thread's span: no hole to skip.
             e.0[SPANS + 3 + i] = if a == 0 { thread } else { span(a, lines) };
         }
-        // SAFETY: `l` is a live thread (the contract); the offsets were
-        // checked against this VM (`enabled`); every TValue in
-        // [stack, top) is initialised, and a collectable one points to a
-        // live object while the thread holds it.
-        unsafe {
-            let top = field(l, L_TOP);
-            let ci = field(l, L_CI);
-            let shape = ci ^ top.rotate_left(32);
-            if e.0[SPANS] == thread && e.0[SHAPE] == shape {
-                return;
-            }
-            let stack = field(l, L_STACK);
-            let gt = field(l, L_GT);
-            let base_ci = field(l, L_BASE_CI);
-            let ci_from = base_ci.max(ci.saturating_sub((CI_LINES - 1) * LINE));
-            let stack_from = stack.max(top.saturating_sub(STACK_LINES * LINE));
-            let mut scanned = Scanned { e: *e, n: SCANNED };
-            scanned.e.0[SHAPE] = shape;
-            scanned.e.0[SPANS] = thread;
-            scanned.e.0[SPANS + 1] = span(ci_from, (ci + LINE - ci_from).div_ceil(LINE));
-            scanned.e.0[SPANS + 2] = span(stack_from, (top - stack_from).div_ceil(LINE));
-            scanned.e.0[SCANNED..].fill(0);
-            // Top down: the frames a resume returns into come first.
-            let mut s = top;
-            while s > stack && scanned.n < WORDS {
-                s -= TVALUE;
-                let p = field(s, 0);
-                match int_at(s, TV_TT) {
-                    ffi::LUA_TTABLE => {
-                        scanned.add(p, 1);
-                        let nodes = 1usize << ((p + T_LSIZENODE) as *const u8).read().min(8);
-                        scanned.add(field(p, T_NODE), (nodes * NODE).div_ceil(LINE).min(4));
-                    }
-                    ffi::LUA_TSTRING | ffi::LUA_TUSERDATA => scanned.add(p, 1),
-                    ffi::LUA_TFUNCTION => {
-                        // The process's own closures and environment; the
-                        // prelude's (environment: the globals) are shared.
-                        let env = field(p, CL_ENV);
-                        if env != gt {
-                            scanned.add(p, 1);
-                            scanned.add(env, 1);
-                        }
-                    }
-                    _ => {}
-                }
-            }
-            *e = scanned.e;
+        // SAFETY: `l` is a live thread (the contract) of a VM whose layout
+        // was checked (`enabled`).
+        let (top, ci) = unsafe { layout::top_and_frame(l) };
+        let shape = ci ^ top.rotate_left(32);
+        if e.0[SPANS] == thread && e.0[SHAPE] == shape {
+            return;
         }
+        // SAFETY: as above.
+        let extent = unsafe { layout::extent(l) };
+        let stack = extent.stack;
+        let ci_from = extent
+            .base_frame
+            .max(ci.saturating_sub((CI_LINES - 1) * LINE));
+        let stack_from = stack.max(top.saturating_sub(STACK_LINES * LINE));
+        let mut scanned = Scanned { e: *e, n: SCANNED };
+        scanned.e.0[SHAPE] = shape;
+        scanned.e.0[SPANS] = thread;
+        scanned.e.0[SPANS + 1] = span(ci_from, (ci + LINE - ci_from).div_ceil(LINE));
+        scanned.e.0[SPANS + 2] = span(stack_from, (top - stack_from).div_ceil(LINE));
+        scanned.e.0[SCANNED..].fill(0);
+        // Top down: the frames a resume returns into come first.
+        let mut s = top;
+        while s > stack && scanned.n < WORDS {
+            s -= TVALUE;
+            // SAFETY: every slot in [stack, top) of a live, suspended thread
+            // is initialised, and a collectable one points to a live object
+            // while the thread holds it.
+            match unsafe { layout::held(s) } {
+                Held::Table {
+                    table,
+                    nodes,
+                    node_bytes,
+                } => {
+                    scanned.add(table, 1);
+                    scanned.add(nodes, node_bytes.div_ceil(LINE).min(4));
+                }
+                Held::Object(p) => scanned.add(p, 1),
+                Held::Closure { closure, env } => {
+                    // The process's own closures and environment; the
+                    // prelude's (environment: the globals) are shared.
+                    if env != extent.globals {
+                        scanned.add(closure, 1);
+                        scanned.add(env, 1);
+                    }
+                }
+                Held::Other => {}
+            }
+        }
+        *e = scanned.e;
     }
 
     /// A process of this shard woke `slot`'s process, which probably runs
@@ -342,67 +308,9 @@ fn issue(entries: &[Entry], slot: u32) {
     }
 }
 
-/// The struct offsets above, checked against the C API.
-struct Layout;
-
-impl Layout {
-    /// True if the offsets match the VM of `l`.
-    ///
-    /// # Safety
-    /// `l` is a state of a VM on this thread, not running.
-    unsafe fn check(l: *mut lua_State) -> bool {
-        // SAFETY: every read is at an offset inside the object it reads
-        // (the structs are larger than the offsets used); values pushed are
-        // popped before returning.
-        unsafe {
-            if ffi::lua_checkstack(l, 5) == 0 {
-                return false;
-            }
-            let top0 = ffi::lua_gettop(l);
-            let ls = l as usize;
-            ffi::lua_createtable(l, 0, 4);
-            ffi::lua_pushvalue(l, ffi::LUA_GLOBALSINDEX);
-            ffi::lua_pushnumber(l, 1.0);
-            let top = field(ls, L_TOP);
-            let ci = field(ls, L_CI);
-            let base = field(ci, 0);
-            let table = top - 3 * TVALUE;
-            let mut ok = (top - base) / TVALUE == ffi::lua_gettop(l) as usize
-                && int_at(table, TV_TT) == ffi::LUA_TTABLE
-                && field(table, 0) == ffi::lua_topointer(l, -3) as usize
-                && ((field(table, 0) + T_LSIZENODE) as *const u8).read() == 2 // 4 nodes
-                && field(field(table, 0), T_NODE) != 0
-                && field(ls, L_GT) == ffi::lua_topointer(l, -2) as usize
-                && field(ls, L_STACK) <= base
-                && field(ls, L_BASE_CI) <= ci;
-            // A closure's environment.
-            unsafe extern "C-unwind" fn nothing(_: *mut lua_State) -> c_int {
-                0
-            }
-            ffi::lua_pushcfunction(l, nothing);
-            let closure = field(field(ls, L_TOP) - TVALUE, 0);
-            ffi::lua_getfenv(l, -1);
-            ok = ok
-                && int_at(field(ls, L_TOP) - 2 * TVALUE, TV_TT) == ffi::LUA_TFUNCTION
-                && field(closure, CL_ENV) == ffi::lua_topointer(l, -1) as usize;
-            ffi::lua_settop(l, top0);
-            ok
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_layout_matches_this_luau() {
-        let lua = mlua::Lua::new();
-        let mut ok = false;
-        // SAFETY: the main state of a VM on this thread, not running.
-        unsafe { lua.exec_raw::<()>((), |l| ok = Layout::check(l)) }.unwrap();
-        assert!(ok, "Luau struct offsets changed: update prefetch.rs");
-    }
 
     /// The spans of `slot`'s entry, as (address, lines).
     fn spans(w: &Warm, slot: u32) -> Vec<(usize, usize)> {
@@ -426,10 +334,7 @@ mod tests {
         let (t, s): (mlua::Table, mlua::LuaString) = th.resume(()).unwrap();
         let (table, string) = (t.to_pointer() as usize, s.to_pointer() as usize);
         let l = th.state();
-        let mut warm = None;
-        // SAFETY: the VM's main state, not running.
-        unsafe { lua.exec_raw::<()>((), |m| warm = Some(Warm::new(m))) }.unwrap();
-        let w = warm.unwrap();
+        let w = Warm::new(&lua);
         assert!(w.enabled);
         let rust = [(0x10_000, 2), (0, 1), (0x20_000, 1), (0x30_000, 3)];
         // SAFETY: a live, suspended thread; the test is the runner.

@@ -52,7 +52,7 @@ pub(crate) struct ProcData {
 /// the string object at `string` (its address as `lua_topointer` gives it).
 /// It keeps that string alive, so no other string has that address while
 /// the entry exists: a string at `string` *is* that pid string (Luau
-/// interns strings). Released in `ProcData::forget_peer`.
+/// interns strings). Released in `ffi::send::forget_peer`.
 ///
 /// It also remembers the topic of the latest send to that peer, the same
 /// way: `topic_ref` keeps the string object at `topic_string` alive, and
@@ -81,21 +81,6 @@ impl ProcData {
         let r = f(&mut last);
         self.last_to.set(last);
         r
-    }
-
-    /// Drops the remembered send destination and the references that kept
-    /// its strings alive.
-    ///
-    /// # Safety
-    /// `l` is a state of this process's VM, on the thread running it.
-    pub(crate) unsafe fn forget_peer(&self, l: *mut mlua::ffi::lua_State) {
-        if let Some(last) = self.last_to.take() {
-            // SAFETY: the references belong to this VM (see `LastTo`).
-            unsafe {
-                mlua::ffi::lua_unref(l, last.string_ref);
-                mlua::ffi::lua_unref(l, last.topic_ref);
-            }
-        }
     }
 
     pub(crate) fn pid(&self) -> Pid {

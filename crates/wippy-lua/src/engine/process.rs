@@ -2,12 +2,13 @@
 
 use std::rc::Rc;
 
-use mlua::{MultiValue, Table, Thread, Value, ffi};
+use mlua::{MultiValue, Table, Thread, Value};
 use wippy_process::{Context, ExitError, ExitResult, Process, Step, Wait};
 
 use crate::engine::proc_data::ProcData;
 use crate::engine::vm::{Token, Vm};
-use crate::ffi::raw;
+use crate::ffi::interrupt::mark_main;
+use crate::ffi::thread::{self, Resumed};
 
 /// The method's arguments for a thread's first resume.
 enum BootArgs {
@@ -15,53 +16,6 @@ enum BootArgs {
     Spawn(Vec<wippy_process::Payload>),
     /// Values handed to `process.upgrade`.
     Upgrade(MultiValue),
-}
-
-/// How a resume ended.
-enum Resumed {
-    /// The process yielded IDLE (the hot path: nothing converted).
-    Idle,
-    /// The method returned: its EXIT value.
-    Finished(Result<wippy_process::Payload, String>),
-    /// A yield with values or an interrupt, or an error, as mlua's
-    /// `Thread::resume` reports it.
-    Other(mlua::Result<MultiValue>),
-}
-
-/// The error a thread died of (its error object is on top of `t`), as
-/// mlua reports a failed resume: a Rust error raised through a callback
-/// as itself; any other value as its `tostring` followed by the thread's
-/// traceback.
-///
-/// # Safety
-/// `t` is a thread of `lua`'s VM whose resume just failed.
-unsafe fn thread_error(lua: &mlua::Lua, t: *mut ffi::lua_State) -> mlua::Error {
-    // SAFETY: forwarded from the caller; each closure leaves exactly the
-    // values exec_raw returns on the main state's stack.
-    unsafe {
-        let obj = match lua.exec_raw::<Value>((), |state| {
-            ffi::lua_checkstack(state, 1);
-            ffi::lua_xmove(t, state, 1);
-        }) {
-            Ok(Value::Error(e)) => return *e,
-            Ok(v) => v,
-            Err(e) => return e,
-        };
-        // `tostring` may run a __tostring metamethod: exec_raw runs this
-        // protected, and the preemption watchdog stops one that never
-        // returns.
-        match lua.exec_raw::<mlua::LuaString>(obj, |state| {
-            let s = ffi::luaL_tolstring(state, -1, std::ptr::null_mut());
-            if ffi::lua_checkstack(state, ffi::LUA_TRACEBACK_STACK) != 0 {
-                ffi::luaL_traceback(state, t, s, 0);
-                ffi::lua_remove(state, -2);
-            }
-            ffi::lua_remove(state, -2);
-        }) {
-            Ok(text) => mlua::Error::RuntimeError(text.to_string_lossy()),
-            Err(e) => e,
-        }
-    }
 }
 
 /// The state machine of one Lua process.
@@ -133,7 +87,7 @@ impl LuaProc {
         // Room for main, env and inbox without growing (three rehashes).
         let state = lua.create_table_with_capacity(0, 4)?;
         let thread = lua.create_thread(vm.boot.clone())?;
-        crate::engine::preempt::mark_main(&thread);
+        mark_main(&thread);
         let method = vm.method_name(&code)?;
         data.boot
             .set(Some(Box::new((state.clone(), chunk, method))));
@@ -151,40 +105,22 @@ impl LuaProc {
     }
 
     fn resume(&mut self) -> Resumed {
-        let t = self.thread.state();
         self.fed = false;
         let nargs = if let Some(args) = self.boot.take() {
             // First resume: the boot function is on the thread's stack; the
             // arguments go above it.
             match *args {
-                BootArgs::Spawn(args) => {
-                    let n = args.len() as std::ffi::c_int;
-                    // SAFETY: the thread is new (not running) and has room
-                    // after lua_checkstack; push_payload pushes one value
-                    // per payload.
-                    unsafe {
-                        ffi::lua_checkstack(t, n);
-                        for a in &args {
-                            raw::push_payload(t, a, &self.vm.env.strings);
-                        }
-                    }
-                    n
-                }
+                // SAFETY: the thread is new (not started), of this process's
+                // VM, which runs on this worker for the whole step.
+                BootArgs::Spawn(args) => unsafe {
+                    thread::push_args(&self.thread, &args, &self.vm.env.strings)
+                },
+                // SAFETY: as above.
                 BootArgs::Upgrade(args) => {
-                    let n = args.len() as std::ffi::c_int;
-                    // SAFETY: exec_raw leaves the arguments on the main
-                    // state's stack; they are moved to the (not yet started)
-                    // thread, which has room for them after lua_checkstack.
-                    let moved = unsafe {
-                        self.vm.lua.exec_raw::<()>(args, |state| {
-                            ffi::lua_checkstack(t, n);
-                            ffi::lua_xmove(state, t, n);
-                        })
-                    };
-                    if let Err(e) = moved {
-                        return Resumed::Other(Err(e));
+                    match unsafe { thread::move_args(&self.vm.lua, &self.thread, args) } {
+                        Ok(n) => n,
+                        Err(e) => return Resumed::Other(Err(e)),
                     }
-                    n
                 }
             }
         } else {
@@ -204,72 +140,27 @@ impl LuaProc {
             if std::mem::take(&mut self.in_recv)
                 && let Some(msg) = self.data.cell.try_recv()
             {
-                // SAFETY: the thread is suspended in a yield (a resume's
-                // values become the yield's results) and has room for one
-                // value after lua_checkstack.
-                unsafe {
-                    ffi::lua_checkstack(t, 1);
-                    crate::ffi::message_object::push(t, msg);
-                }
                 self.fed = true;
-                1
+                // SAFETY: the thread is suspended in `rt.recv`'s yield, of
+                // this process's VM, which runs on this worker.
+                unsafe { thread::feed(&self.thread, msg) }
             } else {
                 0
             }
         };
-        // SAFETY: the thread belongs to this process's VM, which runs on
-        // this worker for the whole step; it is new (with `nargs` arguments
-        // above its function) or suspended in a yield.
-        unsafe { self.resume_raw(nargs) }
-    }
-
-    /// Resumes the thread on the raw Luau API: an IDLE yield, the common
-    /// case, costs no mlua values, and a finished thread's results are
-    /// converted straight off its stack. Other yields are handed over as
-    /// mlua values; errors get the text mlua's `Thread::resume` would give
-    /// them (message and traceback).
-    ///
-    /// # Safety
-    /// `self.thread` is new with `nargs` arguments pushed, or suspended in
-    /// a yield; the VM runs on this thread.
-    unsafe fn resume_raw(&mut self, nargs: std::ffi::c_int) -> Resumed {
-        let lua = &self.vm.lua;
-        let t = self.thread.state();
-        // SAFETY: see the function's contract; `main` is the VM's main state
-        // (a resume from Rust, not from inside a callback).
-        unsafe {
-            let status = ffi::lua_resume_(t, self.vm.main, nargs);
-            match status {
-                ffi::LUA_OK => {
-                    let function = self.data.entry.borrow().kind
-                        == wippy_host::registry::EntryKind::FunctionLua;
-                    let r = results(t, function);
-                    ffi::lua_settop(t, 0);
-                    Resumed::Finished(r)
-                }
-                ffi::LUA_YIELD => {
-                    let n = ffi::lua_gettop(t);
-                    if n == 1 && ffi::lua_type(t, 1) == ffi::LUA_TLIGHTUSERDATA {
-                        let token = Token::from_ptr(ffi::lua_touserdata(t, 1));
-                        if matches!(token, Some(Token::Idle | Token::IdleRecv)) {
-                            self.in_recv = token == Some(Token::IdleRecv);
-                            ffi::lua_settop(t, 0);
-                            return Resumed::Idle;
-                        }
-                    }
-                    // An upgrade request, a stray yield, or nothing (an
-                    // interrupt): hand them over as mlua values.
-                    Resumed::Other(lua.exec_raw::<MultiValue>((), |state| {
-                        ffi::lua_checkstack(state, n);
-                        ffi::lua_xmove(t, state, n);
-                    }))
-                }
-                ffi::LUA_ERRMEM => Resumed::Other(Err(mlua::Error::MemoryError(
-                    "not enough memory".to_owned(),
-                ))),
-                _ => Resumed::Other(Err(thread_error(lua, t))),
-            }
+        // SAFETY: the thread belongs to this process's VM, whose main state
+        // is `main`, and which runs on this worker for the whole step; it is
+        // new (with `nargs` arguments above its function) or suspended in a
+        // yield (with `nargs` values for it).
+        let r = unsafe {
+            thread::resume(&self.vm.lua, self.vm.main, &self.thread, nargs, || {
+                self.data.entry.borrow().kind == wippy_host::registry::EntryKind::FunctionLua
+            })
+        };
+        if let Resumed::Idle(token) = r {
+            self.in_recv = token == Token::IdleRecv;
         }
+        r
     }
 
     /// What a resume that neither parked nor finished came to: an error, an
@@ -332,7 +223,7 @@ impl LuaProc {
         let build = || -> mlua::Result<(Thread, Box<BootArgs>)> {
             let chunk = self.vm.instantiate(&code)?;
             let thread = lua.create_thread(self.vm.boot.clone())?;
-            crate::engine::preempt::mark_main(&thread);
+            mark_main(&thread);
             let parts = (self.state.clone(), chunk, self.vm.method_name(&code)?);
             self.data.boot.set(Some(Box::new(parts)));
             Ok((
@@ -387,13 +278,13 @@ impl Process for LuaProc {
             // but a thread resumed after a preemption may reach its IDLE
             // yield without pumping, so that step requeues instead; the next
             // resume returns from the IDLE yield and pumps.
-            Resumed::Idle if after_preemption => Step::Yield(Wait::yield_now()),
+            Resumed::Idle(_) if after_preemption => Step::Yield(Wait::yield_now()),
             // Only a step that a message drove records where the process's
             // memory is (prefetch.rs): a process that never took a message
             // from its inbox's fast path (an idle one, one that waits on
             // timers or channels) costs no record.
-            Resumed::Idle if !self.fed => Step::Idle,
-            Resumed::Idle => {
+            Resumed::Idle(_) if !self.fed => Step::Idle,
+            Resumed::Idle(_) => {
                 // Where its memory is, for its next wake-up (prefetch.rs):
                 // its Rust state and the cell of the peer it sends to.
                 let (last_to, peer, peer_slot) = self.data.with_last_to(|last| {
@@ -435,33 +326,7 @@ impl Process for LuaProc {
         self.data.cancel_timers(&self.vm.env);
         // SAFETY: the VM's main state, on the shard's runner, between
         // resumes.
-        unsafe { self.data.forget_peer(self.vm.main) };
-    }
-}
-
-/// The EXIT value of a finished thread, from its results on its stack:
-/// its method's return value, or, when it returned several (`return false,
-/// "why"`), an array of them. A `function.lua` entry's value is always the
-/// array of its results (what `funcs.call` returns).
-///
-/// # Safety
-/// `t` is a thread of a VM running on this thread, finished with only its
-/// results on its stack.
-unsafe fn results(
-    t: *mut ffi::lua_State,
-    function: bool,
-) -> Result<wippy_process::Payload, String> {
-    // SAFETY: indices 1..=n are the thread's results.
-    unsafe {
-        let n = ffi::lua_gettop(t);
-        match n {
-            0 if !function => Ok(wippy_process::Payload::Nil),
-            1 if !function => raw::to_payload(t, 1, "result"),
-            _ => (1..=n)
-                .map(|i| raw::to_payload(t, i, &format!("result[{i}]")))
-                .collect::<Result<Vec<_>, _>>()
-                .map(wippy_process::Payload::Array),
-        }
+        unsafe { crate::ffi::send::forget_peer(self.vm.main, &self.data) };
     }
 }
 

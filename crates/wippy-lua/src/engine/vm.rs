@@ -120,9 +120,7 @@ impl Vm {
         )?;
         // `loadstring`/`load` of text compile as entries do.
         lua.set_compiler(crate::engine::code::compiler());
-        // SAFETY: the main state, before any process exists; install leaves
-        // the stack as it found it.
-        unsafe { lua.exec_raw::<()>((), |l| crate::ffi::message_object::install(l))? };
+        crate::ffi::message_object::install(&lua)?;
         let globals = lua.globals();
         trim_globals(&lua, &globals)?;
         // The prelude's natives (`rt`): the API adds its own; these are the
@@ -157,11 +155,7 @@ impl Vm {
         env_mt.set_readonly(true);
         globals.set_readonly(true);
         let main = lua.state();
-        let mut warm = None;
-        // SAFETY: the main state, not running; the check leaves its stack
-        // as it found it.
-        unsafe { lua.exec_raw::<()>((), |l| warm = Some(crate::engine::prefetch::Warm::new(l)))? };
-        let warm = Arc::new(warm.expect("exec_raw ran the closure"));
+        let warm = Arc::new(crate::engine::prefetch::Warm::new(&lua));
         Ok(Vm {
             lua,
             env,
@@ -193,9 +187,7 @@ impl Vm {
 
     /// The VM's callback table (for the preemption interrupt).
     pub(crate) fn callbacks(&self) -> *mut mlua::ffi::lua_Callbacks {
-        // SAFETY: any thread of the VM leads to its global callback table,
-        // which lives as long as the VM.
-        unsafe { mlua::ffi::lua_callbacks(self.lua.current_thread().state()) }
+        crate::ffi::interrupt::callbacks(&self.lua)
     }
 
     /// A fresh clone of the entry's chunk; the prelude's boot binds it to

@@ -17,10 +17,11 @@
 
 use std::cell::RefCell;
 use std::ffi::c_int;
-use std::os::raw::c_char;
 
 use mlua::ffi::{self, lua_State};
 use wippy_process::{Pid, Topic};
+
+use crate::ffi::push_bytes;
 
 /// Strings longer than this are pushed uncached (they are rarely repeated
 /// topics or keys, and comparing them costs what interning does).
@@ -53,25 +54,28 @@ impl LuaStrings {
     /// # Safety
     /// `l` is a running thread of this cache's VM with a free stack slot.
     pub(crate) unsafe fn push_str(&self, l: *mut lua_State, s: &str) {
-        // SAFETY: forwarded from the caller.
-        unsafe {
-            if s.len() > MAX_CACHED_LEN {
-                push_raw(l, s.as_bytes());
-                return;
-            }
-            let ix = hash_str(s) % TOPIC_SLOTS;
-            let mut slots = self.inner.borrow_mut();
-            if let Some((key, r)) = &slots.strs[ix]
-                && key == s
-            {
-                ffi::lua_rawgeti(l, ffi::LUA_REGISTRYINDEX, *r as _);
-                return;
-            }
-            push_raw(l, s.as_bytes());
-            let r = ffi::lua_ref(l, -1);
-            if let Some((_, old)) = slots.strs[ix].replace((Topic::new(s), r)) {
-                ffi::lua_unref(l, old);
-            }
+        if s.len() > MAX_CACHED_LEN {
+            // SAFETY: the caller's contract.
+            unsafe { push_bytes(l, s.as_bytes()) };
+            return;
+        }
+        let ix = hash_str(s) % TOPIC_SLOTS;
+        let mut slots = self.inner.borrow_mut();
+        if let Some((key, r)) = &slots.strs[ix]
+            && key == s
+        {
+            // SAFETY: the caller's contract; `r` is a live registry
+            // reference of this VM (the module's invariant).
+            unsafe { ffi::lua_rawgeti(l, ffi::LUA_REGISTRYINDEX, *r as _) };
+            return;
+        }
+        // SAFETY: the caller's contract.
+        unsafe { push_bytes(l, s.as_bytes()) };
+        // SAFETY: the string just pushed (lua_ref leaves it on the stack).
+        let r = unsafe { ffi::lua_ref(l, -1) };
+        if let Some((_, old)) = slots.strs[ix].replace((Topic::new(s), r)) {
+            // SAFETY: the slot's old reference, of this VM, now unused.
+            unsafe { ffi::lua_unref(l, old) };
         }
     }
 
@@ -82,28 +86,24 @@ impl LuaStrings {
     pub(crate) unsafe fn push_pid(&self, l: *mut lua_State, pid: Pid) {
         let ix = hash_pid(pid) % PID_SLOTS;
         let mut slots = self.inner.borrow_mut();
-        // SAFETY: forwarded from the caller.
-        unsafe {
-            if let Some((key, r)) = &slots.pids[ix]
-                && *key == pid
-            {
-                ffi::lua_rawgeti(l, ffi::LUA_REGISTRYINDEX, *r as _);
-                return;
-            }
-            let mut buf = String::with_capacity(32);
-            pid.write_to(&mut buf);
-            push_raw(l, buf.as_bytes());
-            let r = ffi::lua_ref(l, -1);
-            if let Some((_, old)) = slots.pids[ix].replace((pid, r)) {
-                ffi::lua_unref(l, old);
-            }
+        if let Some((key, r)) = &slots.pids[ix]
+            && *key == pid
+        {
+            // SAFETY: as in `push_str`.
+            unsafe { ffi::lua_rawgeti(l, ffi::LUA_REGISTRYINDEX, *r as _) };
+            return;
+        }
+        let mut buf = String::with_capacity(32);
+        pid.write_to(&mut buf);
+        // SAFETY: the caller's contract.
+        unsafe { push_bytes(l, buf.as_bytes()) };
+        // SAFETY: the string just pushed (lua_ref leaves it on the stack).
+        let r = unsafe { ffi::lua_ref(l, -1) };
+        if let Some((_, old)) = slots.pids[ix].replace((pid, r)) {
+            // SAFETY: the slot's old reference, of this VM, now unused.
+            unsafe { ffi::lua_unref(l, old) };
         }
     }
-}
-
-unsafe fn push_raw(l: *mut lua_State, b: &[u8]) {
-    // SAFETY: the caller checked stack space.
-    unsafe { ffi::lua_pushlstring(l, b.as_ptr() as *const c_char, b.len()) };
 }
 
 fn hash_str(s: &str) -> usize {

@@ -26,7 +26,7 @@ pub(crate) mod spawn;
 pub(crate) fn register(m: &mut Exports<'_>) -> mlua::Result<()> {
     m.native("pid", pid)?;
     m.native("id", pid)?;
-    m.set("send", crate::ffi::raw::send_function(m.lua())?)?;
+    m.set("send", crate::ffi::send::send_function(m.lua())?)?;
     m.native("spawn", spawn::variant("spawn", false, false))?;
     m.native(
         "spawn_monitored",
@@ -64,9 +64,9 @@ pub(crate) fn register(m: &mut Exports<'_>) -> mlua::Result<()> {
     m.prelude("with_options");
 
     m.for_prelude("boot_parts", super::process_fn(m.lua(), boot_parts)?)?;
-    m.for_prelude("take", crate::ffi::raw::take_function(m.lua())?)?;
-    m.for_prelude("recv", crate::ffi::raw::recv_function(m.lua())?)?;
-    m.for_prelude("bind_env", crate::ffi::raw::bind_env_function(m.lua())?)?;
+    m.for_prelude("take", crate::ffi::receive::take_function(m.lua())?)?;
+    m.for_prelude("recv", crate::ffi::receive::recv_function(m.lua())?)?;
+    m.for_prelude("bind_env", crate::ffi::thread::bind_env_function(m.lua())?)?;
     m.for_prelude("event", super::process_fn(m.lua(), event)?)?;
     m.for_prelude("completion", super::process_fn(m.lua(), completion)?)?;
     m.for_prelude("spawn", super::process_fn(m.lua(), spawn::spawner)?)?;
