@@ -19,16 +19,22 @@ static NET: AtomicIsize = AtomicIsize::new(0);
 
 // SAFETY: forwards to the system allocator; only counts.
 unsafe impl GlobalAlloc for Counting {
+    /// # Safety
+    /// As for [`GlobalAlloc::alloc`].
     unsafe fn alloc(&self, l: Layout) -> *mut u8 {
         NET.fetch_add(l.size() as isize, Ordering::Relaxed);
         // SAFETY: the caller's contract, forwarded.
         unsafe { System.alloc(l) }
     }
+    /// # Safety
+    /// As for [`GlobalAlloc::dealloc`].
     unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
         NET.fetch_sub(l.size() as isize, Ordering::Relaxed);
         // SAFETY: the caller's contract, forwarded.
         unsafe { System.dealloc(p, l) }
     }
+    /// # Safety
+    /// As for [`GlobalAlloc::realloc`].
     unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
         NET.fetch_add(new as isize - l.size() as isize, Ordering::Relaxed);
         // SAFETY: the caller's contract, forwarded.

@@ -258,7 +258,7 @@ impl LuaHost {
         let shards = (0..shards)
             .map(|_| Shard::new(core.clone()))
             .collect::<Result<Vec<_>, _>>()
-            .map_err(HostError::Load)?;
+            .map_err(|e| HostError::Load(e.to_string()))?;
         let host = Arc::new(LuaHost {
             core,
             shards,
@@ -449,7 +449,11 @@ impl ProcessHost for LuaHost {
         if self.core.closed.load(Ordering::Relaxed) {
             return Err(HostError::ShutDown(self.core.name.clone()));
         }
-        let code = self.core.code.get(&req.entry).map_err(HostError::Load)?;
+        let code = self
+            .core
+            .code
+            .get(&req.entry)
+            .map_err(|e| HostError::Load(e.to_string()))?;
         if !matches!(code.kind, EntryKind::ProcessLua | EntryKind::FunctionLua) {
             return Err(HostError::NotRunnable {
                 entry: req.entry.to_string(),
@@ -466,7 +470,8 @@ impl ProcessHost for LuaHost {
         let dedicated;
         let shard = if self.core.config.isolation == Isolation::Dedicated {
             // A VM of its own: separate heap and GC, an exact memory limit.
-            dedicated = Shard::new_dedicated(self.core.clone()).map_err(HostError::Load)?;
+            dedicated = Shard::new_dedicated(self.core.clone())
+                .map_err(|e| HostError::Load(e.to_string()))?;
             self.keep_dedicated(&dedicated);
             &dedicated
         } else {

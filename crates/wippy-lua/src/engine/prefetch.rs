@@ -87,6 +87,9 @@ pub(crate) struct Warm {
 // the shard (see the module's invariants): never from two threads at once,
 // and every access is a short borrow that does not outlive the call.
 unsafe impl Sync for Warm {}
+// SAFETY: as for `Sync`: the runner that touches the table may change from
+// one run of the shard to the next, but never two at once (the shard's
+// state lock), and the addresses it holds are only prefetched.
 unsafe impl Send for Warm {}
 
 #[inline(always)]

@@ -115,9 +115,10 @@ impl LuaProc {
                 BootArgs::Spawn(args) => unsafe {
                     thread::push_args(&self.thread, &args, &self.vm.env.strings)
                 },
-                // SAFETY: as above.
                 BootArgs::Upgrade(args) => {
-                    match unsafe { thread::move_args(&self.vm.lua, &self.thread, args) } {
+                    // SAFETY: as above.
+                    let moved = unsafe { thread::move_args(&self.vm.lua, &self.thread, args) };
+                    match moved {
                         Ok(n) => n,
                         Err(e) => return Resumed::Other(Err(e)),
                     }
@@ -211,7 +212,7 @@ impl LuaProc {
             self.data
                 .check(&self.vm.env, "process.spawn", id.as_str())?;
         }
-        let code = host.code.get(&id)?;
+        let code = host.code.get(&id).map_err(|e| e.to_string())?;
         if !matches!(
             code.kind,
             wippy_host::registry::EntryKind::ProcessLua

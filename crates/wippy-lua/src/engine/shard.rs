@@ -24,6 +24,7 @@ use wippy_host::registry::EntryId;
 use wippy_process::wippy_sched::Task;
 use wippy_process::{Cell, Home, Outcome, Payload, Pid, Process, drive};
 
+use crate::Error;
 use crate::engine::code::Compiled;
 use crate::engine::lua_host::HostCore;
 use crate::engine::preempt::Preempt;
@@ -122,17 +123,17 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Shard {
-    pub(crate) fn new(core: Arc<HostCore>) -> Result<Arc<Shard>, String> {
+    pub(crate) fn new(core: Arc<HostCore>) -> Result<Arc<Shard>, Error> {
         Shard::build(core, false)
     }
 
     /// A shard for one process of a dedicated host.
-    pub(crate) fn new_dedicated(core: Arc<HostCore>) -> Result<Arc<Shard>, String> {
+    pub(crate) fn new_dedicated(core: Arc<HostCore>) -> Result<Arc<Shard>, Error> {
         Shard::build(core, true)
     }
 
-    fn build(core: Arc<HostCore>, dedicated: bool) -> Result<Arc<Shard>, String> {
-        let vm = Vm::new(core.clone()).map_err(|e| format!("cannot start a Lua VM: {e}"))?;
+    fn build(core: Arc<HostCore>, dedicated: bool) -> Result<Arc<Shard>, Error> {
+        let vm = Vm::new(core.clone()).map_err(|e| Error::VmStart(e.to_string()))?;
         let preempt = Preempt::new(vm.callbacks());
         let warm = vm.warm.clone();
         Ok(Arc::new_cyclic(|me| Shard {

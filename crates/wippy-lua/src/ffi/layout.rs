@@ -200,7 +200,10 @@ unsafe fn check_raw(l: *mut lua_State) -> bool {
                 && field(ls, L_BASE_CI) <= ci
         };
     }
-    // A closure's environment.
+    /// A C function to push, to find a closure's environment.
+    ///
+    /// # Safety
+    /// Never called (only pushed); as a C function it does nothing.
     unsafe extern "C-unwind" fn nothing(_: *mut lua_State) -> c_int {
         0
     }
