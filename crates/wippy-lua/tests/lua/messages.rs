@@ -2,10 +2,9 @@
 //! their methods, what they refuse, and that each `:data()` is a fresh copy
 //! owned by the receiver (`lua-api.md`, "Message objects").
 
-mod common;
-
-use common::*;
 use wippy_process::Payload;
+
+use crate::common::*;
 
 fn run(body: &str) -> Payload {
     let src = format!("local M = {{}}\nfunction M.main(...)\n{body}\nend\nreturn M\n");

@@ -3,10 +3,9 @@
 //! failure; wrong argument types raise with the argument's position; and
 //! the globals a process sees, `_G` included, are its own.
 
-mod common;
-
-use common::*;
 use wippy_process::Payload;
+
+use crate::common::*;
 
 fn run(body: &str) -> Payload {
     let src = format!(

@@ -2,14 +2,13 @@
 //! inbox; then every one is messaged, exits, and the node is back to its
 //! baseline.
 
-mod common;
-
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use common::*;
 use wippy_host::ProcessHost;
 use wippy_process::{Event, Payload, SpawnOptions};
+
+use crate::common::*;
 
 const WAITER: &str = r#"
 local M = {}

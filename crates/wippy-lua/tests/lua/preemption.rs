@@ -5,20 +5,19 @@
 //! `lua-api.md`: "standard coroutine.create/resume/yield/wrap keep
 //! working"). Endless loops inside coroutines are in `sandbox.rs`.
 
-mod common;
-
-use common::*;
 use std::time::{Duration, Instant};
 use wippy_lua::LuaHostConfig;
 
 use wippy_process::Payload;
+
+use crate::common::*;
 
 /// Iterations of the inner loop: enough for tens of 2 ms slices.
 const N: i64 = 3_000_000;
 
 /// An app on a host with one worker and one shard: every process competes
 /// for the same VM and thread, so the watchdog has every reason to preempt.
-fn one_worker(entries: Vec<common::Lua>) -> TestApp {
+fn one_worker(entries: Vec<crate::common::Lua>) -> TestApp {
     TestApp::with_config(
         entries,
         LuaHostConfig {

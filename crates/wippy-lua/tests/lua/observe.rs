@@ -2,12 +2,11 @@
 //! and processes (`LuaHost::snapshot`) and which process each VM is
 //! stepping (`LuaHost::running`).
 
-mod common;
-
-use common::*;
 use wippy_host::registry::Isolation;
 use wippy_lua::{LuaHostConfig, ProcessInfo};
 use wippy_process::{Payload, Pid, RunState};
+
+use crate::common::*;
 
 const WAITS: &str = r#"return { main = function()
     process.events():receive()

@@ -2,15 +2,16 @@
 //! (cell, process, `ProcData`, shard bookkeeping), counted by a counting
 //! allocator (Lua allocates through Rust's). `lua.idle_memory` measures the
 //! same thing as resident memory, which is noisier; this pins it down.
-
-mod common;
+//! The allocator counts the whole test binary, so the test runs alone
+//! (`common::alone`).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicIsize, Ordering};
 use std::time::Duration;
 
-use common::*;
 use wippy_process::Payload;
+
+use crate::common::*;
 
 /// Net bytes allocated, process-wide.
 struct Counting;
@@ -59,6 +60,8 @@ return M
 
 #[test]
 fn a_parked_process_costs_under_two_and_a_half_kilobytes_in_all() {
+    // The counter is process-wide: no other test may allocate meanwhile.
+    let _alone = alone();
     const N: isize = 20_000;
     let t = TestApp::new(vec![entry("idle", IDLE)], 2);
     let (mailbox, ready) = t.mailbox();

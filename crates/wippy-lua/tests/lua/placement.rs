@@ -3,10 +3,9 @@
 //! are kept together while the loads stay within 1/16 of the mean, and a
 //! fan-out by the host's own processes spreads.
 
-mod common;
-
-use common::*;
 use wippy_process::Payload;
+
+use crate::common::*;
 
 const PARKED: &str = r#"
 return { main = function() process.inbox():receive() end }

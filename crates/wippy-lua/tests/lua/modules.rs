@@ -3,15 +3,15 @@
 //! `json`, `logger`, the Spawner, `loadstring`, and compiled-code reuse on
 //! upgrade.
 
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use wippy_host::registry::{Registry, Source};
 use wippy_host::{App, SpawnContext, SpawnRequest};
 use wippy_lua::{CodeCache, LuaHost, LuaHostConfig};
 use wippy_process::{Event, ExitResult, Payload, Runtime, SpawnOptions};
+
+use crate::common::{Shared, registry, shared};
 
 const INDEX: &str = r#"
 version: "1.0"
@@ -92,24 +92,15 @@ end }
     ),
 ];
 
-fn app() -> (Runtime, Arc<App>, Arc<LuaHost>) {
+/// The app, with the machine held for it (first, so it is released last).
+fn app() -> (Shared, Runtime, Arc<App>, Arc<LuaHost>) {
+    let machine = shared();
     let rt = Runtime::new(Default::default()).unwrap();
-    let reg = Registry::load_sources(
-        &[Source {
-            path: "app/_index.yaml".into(),
-            text: INDEX.into(),
-        }],
-        &|p: &Path| {
-            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
-            SOURCES
-                .iter()
-                .find(|(f, _)| *f == name)
-                .map(|(_, s)| s.to_string())
-                .ok_or_else(|| std::io::Error::other("missing"))
-        },
-    )
-    .unwrap();
-    let reg = Arc::new(reg);
+    let files = SOURCES
+        .iter()
+        .map(|(f, s)| (f.to_string(), s.to_string()))
+        .collect();
+    let reg = registry(INDEX.to_owned(), files);
     let app = App::new(rt.node().clone(), reg.clone());
     let host = LuaHost::start(
         &rt,
@@ -118,7 +109,7 @@ fn app() -> (Runtime, Arc<App>, Arc<LuaHost>) {
         LuaHostConfig::new("app:workers", 2),
     )
     .unwrap();
-    (rt, app, host)
+    (machine, rt, app, host)
 }
 
 fn run(rt: &Runtime, app: &Arc<App>, entry: &str) -> ExitResult {
@@ -147,7 +138,7 @@ fn run(rt: &Runtime, app: &Arc<App>, entry: &str) -> ExitResult {
 
 #[test]
 fn modules_and_entry_kinds_work_together() {
-    let (rt, app, _host) = app();
+    let (_machine, rt, app, _host) = app();
     let out = run(&rt, &app, "app:main").expect("main succeeds");
     let get = |k: &str| out.get(k).cloned().unwrap_or(Payload::Nil);
     assert_eq!(get("sum"), Payload::Int(5), "{out:?}");
@@ -176,7 +167,7 @@ fn modules_and_entry_kinds_work_together() {
 
 #[test]
 fn requiring_an_unlisted_module_names_the_entry() {
-    let (rt, app, _host) = app();
+    let (_machine, rt, app, _host) = app();
     let out = run(&rt, &app, "app:nomods").expect("runs");
     let msg = out.as_str().unwrap().to_owned();
     assert!(
@@ -187,7 +178,7 @@ fn requiring_an_unlisted_module_names_the_entry() {
 
 #[test]
 fn a_function_entry_returns_all_its_results() {
-    let (rt, app, _host) = app();
+    let (_machine, rt, app, _host) = app();
     let out = run(&rt, &app, "app:add");
     // Called with no arguments: `nil + nil` fails, naming the entry.
     let err = out.unwrap_err();
@@ -196,7 +187,7 @@ fn a_function_entry_returns_all_its_results() {
 
 #[test]
 fn upgrading_to_cached_code_does_not_recompile() {
-    let (rt, app, host) = app();
+    let (_machine, rt, app, host) = app();
     // Compile once by running it, then count compilations across 50 upgrades.
     let _ = host.code().get(&"app:upgrader".parse().unwrap()).unwrap();
     let before = host.code().compile_count();

@@ -1,11 +1,14 @@
-//! Shared set-up of the integration tests: an app of Lua entries built from
-//! strings, one Lua host, and native helper processes that forward what they
-//! get (messages, lifecycle events) to the test thread.
+//! Shared set-up of the integration tests: apps read from memory
+//! ([`registry`]), an app of Lua entries with one Lua host ([`TestApp`]),
+//! native helper processes that forward what they get (messages, lifecycle
+//! events) to the test thread, the guard that lets a test have the machine
+//! to itself ([`alone`]), and [`skip`] for a test that cannot run here.
 
-#![allow(dead_code)]
-
-use std::sync::Arc;
+use std::cell::{Cell, RefCell};
+use std::io::Write;
+use std::marker::PhantomData;
 use std::sync::mpsc::{self, Receiver};
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
 use wippy_host::registry::{Registry, Source};
@@ -45,14 +48,124 @@ pub fn entry_time(name: &'static str, source: &str) -> Lua {
     }
 }
 
+/// The registry of an app read from memory: `index` is its
+/// `app/_index.yaml`, `files` the sources it names, by file name.
+pub fn registry(index: String, files: Vec<(String, String)>) -> Arc<Registry> {
+    let read = move |p: &std::path::Path| -> std::io::Result<String> {
+        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        files
+            .iter()
+            .find(|(f, _)| f == name)
+            .map(|(_, s)| s.clone())
+            .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, name.to_owned()))
+    };
+    let source = Source {
+        path: "app/_index.yaml".into(),
+        text: index,
+    };
+    let registry = Registry::load_sources(&[source], &read)
+        .unwrap_or_else(|e| panic!("test app does not load: {e:?}"));
+    Arc::new(registry)
+}
+
+/// Held (shared) by every running test app; taken whole by a test that
+/// measures the OS process or needs every core ([`alone`]).
+static MACHINE: RwLock<()> = RwLock::new(());
+
+thread_local! {
+    /// This thread's shared hold of `MACHINE` and how many apps use it
+    /// (a test may run two apps at once: the lock is taken once per
+    /// thread, so a waiting [`alone`] cannot wedge the second).
+    static SHARED: RefCell<Option<(RwLockReadGuard<'static, ()>, usize)>> =
+        const { RefCell::new(None) };
+    /// This thread holds `MACHINE` whole (its apps need no shared hold).
+    static ALONE: Cell<bool> = const { Cell::new(false) };
+}
+
+/// A test app's shared hold of the machine (see [`alone`]); released when
+/// the thread's last one drops.
+pub struct Shared {
+    counted: bool,
+    _not_send: PhantomData<std::sync::MutexGuard<'static, ()>>,
+}
+
+/// A shared hold of the machine, for a test app that lives on this thread.
+pub fn shared() -> Shared {
+    let counted = !ALONE.with(Cell::get);
+    if counted {
+        SHARED.with(|s| {
+            let mut s = s.borrow_mut();
+            match s.as_mut() {
+                Some((_, n)) => *n += 1,
+                None => {
+                    let guard = MACHINE.read().unwrap_or_else(PoisonError::into_inner);
+                    *s = Some((guard, 1));
+                }
+            }
+        });
+    }
+    Shared {
+        counted,
+        _not_send: PhantomData,
+    }
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        if !self.counted {
+            return;
+        }
+        SHARED.with(|s| {
+            let mut s = s.borrow_mut();
+            if let Some((_, n)) = s.as_mut() {
+                *n -= 1;
+                if *n == 0 {
+                    *s = None;
+                }
+            }
+        });
+    }
+}
+
+/// The machine to this test alone, until dropped: waits for every other
+/// test app to end and keeps new ones from starting. For tests that
+/// measure the whole OS process (its CPU time, its allocations) or need
+/// every core.
+pub struct Alone {
+    _whole: RwLockWriteGuard<'static, ()>,
+}
+
+/// Takes the machine whole (see [`Alone`]).
+pub fn alone() -> Alone {
+    let whole = MACHINE.write().unwrap_or_else(PoisonError::into_inner);
+    ALONE.with(|a| a.set(true));
+    Alone { _whole: whole }
+}
+
+impl Drop for Alone {
+    fn drop(&mut self) {
+        ALONE.with(|a| a.set(false));
+    }
+}
+
+/// Says, visibly, that `test` did not run here and why: written to the
+/// test binary's stderr itself, past libtest's output capture, so the line
+/// shows in every run (a skipped test still reports `ok`: libtest has no
+/// other way to say it at run time).
+pub fn skip(test: &str, reason: &str) {
+    let _ = writeln!(std::io::stderr(), "test {test} ... SKIPPED: {reason}");
+}
+
 /// A running test app.
 ///
-/// Field order matters for drop: the host and app go before the runtime.
+/// Field order matters for drop: the host and app go before the runtime,
+/// and the machine is released last.
 pub struct TestApp {
     pub host: Arc<LuaHost>,
     pub app: Arc<App>,
     pub native: NativeHost,
     pub rt: Runtime,
+    _machine: Shared,
 }
 
 impl TestApp {
@@ -80,23 +193,8 @@ impl TestApp {
             .into_iter()
             .map(|e| (format!("{}.lua", e.name), e.source))
             .collect();
-        let read = move |p: &std::path::Path| -> std::io::Result<String> {
-            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-            files
-                .iter()
-                .find(|(f, _)| f == name)
-                .map(|(_, s)| s.clone())
-                .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, name.to_owned()))
-        };
-        let registry = Registry::load_sources(
-            &[Source {
-                path: "app/_index.yaml".into(),
-                text: yaml,
-            }],
-            &read,
-        )
-        .unwrap_or_else(|e| panic!("test app does not load: {e:?}"));
-        let registry = Arc::new(registry);
+        let machine = shared();
+        let registry = registry(yaml, files);
         let rt = Runtime::new(Default::default()).unwrap();
         let app = App::new(rt.node().clone(), registry.clone());
         let code = CodeCache::new(registry);
@@ -107,6 +205,7 @@ impl TestApp {
             app,
             native,
             rt,
+            _machine: machine,
         }
     }
 

@@ -1,9 +1,8 @@
 //! Channels, select, managed coroutines and timers inside one Lua process.
 
-mod common;
-
-use common::*;
 use wippy_process::{Payload, SpawnOptions};
+
+use crate::common::*;
 
 /// Runs `main(...)` = `body` (with `time` available) and returns its value.
 fn run(body: &str, args: Vec<Payload>) -> Payload {

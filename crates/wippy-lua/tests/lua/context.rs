@@ -2,12 +2,11 @@
 //! a child, how it is merged and inherited, that it survives an upgrade,
 //! and how `ctx.get` / `require("ctx")` fail.
 
-mod common;
-
-use common::*;
 use wippy_host::ModuleSet;
 use wippy_lua::LuaHostConfig;
 use wippy_process::Payload;
+
+use crate::common::*;
 
 /// Runs `spawn(...)` for a monitored child and returns the child's EXIT
 /// value (or raises its error). Prepended to the parents' sources.
@@ -41,15 +40,15 @@ return { main = function(key)
 end }
 "#;
 
-fn reader() -> common::Lua {
-    common::Lua {
+fn reader() -> crate::common::Lua {
+    crate::common::Lua {
         modules: &["ctx"],
         ..entry("reader", READER)
     }
 }
 
-fn with_ctx(name: &'static str, source: &str) -> common::Lua {
-    common::Lua {
+fn with_ctx(name: &'static str, source: &str) -> crate::common::Lua {
+    crate::common::Lua {
         modules: &["ctx"],
         ..entry(name, &format!("{RUN_CHILD}{source}"))
     }
@@ -210,7 +209,7 @@ fn a_top_level_process_has_an_empty_context() {
 
 #[test]
 fn ctx_get_of_a_missing_key_returns_nil_and_an_error_naming_the_key() {
-    let getter = common::Lua {
+    let getter = crate::common::Lua {
         modules: &["ctx"],
         ..entry("getter", GETTER)
     };
@@ -239,7 +238,7 @@ end }
 
 #[test]
 fn ctx_get_with_a_non_string_key_raises_naming_the_argument() {
-    let bad = common::Lua {
+    let bad = crate::common::Lua {
         modules: &["ctx"],
         ..entry(
             "bad",
@@ -273,7 +272,7 @@ return { main = function()
 end }
 "#,
     );
-    let mutator = common::Lua {
+    let mutator = crate::common::Lua {
         modules: &["ctx"],
         ..entry(
             "mutator",
@@ -323,7 +322,7 @@ end }
 fn a_host_that_does_not_grant_ctx_refuses_it() {
     let mut config = LuaHostConfig::new(HOST, 1);
     config.modules = ModuleSet::only(["time"]);
-    let listed = common::Lua {
+    let listed = crate::common::Lua {
         modules: &["ctx"],
         ..entry(
             "listed",
@@ -366,7 +365,7 @@ end }
 
 #[test]
 fn every_generation_of_upgraded_code_reads_the_context() {
-    let upgrading = common::Lua {
+    let upgrading = crate::common::Lua {
         modules: &["ctx"],
         ..entry(
             "upgrading",

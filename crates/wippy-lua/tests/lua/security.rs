@@ -5,16 +5,14 @@
 //! Every denial returns `nil, "not allowed to <action>: <resource>"` and
 //! changes nothing.
 
-mod common;
-
-use std::path::Path;
 use std::sync::Arc;
 
-use common::{TIMEOUT, exit_value, wait_exit};
-use wippy_host::registry::{EntryKind, EntrySpec, Registry, Source};
+use wippy_host::registry::{EntryKind, EntrySpec};
 use wippy_host::{App, SpawnContext, SpawnRequest};
 use wippy_lua::{CodeCache, LuaHost, LuaHostConfig};
 use wippy_process::{ExitResult, NativeHost, Payload, Runtime, SpawnOptions};
+
+use crate::common::{Shared, TIMEOUT, exit_value, registry, shared, wait_exit};
 
 /// An app of several hosts (every `process.host` of `index` is started),
 /// with Lua sources from `files`.
@@ -22,6 +20,7 @@ struct SecApp {
     app: Arc<App>,
     native: NativeHost,
     _rt: Runtime,
+    _machine: Shared,
 }
 
 impl SecApp {
@@ -38,21 +37,8 @@ impl SecApp {
             .chain(files)
             .map(|(n, s)| (n.to_string(), s.to_string()))
             .collect();
-        let read = move |p: &Path| -> std::io::Result<String> {
-            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-            files
-                .iter()
-                .find(|(f, _)| f == name)
-                .map(|(_, s)| s.clone())
-                .ok_or_else(|| std::io::Error::other(name.to_owned()))
-        };
-        let source = Source {
-            path: "app/_index.yaml".into(),
-            text: index.to_owned(),
-        };
-        let registry = Registry::load_sources(&[source], &read)
-            .unwrap_or_else(|e| panic!("test app does not load: {e}"));
-        let registry = Arc::new(registry);
+        let machine = shared();
+        let registry = registry(index.to_owned(), files);
         let rt = Runtime::new(Default::default()).unwrap();
         let app = App::new(rt.node().clone(), registry.clone());
         let code = CodeCache::new(registry.clone());
@@ -68,6 +54,7 @@ impl SecApp {
             app,
             native,
             _rt: rt,
+            _machine: machine,
         }
     }
 
@@ -321,11 +308,11 @@ fn a_guest_is_refused_what_its_scope_does_not_allow_and_nothing_happens() {
     // Of the guest's spawns only the allowed one made a process, and it
     // has ended: app:users is empty, app:system holds only the keeper.
     let count = |h: &str| t.app.host_named(h).unwrap().process_count();
-    common::wait_until("the guest and its child to end", TIMEOUT, || {
+    crate::common::wait_until("the guest and its child to end", TIMEOUT, || {
         count("app:users") == 0
     });
     // (the driver's exit is counted just after its EXIT is sent)
-    common::wait_until("only the keeper left on app:system", TIMEOUT, || {
+    crate::common::wait_until("only the keeper left on app:system", TIMEOUT, || {
         count("app:system") == 1
     });
 }

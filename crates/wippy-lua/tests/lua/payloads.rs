@@ -2,10 +2,9 @@
 //! tree a receiver gets, integral numbers staying integers, and the values
 //! that cannot be sent, named by their path (`lua-api.md`, "Payloads").
 
-mod common;
-
-use common::*;
 use wippy_process::Payload;
+
+use crate::common::*;
 
 const SENDER: &str = r#"
 local M = {}

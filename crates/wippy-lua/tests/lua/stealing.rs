@@ -1,13 +1,12 @@
 //! Two CPU-bound Lua processes on a host of two workers and two shards run
 //! in parallel: together they take about as long as one alone, not twice.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::*;
 use wippy_lua::LuaHostConfig;
 use wippy_process::{Payload, SpawnOptions};
+
+use crate::common::*;
 
 const BUSY: &str = r#"
 local M = {}
@@ -77,9 +76,14 @@ fn run_busy(t: &TestApp, n: usize, k: i64) -> Duration {
 
 #[test]
 fn two_busy_processes_run_on_both_workers() {
+    // Both cores, without other tests competing for them.
+    let _alone = alone();
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     if cores < 2 {
-        eprintln!("stealing: only {cores} core(s) available; skipping");
+        skip(
+            "stealing::two_busy_processes_run_on_both_workers",
+            &format!("needs two cores, this machine has {cores}"),
+        );
         return;
     }
     let t = app();

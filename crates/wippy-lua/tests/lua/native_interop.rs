@@ -1,14 +1,13 @@
 //! Lua and native processes talk both ways: messages, replies to
 //! `msg:from()`, monitors and EXIT events across the two kinds.
 
-mod common;
-
 use std::sync::mpsc;
 use std::time::Duration;
 
-use common::*;
 use wippy_host::{SpawnContext, SpawnRequest};
 use wippy_process::{Event, Payload, SpawnOptions};
+
+use crate::common::*;
 
 const ECHO: &str = r#"
 local M = {}

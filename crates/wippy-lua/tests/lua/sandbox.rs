@@ -2,16 +2,15 @@
 //! process, with a clear error, while a bystander process on the same VM
 //! shard keeps answering messages.
 
-mod common;
-
 use std::cell::Cell;
 use std::mem::ManuallyDrop;
 use std::sync::mpsc::Receiver;
 use std::time::Duration;
 
-use common::*;
 use wippy_lua::LuaHostConfig;
 use wippy_process::{ExitResult, Message, Payload, Pid, SpawnOptions};
+
+use crate::common::*;
 
 /// Answers every message with facts about its own view of the world; any
 /// tampering with shared libraries or globals by another process would show.

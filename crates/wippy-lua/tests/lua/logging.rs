@@ -2,12 +2,10 @@
 //! message, the process's pid and entry id, the logger's name, and its
 //! fields as one JSON object (tables stay structured).
 
-mod common;
-
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
-use common::*;
+use crate::common::*;
 
 /// Every byte the subscriber writes, from any thread.
 #[derive(Clone, Default)]

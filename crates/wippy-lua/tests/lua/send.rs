@@ -3,10 +3,9 @@
 //! `send` when the peer ends, when names move, when peers alternate, and
 //! when pid strings die and their memory is reused.
 
-mod common;
-
-use common::*;
 use wippy_process::Payload;
+
+use crate::common::*;
 
 /// Counts what arrives until a `stop` message, then returns, as its EXIT
 /// value, the values of every `x` message in arrival order.
