@@ -495,7 +495,7 @@ function M.spawn_coroutine(fn)
 end
 
 -- Preemption of coroutines. The interrupt yields a coroutine that is not
--- a process's main thread with PREEMPT (see preempt.rs). Its resumer
+-- a process's main thread with PREEMPT (see ffi/interrupt.rs). Its resumer
 -- passes the preemption up: a managed coroutine's resumer is `block`
 -- (which requeues it); a manual one's is coroutine.resume/wrap, replaced
 -- by these, which yield their own thread the same way and, once resumed,
@@ -597,7 +597,7 @@ end
 
 ---------------------------------------------------------------- routing
 
--- Message objects are userdata made in Rust (message.rs): m:topic(),
+-- Message objects are userdata made in Rust (ffi/message_object.rs): m:topic(),
 -- m:from(), m:payload(), m:data().
 
 pump = function(p)

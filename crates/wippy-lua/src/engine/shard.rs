@@ -305,7 +305,7 @@ impl Task for Shard {
 }
 
 impl Shard {
-    /// Arms the preemption watchdog (see `preempt.rs`) unless it is armed:
+    /// Arms the preemption watchdog (see `engine/preempt.rs`) unless it is armed:
     /// a periodic timer that looks at the shard every half slice while it
     /// runs, and disarms itself when it finds the shard idle. Idle shards
     /// cost nothing.

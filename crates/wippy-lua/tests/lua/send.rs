@@ -1,5 +1,5 @@
 //! `process.send` by pid string remembers the peer a process sends to twice
-//! in a row (raw.rs, `LastTo`): these tests hold it to the plain rules of
+//! in a row (ffi/send.rs, `LastTo`): these tests hold it to the plain rules of
 //! `send` when the peer ends, when names move, when peers alternate, and
 //! when pid strings die and their memory is reused.
 
