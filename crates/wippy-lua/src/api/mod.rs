@@ -10,7 +10,7 @@
 //! prelude reads them when it loads.
 //!
 //! What this layer may touch: the running process through
-//! [`Exports::native`] (which calls [`with_current`]), the host it runs on,
+//! [`Exports::native`] (which calls [`with_current_or`]), the host it runs on,
 //! and mlua. It has no `unsafe`: raw Luau code (the hot natives such as
 //! `process.send`) lives in [`crate::ffi`], and a module exports it as a
 //! value. Errors a caller can act on are returned as `nil, err`; wrong
@@ -28,7 +28,7 @@
 use ahash::AHashMap;
 use mlua::{FromLuaMulti, Function, IntoLua, IntoLuaMulti, Lua, Table, Value};
 
-use crate::engine::current::with_current;
+use crate::engine::current::with_current_or;
 use crate::engine::lua_host::HostCore;
 use crate::engine::proc_data::ProcData;
 use crate::engine::vm::ShardEnv;
@@ -335,8 +335,10 @@ where
     R: IntoLuaMulti,
 {
     lua.create_function(move |lua, args: A| {
-        with_current(|p, env| f(lua, p, env, args))
-            .unwrap_or_else(|| Err(mlua::Error::runtime("called outside a running process")))
+        with_current_or(
+            |p, env| f(lua, p, env, args),
+            || Err(mlua::Error::runtime("called outside a running process")),
+        )
     })
 }
 

@@ -56,14 +56,25 @@ impl Drop for CurrentGuard {
 /// outside a step.
 #[inline(always)]
 pub(crate) fn with_current<R>(f: impl FnOnce(&ProcData, &ShardEnv) -> R) -> Option<R> {
+    with_current_or(|p, e| Some(f(p, e)), || None)
+}
+
+/// Runs `f` on the running process's data and its VM's shared state, or
+/// `outside` outside a step. (What the hot natives use: the result is not
+/// wrapped in an `Option` to be unwrapped again.)
+#[inline(always)]
+pub(crate) fn with_current_or<R>(
+    f: impl FnOnce(&ProcData, &ShardEnv) -> R,
+    outside: impl FnOnce() -> R,
+) -> R {
     let (p, e) = CURRENT.with(Cell::get);
     if p.is_null() || e.is_null() {
-        return None;
+        return outside();
     }
     // SAFETY: non-null only while a `CurrentGuard` lives on this thread,
     // which keeps both alive (its contract); that guard belongs to the step
     // this native runs inside, so it outlives this call, and `f` cannot keep
     // the references beyond it.
     let (p, e) = unsafe { (&*p, &*e) };
-    Some(f(p, e))
+    f(p, e)
 }

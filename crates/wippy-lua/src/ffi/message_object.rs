@@ -22,7 +22,7 @@ use std::ffi::{c_int, c_void};
 use mlua::ffi::{self, lua_State};
 use wippy_process::Message;
 
-use crate::engine::current::with_current;
+use crate::engine::current::with_current_or;
 use crate::ffi::payload::push_payload;
 use crate::ffi::push_bytes;
 use crate::ffi::strings::LuaStrings;
@@ -142,12 +142,12 @@ unsafe fn this<'a>(l: *mut lua_State, method: &str) -> &'a Message {
 unsafe extern "C-unwind" fn topic(l: *mut lua_State) -> c_int {
     // SAFETY: the running thread of this call.
     let m = unsafe { this(l, "topic") };
-    // SAFETY: a free slot (LUA_MINSTACK); the cache is this VM's.
-    let pushed = with_current(|_, env| unsafe { env.strings.push_str(l, &m.topic) });
-    if pushed.is_none() {
+    with_current_or(
+        // SAFETY: a free slot (LUA_MINSTACK); the cache is this VM's.
+        |_, env| unsafe { env.strings.push_str(l, &m.topic) },
         // SAFETY: as above.
-        unsafe { push_bytes(l, m.topic.as_bytes()) };
-    }
+        || unsafe { push_bytes(l, m.topic.as_bytes()) },
+    );
     1
 }
 
@@ -161,14 +161,12 @@ unsafe extern "C-unwind" fn from(l: *mut lua_State) -> c_int {
     match m.from {
         // SAFETY: a free slot (LUA_MINSTACK).
         None => unsafe { ffi::lua_pushnil(l) },
-        Some(pid) => {
+        Some(pid) => with_current_or(
             // SAFETY: as above; the cache is this VM's.
-            let pushed = with_current(|_, env| unsafe { env.strings.push_pid(l, pid) });
-            if pushed.is_none() {
-                // SAFETY: as above.
-                unsafe { push_bytes(l, pid.to_string().as_bytes()) };
-            }
-        }
+            |_, env| unsafe { env.strings.push_pid(l, pid) },
+            // SAFETY: as above.
+            || unsafe { push_bytes(l, pid.to_string().as_bytes()) },
+        ),
     }
     1
 }
@@ -193,12 +191,12 @@ unsafe extern "C-unwind" fn payload(l: *mut lua_State) -> c_int {
 unsafe extern "C-unwind" fn data(l: *mut lua_State) -> c_int {
     // SAFETY: the running thread of this call.
     let m = unsafe { this(l, "data") };
-    // SAFETY: a free slot; push_payload reserves its own for tables; the
-    // cache is this VM's.
-    let pushed = with_current(|_, env| unsafe { push_payload(l, &m.payload, &env.strings) });
-    if pushed.is_none() {
+    with_current_or(
+        // SAFETY: a free slot; push_payload reserves its own for tables;
+        // the cache is this VM's.
+        |_, env| unsafe { push_payload(l, &m.payload, &env.strings) },
         // SAFETY: as above, with a cache of its own.
-        unsafe { push_payload(l, &m.payload, &LuaStrings::new()) };
-    }
+        || unsafe { push_payload(l, &m.payload, &LuaStrings::new()) },
+    );
     1
 }

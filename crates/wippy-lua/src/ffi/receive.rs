@@ -6,7 +6,7 @@ use std::ffi::c_int;
 
 use mlua::ffi::{self, lua_State};
 
-use crate::engine::current::with_current;
+use crate::engine::current::with_current_or;
 use crate::engine::vm::Token;
 use crate::ffi::interrupt::is_main;
 use crate::ffi::message_object;
@@ -29,14 +29,19 @@ pub(crate) fn recv_function(lua: &mlua::Lua) -> mlua::Result<mlua::Function> {
 /// # Safety
 /// Called by Luau as a C function (`l` is the running thread).
 unsafe extern "C-unwind" fn take(l: *mut lua_State) -> c_int {
-    let Some(Some(msg)) = with_current(|p, _| p.cell.try_recv()) else {
-        return 0;
-    };
-    // SAFETY: `l` is the running thread of a VM set up by
-    // `message_object::install`; a C function has a free slot
-    // (LUA_MINSTACK).
-    unsafe { message_object::push(l, msg) };
-    1
+    with_current_or(
+        |p, _| match p.cell.try_recv() {
+            Some(msg) => {
+                // SAFETY: `l` is the running thread of a VM set up by
+                // `message_object::install`; a C function has a free slot
+                // (LUA_MINSTACK).
+                unsafe { message_object::push(l, msg) };
+                1
+            }
+            None => 0,
+        },
+        || 0,
+    )
 }
 
 /// `rt.recv(park)` → the next message as a message object; else, when
@@ -49,13 +54,21 @@ unsafe extern "C-unwind" fn take(l: *mut lua_State) -> c_int {
 /// # Safety
 /// Called by Luau as a C function (`l` is the running thread).
 unsafe extern "C-unwind" fn recv(l: *mut lua_State) -> c_int {
-    let Some(msg) = with_current(|p, _| p.cell.try_recv()) else {
-        return 0;
-    };
-    if let Some(msg) = msg {
-        // SAFETY: as in `take`.
-        unsafe { message_object::push(l, msg) };
-        return 1;
+    // Some(values pushed) when a message was taken; None when there is
+    // none (or no process).
+    let taken = with_current_or(
+        |p, _| match p.cell.try_recv() {
+            Some(msg) => {
+                // SAFETY: as in `take`.
+                unsafe { message_object::push(l, msg) };
+                Some(1)
+            }
+            None => None,
+        },
+        || Some(0),
+    );
+    if let Some(n) = taken {
+        return n;
     }
     // SAFETY: `l` is the running thread; lua_toboolean accepts any index.
     let park = unsafe { ffi::lua_toboolean(l, 1) } != 0;

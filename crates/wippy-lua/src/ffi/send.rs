@@ -17,7 +17,7 @@ use std::ffi::{c_int, c_void};
 use mlua::ffi::{self, lua_State};
 use wippy_process::{Payload, Pid, Topic};
 
-use crate::engine::current::with_current;
+use crate::engine::current::with_current_or;
 use crate::engine::proc_data::{LastTo, ProcData};
 use crate::engine::vm::ShardEnv;
 use crate::ffi::payload::to_payload;
@@ -34,13 +34,13 @@ pub(crate) fn send_function(lua: &mlua::Lua) -> mlua::Result<mlua::Function> {
 /// # Safety
 /// Called by Luau as a C function (`l` is the running thread).
 unsafe extern "C-unwind" fn send(l: *mut lua_State) -> c_int {
-    // SAFETY: `l` is the running thread of the process whose step set the
-    // current process, inside this C function.
-    let sent = with_current(|p, env| unsafe { send_for(l, p, env) });
-    sent.unwrap_or_else(|| {
+    with_current_or(
+        // SAFETY: `l` is the running thread of the process whose step set
+        // the current process, inside this C function.
+        |p, env| unsafe { send_for(l, p, env) },
         // SAFETY: the running thread of a C function call.
-        unsafe { nil_err(l, "process.send called outside a process") }
-    })
+        || unsafe { nil_err(l, "process.send called outside a process") },
+    )
 }
 
 /// `process.send` for the running process `p`.

@@ -245,8 +245,9 @@ pub(crate) fn bind_env_function(lua: &Lua) -> mlua::Result<mlua::Function> {
 /// Called by Luau as a C function (`l` is the running thread).
 unsafe extern "C-unwind" fn bind_env(l: *mut lua_State) -> c_int {
     // SAFETY: the running thread; lua_type accepts any index.
-    let (f, env) = unsafe { (ffi::lua_type(l, 1), ffi::lua_type(l, 2)) };
-    if f == ffi::LUA_TFUNCTION && env == ffi::LUA_TTABLE {
+    if unsafe {
+        ffi::lua_type(l, 1) == ffi::LUA_TFUNCTION && ffi::lua_type(l, 2) == ffi::LUA_TTABLE
+    } {
         // SAFETY: a table at 2.
         unsafe { ffi::lua_setsafeenv(l, 2, 1) };
         // SAFETY: a free slot (LUA_MINSTACK); consumed by lua_setfenv.
