@@ -124,38 +124,54 @@ fn hash_pid(pid: Pid) -> usize {
 mod tests {
     use super::*;
 
+    /// The string on top of `l`'s stack, popped.
+    ///
+    /// # Safety
+    /// `l` is a live state on this thread with a string on top.
+    unsafe fn pop_str(l: *mut lua_State) -> String {
+        // SAFETY: a string on top (the contract).
+        let s = unsafe { std::ffi::CStr::from_ptr(ffi::lua_tostring(l, -1)) };
+        let s = s.to_str().unwrap().to_owned();
+        // SAFETY: the string, copied above.
+        unsafe { ffi::lua_pop(l, 1) };
+        s
+    }
+
     #[test]
     fn cached_strings_are_the_same_lua_strings_and_survive_eviction() {
         let lua = mlua::Lua::new();
         let cache = LuaStrings::new();
         let pid = Pid::new(wippy_process::HostId::intern("strings:test"), 7);
-        // SAFETY: the main thread of `lua` with room for the pushed values;
-        // each block leaves the stack as it found it.
-        unsafe {
-            let l = lua.state();
-            ffi::lua_checkstack(l, 8);
-            cache.push_str(l, "topic");
-            cache.push_str(l, "topic");
-            assert_eq!(ffi::lua_rawequal(l, -1, -2), 1);
-            assert_eq!(std::ffi::CStr::from_ptr(ffi::lua_tostring(l, -1)), c"topic");
-            ffi::lua_pop(l, 2);
-            cache.push_pid(l, pid);
-            let s = std::ffi::CStr::from_ptr(ffi::lua_tostring(l, -1));
-            assert_eq!(s.to_str().unwrap(), pid.to_string());
-            ffi::lua_pop(l, 1);
-            // Many distinct keys evict each other; every push still yields
-            // the right string.
-            for i in 0..1000 {
-                let k = format!("k{i}");
-                cache.push_str(l, &k);
-                let s = std::ffi::CStr::from_ptr(ffi::lua_tostring(l, -1));
-                assert_eq!(s.to_str().unwrap(), k);
-                ffi::lua_pop(l, 1);
-            }
-            let long = "x".repeat(100);
-            cache.push_str(l, &long);
-            assert_eq!(ffi::lua_objlen(l, -1), 100);
-            ffi::lua_pop(l, 1);
+        let l = lua.state();
+        // SAFETY: the main state of `lua`, on this thread.
+        unsafe { ffi::lua_checkstack(l, 8) };
+        // SAFETY: room for both (above); the cache is new, for this VM.
+        unsafe { cache.push_str(l, "topic") };
+        // SAFETY: as above.
+        unsafe { cache.push_str(l, "topic") };
+        // SAFETY: the two strings just pushed.
+        assert_eq!(unsafe { ffi::lua_rawequal(l, -1, -2) }, 1);
+        // SAFETY: strings on top.
+        assert_eq!(unsafe { pop_str(l) }, "topic");
+        // SAFETY: as above.
+        assert_eq!(unsafe { pop_str(l) }, "topic");
+        // SAFETY: room, as above.
+        unsafe { cache.push_pid(l, pid) };
+        // SAFETY: a string on top.
+        assert_eq!(unsafe { pop_str(l) }, pid.to_string());
+        // Many distinct keys evict each other; every push still yields the
+        // right string.
+        for i in 0..1000 {
+            let k = format!("k{i}");
+            // SAFETY: room, as above; each string is popped before the next.
+            unsafe { cache.push_str(l, &k) };
+            // SAFETY: a string on top.
+            assert_eq!(unsafe { pop_str(l) }, k);
         }
+        let long = "x".repeat(100);
+        // SAFETY: room, as above.
+        unsafe { cache.push_str(l, &long) };
+        // SAFETY: a string on top.
+        assert_eq!(unsafe { pop_str(l) }, long);
     }
 }
