@@ -11,10 +11,10 @@ use mlua::{Lua, Table, Value};
 use wippy_process::Payload;
 
 /// Deepest nesting a payload may have.
-pub const MAX_DEPTH: usize = 64;
+pub(crate) const MAX_DEPTH: usize = 64;
 
 /// Converts `value` (found at `root`, e.g. `"payload"`) into an owned payload.
-pub fn to_payload(value: &Value, root: &str) -> Result<Payload, String> {
+pub(crate) fn to_payload(value: &Value, root: &str) -> Result<Payload, String> {
     let mut path = root.to_owned();
     let mut stack = Vec::new();
     convert(value, &mut path, &mut stack)
@@ -44,7 +44,7 @@ fn convert(value: &Value, path: &mut String, stack: &mut Vec<usize>) -> Result<P
 }
 
 /// An integral float becomes an integer.
-pub fn number(n: f64) -> Payload {
+pub(crate) fn number(n: f64) -> Payload {
     if n.fract() == 0.0 && n.is_finite() && n.abs() < 9.007_199_254_740_992e15 {
         Payload::Int(n as i64)
     } else {
@@ -158,7 +158,7 @@ pub(crate) fn push_key(path: &mut String, key: &Payload) {
 }
 
 /// Builds a fresh Lua value owned by the receiving process.
-pub fn to_lua(lua: &Lua, payload: &Payload) -> mlua::Result<Value> {
+pub(crate) fn to_lua(lua: &Lua, payload: &Payload) -> mlua::Result<Value> {
     Ok(match payload {
         Payload::Nil => Value::Nil,
         Payload::Bool(b) => Value::Boolean(*b),

@@ -1,0 +1,362 @@
+//! The Lua API: everything Lua code sees, one file per Lua-visible module,
+//! built into each VM by [`install`].
+//!
+//! Each module file opens with one `register(m: &mut Exports)` that lists
+//! every name the module exports, then the functions. A name is a Rust
+//! native, a value, or a function of the prelude (`prelude.lua`, the half
+//! of the API written in Lua: coroutines, channels, select, every call that
+//! blocks). A module also gives the prelude the natives it builds on
+//! ([`Exports::for_prelude`], the prelude's `rt` table), since the
+//! prelude reads them when it loads.
+//!
+//! What this layer may touch: the running process through
+//! [`Exports::native`] (which calls [`with_current_or`]), the host it runs on,
+//! and mlua. It has no `unsafe`: raw Luau code (the hot natives such as
+//! `process.send`) lives in [`crate::ffi`], and a module exports it as a
+//! value. Errors a caller can act on are returned as `nil, err`; wrong
+//! argument types raise (the API's conventions).
+//!
+//! # Adding a module
+//!
+//! Write `api/<name>.rs` with
+//! `pub(crate) fn register(m: &mut Exports<'_>) -> mlua::Result<()>`, and
+//! add one line for it to [`MODULES`] saying how Lua code reaches it (a
+//! global table, or `require("<name>")` for an entry that lists it under
+//! `modules`; add a required module's name to `wippy_host::BUILTIN_MODULES`
+//! too, so manifests may list it).
+
+use ahash::AHashMap;
+use mlua::{FromLuaMulti, Function, IntoLua, IntoLuaMulti, Lua, Table, Value};
+
+use crate::engine::current::with_current_or;
+use crate::engine::lua_host::HostCore;
+use crate::engine::proc_data::ProcData;
+use crate::engine::vm::ShardEnv;
+
+mod base;
+mod channel;
+mod coroutine;
+mod ctx;
+mod funcs;
+mod io;
+pub(crate) mod json;
+mod logger;
+mod process;
+pub(crate) mod security;
+pub(crate) mod time;
+
+/// Every Lua module, in the order they are built: adding one is a line here.
+const MODULES: &[Module] = &[
+    Module(Reach::Globals, base::register),
+    Module(Reach::Global("process"), process::register),
+    Module(Reach::Global("channel"), channel::register),
+    Module(Reach::Global("coroutine"), coroutine::register),
+    Module(Reach::Require("time"), time::register),
+    Module(Reach::Require("funcs"), funcs::register),
+    Module(Reach::Require("json"), json::register),
+    Module(Reach::Require("ctx"), ctx::register),
+    Module(Reach::Require("security"), security::register),
+    Module(Reach::Require("logger"), logger::register),
+    Module(Reach::Require("io"), io::register),
+];
+
+/// A module: how Lua code reaches it, and the function that lists its names.
+struct Module(Reach, fn(&mut Exports<'_>) -> mlua::Result<()>);
+
+/// How Lua code reaches a module.
+enum Reach {
+    /// Its names are globals themselves (`print`, `require`, ...).
+    Globals,
+    /// A global table of that name (`process`, `channel`, `coroutine`).
+    Global(&'static str),
+    /// What `require(name)` returns to an entry that lists it under
+    /// `modules`, on a host that grants it.
+    Require(&'static str),
+}
+
+/// The prelude: the half of the API written in Lua.
+const PRELUDE: &str = include_str!("prelude.lua");
+
+/// The prelude's bytecode, compiled once per OS process (every shard VM,
+/// and every dedicated process's VM, loads it).
+fn prelude_bytecode() -> &'static [u8] {
+    static CODE: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    CODE.get_or_init(|| {
+        crate::engine::code::compiler()
+            .compile(PRELUDE.as_bytes())
+            .expect("the prelude compiles")
+    })
+}
+
+/// What [`install`] built: the prelude's table and the modules `require`
+/// returns, by name.
+pub(crate) struct Installed {
+    /// The prelude's functions (`boot`, `set_current`, ...).
+    pub(crate) prelude: Table,
+    /// The required modules (`time`, `json`, ...); the host decides which
+    /// of them a process may load.
+    pub(crate) modules: AHashMap<&'static str, Value>,
+}
+
+/// Builds the Lua API into a fresh VM: registers every module (the natives
+/// the prelude reads go into `rt` at once), loads the prelude with `rt`,
+/// then fills in the modules: globals are set in `lua`'s global table,
+/// required modules returned. Nothing is frozen here (the VM does that).
+pub(crate) fn install(lua: &Lua, host: &HostCore, rt: &Table) -> mlua::Result<Installed> {
+    let mut registered = Vec::with_capacity(MODULES.len());
+    for Module(reach, register) in MODULES {
+        let mut m = Exports::new(lua, host, rt);
+        register(&mut m)?;
+        if !m.omitted {
+            registered.push((reach, m));
+        }
+    }
+    let prelude: Table = lua
+        .load(prelude_bytecode())
+        .set_mode(mlua::chunk::ChunkMode::Binary)
+        .set_name("=wippy:prelude")
+        .call(rt.clone())?;
+    let globals = lua.globals();
+    let mut modules = AHashMap::new();
+    for (reach, m) in registered {
+        match reach {
+            Reach::Globals => {
+                for (name, item) in m.items {
+                    globals.raw_set(name, item.resolve(lua, &prelude)?)?;
+                }
+            }
+            Reach::Global(name) => globals.raw_set(*name, m.resolve(&prelude)?)?,
+            Reach::Require(name) => {
+                modules.insert(*name, m.resolve(&prelude)?);
+            }
+        }
+    }
+    Ok(Installed { prelude, modules })
+}
+
+/// The names a module exports, as its `register` lists them.
+pub(crate) struct Exports<'a> {
+    lua: &'a Lua,
+    host: &'a HostCore,
+    rt: &'a Table,
+    items: Vec<(&'static str, Item)>,
+    /// The module is this value itself, not a table of `items`.
+    whole: Option<Value>,
+    /// The host does not offer the module at all.
+    omitted: bool,
+}
+
+/// One exported name's value, made once the prelude is loaded.
+enum Item {
+    Value(Value),
+    /// The prelude's function of that name.
+    Prelude(&'static str),
+    /// A table of its own (`process.registry`).
+    Table(Vec<(&'static str, Item)>),
+    /// Value `index` of the results of a Lua chunk run with the prelude
+    /// (see [`Exports::lua_chunk`]).
+    Chunk(std::rc::Rc<Chunk>, usize),
+}
+
+/// A part of a module written in Lua, run once after the prelude loads.
+struct Chunk {
+    name: &'static str,
+    source: &'static str,
+    args: Vec<Value>,
+    results: std::cell::OnceCell<Vec<Value>>,
+}
+
+impl<'a> Exports<'a> {
+    fn new(lua: &'a Lua, host: &'a HostCore, rt: &'a Table) -> Exports<'a> {
+        Exports {
+            lua,
+            host,
+            rt,
+            items: Vec::new(),
+            whole: None,
+            omitted: false,
+        }
+    }
+
+    /// The VM being built.
+    pub(crate) fn lua(&self) -> &'a Lua {
+        self.lua
+    }
+
+    /// The host the VM belongs to.
+    pub(crate) fn host(&self) -> &'a HostCore {
+        self.host
+    }
+
+    /// Exports `name` with value `v`.
+    pub(crate) fn set(&mut self, name: &'static str, v: impl IntoLua) -> mlua::Result<()> {
+        let v = v.into_lua(self.lua)?;
+        self.items.push((name, Item::Value(v)));
+        Ok(())
+    }
+
+    /// Exports `name`: a native that acts for the process calling it (see
+    /// [`process_fn`]).
+    pub(crate) fn native<A, R>(
+        &mut self,
+        name: &'static str,
+        f: impl Fn(&Lua, &ProcData, &ShardEnv, A) -> mlua::Result<R> + 'static,
+    ) -> mlua::Result<()>
+    where
+        A: FromLuaMulti,
+        R: IntoLuaMulti,
+    {
+        let f = process_fn(self.lua, f)?;
+        self.set(name, f)
+    }
+
+    /// Exports `name`: a native that needs no process.
+    pub(crate) fn function<A, R>(
+        &mut self,
+        name: &'static str,
+        f: impl Fn(&Lua, A) -> mlua::Result<R> + 'static,
+    ) -> mlua::Result<()>
+    where
+        A: FromLuaMulti,
+        R: IntoLuaMulti,
+    {
+        let f = self.lua.create_function(f)?;
+        self.set(name, f)
+    }
+
+    /// Exports `name`: the prelude's function of the same name.
+    pub(crate) fn prelude(&mut self, name: &'static str) {
+        self.prelude_as(name, name);
+    }
+
+    /// Exports `name`: the prelude's function `from`.
+    pub(crate) fn prelude_as(&mut self, name: &'static str, from: &'static str) {
+        self.items.push((name, Item::Prelude(from)));
+    }
+
+    /// Exports `name`: a table whose names `build` lists.
+    pub(crate) fn table(
+        &mut self,
+        name: &'static str,
+        build: impl FnOnce(&mut Exports<'a>) -> mlua::Result<()>,
+    ) -> mlua::Result<()> {
+        let mut t = Exports::new(self.lua, self.host, self.rt);
+        build(&mut t)?;
+        self.items.push((name, Item::Table(t.items)));
+        Ok(())
+    }
+
+    /// Exports `names`: the values a Lua chunk returns, in order. The chunk
+    /// runs once the prelude has loaded, with the prelude's table and then
+    /// `args` as its arguments (`...`).
+    pub(crate) fn lua_chunk(
+        &mut self,
+        chunk_name: &'static str,
+        source: &'static str,
+        args: Vec<Value>,
+        names: &[&'static str],
+    ) {
+        let chunk = std::rc::Rc::new(Chunk {
+            name: chunk_name,
+            source,
+            args,
+            results: std::cell::OnceCell::new(),
+        });
+        for (i, name) in names.iter().enumerate() {
+            self.items.push((name, Item::Chunk(chunk.clone(), i)));
+        }
+    }
+
+    /// The module is `v` itself (what `require` returns), not a table.
+    pub(crate) fn whole(&mut self, v: impl IntoLua) -> mlua::Result<()> {
+        self.whole = Some(v.into_lua(self.lua)?);
+        Ok(())
+    }
+
+    /// This host does not offer the module at all.
+    pub(crate) fn omit(&mut self) {
+        self.omitted = true;
+    }
+
+    /// Gives the prelude `rt.<name>`: a value it builds on (it reads them
+    /// when it loads, before any module is filled in).
+    pub(crate) fn for_prelude(&mut self, name: &'static str, v: impl IntoLua) -> mlua::Result<()> {
+        self.rt.raw_set(name, v)
+    }
+
+    /// The module's value, once the prelude is loaded.
+    fn resolve(self, prelude: &Table) -> mlua::Result<Value> {
+        if let Some(v) = self.whole {
+            return Ok(v);
+        }
+        Item::Table(self.items).resolve(self.lua, prelude)
+    }
+}
+
+impl Item {
+    fn resolve(self, lua: &Lua, prelude: &Table) -> mlua::Result<Value> {
+        Ok(match self {
+            Item::Value(v) => v,
+            Item::Prelude(from) => prelude.get(from)?,
+            Item::Table(items) => {
+                let t = lua.create_table_with_capacity(0, items.len())?;
+                for (name, item) in items {
+                    t.raw_set(name, item.resolve(lua, prelude)?)?;
+                }
+                Value::Table(t)
+            }
+            Item::Chunk(chunk, i) => {
+                if chunk.results.get().is_none() {
+                    let mut args = vec![Value::Table(prelude.clone())];
+                    args.extend(chunk.args.iter().cloned());
+                    let results: mlua::MultiValue = lua
+                        .load(chunk.source)
+                        .set_name(chunk.name)
+                        .call(mlua::MultiValue::from_vec(args))?;
+                    let _ = chunk.results.set(results.into_vec());
+                }
+                let results = chunk.results.get().expect("set just above");
+                results.get(i).cloned().unwrap_or(Value::Nil)
+            }
+        })
+    }
+}
+
+/// A Lua function that runs `f` for the process calling it: `f` gets the
+/// process's data and its VM's shared state for the length of the call.
+/// Called outside a process (never, in practice: Lua code runs only in
+/// process steps) it raises an error.
+pub(crate) fn process_fn<A, R>(
+    lua: &Lua,
+    f: impl Fn(&Lua, &ProcData, &ShardEnv, A) -> mlua::Result<R> + 'static,
+) -> mlua::Result<Function>
+where
+    A: FromLuaMulti,
+    R: IntoLuaMulti,
+{
+    lua.create_function(move |lua, args: A| {
+        with_current_or(
+            |p, env| f(lua, p, env, args),
+            || Err(mlua::Error::runtime("called outside a running process")),
+        )
+    })
+}
+
+/// `nil, msg`: a failure the caller can act on, as the API returns it.
+pub(crate) fn err_pair(lua: &Lua, msg: impl std::fmt::Display) -> mlua::Result<mlua::MultiValue> {
+    Ok(mlua::MultiValue::from_vec(vec![
+        Value::Nil,
+        Value::String(lua.create_string(msg.to_string())?),
+    ]))
+}
+
+/// `true` alone: a success with nothing to return.
+pub(crate) fn ok_true() -> mlua::Result<mlua::MultiValue> {
+    one(Value::Boolean(true))
+}
+
+/// A success result: the value alone (no trailing `nil` for `err`, so
+/// `t[#t+1] = f()` and `print(f())` see one value).
+pub(crate) fn one(v: Value) -> mlua::Result<mlua::MultiValue> {
+    Ok(mlua::MultiValue::from_vec(vec![v]))
+}

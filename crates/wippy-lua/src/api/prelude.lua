@@ -1,0 +1,1142 @@
+-- The Lua half of a process: managed coroutines, channels, select, the
+-- routing of messages/events/completions into channels, and every call that
+-- blocks. Loaded once per VM shard, before the sandbox freezes the globals;
+-- its locals are invisible to process code.
+--
+-- Invariants:
+-- * `P` is the state table of the process whose thread is running. A site
+--   that yields IDLE restores it from its own local when resumed (a process
+--   is resumed only in its own thread); after a preemption, which can yield
+--   anywhere, Rust calls `set_current` before resuming.
+-- * A waiter `w` is woken at most once (`w.done`); waking pushes its
+--   coroutine on `P.ready`. A process's main thread runs the ready
+--   coroutines itself while it waits (`block`); when nothing is ready it
+--   yields IDLE to Rust, which parks the process until something arrives.
+-- * Channels belong to one process: only that process's coroutines touch them.
+local rt = ...
+
+local co_create, co_resume, co_yield, co_running, co_status =
+    coroutine.create, coroutine.resume, coroutine.yield, coroutine.running, coroutine.status
+local setmetatable, type, error, tostring, traceback, select =
+    setmetatable, type, error, tostring, debug.traceback, select
+
+local IDLE, UPGRADE, PREEMPT = rt.idle_token, rt.upgrade_token, rt.preempt_token
+local BLOCKED = {} -- a managed coroutine waits (yielded to its process's main loop)
+local NIL = rt.nil_sentinel -- stands for nil inside channel buffers
+
+local P -- the running process's state
+
+-- Bits of `P.f`: one key, always present, that the inbox's fast path reads
+-- instead of three that are mostly absent (reading an absent key takes the
+-- interpreter's slow path: a full hash lookup and a metatable check).
+local F_SIG = 1 -- signal sources exist (events, ops, calls): pump them
+local F_LISTEN = 2 -- `P.listeners` is set
+local F_COS = 4 -- `P.cos` is set (managed coroutines)
+local bor, band, bnot = bit32.bor, bit32.band, bit32.bnot
+
+local M = {}
+
+function M.set_current(p)
+    P = p
+end
+
+local function wake(w, value, ok, case)
+    if w.done then
+        return
+    end
+    w.done = true
+    w.value = value
+    w.ok = ok
+    w.case = case
+    local p = P
+    local r = p.ready
+    if not r then
+        r = { h = 1, t = 0 }
+        p.ready = r
+    end
+    local t = r.t + 1
+    r.t = t
+    r[t] = w.co
+end
+
+local pump, pump_signals
+local rt_take, rt_recv, rt_event, rt_completion = rt.take, rt.recv, rt.event, rt.completion
+
+local UNMANAGED = "blocking call in a coroutine the runtime does not manage; start it with coroutine.spawn"
+
+-- Whether coroutine `co` of process `p` (not its main one) is managed
+-- (started with coroutine.spawn), so that it may block.
+local function managed(p, co)
+    local cos = p.cos
+    return cos ~= nil and cos[co] == true
+end
+
+-- Raises (at `level` above the caller) if the running coroutine may not
+-- block: for operations that start something before they wait (a timer, a
+-- read, a function call), which must not start at all then.
+local function must_be_managed(level)
+    local p = P
+    local me = co_running()
+    if me ~= p.main and not managed(p, me) then
+        error(UNMANAGED, level + 1)
+    end
+end
+
+-- Suspends the calling coroutine until `w` is woken. In a coroutine the
+-- runtime does not manage it raises instead, and `w` is marked done so that
+-- nothing that queued it delivers to it.
+local function block(w)
+    local p = P
+    local me = co_running()
+    if me ~= p.main then
+        if not managed(p, me) then
+            -- Whatever queued `w` gives up: no sender or timer may hand it
+            -- a value (which would be lost) or resume this coroutine.
+            w.done = true
+            error(UNMANAGED, 3)
+        end
+        co_yield(BLOCKED)
+        return
+    end
+    -- Invariant: before yielding IDLE the process has pumped since it was
+    -- last resumed. The runtime parks an IDLE process unless something
+    -- arrived *during* the step, so news that arrived before it (while the
+    -- process was queued after a preemption) must be picked up here, or it
+    -- would sit in the mailbox of a parked process.
+    local fresh = true
+    while not w.done do
+        local r = p.ready
+        local c = nil
+        if r then
+            local h = r.h
+            if h <= r.t then
+                c = r[h]
+                r[h] = nil
+                if h == r.t then
+                    r.h, r.t = 1, 0 -- drained: reuse the array part from 1
+                else
+                    r.h = h + 1
+                end
+            end
+        end
+        if c == nil then
+            if fresh then
+                fresh = false
+                pump(p)
+            else
+                co_yield(IDLE)
+                P = p
+                pump(p)
+            end
+        elseif c ~= me then
+            local ok, err = co_resume(c)
+            P = p
+            if not ok then
+                error(traceback(c, "coroutine failed: " .. tostring(err)), 0)
+            elseif co_status(c) == "dead" then
+                p.cos[c] = nil
+            elseif err ~= BLOCKED then
+                -- preempted inside the coroutine: run it again later, and
+                -- give the worker up
+                local rr = p.ready
+                local t = rr.t + 1
+                rr.t = t
+                rr[t] = c
+                co_yield()
+                P = p
+                fresh = true
+            end
+        end
+    end
+end
+
+---------------------------------------------------------------- queues
+local function q_push(q, x)
+    local t = q.t + 1
+    q.t = t
+    q[t] = x
+end
+
+local function q_pop(q)
+    while true do
+        local h = q.h
+        if h > q.t then
+            q.h, q.t = 1, 0
+            return nil
+        end
+        local x = q[h]
+        q[h] = nil
+        q.h = h + 1
+        if not x.w.done then
+            return x
+        end
+    end
+end
+
+-- drops the entries of waiter `w` (a finished select) from `q`
+local function q_purge(q, w)
+    local j = q.h
+    for i = q.h, q.t do
+        local x = q[i]
+        q[i] = nil
+        if x.w ~= w and not x.w.done then
+            q[j] = x
+            j = j + 1
+        end
+    end
+    q.t = j - 1
+end
+
+---------------------------------------------------------------- channels
+local Chan = {}
+Chan.__index = Chan
+Chan.__metatable = "channel"
+Chan.__wippy = "channel"
+
+local function buf_put(ch, v)
+    if v == nil then
+        v = NIL
+    end
+    ch[ch.bh + ch.n] = v
+    ch.n = ch.n + 1
+end
+
+local function buf_take(ch)
+    local h = ch.bh
+    local v = ch[h]
+    ch[h] = nil
+    local n = ch.n - 1
+    ch.n = n
+    ch.bh = n == 0 and 1 or h + 1
+    if v == NIL then
+        return nil
+    end
+    return v
+end
+
+local function new_channel(size)
+    -- `closed` is present from the start: a missing key on a table with a
+    -- metatable takes the interpreter's slow path (four keys still fit the
+    -- smallest hash part).
+    return setmetatable({ cap = size, n = 0, bh = 1, closed = false }, Chan)
+end
+
+-- returns true, value, ok when a receive can complete now
+local function try_recv(ch)
+    if ch.n > 0 then
+        local v = buf_take(ch)
+        local sq = ch.sq
+        if sq then
+            local e = q_pop(sq)
+            if e then
+                buf_put(ch, e.v)
+                wake(e.w, nil, true, e.case)
+            end
+        end
+        return true, v, true
+    end
+    local sq = ch.sq
+    if sq then
+        local e = q_pop(sq)
+        if e then
+            wake(e.w, nil, true, e.case)
+            return true, e.v, true
+        end
+    end
+    if ch.closed then
+        return true, nil, false
+    end
+    return false
+end
+
+-- true when a send completed now
+local function try_send(ch, v)
+    local rq = ch.rq
+    if rq then
+        local e = q_pop(rq)
+        if e then
+            wake(e.w, v, true, e.case)
+            return true
+        end
+    end
+    if ch.n < ch.cap then
+        buf_put(ch, v)
+        return true
+    end
+    return false
+end
+
+-- delivers `v` into a runtime-fed channel (inbox, events, timers): never blocks
+local function feed(ch, v)
+    if ch.closed then
+        return
+    end
+    if not try_send(ch, v) then
+        buf_put(ch, v)
+    end
+end
+
+local function check_chan(ch, what)
+    if getmetatable(ch) ~= "channel" then
+        error(what .. ": expected a channel, got " .. type(ch), 3)
+    end
+end
+
+function Chan:receive()
+    local p = P
+    if self == p.inbox then
+        if self.n == 0 and p.f < F_LISTEN and not self.closed then
+            -- Fast path: nothing is buffered and nothing routes messages,
+            -- so the next message in the mailbox is the one to return. Only
+            -- the main coroutine waits here (nothing else is managed), so it
+            -- waits for news from Rust directly: no waiter, no queues.
+            while true do
+                -- rt_recv parks the process itself (an IDLE yield) when the
+                -- mailbox is empty and nothing else needs pumping; resumed,
+                -- it returns nothing and the loop looks again.
+                local m = rt_recv(p.f == 0)
+                if m then
+                    P = p -- it may have parked (and returned resumed)
+                    return m, true
+                elseif m == false then
+                    -- Not parked: the rest of a pump first (see the
+                    -- invariant in `block`: pump before yielding IDLE).
+                    if band(p.f, F_SIG) ~= 0 then
+                        pump_signals(p)
+                        local r = p.ready
+                        if p.cos ~= nil or (r and r.h <= r.t) then
+                            break -- timers/ops woke something: take the general path
+                        end
+                    end
+                    if co_running() ~= p.main then
+                        break -- an unmanaged coroutine: `block` reports it
+                    end
+                    co_yield(IDLE)
+                end
+                P = p
+            end
+        end
+    else
+        check_chan(self, "receive")
+    end
+    local ready, v, ok = try_recv(self)
+    if ready then
+        return v, ok
+    end
+    local w = { co = co_running(), w = false, done = false, value = false, ok = false, case = false }
+    w.w = w
+    local rq = self.rq
+    if not rq then
+        rq = { h = 1, t = 0 }
+        self.rq = rq
+    end
+    q_push(rq, w)
+    block(w)
+    return w.value, w.ok
+end
+
+function Chan:send(v)
+    check_chan(self, "send")
+    if self.closed then
+        error("send on closed channel", 2)
+    end
+    if try_send(self, v) then
+        return true
+    end
+    local w = { co = co_running(), v = v, w = false, done = false, value = false, ok = false, case = false }
+    w.w = w
+    local sq = self.sq
+    if not sq then
+        sq = { h = 1, t = 0 }
+        self.sq = sq
+    end
+    q_push(sq, w)
+    block(w)
+    if w.ok == false then
+        error("send on closed channel", 2)
+    end
+    return true
+end
+
+function Chan:close()
+    check_chan(self, "close")
+    if self.closed then
+        error("close of closed channel", 2)
+    end
+    self.closed = true
+    local rq = self.rq
+    if rq then
+        while true do
+            local e = q_pop(rq)
+            if not e then
+                break
+            end
+            wake(e.w, nil, false, e.case)
+        end
+    end
+    local sq = self.sq
+    if sq then
+        while true do
+            local e = q_pop(sq)
+            if not e then
+                break
+            end
+            wake(e.w, nil, false, e.case)
+        end
+    end
+end
+
+function Chan:case_receive()
+    return { ch = self, recv = true }
+end
+
+function Chan:case_send(v)
+    return { ch = self, recv = false, v = v }
+end
+
+local channel = {}
+
+function channel.new(size)
+    if size == nil then
+        size = 0
+    end
+    if type(size) ~= "number" or size < 0 or size % 1 ~= 0 then
+        error("channel.new: size must be a non-negative integer", 2)
+    end
+    return new_channel(size)
+end
+
+function channel.select(cases)
+    if type(cases) ~= "table" then
+        error("channel.select: expected a table of cases", 2)
+    end
+    local n = #cases
+    if cases.default then
+        -- about to answer "nothing is ready" without blocking: look at the
+        -- mailbox first
+        pump(P)
+    end
+    for i = 1, n do
+        local c = cases[i]
+        if type(c) ~= "table" or getmetatable(c.ch) ~= "channel" then
+            error("channel.select: case " .. i .. " is not a channel case (use ch:case_receive() or ch:case_send(v))", 2)
+        end
+        local ch = c.ch
+        if c.recv then
+            local ready, v, ok = try_recv(ch)
+            if ready then
+                return { channel = ch, value = v, ok = ok }
+            end
+        else
+            if ch.closed then
+                error("send on closed channel", 2)
+            end
+            if try_send(ch, c.v) then
+                return { channel = ch, ok = true }
+            end
+        end
+    end
+    if cases.default then
+        return { default = true }
+    end
+    if n == 0 then
+        error("channel.select: no cases and no default", 2)
+    end
+    local w = { co = co_running(), done = false, value = false, ok = false, case = false }
+    for i = 1, n do
+        local c = cases[i]
+        local ch = c.ch
+        local key = c.recv and "rq" or "sq"
+        local q = ch[key]
+        if not q then
+            q = { h = 1, t = 0 }
+            ch[key] = q
+        end
+        q_push(q, { w = w, v = c.v, case = i })
+    end
+    block(w)
+    for i = 1, n do
+        local ch = cases[i].ch
+        local q = ch[cases[i].recv and "rq" or "sq"]
+        if q then
+            q_purge(q, w)
+        end
+    end
+    local c = cases[w.case]
+    if not c.recv and w.ok == false then
+        error("send on closed channel", 2)
+    end
+    return { channel = c.ch, value = w.value, ok = w.ok }
+end
+
+M.channel_new, M.channel_select = channel.new, channel.select
+
+---------------------------------------------------------------- coroutines
+function M.spawn_coroutine(fn)
+    if type(fn) ~= "function" then
+        error("coroutine.spawn: expected a function, got " .. type(fn), 2)
+    end
+    local p = P
+    local co = co_create(fn)
+    local cos = p.cos
+    if not cos then
+        cos = {}
+        p.cos = cos
+        p.f = bor(p.f, F_COS)
+    end
+    cos[co] = true
+    local r = p.ready
+    if not r then
+        r = { h = 1, t = 0 }
+        p.ready = r
+    end
+    q_push(r, co)
+    return co
+end
+
+-- Preemption of coroutines. The interrupt yields a coroutine that is not
+-- a process's main thread with PREEMPT (see ffi/interrupt.rs). Its resumer
+-- passes the preemption up: a managed coroutine's resumer is `block`
+-- (which requeues it); a manual one's is coroutine.resume/wrap, replaced
+-- by these, which yield their own thread the same way and, once resumed,
+-- resume the coroutine where it stopped. User code never sees PREEMPT.
+local co_isyieldable, t_pack, t_unpack_ = coroutine.isyieldable, table.pack, table.unpack
+
+local function pass_preemption()
+    if not co_isyieldable() then
+        return -- inside a metamethod or callback: carry on (the hard limit applies)
+    end
+    local p = P
+    if co_running() == p.main then
+        co_yield() -- to Rust, as the interrupt would (Rust restores P)
+    else
+        co_yield(PREEMPT) -- to this coroutine's own resumer
+    end
+    P = p
+end
+
+---------------------------------------------------------------- errors
+-- An error raised by a Rust native reaches Lua as mlua's error object
+-- (userdata, `typeof` "error"), whose text is "runtime error: <message>"
+-- plus a traceback. Where Lua code catches errors (pcall, xpcall's handler,
+-- coroutine.resume/wrap) it gets the message as a string instead, as from
+-- any Lua function: `"x: " .. err` and `err:match(...)` work.
+local s_find, s_sub, typeof = string.find, string.sub, typeof
+local RUNTIME = "runtime error: "
+
+local function clean(e)
+    if typeof(e) ~= "error" then
+        return e
+    end
+    local text = tostring(e)
+    if s_sub(text, 1, #RUNTIME) == RUNTIME then
+        text = s_sub(text, #RUNTIME + 1)
+    end
+    local tb = s_find(text, "\nstack traceback:", 1, true)
+    if tb then
+        text = s_sub(text, 1, tb - 1)
+    end
+    return text
+end
+
+local b_pcall, b_xpcall = pcall, xpcall
+
+local function caught(ok, ...)
+    if ok then
+        return true, ...
+    end
+    return false, clean((...))
+end
+
+function M.pcall(f, ...)
+    return caught(b_pcall(f, ...))
+end
+
+function M.xpcall(f, handler, ...)
+    return b_xpcall(f, function(e)
+        return handler(clean(e))
+    end, ...)
+end
+
+local function finish_resume(co, ok, a, ...)
+    if ok and a == PREEMPT and select("#", ...) == 0 then
+        local r
+        repeat
+            pass_preemption()
+            r = t_pack(co_resume(co))
+        until not (r[1] and r.n == 2 and r[2] == PREEMPT)
+        if not r[1] then
+            return false, clean(r[2])
+        end
+        return t_unpack_(r, 1, r.n)
+    end
+    if not ok then
+        return false, clean(a)
+    end
+    return ok, a, ...
+end
+
+function M.resume_coroutine(co, ...)
+    return finish_resume(co, co_resume(co, ...))
+end
+
+local function finish_wrap(ok, ...)
+    if ok then
+        return ...
+    end
+    -- as Luau's wrap: a string error gets the caller's position
+    error((...), 3)
+end
+
+function M.wrap_coroutine(f)
+    local co = co_create(f)
+    return function(...)
+        return finish_wrap(finish_resume(co, co_resume(co, ...)))
+    end
+end
+
+---------------------------------------------------------------- routing
+
+-- Message objects are userdata made in Rust (ffi/message_object.rs): m:topic(),
+-- m:from(), m:payload(), m:data().
+
+pump = function(p)
+    local inbox, listeners = p.inbox, p.listeners
+    if inbox or listeners then
+        while true do
+            local m = rt_take()
+            if m == nil then
+                break
+            end
+            local l = listeners and listeners[m:topic()]
+            if l then
+                if l.raw then
+                    feed(l.ch, m:data())
+                else
+                    feed(l.ch, m)
+                end
+            else
+                if not inbox then
+                    inbox = new_channel(0)
+                    p.inbox = inbox
+                end
+                feed(inbox, m)
+            end
+        end
+    end
+    pump_signals(p)
+end
+
+-- the second half of a pump: lifecycle events and op completions
+pump_signals = function(p)
+    local calls = p.calls
+    if p.events or calls then
+        while true do
+            local ev = rt_event()
+            if ev == nil then
+                break
+            end
+            local w = calls and calls[ev.from]
+            if w and ev.kind == "pid.exit" then
+                calls[ev.from] = nil
+                wake(w, ev.result, true)
+            else
+                local events = p.events
+                if not events then
+                    events = new_channel(0)
+                    p.events = events
+                    p.f = bor(p.f, F_SIG)
+                end
+                feed(events, ev)
+            end
+        end
+    end
+    local ops = p.ops
+    if ops then
+        while true do
+            local tag, v = rt_completion()
+            if tag == nil then
+                break
+            end
+            local h = ops[tag]
+            if h then
+                h(v, tag)
+            end
+        end
+    end
+end
+
+function M.inbox()
+    local p = P
+    local ch = p.inbox
+    if not ch then
+        -- No pump here: every reader pumps before it concludes that
+        -- nothing has arrived (receive's fast path, `block`, a select
+        -- with a default), and a blocked process's stack stays within
+        -- Luau's initial 45 slots (see `boot`).
+        ch = new_channel(0)
+        p.inbox = ch
+    end
+    return ch
+end
+
+function M.events()
+    local p = P
+    local ch = p.events
+    if not ch then
+        -- No pump here: every reader pumps before it concludes that
+        -- nothing has arrived (receive's fast path, `block`, a select
+        -- with a default), and a blocked process's stack stays within
+        -- Luau's initial 45 slots (see `boot`).
+        ch = new_channel(0)
+        p.events = ch
+        p.f = bor(p.f, F_SIG)
+    end
+    return ch
+end
+
+function M.listen(topic, opts)
+    if type(topic) ~= "string" then
+        error("process.listen: topic must be a string", 2)
+    end
+    if string.sub(topic, 1, 1) == "@" then
+        error("process.listen: topic " .. topic .. " is reserved", 2)
+    end
+    local raw = true
+    if opts ~= nil then
+        if type(opts) ~= "table" then
+            error("process.listen: options must be a table", 2)
+        end
+        raw = not opts.message
+    end
+    local p = P
+    local ls = p.listeners
+    if not ls then
+        ls = {}
+        p.listeners = ls
+        p.f = bor(p.f, F_LISTEN)
+    end
+    if ls[topic] then
+        error("process.listen: topic " .. topic .. " already has a listener", 2)
+    end
+    local ch = new_channel(0)
+    ls[topic] = { ch = ch, raw = raw }
+    pump(p)
+    return ch
+end
+
+function M.unlisten(ch)
+    local p = P
+    local ls = p.listeners
+    if ls then
+        for topic, l in pairs(ls) do
+            if l.ch == ch then
+                ls[topic] = nil
+            end
+        end
+        if next(ls) == nil then
+            p.listeners = nil
+            p.f = band(p.f, bnot(F_LISTEN))
+        end
+    end
+    return nil
+end
+
+---------------------------------------------------------------- operations
+-- registers `handler` for the completion of a new op and returns its tag
+local function new_op(p, handler)
+    local tag = (p.seq or 0) + 1
+    p.seq = tag
+    local ops = p.ops
+    if not ops then
+        ops = {}
+        p.ops = ops
+        p.f = bor(p.f, F_SIG)
+    end
+    ops[tag] = handler
+    return tag
+end
+M.new_op = function(handler)
+    return new_op(P, handler)
+end
+
+local function drop_op(p, tag)
+    if p.ops then
+        p.ops[tag] = nil
+    end
+end
+M.drop_op = function(tag)
+    drop_op(P, tag)
+end
+
+-- waits for an op started by `start(tag)`; returns the completion value
+local function await_op(start, ...)
+    must_be_managed(3)
+    local p = P
+    local w = { co = co_running(), w = false, done = false, value = false, ok = false, case = false }
+    w.w = w
+    local tag = new_op(p, function(v, tag)
+        P.ops[tag] = nil
+        wake(w, v, true)
+    end)
+    local ok, err = start(tag, ...)
+    if not ok then
+        drop_op(p, tag)
+        return nil, err
+    end
+    block(w)
+    return w.value, true
+end
+M.await_op = await_op
+
+local rt_timer, rt_cancel_timer, rt_now = rt.timer, rt.cancel_timer, rt.now
+
+local rt_duration = rt.duration_ns
+
+function M.sleep(d)
+    local ns = rt_duration(d)
+    if ns <= 0 then
+        return
+    end
+    await_op(rt_timer, ns)
+end
+
+-- a channel that receives the time once, after `ns`
+function M.after(d)
+    local ns = rt_duration(d)
+    local p = P
+    local ch = new_channel(1)
+    local tag = new_op(p, function(_, tag)
+        P.ops[tag] = nil
+        feed(ch, rt_now())
+    end)
+    rt_timer(tag, ns)
+    return ch
+end
+
+-- a ticker (periodic) or timer (one-shot) object
+local Timer = {}
+Timer.__index = Timer
+Timer.__metatable = "timer"
+Timer.__wippy = "timer"
+
+local function arm(t)
+    local p = P
+    local tag = new_op(p, function(_, tag)
+        if t.tag ~= tag then
+            P.ops[tag] = nil
+            return
+        end
+        if t.periodic then
+            -- As Go's tickers: a tick nobody took yet is not queued behind
+            -- (the channel holds one), so a slow reader gets no burst of
+            -- stale ticks and an unread ticker no growing buffer.
+            local ch = t.ch
+            if not ch.closed then
+                try_send(ch, rt_now())
+            end
+        else
+            feed(t.ch, rt_now())
+            P.ops[tag] = nil
+            t.tag = nil
+        end
+    end)
+    t.tag = tag
+    rt_timer(tag, t.ns, t.periodic)
+end
+
+local function new_timer(d, periodic)
+    local ns = rt_duration(d)
+    if ns <= 0 then
+        error("duration must be positive", 3)
+    end
+    local t = setmetatable({ ns = ns, periodic = periodic, ch = new_channel(1) }, Timer)
+    arm(t)
+    return t
+end
+
+function M.ticker(d)
+    return new_timer(d, true)
+end
+
+function M.timer(d)
+    return new_timer(d, false)
+end
+
+function Timer:response()
+    return self.ch
+end
+Timer.channel = Timer.response
+
+function Timer:stop()
+    local tag = self.tag
+    if tag then
+        self.tag = nil
+        drop_op(P, tag)
+        rt_cancel_timer(tag)
+        return true
+    end
+    return false
+end
+
+function Timer:reset(ns)
+    if self.periodic then
+        error("reset: tickers cannot be reset; stop and create a new one", 2)
+    end
+    local was = self:stop()
+    self.ns = rt_duration(ns)
+    arm(self)
+    return was
+end
+
+---------------------------------------------------------------- process life
+-- The body of a process's thread: runs the entry's chunk in the process's
+-- environment, then its method with the spawn arguments.
+local ENV_MT, rt_bind_env = rt.env_mt, rt.bind_env
+
+-- A process's environment reads through to the shared (frozen) globals, and
+-- its `_G` is itself. Only reads of names the environment lacks get here:
+-- built-ins are load-time imports, and a process's own globals are its
+-- environment's keys.
+local GLOBALS = rt.globals
+ENV_MT.__index = function(env, k)
+    if k == "_G" then
+        return env
+    end
+    return GLOBALS[k]
+end
+
+-- Sets up a process (its environment, its chunk run) and returns the
+-- entry's method.
+local function start(p, chunk, method)
+    P = p
+    p.main = co_running()
+    if p.f == nil then
+        p.f = 0 -- kept across an upgrade, like what it describes
+    end
+    local env = setmetatable({}, ENV_MT)
+    p.env = env
+    p.mods = nil
+    rt_bind_env(chunk, env)
+    local mod = chunk()
+    local f
+    if method == nil then
+        f = mod
+    elseif type(mod) == "table" then
+        f = mod[method]
+    end
+    if type(f) ~= "function" then
+        error("entry has no function `" .. tostring(method) .. "` (its chunk must return a table with it)", 0)
+    end
+    return f
+end
+
+-- The body of a process's thread (also the start of an upgraded process's
+-- new thread): runs the entry's chunk in a fresh environment of its own and
+-- calls its method with the spawn arguments. The state, chunk and method
+-- come from Rust through `rt.boot_parts()`, not as arguments.
+--
+-- Kept shallow on purpose: every slot under a parked process's IDLE yield
+-- (this frame, the method's, receive's, and the 20 a C call reserves)
+-- counts towards its stack, and a stack that outgrows Luau's initial 45
+-- slots is doubled to 95 for good (+800 bytes per idle process;
+-- tests/scale.rs measures it).
+local rt_boot_parts = rt.boot_parts
+function M.boot(...)
+    local f = start(rt_boot_parts())
+    return f(...)
+end
+
+-- process.upgrade: forgets the old code's coroutines, waiters and timers
+-- (the inbox, events, listeners and their buffered values stay), then asks
+-- Rust to start the new code in a fresh thread with the same state table.
+function M.upgrade(entry, ...)
+    local p = P
+    if co_running() ~= p.main then
+        error("process.upgrade must be called from the process's main coroutine", 2)
+    end
+    p.ready = nil
+    p.cos = nil
+    p.f = band(p.f, bnot(F_COS))
+    if p.ops then
+        for tag in pairs(p.ops) do
+            rt_cancel_timer(tag)
+        end
+        p.ops = nil
+    end
+    local function forget(ch)
+        if ch then
+            ch.rq = false
+            ch.sq = false
+        end
+    end
+    forget(p.inbox)
+    forget(p.events)
+    if p.listeners then
+        for _, l in pairs(p.listeners) do
+            forget(l.ch)
+        end
+    end
+    co_yield(UPGRADE, entry, ...)
+    error("upgrade failed", 0) -- not reached: Rust never resumes the old thread
+end
+
+local rt_load = rt.load_text
+
+-- loadstring/load of source text only, in the caller's environment.
+function M.loadstring(text, name)
+    if type(text) ~= "string" then
+        return nil, "load: only source text can be loaded (got " .. type(text) .. ")"
+    end
+    return rt_load(text, name, P.env)
+end
+
+local rt_require = rt.require
+
+function M.require(name)
+    if type(name) ~= "string" then
+        error("require: expected a module name, got " .. type(name), 2)
+    end
+    local p = P
+    local mods = p.mods
+    if mods then
+        local m = mods[name]
+        if m ~= nil then
+            return m
+        end
+    end
+    local kind, v = rt_require(name, p.env)
+    if kind == "chunk" then
+        v = v.fn()
+        if v == nil then
+            v = true
+        end
+    end
+    if not mods then
+        mods = {}
+        p.mods = mods
+    end
+    mods[name] = v
+    return v
+end
+
+---------------------------------------------------------------- funcs
+local rt_spawn_fn = rt.spawn_fn
+local t_unpack = table.unpack
+
+-- funcs.call(id, ...): runs a function.lua entry in its own process and
+-- returns its results (or nil, err when it fails).
+function M.call(id, ...)
+    must_be_managed(2)
+    local p = P
+    local pid, err = rt_spawn_fn(id, ...)
+    if not pid then
+        return nil, err
+    end
+    local w = { co = co_running(), w = false, done = false, value = false, ok = false, case = false }
+    w.w = w
+    local calls = p.calls
+    if not calls then
+        calls = {}
+        p.calls = calls
+        p.f = bor(p.f, F_SIG)
+    end
+    calls[pid] = w
+    pump(p) -- it may have finished already
+    block(w)
+    if not next(calls) then
+        p.calls = nil
+    end
+    local r = w.value
+    if r.error ~= nil then
+        return nil, r.error
+    end
+    -- a function's EXIT value is the array of its results
+    local v = r.value
+    if type(v) ~= "table" then
+        return v
+    end
+    local n = 0
+    for k in pairs(v) do
+        if type(k) == "number" and k > n then
+            n = k
+        end
+    end
+    return t_unpack(v, 1, n)
+end
+
+---------------------------------------------------------------- spawner
+-- A Spawner holds what the next spawns get. `context` (merged across
+-- chained `with_context` calls, later values winning) is added by Rust over
+-- the caller's own context to form the child's (`ctx` module); `options`
+-- become spawn options; `actor` and `scope` (objects of the `security`
+-- module) replace the caller's own for the child, if the caller may grant
+-- them (checked in Rust).
+local Spawner = {}
+Spawner.__index = Spawner
+Spawner.__metatable = "spawner"
+Spawner.__wippy = "spawner"
+
+local function derive(s, key, value)
+    local n = setmetatable({ context = s.context, options = s.options, actor = s.actor, scope = s.scope }, Spawner)
+    if key == "context" or key == "options" then
+        if type(value) ~= "table" then
+            error("with_" .. key .. ": expected a table, got " .. type(value), 3)
+        end
+        local merged = {}
+        for k, v in pairs(n[key] or {}) do
+            merged[k] = v
+        end
+        for k, v in pairs(value) do
+            merged[k] = v
+        end
+        n[key] = merged
+    else
+        n[key] = value
+    end
+    return n
+end
+
+function M.with_context(t)
+    return derive(setmetatable({}, Spawner), "context", t)
+end
+function M.with_options(t)
+    return derive(setmetatable({}, Spawner), "options", t)
+end
+function Spawner:with_context(t)
+    return derive(self, "context", t)
+end
+function Spawner:with_options(t)
+    return derive(self, "options", t)
+end
+function Spawner:with_actor(a)
+    return derive(self, "actor", a)
+end
+function Spawner:with_scope(s)
+    return derive(self, "scope", s)
+end
+
+local rt_spawn = rt.spawn
+for _, name in ipairs({ "spawn", "spawn_monitored", "spawn_linked", "spawn_linked_monitored" }) do
+    Spawner[name] = function(self, entry, host, ...)
+        return rt_spawn(name, self, entry, host, ...)
+    end
+end
+
+M.block = block
+M.wake = wake
+M.feed = feed
+M.new_channel = new_channel
+
+function M.current()
+    return P
+end
+
+-- Every table a process can reach from a runtime object is shared by all
+-- processes of the shard: freeze them (objects expose metatables through
+-- `__index`).
+for _, t in ipairs({ Chan, Timer, Spawner, channel, M }) do
+    table.freeze(t)
+end
+
+return M

@@ -1,0 +1,465 @@
+//! A VM shard: one Luau VM and the processes living in it, run by the
+//! scheduler as one task (see `execution.md` §2).
+//!
+//! # Protocol
+//!
+//! * `queue` holds work (new processes, wake-ups) pushed from any thread.
+//! * `scheduled` is true while the shard is queued in the scheduler or
+//!   running. Whoever flips it false→true schedules the shard, so it is
+//!   queued at most once. The runner clears it *before* its final look at
+//!   `queue` (both SeqCst), so a push racing with the end of a run is seen
+//!   either by the runner (which requeues) or by the pusher (which
+//!   schedules) — never lost.
+//! * `state` (VM + processes) is touched only by the runner; the mutex is
+//!   never contended except by host shutdown.
+
+use std::collections::VecDeque;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::time::{Duration, Instant};
+
+use wippy_host::SpawnContext;
+use wippy_host::registry::EntryId;
+use wippy_process::wippy_sched::Task;
+use wippy_process::{Cell, Home, Outcome, Payload, Pid, Process, drive};
+
+use crate::Error;
+use crate::engine::code::Compiled;
+use crate::engine::lua_host::HostCore;
+use crate::engine::preempt::Preempt;
+use crate::engine::proc_data::ProcData;
+use crate::engine::process::{Failed, LuaProc, error_text};
+use crate::engine::vm::Vm;
+
+/// Longest a shard keeps a worker before it requeues itself.
+const SHARD_SLICE: Duration = Duration::from_millis(2);
+
+pub(crate) enum Work {
+    Spawn(Pending),
+    Wake(u32, Pid),
+}
+
+pub(crate) struct Pending {
+    pub(crate) cell: Arc<Cell>,
+    pub(crate) code: Arc<Compiled>,
+    pub(crate) args: Vec<Payload>,
+    pub(crate) context: SpawnContext,
+}
+
+struct Slot {
+    cell: Arc<Cell>,
+    process: Box<dyn Process>,
+    /// The process's Rust state, also held by `process`: kept here so the
+    /// shard can say which entry runs in the slot (`processes`).
+    data: Rc<ProcData>,
+}
+
+/// A process of a shard, as [`Shard::processes`] lists it.
+pub(crate) struct SlotInfo {
+    pub(crate) cell: Arc<Cell>,
+    pub(crate) entry: EntryId,
+    pub(crate) slot: u32,
+}
+
+struct State {
+    vm: Rc<Vm>,
+    slots: Vec<Option<Slot>>,
+    /// Work taken from `queue` for the running slice; swapped with the
+    /// queue so neither buffer is reallocated run after run.
+    batch: VecDeque<Work>,
+}
+
+// SAFETY: `State` holds the VM and handles into it (non-atomic refcounts,
+// `Rc`s captured by natives). It is only reachable through `Shard::state`,
+// whose mutex admits one thread at a time, and nothing inside it is handed
+// to other threads (timer and blocking callbacks capture only `Arc<Cell>`s
+// and plain data). So the VM moves between workers as a whole, never shared.
+unsafe impl Send for State {}
+
+/// One VM and its processes.
+pub(crate) struct Shard {
+    me: Weak<Shard>,
+    core: Arc<HostCore>,
+    queue: Mutex<VecDeque<Work>>,
+    scheduled: AtomicBool,
+    /// Live processes (placement picks the least loaded shard).
+    load: AtomicUsize,
+    free: Mutex<FreeSlots>,
+    state: Mutex<Option<State>>,
+    pub(crate) preempt: Preempt,
+    /// What to prefetch for a process woken from this shard (the VM's).
+    warm: Arc<crate::engine::prefetch::Warm>,
+    /// One process only (`isolation: dedicated`): the VM is dropped when it
+    /// ends.
+    dedicated: bool,
+    /// A number no other shard of the runtime has (a dedicated VM's id in
+    /// `LuaHost::snapshot`).
+    serial: u64,
+}
+
+/// The next `Shard::serial`.
+static SERIALS: AtomicU64 = AtomicU64::new(0);
+
+thread_local! {
+    /// The shard this worker thread is running (null between runs): tells
+    /// placement whether a spawn comes from a process of the host.
+    static RUNNING: std::cell::Cell<*const Shard> = const { std::cell::Cell::new(std::ptr::null()) };
+}
+
+/// The shard being run on this thread, if any (compared by address only).
+pub(crate) fn running() -> *const Shard {
+    RUNNING.with(std::cell::Cell::get)
+}
+
+#[derive(Default)]
+struct FreeSlots {
+    free: Vec<u32>,
+    next: u32,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Shard {
+    pub(crate) fn new(core: Arc<HostCore>) -> Result<Arc<Shard>, Error> {
+        Shard::build(core, false)
+    }
+
+    /// A shard for one process of a dedicated host.
+    pub(crate) fn new_dedicated(core: Arc<HostCore>) -> Result<Arc<Shard>, Error> {
+        Shard::build(core, true)
+    }
+
+    fn build(core: Arc<HostCore>, dedicated: bool) -> Result<Arc<Shard>, Error> {
+        let vm = Vm::new(core.clone()).map_err(|e| Error::VmStart(e.to_string()))?;
+        let preempt = Preempt::new(vm.callbacks());
+        let warm = vm.warm.clone();
+        Ok(Arc::new_cyclic(|me| Shard {
+            me: me.clone(),
+            core,
+            queue: Mutex::new(VecDeque::new()),
+            scheduled: AtomicBool::new(false),
+            load: AtomicUsize::new(0),
+            free: Mutex::new(FreeSlots::default()),
+            state: Mutex::new(Some(State {
+                vm: Rc::new(vm),
+                slots: Vec::new(),
+                batch: VecDeque::new(),
+            })),
+            preempt,
+            warm,
+            dedicated,
+            // Relaxed: only uniqueness matters.
+            serial: SERIALS.fetch_add(1, Ordering::Relaxed),
+        }))
+    }
+
+    pub(crate) fn load(&self) -> usize {
+        self.load.load(Ordering::Relaxed)
+    }
+
+    /// Reserves a slot for a new process.
+    pub(crate) fn alloc_slot(&self) -> u32 {
+        self.load.fetch_add(1, Ordering::Relaxed);
+        let mut f = lock(&self.free);
+        f.free.pop().unwrap_or_else(|| {
+            f.next += 1;
+            f.next - 1
+        })
+    }
+
+    /// Gives back a slot reserved by `alloc_slot` whose spawn failed.
+    pub(crate) fn release_slot(&self, slot: u32) {
+        self.load.fetch_sub(1, Ordering::Relaxed);
+        lock(&self.free).free.push(slot);
+    }
+
+    pub(crate) fn push(self: &Arc<Self>, work: Work) {
+        lock(&self.queue).push_back(work);
+        if !self.scheduled.swap(true, Ordering::SeqCst) {
+            self.core.sched.schedule(self.clone());
+        }
+    }
+
+    /// Bytes of Lua heap the VM uses, after a full collection when
+    /// `collect` (waits for a running slice to end; none after close).
+    pub(crate) fn heap_bytes(&self, collect: bool) -> usize {
+        let guard = lock(&self.state);
+        let Some(state) = guard.as_ref() else {
+            return 0;
+        };
+        if collect {
+            // A collection runs no Lua code (there are no finalisers).
+            let _ = state.vm.lua.gc_collect();
+        }
+        state.vm.lua.used_memory()
+    }
+
+    /// The shard's processes and the bytes of Lua heap its VM uses (none
+    /// after close). Holds the VM while it lists them, so this waits for a
+    /// running slice to end; the caller reads the cells afterwards.
+    pub(crate) fn processes(&self, out: &mut Vec<SlotInfo>) -> usize {
+        let guard = lock(&self.state);
+        let Some(state) = guard.as_ref() else {
+            return 0;
+        };
+        for (ix, s) in state.slots.iter().enumerate() {
+            if let Some(s) = s {
+                out.push(SlotInfo {
+                    cell: s.cell.clone(),
+                    // The current entry: an upgrade replaces it in place.
+                    entry: s.data.entry.borrow().id.clone(),
+                    slot: ix as u32,
+                });
+            }
+        }
+        state.vm.lua.used_memory()
+    }
+
+    /// The slot whose process the shard is stepping now, if it is running
+    /// (a sample; see `Preempt::running_slot`).
+    pub(crate) fn running_slot(&self) -> Option<u32> {
+        self.preempt.running_slot()
+    }
+
+    /// See the field.
+    pub(crate) fn serial(&self) -> u64 {
+        self.serial
+    }
+
+    /// Whether this shard holds the one process of a dedicated host.
+    pub(crate) fn is_dedicated(&self) -> bool {
+        self.dedicated
+    }
+
+    /// Drops the VM and every process state (host shutdown). Waits for a
+    /// running slice to end.
+    pub(crate) fn close(&self) {
+        let mut guard = lock(&self.state);
+        self.preempt.detach();
+        let state = guard.take();
+        drop(guard);
+        drop(state);
+        lock(&self.queue).clear();
+    }
+}
+
+impl Home for Shard {
+    fn wake(&self, cell: &Arc<Cell>) {
+        // A wake-up from a process of this shard: the woken process
+        // probably runs next, so start fetching its memory now (see
+        // prefetch.rs; `running()` makes this thread the table's user).
+        if std::ptr::eq(running(), self) {
+            self.warm.wake(cell.slot());
+        }
+        lock(&self.queue).push_back(Work::Wake(cell.slot(), cell.pid()));
+        if !self.scheduled.swap(true, Ordering::SeqCst)
+            && let Some(me) = self.me.upgrade()
+        {
+            self.core.sched.schedule(me);
+        }
+    }
+
+    fn accepts(&self, from: wippy_process::HostId) -> bool {
+        self.core.config.security.accepts(from)
+    }
+}
+
+impl Task for Shard {
+    fn run(self: Arc<Self>) {
+        let mut unfinished = false;
+        {
+            let mut guard = lock(&self.state);
+            if let Some(state) = guard.as_mut() {
+                // SeqCst, with `armed` read after it: see `arm_watchdog`.
+                self.preempt.running.store(true, Ordering::SeqCst);
+                self.arm_watchdog();
+                RUNNING.with(|r| r.set(Arc::as_ptr(&self)));
+                unfinished = self.run_slice(state);
+                RUNNING.with(|r| r.set(std::ptr::null()));
+                self.preempt.running.store(false, Ordering::Release);
+                self.preempt.clear();
+                if self.dedicated && state.slots.iter().all(Option::is_none) {
+                    // Its one process has ended: free the VM now.
+                    self.preempt.detach();
+                    *guard = None;
+                }
+            } else {
+                lock(&self.queue).clear();
+            }
+        }
+        if unfinished {
+            // Work of this slice is left in `state.batch`: still scheduled,
+            // so requeue without giving up `scheduled`.
+            self.core.sched.yield_now(self.clone());
+            return;
+        }
+        self.scheduled.store(false, Ordering::SeqCst);
+        let more = !lock(&self.queue).is_empty();
+        if more && !self.scheduled.swap(true, Ordering::SeqCst) {
+            self.core.sched.yield_now(self.clone());
+        }
+    }
+}
+
+impl Shard {
+    /// Arms the preemption watchdog (see `engine/preempt.rs`) unless it is armed:
+    /// a periodic timer that looks at the shard every half slice while it
+    /// runs, and disarms itself when it finds the shard idle. Idle shards
+    /// cost nothing.
+    ///
+    /// The runner writes `running` then reads `armed`; the watchdog, when it
+    /// disarms, writes `armed` then reads `running`. All four are SeqCst, so
+    /// at least one side sees the other's write (the store-buffer litmus
+    /// test): a run never goes unwatched because the watchdog disarmed while
+    /// the run saw it still armed. (Before, the run's write was a plain
+    /// release store and the watchdog's a release store too, which allowed
+    /// exactly that.) A plain load first: while armed, the usual case, the
+    /// run's one locked instruction is its store of `running`.
+    fn arm_watchdog(self: &Arc<Self>) {
+        let armed = &self.preempt.armed;
+        if armed.load(Ordering::SeqCst) || armed.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let weak = Arc::downgrade(self);
+        let period = (self.core.config.time_slice / 2).max(Duration::from_millis(1));
+        let mut last = u64::MAX;
+        self.core.node.timers().every(period, move || {
+            let Some(shard) = weak.upgrade() else {
+                return false;
+            };
+            let p = &shard.preempt;
+            if !p.running.load(Ordering::SeqCst) {
+                p.armed.store(false, Ordering::SeqCst);
+                // A run that started after the check above saw `armed` and
+                // did not arm: keep watching for it.
+                return p.running.load(Ordering::SeqCst) && !p.armed.swap(true, Ordering::SeqCst);
+            }
+            if crate::engine::preempt::overran(p, &mut last) {
+                p.fire();
+            }
+            true
+        });
+    }
+
+    /// Runs work until the queue is empty or the slice is over. Returns true
+    /// when the slice ended with work left in `state.batch` (it runs first
+    /// next time, ahead of anything queued since: per-process order holds
+    /// because a process has at most one wake-up pending).
+    fn run_slice(self: &Arc<Self>, state: &mut State) -> bool {
+        // The slice is timed from the 16th piece of work on: most runs
+        // (a message or two) end long before and never read the clock.
+        let mut start: Option<Instant> = None;
+        let mut done = 0u32;
+        let mut batch = std::mem::take(&mut state.batch);
+        loop {
+            if batch.is_empty() {
+                // Back to the buffer's start (`clear` of an empty deque
+                // only resets its head): otherwise a queue that once grew
+                // (10k wake-ups at start) is walked round its whole buffer,
+                // and every push writes a line the cache no longer holds.
+                batch.clear();
+                std::mem::swap(&mut *lock(&self.queue), &mut batch);
+                if batch.is_empty() {
+                    break;
+                }
+            }
+            while let Some(work) = batch.pop_front() {
+                let preempted = self.handle(state, work);
+                done += 1;
+                // A preempted process used a whole time slice: so did the
+                // shard.
+                if preempted
+                    || (done.is_multiple_of(16)
+                        && start.get_or_insert_with(Instant::now).elapsed() >= SHARD_SLICE)
+                {
+                    let unfinished = !batch.is_empty();
+                    state.batch = batch;
+                    return unfinished;
+                }
+            }
+        }
+        state.batch = batch;
+        false
+    }
+
+    /// Runs one piece of work; true if a process used its whole slice.
+    fn handle(self: &Arc<Self>, state: &mut State, work: Work) -> bool {
+        let slot = match work {
+            Work::Spawn(p) => {
+                let slot = p.cell.slot();
+                let (process, data) = self.start(state, &p.cell, p.code, p.args, p.context);
+                let ix = slot as usize;
+                if state.slots.len() <= ix {
+                    state.slots.resize_with(ix + 1, || None);
+                }
+                state.slots[ix] = Some(Slot {
+                    cell: p.cell,
+                    process,
+                    data,
+                });
+                slot
+            }
+            Work::Wake(slot, pid) => {
+                match state.slots.get(slot as usize) {
+                    Some(Some(s)) if s.cell.pid() == pid => {}
+                    _ => return false, // stale wake for a process that has ended
+                }
+                slot
+            }
+        };
+        let entry = &mut state.slots[slot as usize];
+        let Some(s) = entry.as_mut() else {
+            return false;
+        };
+        self.preempt.step_begins(slot);
+        crate::engine::preempt::begin_step();
+        let outcome = drive(&self.core.node, &s.cell, &mut s.process);
+        crate::engine::preempt::end_step();
+        self.preempt.clear();
+        match outcome {
+            Outcome::Parked => false,
+            Outcome::Requeue => {
+                lock(&self.queue).push_back(Work::Wake(slot, s.cell.pid()));
+                true
+            }
+            Outcome::Exited => {
+                *entry = None;
+                self.warm.clear(slot);
+                self.core.live.fetch_sub(1, Ordering::Relaxed);
+                self.release_slot(slot);
+                false
+            }
+        }
+    }
+
+    fn start(
+        &self,
+        state: &State,
+        cell: &Arc<Cell>,
+        code: Arc<Compiled>,
+        args: Vec<Payload>,
+        context: SpawnContext,
+    ) -> (Box<dyn Process>, Rc<ProcData>) {
+        let data = Rc::new(ProcData {
+            cell: cell.clone(),
+            entry: std::cell::RefCell::new(code.clone()),
+            timers: Default::default(),
+            boot: Default::default(),
+            context,
+            last_to: Default::default(),
+            last_string: std::cell::Cell::new(std::ptr::null()),
+        });
+        let process: Box<dyn Process> = match LuaProc::new(state.vm.clone(), data.clone(), args) {
+            Ok(p) => Box::new(p),
+            Err(e) => Box::new(Failed(format!(
+                "cannot start {}: {}",
+                code.id,
+                error_text(&e)
+            ))),
+        };
+        (process, data)
+    }
+}

@@ -1,0 +1,274 @@
+//! One Luau VM of a shard: the sandboxed base globals every process reads
+//! through its own environment, the natives of the Lua API, the prelude,
+//! and the loaded code of each entry.
+//!
+//! Isolation (see `execution.md` §4): the base globals and every library
+//! table are frozen (Luau's sandbox); each process gets its own environment
+//! table whose metatable `__index`es the base; `os`, `debug`, `io` are cut
+//! down to harmless functions; there is no way to load bytecode or reach
+//! another process's thread, environment or state.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use ahash::AHashMap;
+use mlua::{Function, Lua, LuaOptions, StdLib, Table, Value};
+use wippy_host::registry::EntryId;
+
+use crate::engine::code::Compiled;
+use crate::engine::lua_host::HostCore;
+
+/// What the natives of one VM share (they reach it, with the running
+/// process, through `engine::current::with_current`).
+pub(crate) struct ShardEnv {
+    pub(crate) host: Arc<HostCore>,
+    /// The modules `require` returns (`time`, `io`, ...), built once per
+    /// VM, frozen.
+    pub(crate) modules: AHashMap<&'static str, Value>,
+    /// Interned topics, keys and pid strings of the message path.
+    pub(crate) strings: crate::ffi::strings::LuaStrings,
+}
+
+/// Sentinels yielded by a process's threads: IDLE (park until news
+/// arrives) and UPGRADE (swap the code), which the prelude yields to Rust,
+/// and PREEMPT, which the interrupt makes a coroutine yield to its resumer.
+/// Light userdata: comparing them costs no reference slot, and Lua code
+/// cannot make one, so no process can forge them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Token {
+    Idle,
+    /// IDLE from `rt.recv` (the inbox's fast path): the next resume may
+    /// hand it the next message directly (see `LuaProc::resume`).
+    IdleRecv,
+    Upgrade,
+    /// What a preempted coroutine (not a main thread) yields to its resumer.
+    Preempt,
+}
+
+static TOKENS: [u8; 4] = [0; 4];
+
+impl Token {
+    pub(crate) fn ptr(self) -> *mut std::ffi::c_void {
+        let ix = match self {
+            Token::Idle => 0,
+            Token::Upgrade => 1,
+            Token::Preempt => 2,
+            Token::IdleRecv => 3,
+        };
+        &TOKENS[ix] as *const u8 as *mut std::ffi::c_void
+    }
+
+    pub(crate) fn value(self) -> Value {
+        Value::LightUserData(mlua::LightUserData(self.ptr()))
+    }
+
+    /// The token a light userdata pointer is, if it is one.
+    pub(crate) fn from_ptr(p: *mut std::ffi::c_void) -> Option<Token> {
+        if p == Token::Idle.ptr() {
+            Some(Token::Idle)
+        } else if p == Token::Upgrade.ptr() {
+            Some(Token::Upgrade)
+        } else if p == Token::Preempt.ptr() {
+            Some(Token::Preempt)
+        } else if p == Token::IdleRecv.ptr() {
+            Some(Token::IdleRecv)
+        } else {
+            None
+        }
+    }
+
+    /// The token `v` is, if it is one.
+    pub(crate) fn of(v: &Value) -> Option<Token> {
+        match v {
+            Value::LightUserData(p) => Token::from_ptr(p.0),
+            _ => None,
+        }
+    }
+}
+
+/// A shard's VM.
+pub(crate) struct Vm {
+    pub(crate) lua: Lua,
+    pub(crate) env: Rc<ShardEnv>,
+    /// The prelude's functions (boot, set_current, ...).
+    pub(crate) prelude: Table,
+    pub(crate) boot: Function,
+    /// The VM's main state: what process threads are resumed from.
+    pub(crate) main: *mut mlua::ffi::lua_State,
+    /// Where each parked process's memory is, for its next wake-up.
+    pub(crate) warm: Arc<crate::engine::prefetch::Warm>,
+    /// Loaded (never run) top-level chunk of each entry; processes run clones.
+    templates: RefCell<AHashMap<EntryId, Function>>,
+    /// Method names of entries as Lua strings, made once per VM.
+    method_names: RefCell<AHashMap<String, mlua::LuaString>>,
+}
+
+impl Vm {
+    pub(crate) fn new(host: Arc<HostCore>) -> mlua::Result<Vm> {
+        let lua = Lua::new_with(
+            StdLib::COROUTINE
+                | StdLib::TABLE
+                | StdLib::OS
+                | StdLib::STRING
+                | StdLib::UTF8
+                | StdLib::BIT
+                | StdLib::MATH
+                | StdLib::BUFFER
+                | StdLib::DEBUG,
+            LuaOptions::new(),
+        )?;
+        // `loadstring`/`load` of text compile as entries do.
+        lua.set_compiler(crate::engine::code::compiler());
+        crate::ffi::message_object::install(&lua)?;
+        let globals = lua.globals();
+        trim_globals(&lua, &globals)?;
+        // The prelude's natives (`rt`): the API adds its own; these are the
+        // engine's. Process environments: reads fall through to the frozen
+        // globals (the prelude sets `__index`, which also answers `_G`).
+        // The prelude's boot makes one per process with this metatable.
+        let rt = lua.create_table()?;
+        let env_mt = lua.create_table()?;
+        env_mt.raw_set("__metatable", "environment")?;
+        rt.set("globals", globals.clone())?;
+        rt.set("env_mt", env_mt.clone())?;
+        rt.set("idle_token", Token::Idle.value())?;
+        rt.set("upgrade_token", Token::Upgrade.value())?;
+        rt.set("preempt_token", Token::Preempt.value())?;
+        let api = crate::api::install(&lua, &host, &rt)?;
+        let prelude = api.prelude;
+        let env = Rc::new(ShardEnv {
+            host,
+            modules: api.modules,
+            strings: crate::ffi::strings::LuaStrings::new(),
+        });
+        let boot: Function = prelude.get("boot")?;
+        // Freeze every library table, the string metatable and the globals.
+        lua.sandbox(true)?;
+        freeze_all(&globals)?;
+        for m in env.modules.values() {
+            if let Value::Table(t) = m {
+                t.set_readonly(true);
+            }
+        }
+        prelude.set_readonly(true);
+        env_mt.set_readonly(true);
+        globals.set_readonly(true);
+        let main = lua.state();
+        let warm = Arc::new(crate::engine::prefetch::Warm::new(&lua));
+        Ok(Vm {
+            lua,
+            env,
+            prelude,
+            boot,
+            main,
+            warm,
+            templates: RefCell::new(AHashMap::new()),
+            method_names: RefCell::new(AHashMap::new()),
+        })
+    }
+
+    /// The loaded chunk of `code` (loaded into this VM on first use).
+    pub(crate) fn template(&self, code: &Compiled) -> mlua::Result<Function> {
+        if let Some(f) = self.templates.borrow().get(&code.id) {
+            return Ok(f.clone());
+        }
+        let f = self
+            .lua
+            .load(&code.bytecode[..])
+            .set_name(&code.chunk_name)
+            .set_mode(mlua::chunk::ChunkMode::Binary)
+            .into_function()?;
+        self.templates
+            .borrow_mut()
+            .insert(code.id.clone(), f.clone());
+        Ok(f)
+    }
+
+    /// The VM's callback table (for the preemption interrupt).
+    pub(crate) fn callbacks(&self) -> *mut mlua::ffi::lua_Callbacks {
+        crate::ffi::interrupt::callbacks(&self.lua)
+    }
+
+    /// A fresh clone of the entry's chunk; the prelude's boot binds it to
+    /// the process's own environment before running it.
+    pub(crate) fn instantiate(&self, code: &Compiled) -> mlua::Result<Function> {
+        self.template(code)?.deep_clone()
+    }
+
+    /// The entry's method name as a Lua string (nil: the chunk itself).
+    pub(crate) fn method_name(&self, code: &Compiled) -> mlua::Result<Value> {
+        let Some(m) = &code.method else {
+            return Ok(Value::Nil);
+        };
+        if let Some(s) = self.method_names.borrow().get(m) {
+            return Ok(Value::String(s.clone()));
+        }
+        let s = self.lua.create_string(m)?;
+        self.method_names.borrow_mut().insert(m.clone(), s.clone());
+        Ok(Value::String(s))
+    }
+}
+
+/// Makes `t` and every table reachable from it (values and metatables)
+/// read-only: all of it is shared by the processes of the shard.
+fn freeze_all(t: &Table) -> mlua::Result<()> {
+    let mut seen = std::collections::HashSet::new();
+    let mut todo = vec![t.clone()];
+    while let Some(t) = todo.pop() {
+        if !seen.insert(t.to_pointer() as usize) {
+            continue;
+        }
+        if let Some(mt) = t.metatable() {
+            todo.push(mt);
+        }
+        for pair in t.pairs::<Value, Value>() {
+            let (k, v) = pair?;
+            for x in [k, v] {
+                if let Value::Table(inner) = x {
+                    todo.push(inner);
+                }
+            }
+        }
+        t.set_readonly(true);
+    }
+    Ok(())
+}
+
+/// Removes what sandboxed code must not reach and keeps the harmless parts
+/// of `os` and `debug` (the API's `base` module puts back safe versions
+/// of `require`, `load`, `collectgarbage` and others).
+fn trim_globals(lua: &Lua, g: &Table) -> mlua::Result<()> {
+    if let Ok(os) = g.get::<Table>("os") {
+        let safe = lua.create_table()?;
+        for name in ["time", "clock", "date", "difftime"] {
+            safe.set(name, os.get::<Value>(name)?)?;
+        }
+        g.set("os", safe)?;
+    }
+    if let Ok(debug) = g.get::<Table>("debug") {
+        let safe = lua.create_table()?;
+        safe.set("traceback", debug.get::<Value>("traceback")?)?;
+        g.set("debug", safe)?;
+    }
+    // `_G` is each process's own environment: with no `_G` among the
+    // shared globals, code's `_G` import resolves to nothing at load time,
+    // and Luau then reads it from the running closure's environment
+    // (`luaV_getimport`), whose metatable answers it (prelude, `ENV_MT`).
+    for name in [
+        "_G",
+        "getfenv",
+        "setfenv",
+        "load",
+        "loadfile",
+        "dofile",
+        "loadstring",
+        "require",
+        "collectgarbage",
+        "newproxy",
+        "gcinfo",
+    ] {
+        g.raw_set(name, Value::Nil)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,259 @@
+//! A process's thread on the raw API: its first arguments, resuming it,
+//! reading how the resume ended (an IDLE yield, the common case, costs no
+//! mlua values; a finished thread's results are converted straight off its
+//! stack), the error it died of, and `rt.bind_env`.
+
+use std::ffi::c_int;
+
+use mlua::ffi::{self, lua_State};
+use mlua::{Lua, MultiValue, Thread, Value};
+use wippy_process::{Message, Payload};
+
+use crate::engine::vm::Token;
+use crate::ffi::message_object;
+use crate::ffi::payload::{push_payload, to_payload};
+use crate::ffi::strings::LuaStrings;
+
+/// How a resume ended.
+pub(crate) enum Resumed {
+    /// The thread yielded IDLE (the hot path: nothing converted);
+    /// `Token::IdleRecv` when it parked in `rt.recv`.
+    Idle(Token),
+    /// The method returned: its EXIT value.
+    Finished(Result<Payload, String>),
+    /// A yield with values or an interrupt, or an error, as mlua's
+    /// `Thread::resume` reports it.
+    Other(mlua::Result<MultiValue>),
+}
+
+/// Pushes `args` onto `thread`, a new thread (above its function), and
+/// returns how many.
+///
+/// # Safety
+/// `thread` is new (not started), of the VM `strings` belongs to, which
+/// runs on this OS thread.
+pub(crate) unsafe fn push_args(thread: &Thread, args: &[Payload], strings: &LuaStrings) -> c_int {
+    let t = thread.state();
+    let n = args.len() as c_int;
+    // SAFETY: a live thread of a VM on this OS thread (the contract).
+    unsafe { ffi::lua_checkstack(t, n) };
+    for a in args {
+        // SAFETY: a slot reserved above per argument; this VM's cache.
+        unsafe { push_payload(t, a, strings) };
+    }
+    n
+}
+
+/// Moves `args` onto `thread`, a new thread (above its function), and
+/// returns how many.
+///
+/// # Safety
+/// `thread` is new (not started), of `lua`'s VM, which runs on this OS
+/// thread.
+pub(crate) unsafe fn move_args(
+    lua: &Lua,
+    thread: &Thread,
+    args: MultiValue,
+) -> mlua::Result<c_int> {
+    let t = thread.state();
+    let n = args.len() as c_int;
+    // SAFETY: exec_raw leaves the arguments on the main state's stack; they
+    // are moved to the thread (of the same VM, not started), which has room
+    // for them after lua_checkstack.
+    unsafe {
+        lua.exec_raw::<()>(args, |state| {
+            ffi::lua_checkstack(t, n);
+            ffi::lua_xmove(state, t, n);
+        })
+    }?;
+    Ok(n)
+}
+
+/// Hands `msg` to `thread`, suspended in `rt.recv`'s IDLE yield: the
+/// resume's value becomes the yield's result. Returns 1 (the value count).
+///
+/// # Safety
+/// `thread` is suspended in a yield, of a VM set up by
+/// `message_object::install`, running on this OS thread.
+pub(crate) unsafe fn feed(thread: &Thread, msg: Message) -> c_int {
+    let t = thread.state();
+    // SAFETY: a live, suspended thread (the contract).
+    unsafe { ffi::lua_checkstack(t, 1) };
+    // SAFETY: the slot reserved above.
+    unsafe { message_object::push(t, msg) };
+    1
+}
+
+/// Resumes `thread` with the `nargs` values on top of its stack, from the
+/// VM's main state `main`. A finished thread's results become its EXIT
+/// value (`function()`: whether it runs a `function.lua` entry, asked only
+/// then); errors get the text mlua's `Thread::resume` would give them
+/// (message and traceback).
+///
+/// # Safety
+/// `thread` is new with `nargs` arguments pushed, or suspended in a yield
+/// with `nargs` values pushed; it belongs to `lua`'s VM, whose main state
+/// is `main`, running on this OS thread (a resume from Rust, not from
+/// inside a callback).
+pub(crate) unsafe fn resume(
+    lua: &Lua,
+    main: *mut lua_State,
+    thread: &Thread,
+    nargs: c_int,
+    function: impl FnOnce() -> bool,
+) -> Resumed {
+    let t = thread.state();
+    // SAFETY: the contract.
+    let status = unsafe { ffi::lua_resume_(t, main, nargs) };
+    match status {
+        ffi::LUA_OK => {
+            // SAFETY: a finished thread with only its results on its stack.
+            let r = unsafe { results(t, function()) };
+            // SAFETY: the thread is finished; its stack is ours to clear.
+            unsafe { ffi::lua_settop(t, 0) };
+            Resumed::Finished(r)
+        }
+        ffi::LUA_YIELD => {
+            // SAFETY: a suspended thread; its yielded values are its stack.
+            if let Some(token) = unsafe { idle_token(t) } {
+                // SAFETY: the one value it yielded, not needed any more.
+                unsafe { ffi::lua_settop(t, 0) };
+                return Resumed::Idle(token);
+            }
+            // An upgrade request, a stray yield, or nothing (an interrupt):
+            // hand them over as mlua values.
+            // SAFETY: as above.
+            let n = unsafe { ffi::lua_gettop(t) };
+            // SAFETY: exec_raw leaves on the main state exactly the values
+            // it returns: the `n` moved from the thread (room made first).
+            Resumed::Other(unsafe {
+                lua.exec_raw::<MultiValue>((), |state| {
+                    ffi::lua_checkstack(state, n);
+                    ffi::lua_xmove(t, state, n);
+                })
+            })
+        }
+        ffi::LUA_ERRMEM => Resumed::Other(Err(mlua::Error::MemoryError(
+            "not enough memory".to_owned(),
+        ))),
+        // SAFETY: a thread whose resume just failed, of `lua`'s VM.
+        _ => Resumed::Other(Err(unsafe { thread_error(lua, t) })),
+    }
+}
+
+/// The IDLE token `t` yielded, if it yielded exactly that.
+///
+/// # Safety
+/// `t` is a live thread suspended in a yield, on this OS thread.
+#[inline]
+unsafe fn idle_token(t: *mut lua_State) -> Option<Token> {
+    // SAFETY: the contract; the accessors accept any index.
+    let one_light =
+        unsafe { ffi::lua_gettop(t) == 1 && ffi::lua_type(t, 1) == ffi::LUA_TLIGHTUSERDATA };
+    if !one_light {
+        return None;
+    }
+    // SAFETY: a light userdata at index 1.
+    let token = Token::from_ptr(unsafe { ffi::lua_touserdata(t, 1) });
+    token.filter(|t| matches!(t, Token::Idle | Token::IdleRecv))
+}
+
+/// The error a thread died of (its error object is on top of `t`), as
+/// mlua reports a failed resume: a Rust error raised through a callback
+/// as itself; any other value as its `tostring` followed by the thread's
+/// traceback.
+///
+/// # Safety
+/// `t` is a thread of `lua`'s VM whose resume just failed.
+unsafe fn thread_error(lua: &Lua, t: *mut lua_State) -> mlua::Error {
+    // SAFETY: exec_raw leaves on the main state exactly the value it
+    // returns: the error object, moved from the thread (room made first).
+    let obj = unsafe {
+        lua.exec_raw::<Value>((), |state| {
+            ffi::lua_checkstack(state, 1);
+            ffi::lua_xmove(t, state, 1);
+        })
+    };
+    let obj = match obj {
+        Ok(Value::Error(e)) => return *e,
+        Ok(v) => v,
+        Err(e) => return e,
+    };
+    // `tostring` may run a __tostring metamethod: exec_raw runs this
+    // protected, and the preemption watchdog stops one that never returns.
+    // SAFETY: exec_raw pushes `obj` and keeps exactly the value it returns:
+    // the string (with the traceback when there is room for it), the
+    // object removed.
+    let text = unsafe {
+        lua.exec_raw::<mlua::LuaString>(obj, |state| {
+            let s = ffi::luaL_tolstring(state, -1, std::ptr::null_mut());
+            if ffi::lua_checkstack(state, ffi::LUA_TRACEBACK_STACK) != 0 {
+                ffi::luaL_traceback(state, t, s, 0);
+                ffi::lua_remove(state, -2);
+            }
+            ffi::lua_remove(state, -2);
+        })
+    };
+    match text {
+        Ok(text) => mlua::Error::RuntimeError(text.to_string_lossy()),
+        Err(e) => e,
+    }
+}
+
+/// The EXIT value of a finished thread, from its results on its stack:
+/// its method's return value, or, when it returned several (`return false,
+/// "why"`), an array of them. A `function.lua` entry's value is always the
+/// array of its results (what `funcs.call` returns).
+///
+/// # Safety
+/// `t` is a thread of a VM running on this thread, finished with only its
+/// results on its stack.
+unsafe fn results(t: *mut lua_State, function: bool) -> Result<Payload, String> {
+    // SAFETY: a live thread (the contract).
+    let n = unsafe { ffi::lua_gettop(t) };
+    match n {
+        0 if !function => Ok(Payload::Nil),
+        // SAFETY: index 1 is its one result.
+        1 if !function => unsafe { to_payload(t, 1, "result") },
+        _ => (1..=n)
+            // SAFETY: indices 1..=n are its results.
+            .map(|i| unsafe { to_payload(t, i, &format!("result[{i}]")) })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Payload::Array),
+    }
+}
+
+/// `rt.bind_env` as a Lua function.
+pub(crate) fn bind_env_function(lua: &Lua) -> mlua::Result<mlua::Function> {
+    // SAFETY: `bind_env` follows the C function protocol of the Luau API.
+    unsafe { lua.create_c_function(bind_env) }
+}
+
+/// `rt.bind_env(f, env)`: makes table `env` the environment of Lua
+/// function `f` (the prelude's boot, for a process's fresh chunk).
+///
+/// The environment is marked *safe* (`lua_setsafeenv`), as Luau's own
+/// `luaL_sandboxthread` does for its per-script proxy environments: code
+/// then reads built-ins it names as globals (`math.min`, `process.send`)
+/// through the imports resolved when the chunk was loaded, and calls them
+/// through Luau's fast paths. The one visible difference: a global a
+/// *library* assigns under a built-in's name is not seen by the process
+/// chunk's imports of that name (a chunk that assigns a name itself never
+/// imports it).
+///
+/// # Safety
+/// Called by Luau as a C function (`l` is the running thread).
+unsafe extern "C-unwind" fn bind_env(l: *mut lua_State) -> c_int {
+    // SAFETY: the running thread; lua_type accepts any index.
+    if unsafe {
+        ffi::lua_type(l, 1) == ffi::LUA_TFUNCTION && ffi::lua_type(l, 2) == ffi::LUA_TTABLE
+    } {
+        // SAFETY: a table at 2.
+        unsafe { ffi::lua_setsafeenv(l, 2, 1) };
+        // SAFETY: a free slot (LUA_MINSTACK); consumed by lua_setfenv.
+        unsafe { ffi::lua_pushvalue(l, 2) };
+        // SAFETY: a function at 1, the table on top.
+        unsafe { ffi::lua_setfenv(l, 1) };
+    }
+    0
+}

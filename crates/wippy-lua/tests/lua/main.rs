@@ -1,0 +1,29 @@
+//! wippy-lua's integration tests, through the public API only, in one
+//! binary (Luau is linked once). Each module holds the tests of one
+//! behaviour and keeps the name its file had when each was a binary of
+//! its own (ARCHITECTURE.md cites them as `preemption.rs::...`).
+//!
+//! Tests that measure the whole OS process (its CPU time, its allocations)
+//! or need every core run alone (`common::alone`): every other test app
+//! holds a shared guard while it lives.
+
+mod common;
+
+mod channels;
+mod context;
+mod conventions;
+mod footprint;
+mod idle;
+mod logging;
+mod messages;
+mod modules;
+mod native_interop;
+mod observe;
+mod payloads;
+mod placement;
+mod preemption;
+mod sandbox;
+mod scale;
+mod security;
+mod send;
+mod stealing;
