@@ -73,16 +73,11 @@ impl CodeCache {
             id: id.clone(),
             kind: entry.kind,
         })?;
-        let bytecode = compiler()
-            .compile(lua.source.as_bytes())
-            .map_err(|e| Error::Compile {
-                id: id.clone(),
-                path: lua.path.clone(),
-                message: e
-                    .to_string()
-                    .trim_start_matches("syntax error: ")
-                    .to_owned(),
-            })?;
+        let bytecode = compile(&lua.source).map_err(|message| Error::Compile {
+            id: id.clone(),
+            path: lua.path.clone(),
+            message,
+        })?;
         self.compiles
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let compiled = Arc::new(Compiled {
@@ -99,6 +94,36 @@ impl CodeCache {
             .unwrap_or_else(PoisonError::into_inner)
             .insert(id.clone(), compiled.clone());
         Ok(compiled)
+    }
+}
+
+/// Compiles an entry's source: a UTF-8 byte order mark is dropped (as
+/// Lua's loader does), Wippy's go-lua dialect is translated to Luau line
+/// for line (`wippy_dialect`), and the result is compiled to bytecode.
+///
+/// A source the translator cannot parse is given to Luau as it is, so a
+/// syntax error reads as Luau words it (and a form only Luau knows still
+/// compiles).
+fn compile(source: &str) -> Result<Vec<u8>, String> {
+    let source = source.strip_prefix('\u{feff}').unwrap_or(source);
+    let luau = |text: &str| {
+        compiler().compile(text.as_bytes()).map_err(|e| {
+            e.to_string()
+                .trim_start_matches("syntax error: ")
+                .to_owned()
+        })
+    };
+    // Both report `LINE: message`, as Luau does.
+    let dialect_error = |e: wippy_dialect::DialectError| {
+        let text = e.to_string();
+        text.strip_prefix("line ")
+            .map(str::to_owned)
+            .unwrap_or(text)
+    };
+    match wippy_dialect::translate(source) {
+        Ok(text) => luau(&text),
+        Err(wippy_dialect::DialectError::Syntax { .. }) => luau(source),
+        Err(e) => Err(dialect_error(e)),
     }
 }
 
@@ -152,6 +177,25 @@ mod tests {
                     message.starts_with("2: "),
                     "the line comes first: {message}"
                 );
+            }
+            other => panic!("expected a compile error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn wippy_dialect_and_a_byte_order_mark_compile() {
+        let id: EntryId = "app:main".parse().unwrap();
+        let dialect = "\u{feff}local function f(xs: number[]): number, string\n  \
+                       local n = 0\n  for _, x in ipairs(xs) do\n    \
+                       if x % 2 == 0 then goto continue end\n    n = n + (x & 7)\n    \
+                       ::continue::\n  end\n  return n, \"ok\"\nend\n\
+                       return { main = f }";
+        assert!(cache(dialect).get(&id).is_ok());
+
+        let jump = "return {\n main = function()\n goto out\n local x = 1\n ::out::\n end }";
+        match cache(jump).get(&id).unwrap_err() {
+            Error::Compile { message, .. } => {
+                assert!(message.starts_with("3: goto out"), "{message}")
             }
             other => panic!("expected a compile error, got {other:?}"),
         }
