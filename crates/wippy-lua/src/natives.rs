@@ -16,7 +16,9 @@ use mlua::{Function, Lua, MultiValue, Table, Value, Variadic};
 use wippy_host::registry::EntryId;
 use wippy_host::{ReadKind, SpawnContext, SpawnRequest};
 use wippy_process::wippy_sched::TimerId;
-use wippy_process::{Cell, Completion, Event, ExitResult, Payload, Pid, SpawnOptions};
+use wippy_process::{
+    Completion, Event, ExitResult, Payload, Pid, ProcessCell as Cell, SpawnOptions,
+};
 
 use crate::code::Compiled;
 use crate::convert::{push_key, to_lua, to_payload};

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use wippy_host::SpawnContext;
 use wippy_host::registry::EntryId;
 use wippy_process::wippy_sched::Task;
-use wippy_process::{Cell, Home, Outcome, Payload, Pid, Process, drive};
+use wippy_process::{Home, Outcome, Payload, Pid, Process, ProcessCell as Cell, drive};
 
 use crate::code::Compiled;
 use crate::host::HostCore;
