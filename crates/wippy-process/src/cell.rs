@@ -25,8 +25,8 @@
 //! of [`ProcessCell`], each of which keeps them.
 //!
 //! The protocol is model-checked with loom (`loom_tests` at the end of this
-//! file): `RUSTFLAGS="--cfg loom" cargo test -p wippy-process --lib --release
-//! cell::loom`.
+//! file; `.ci/run` runs them): `RUSTFLAGS="--cfg loom" cargo test -p
+//! wippy-process --lib --release cell::loom`.
 
 use std::cell::UnsafeCell;
 use std::collections::VecDeque;
