@@ -520,12 +520,13 @@ impl Cx<'_> {
                 });
                 Some(target)
             }
-            Err(message) => {
+            Err(error) => {
                 let suggestion = match self.namespace {
                     Some(ns) if !text.contains(':') => Some(format!("did you mean {ns}:{text}?")),
                     _ => None,
                 };
-                self.r.error(line(node), path, message, suggestion);
+                self.r
+                    .error(line(node), path, error.to_string(), suggestion);
                 None
             }
         }
