@@ -188,6 +188,39 @@ impl Threads {
     }
 }
 
+/// Checks that the CPU meter ([`threads`]) works here before a test trusts
+/// it: spins this thread until the meter shows the process's threads used
+/// `cpu` more CPU time, and returns the wall time that took. A meter that
+/// read nothing would make every "uses no CPU" test pass by accident.
+///
+/// Spinning until the meter moves, rather than for a fixed wall time, keeps
+/// the check true on a loaded machine, where a busy loop gets only part of
+/// a core: it just takes longer.
+///
+/// # Panics
+///
+/// If the meter has not seen `cpu` after `patience` of wall time (it is
+/// broken), naming what it saw.
+pub fn check_cpu_meter(cpu: Duration, patience: Duration) -> Result<Duration, Unavailable> {
+    let first = threads()?.total_cpu();
+    let start = std::time::Instant::now();
+    let mut x = 0u64;
+    loop {
+        for _ in 0..100_000 {
+            x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
+        }
+        let seen = threads()?.total_cpu().saturating_sub(first);
+        if seen >= cpu {
+            return Ok(start.elapsed());
+        }
+        assert!(
+            start.elapsed() < patience,
+            "the CPU meter saw only {seen:?} of {:?} of busy looping (wanted {cpu:?})",
+            start.elapsed()
+        );
+    }
+}
+
 /// Every live thread of this OS process, with its name and CPU time
 /// (`/proc/self/task/*`). A thread that ends while it is being read is
 /// left out.
@@ -302,16 +335,14 @@ mod tests {
         );
         assert!(thread_count().expect("status is readable") >= 2);
         assert!(resident_bytes().expect("status is readable") > 1 << 20);
-        let spin = std::time::Instant::now();
-        let mut x = 0u64;
-        while spin.elapsed() < Duration::from_millis(60) {
-            x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
-        }
-        assert!(process_cpu().expect("stat is readable") >= Duration::from_millis(20));
-        let burnt = super::threads().expect("readable").total_cpu() - threads.total_cpu();
+        let before = process_cpu().expect("stat is readable");
+        check_cpu_meter(Duration::from_millis(30), Duration::from_secs(30))
+            .expect("readable a moment ago");
+        // The process total counts in 10 ms ticks.
+        let after = process_cpu().expect("stat is readable");
         assert!(
-            burnt >= Duration::from_millis(30),
-            "the meter saw {burnt:?} of a 60 ms busy loop"
+            after >= before + Duration::from_millis(10),
+            "{before:?} then {after:?}"
         );
     }
 }
