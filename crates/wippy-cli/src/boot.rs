@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use wippy_host::registry::{EntryKind, EntrySpec, Registry};
-use wippy_host::{App, ParseError, SpawnContext, SpawnRequest, Terminal};
+use wippy_host::{App, SpawnContext, SpawnRequest, Terminal};
 use wippy_lua::{CodeCache, HostSecurity, LuaHost, LuaHostConfig};
 use wippy_process::{ExitResult, NativeHost, Payload, Pid, Runtime, RuntimeConfig, SpawnOptions};
 use wippy_supervise::{RestartPolicy, Service, Supervisor, start_order};
@@ -180,7 +180,9 @@ impl Booted {
         entry: &str,
         args: Vec<Payload>,
     ) -> Result<(Pid, std::sync::mpsc::Receiver<ExitResult>), String> {
-        let entry = entry.parse().map_err(|e: ParseError| e.to_string())?;
+        let entry = entry
+            .parse()
+            .map_err(|e: wippy_host::ParseError| e.to_string())?;
         let (tx, rx) = std::sync::mpsc::channel();
         let app = self.app.clone();
         let host = host.to_owned();
