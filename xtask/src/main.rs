@@ -2,7 +2,6 @@
 //! and `cargo xtask stress`.
 
 mod bench;
-mod rss;
 
 use std::path::PathBuf;
 use std::process::{Command, ExitCode};

@@ -228,7 +228,9 @@ impl Booted {
         entry: &str,
         args: Vec<Payload>,
     ) -> Result<(Pid, std::sync::mpsc::Receiver<ExitResult>), String> {
-        let entry = entry.parse().map_err(|e: String| e)?;
+        let entry = entry
+            .parse()
+            .map_err(|e: wippy_host::ParseError| e.to_string())?;
         let (tx, rx) = std::sync::mpsc::channel();
         let app = self.app.clone();
         let host = host.to_owned();

@@ -89,7 +89,7 @@ pub enum Command {
 
 /// A Go-style duration (`500ms`, `30s`, `2m`) that is not zero.
 fn positive_duration(text: &str) -> Result<Duration, String> {
-    match wippy_host::units::parse_duration(text)? {
+    match wippy_host::units::parse_duration(text).map_err(|e| e.to_string())? {
         Duration::ZERO => Err("the duration must be more than zero".into()),
         d => Ok(d),
     }

@@ -54,7 +54,7 @@ fn main() -> ExitCode {
                 Mode::Exec("demo:main".into()),
                 Vec::new(),
             ),
-            Err(e) => fail(&e),
+            Err(e) => fail(&e.to_string()),
         },
         Some(Command::Run { exec, dir, args }) => match load(dir.as_deref()) {
             Ok(reg) => {

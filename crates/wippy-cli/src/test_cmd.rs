@@ -261,12 +261,11 @@ entries:
   - { name: helper, kind: function.lua, source: file://t.lua, method: main }
   - { name: other, kind: function.lua, meta: { type: bench }, source: file://t.lua, method: main }
 "#;
-        let src = wippy_host::registry::Source {
-            path: "app/_index.yaml".into(),
-            text: text.into(),
-        };
-        Registry::load_sources(&[src], &|_| Ok("return { main = function() end }".into()))
-            .expect("the test registry loads")
+        Registry::load_files([
+            ("app/_index.yaml", text),
+            ("app/t.lua", "return { main = function() end }"),
+        ])
+        .expect("the test registry loads")
     }
 
     fn selected(suite: Option<&str>, filter: Option<&str>) -> Vec<String> {

@@ -1,4 +1,8 @@
-//! Errors of hosts.
+//! Errors of wippy-host: what goes wrong on a host ([`HostError`]), and a
+//! value of an app file that does not parse ([`ParseError`]). Loading an
+//! app reports [`LoadError`](crate::registry::LoadError)s instead, each
+//! with its file and line; a `ParseError` met while loading becomes the
+//! message of one.
 
 /// What went wrong starting or running a process on a host.
 #[derive(Debug, thiserror::Error)]
@@ -34,4 +38,44 @@ pub enum HostError {
     /// The kernel refused.
     #[error(transparent)]
     Kernel(#[from] wippy_process::Error),
+}
+
+/// A value written in an app file (or given on the command line or to a Lua
+/// API) that does not parse: a duration, a size, an entry id. The messages
+/// quote the text and show what was expected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ParseError {
+    /// A duration with nothing in it.
+    #[error("empty duration")]
+    EmptyDuration,
+    /// A duration below zero.
+    #[error("negative duration `{text}`")]
+    NegativeDuration {
+        /// The text as given.
+        text: String,
+    },
+    /// Not a Go duration (a number and a unit, repeated).
+    #[error("invalid duration `{text}` (expected e.g. 250ms, 1.5s, 1h30m)")]
+    InvalidDuration {
+        /// The text as given.
+        text: String,
+    },
+    /// A duration beyond what a [`std::time::Duration`] of nanoseconds holds.
+    #[error("duration `{text}` is too large")]
+    DurationTooLarge {
+        /// The text as given.
+        text: String,
+    },
+    /// Not a size (a number and an optional unit).
+    #[error("invalid size `{text}` (expected e.g. 64MB, 512KB, 1GB)")]
+    InvalidSize {
+        /// The text as given.
+        text: String,
+    },
+    /// Not an entry id (`namespace:name`, neither part empty).
+    #[error("`{text}` is not an entry id (expected namespace:name)")]
+    InvalidEntryId {
+        /// The text as given.
+        text: String,
+    },
 }

@@ -16,6 +16,6 @@ mod terminal;
 pub mod units;
 
 pub use context::SpawnContext;
-pub use error::HostError;
+pub use error::{HostError, ParseError};
 pub use host::{App, BUILTIN_MODULES, ModuleSet, ProcessHost, SpawnRequest};
 pub use terminal::{ReadKind, Terminal};

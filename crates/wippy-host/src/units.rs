@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use crate::ParseError;
+
 /// Parses a Go-format duration: a sequence of decimal numbers with units
 /// `ns`, `us`/`µs`, `ms`, `s`, `m`, `h`, e.g. `"1.5s"`, `"1h30m"`. `"0"` is
 /// zero. Negative durations are rejected.
@@ -15,19 +17,19 @@ use std::time::Duration;
 /// assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
 /// assert!(parse_duration("5 parsecs").is_err());
 /// ```
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
+pub fn parse_duration(text: &str) -> Result<Duration, ParseError> {
     let s = text.trim();
     if s == "0" {
         return Ok(Duration::ZERO);
     }
     if s.is_empty() {
-        return Err("empty duration".into());
+        return Err(ParseError::EmptyDuration);
     }
     if s.starts_with('-') {
-        return Err(format!("negative duration `{text}`"));
+        return Err(ParseError::NegativeDuration { text: text.into() });
     }
     let s = s.strip_prefix('+').unwrap_or(s);
-    let bad = || format!("invalid duration `{text}` (expected e.g. 250ms, 1.5s, 1h30m)");
+    let bad = || ParseError::InvalidDuration { text: text.into() };
     let mut total = 0f64;
     let mut rest = s;
     while !rest.is_empty() {
@@ -55,7 +57,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         total += n * scale;
     }
     if !total.is_finite() || total > u64::MAX as f64 {
-        return Err(format!("duration `{text}` is too large"));
+        return Err(ParseError::DurationTooLarge { text: text.into() });
     }
     Ok(Duration::from_nanos(total.round() as u64))
 }
@@ -69,12 +71,12 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 /// assert_eq!(parse_size("512"), Ok(512));
 /// assert!(parse_size("lots").is_err());
 /// ```
-pub fn parse_size(text: &str) -> Result<u64, String> {
+pub fn parse_size(text: &str) -> Result<u64, ParseError> {
     let s = text.trim();
     let split = s
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .unwrap_or(s.len());
-    let bad = || format!("invalid size `{text}` (expected e.g. 64MB, 512KB, 1GB)");
+    let bad = || ParseError::InvalidSize { text: text.into() };
     let n: f64 = s[..split].parse().map_err(|_| bad())?;
     let scale: u64 = match s[split..].trim().to_ascii_uppercase().as_str() {
         "" | "B" => 1,
@@ -95,8 +97,15 @@ mod tests {
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
         assert_eq!(parse_duration("10us"), Ok(Duration::from_micros(10)));
         assert_eq!(parse_duration("1h0m2s"), Ok(Duration::from_secs(3602)));
-        assert!(parse_duration("-1s").is_err());
-        assert!(parse_duration("1x").is_err());
+        assert_eq!(
+            parse_duration("-1s"),
+            Err(ParseError::NegativeDuration { text: "-1s".into() })
+        );
+        assert_eq!(parse_duration(" "), Err(ParseError::EmptyDuration));
+        assert_eq!(
+            parse_duration("1x").unwrap_err().to_string(),
+            "invalid duration `1x` (expected e.g. 250ms, 1.5s, 1h30m)"
+        );
         assert!(parse_duration("s").is_err());
     }
 
@@ -105,6 +114,9 @@ mod tests {
         assert_eq!(parse_size("1KB"), Ok(1024));
         assert_eq!(parse_size("1.5 KB"), Ok(1536));
         assert_eq!(parse_size("2GB"), Ok(2 << 30));
-        assert!(parse_size("1TB").is_err());
+        assert_eq!(
+            parse_size("1TB"),
+            Err(ParseError::InvalidSize { text: "1TB".into() })
+        );
     }
 }

@@ -11,17 +11,22 @@
 //! * `wait != 0` ⇔ the process is parked: neither queued nor running.
 //! * Whoever clears a non-zero `wait` (under the lock) owns the one wake-up
 //!   and must schedule the process exactly once, after unlocking.
-//! * Only the thread running a step sets `wait` (in [`Cell::park`]), under
-//!   the lock, after checking that nothing it waits for arrived since the
-//!   step began (the `arrivals` counter). So a push racing with parking is
-//!   seen by one side or the other, never lost.
+//! * Only the thread running a step sets `wait` (in
+//!   [`ProcessCell::park_idle`] and [`ProcessCell::park_ops`]), under the
+//!   lock, after checking that nothing it waits for arrived since the step
+//!   began (the `arrivals` counter). So a push racing with parking is seen
+//!   by one side or the other, never lost.
 //!
 //! Hence at most one copy of a process is ever queued or running, and the
 //! runner may touch the process's state without further locking.
 //!
-//! The protocol is model-checked with loom (`loom_tests` at the end of this
-//! file): `RUSTFLAGS="--cfg loom" cargo test -p wippy-process --lib --release
-//! cell::loom`.
+//! The fields these invariants govern never leave this module: `run.rs`
+//! (the runner) and `node.rs` (the lifecycle rules) go through the methods
+//! of [`ProcessCell`], each of which keeps them.
+//!
+//! The protocol is model-checked with loom (`cell/loom_tests.rs`; `.ci/run`
+//! runs them): `RUSTFLAGS="--cfg loom" cargo test -p wippy-process --lib
+//! --release cell::loom`.
 
 use std::cell::UnsafeCell;
 use std::collections::VecDeque;
@@ -31,16 +36,16 @@ use smallvec::SmallVec;
 
 use crate::message::{Event, ExitError, Message, Topic};
 use crate::pid::{HostId, Pid};
-use crate::process::{Completion, OpTag, Process};
+use crate::process::{Completion, OpTag, Process, WaitMode};
 use crate::sync::{Mutex, MutexGuard};
 
-pub(crate) const W_MESSAGE: u8 = 1;
-pub(crate) const W_EVENT: u8 = 2;
-pub(crate) const W_COMPLETION: u8 = 4;
-pub(crate) const W_WAKE: u8 = 8;
-pub(crate) const W_KILL: u8 = 16;
-pub(crate) const W_IDLE: u8 = W_MESSAGE | W_EVENT | W_COMPLETION | W_WAKE | W_KILL;
-pub(crate) const W_OPS: u8 = W_COMPLETION | W_KILL;
+const W_MESSAGE: u8 = 1;
+const W_EVENT: u8 = 2;
+const W_COMPLETION: u8 = 4;
+const W_WAKE: u8 = 8;
+const W_KILL: u8 = 16;
+const W_IDLE: u8 = W_MESSAGE | W_EVENT | W_COMPLETION | W_WAKE | W_KILL;
+const W_OPS: u8 = W_COMPLETION | W_KILL;
 
 /// Where a process runs: something that can put it back on a run queue.
 ///
@@ -49,7 +54,7 @@ pub(crate) const W_OPS: u8 = W_COMPLETION | W_KILL;
 pub trait Home: Send + Sync + 'static {
     /// Makes the process runnable. Called at most once per park (see the
     /// module's wake protocol), never while the cell's lock is held.
-    fn wake(&self, cell: &Arc<Cell>);
+    fn wake(&self, cell: &Arc<ProcessCell>);
 
     /// Whether processes of host `from` may send messages to processes of
     /// this home (a host that refuses other hosts' messages,
@@ -61,7 +66,7 @@ pub trait Home: Send + Sync + 'static {
     }
 }
 
-/// A process's state as the wake protocol sees it (see [`Cell::status`]).
+/// A process's state as the wake protocol sees it (see [`ProcessCell::status`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RunState {
     /// Queued or running.
@@ -74,7 +79,7 @@ pub enum RunState {
     Ended,
 }
 
-/// A snapshot of a process's cell (see [`Cell::status`]).
+/// A snapshot of a process's cell (see [`ProcessCell::status`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CellStatus {
     /// What it is doing.
@@ -101,37 +106,36 @@ pub(crate) struct Relations {
     pub(crate) cancel_timer: Option<wippy_sched::TimerId>,
 }
 
-pub(crate) enum Signal {
+enum Signal {
     Event(Event),
     Completion(Completion),
 }
 
-pub(crate) struct Inner {
-    pub(crate) messages: VecDeque<Message>,
-    pub(crate) signals: VecDeque<Signal>,
+/// The state under a cell's lock. Private to this module: the rest of the
+/// crate goes through the methods of [`ProcessCell`], which keep the wake
+/// protocol's invariants (module docs).
+struct Inner {
+    messages: VecDeque<Message>,
+    signals: VecDeque<Signal>,
     /// Wake mask while parked, 0 while queued or running (see module docs).
-    pub(crate) wait: u8,
-    pub(crate) alive: bool,
-    pub(crate) started: bool,
-    pub(crate) trap_links: bool,
+    wait: u8,
+    alive: bool,
+    started: bool,
+    trap_links: bool,
     /// Arrivals since the cell was created; a step compares it to decide
     /// whether it may park.
-    pub(crate) arrivals: u32,
+    arrivals: u32,
     /// Ops of the current `WaitMode::All` wait still outstanding.
-    pub(crate) pending_all: u16,
+    pending_all: u16,
     /// Tag of a pending receive op, completed by the next message.
-    pub(crate) recv_op: Option<OpTag>,
-    pub(crate) kill: Option<Box<ExitError>>,
-    pub(crate) relations: Option<Box<Relations>>,
+    recv_op: Option<OpTag>,
+    kill: Option<Box<ExitError>>,
+    relations: Option<Box<Relations>>,
 }
 
 impl Inner {
-    pub(crate) fn relations(&mut self) -> &mut Relations {
-        self.relations.get_or_insert_with(Default::default)
-    }
-
     /// Removes and returns the oldest signal `is` picks.
-    pub(crate) fn take_signal(&mut self, is: impl Fn(&Signal) -> bool) -> Option<Signal> {
+    fn take_signal(&mut self, is: impl Fn(&Signal) -> bool) -> Option<Signal> {
         let ix = self.signals.iter().position(is)?;
         self.signals.remove(ix)
     }
@@ -147,24 +151,47 @@ impl Inner {
     }
 }
 
+/// How a step begins (see [`ProcessCell::begin_step`]).
+pub(crate) enum StepStart {
+    /// The process has ended: there is nothing to run.
+    Ended,
+    /// A kill arrived: the process must end with this error, unstepped.
+    Killed(ExitError),
+    /// Run the step. `seen` is the arrivals count to hand to
+    /// [`ProcessCell::park_idle`]; `first` says the process has never run
+    /// (its `init` comes first).
+    Run { seen: u32, first: bool },
+}
+
+/// What [`ProcessCell::end`] found.
+pub(crate) enum Ending {
+    /// The process had ended already; nothing was done.
+    AlreadyEnded,
+    /// The process has ended now; these were its relations, if it had any.
+    Now(Option<Box<Relations>>),
+}
+
 /// One process's shared state. Reached through the process table by pid.
-pub struct Cell {
-    pub(crate) pid: Pid,
-    pub(crate) residence: Residence,
+///
+/// Named `ProcessCell`, not `Cell`, so that it never shadows
+/// [`std::cell::Cell`] in a module that uses both.
+pub struct ProcessCell {
+    pid: Pid,
+    residence: Residence,
     /// Slot of the process in its home (a shard's index; 0 for native).
-    pub(crate) slot: u32,
-    pub(crate) inner: Mutex<Inner>,
+    slot: u32,
+    inner: Mutex<Inner>,
     /// The state machine of a native process. Only the thread running the
     /// process touches it: the wake protocol guarantees one runner at a time.
-    pub(crate) process: UnsafeCell<Option<Box<dyn Process>>>,
+    process: UnsafeCell<Option<Box<dyn Process>>>,
 }
 
 // SAFETY: every field but `process` is Sync. `process` is accessed only by
 // the single runner the wake protocol admits (see module docs), never
 // concurrently, and `Box<dyn Process>` is Send.
-unsafe impl Sync for Cell {}
+unsafe impl Sync for ProcessCell {}
 
-pub(crate) fn lock(m: &Mutex<Inner>) -> MutexGuard<'_, Inner> {
+fn lock(m: &Mutex<Inner>) -> MutexGuard<'_, Inner> {
     // No code panics while holding a cell lock; recover from poisoning anyway.
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
@@ -179,7 +206,7 @@ impl Residence {
     }
 }
 
-impl Cell {
+impl ProcessCell {
     /// Whether a message from `from` may be delivered here: always from
     /// outside any process and from the receiver's own host, otherwise as
     /// the receiver's home says ([`Home::accepts`]).
@@ -191,7 +218,7 @@ impl Cell {
         }
     }
 
-    /// The part of [`Cell::accepts`] that asks the home.
+    /// The part of [`ProcessCell::accepts`] that asks the home.
     #[inline(never)]
     fn accepts_host(&self, from: HostId) -> Result<(), crate::Error> {
         if self.residence.accepts(from) {
@@ -209,8 +236,8 @@ impl Cell {
         slot: u32,
         process: Option<Box<dyn Process>>,
         trap_links: bool,
-    ) -> Cell {
-        Cell {
+    ) -> ProcessCell {
+        ProcessCell {
             pid,
             residence,
             slot,
@@ -241,7 +268,12 @@ impl Cell {
         self.slot
     }
 
-    pub(crate) fn lock(&self) -> MutexGuard<'_, Inner> {
+    /// Where the process runs.
+    pub(crate) fn residence(&self) -> &Residence {
+        &self.residence
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
         lock(&self.inner)
     }
 
@@ -355,7 +387,10 @@ impl Cell {
 
     /// Takes the oldest lifecycle event (for the process's runner).
     pub fn try_event(&self) -> Option<Event> {
-        crate::context::take_event(self)
+        match self.lock().take_signal(|s| matches!(s, Signal::Event(_)))? {
+            Signal::Event(e) => Some(e),
+            Signal::Completion(_) => unreachable!("take_signal found an event"),
+        }
     }
 
     /// Takes the oldest op completion (for the process's runner).
@@ -374,6 +409,11 @@ impl Cell {
         self.lock().trap_links
     }
 
+    /// Sets whether the process traps links.
+    pub(crate) fn set_trap_links(&self, trap: bool) {
+        self.lock().trap_links = trap;
+    }
+
     /// Wakes an idle process without delivering anything (async wakers).
     pub fn notify(self: &Arc<Self>) {
         let mut inner = self.lock();
@@ -384,9 +424,161 @@ impl Cell {
         drop(inner);
         self.wake_if(wake);
     }
+
+    // The runner's side of the wake protocol. Only the thread the protocol
+    // handed the process to calls these (`run.rs`).
+
+    /// Starts a step: takes a pending kill, marks the process started, and
+    /// notes the arrivals count the step begins with.
+    pub(crate) fn begin_step(&self) -> StepStart {
+        let mut inner = self.lock();
+        if !inner.alive {
+            return StepStart::Ended;
+        }
+        if let Some(kill) = inner.kill.take() {
+            return StepStart::Killed(*kill);
+        }
+        let first = !inner.started;
+        inner.started = true;
+        StepStart::Run {
+            seen: inner.arrivals,
+            first,
+        }
+    }
+
+    /// Parks a process whose step returned `Step::Idle`, waiting for
+    /// anything, unless something arrived since the step began (`seen`, from
+    /// [`ProcessCell::begin_step`]), a kill is pending or it has ended.
+    /// True if parked: a later arrival owns the wake-up. False: the runner
+    /// must run it again.
+    pub(crate) fn park_idle(&self, seen: u32) -> bool {
+        let mut inner = self.lock();
+        if inner.arrivals != seen || inner.kill.is_some() || !inner.alive {
+            return false;
+        }
+        inner.wait = W_IDLE;
+        true
+    }
+
+    /// Begins registering the `ops` ops of a wait in `mode` (before any of
+    /// them can complete): an `All` wait counts them down.
+    pub(crate) fn begin_wait(&self, mode: WaitMode, ops: usize) {
+        self.lock().pending_all = match mode {
+            WaitMode::All => ops.min(u16::MAX as usize) as u16,
+            WaitMode::Any => 0,
+        };
+    }
+
+    /// Registers a receive op: completed at once if a message is waiting,
+    /// else by the next message delivered.
+    pub(crate) fn wait_receive(&self, tag: OpTag) {
+        let mut inner = self.lock();
+        if inner.messages.is_empty() {
+            inner.recv_op = Some(tag);
+        } else {
+            inner.signals.push_back(Signal::Completion(Completion {
+                tag,
+                value: crate::Payload::Nil,
+            }));
+            inner.pending_all = inner.pending_all.saturating_sub(1);
+        }
+    }
+
+    /// Parks the process on the ops of its wait (all registered) unless the
+    /// wait is already satisfied, a kill is pending or it has ended. True if
+    /// parked (a completion or a kill owns the wake-up); false: run it again.
+    pub(crate) fn park_ops(&self, mode: WaitMode) -> bool {
+        let mut inner = self.lock();
+        let ready = inner.kill.is_some()
+            || !inner.alive
+            || match mode {
+                WaitMode::All => inner.pending_all == 0,
+                WaitMode::Any => inner
+                    .signals
+                    .iter()
+                    .any(|s| matches!(s, Signal::Completion(_))),
+            };
+        if ready {
+            false
+        } else {
+            inner.wait = W_OPS;
+            true
+        }
+    }
+
+    /// Runs `f` on the process's state machine (`None` for a process whose
+    /// home keeps its own, or once it has ended).
+    ///
+    /// # Safety
+    ///
+    /// The caller must be the one runner the wake protocol has handed the
+    /// process to (module docs), or the only thread left that can reach it
+    /// (the runtime's drain, after every worker has been joined): no other
+    /// call of `with_process` on this cell may run at the same time.
+    pub(crate) unsafe fn with_process<R>(
+        &self,
+        f: impl FnOnce(&mut Option<Box<dyn Process>>) -> R,
+    ) -> R {
+        // SAFETY: the caller guarantees exclusive access (see `# Safety`),
+        // and the reference does not outlive `f`.
+        f(unsafe { &mut *self.process.get() })
+    }
+
+    // Relations and the end of a process: the lifecycle rules in `node.rs`.
+
+    /// Runs `f` on the relations of a live process (allocated on first
+    /// use), under the cell's lock; `None` if the process has ended. What a
+    /// live process gains here is released by [`ProcessCell::end`].
+    pub(crate) fn relate<R>(&self, f: impl FnOnce(&mut Relations) -> R) -> Option<R> {
+        let mut inner = self.lock();
+        if !inner.alive {
+            return None;
+        }
+        Some(f(inner.relations.get_or_insert_with(Default::default)))
+    }
+
+    /// Runs `f` on the process's relations if it has any (for removals:
+    /// allocates nothing), under the cell's lock.
+    pub(crate) fn unrelate<R>(&self, f: impl FnOnce(&mut Relations) -> R) -> Option<R> {
+        self.lock().relations.as_deref_mut().map(f)
+    }
+
+    /// Forgets the link to `partner` (which has ended) and returns whether
+    /// the process traps links, both under one lock.
+    pub(crate) fn unlink_ended(&self, partner: Pid) -> bool {
+        let mut inner = self.lock();
+        if let Some(rel) = inner.relations.as_mut() {
+            rel.links.retain(|l| *l != partner);
+        }
+        inner.trap_links
+    }
+
+    /// Marks the process ended: it takes nothing more, its mailbox and
+    /// signals are dropped and its relations handed to the caller.
+    pub(crate) fn end(&self) -> Ending {
+        let mut inner = self.lock();
+        if !inner.alive {
+            return Ending::AlreadyEnded;
+        }
+        inner.alive = false;
+        inner.wait = 0;
+        inner.messages = Default::default();
+        inner.signals = Default::default();
+        Ending::Now(inner.relations.take())
+    }
+
+    /// Marks the process ended and drops everything it holds but its state
+    /// machine, without the exit rules (runtime shutdown).
+    pub(crate) fn discard(&self) {
+        let mut inner = self.lock();
+        inner.alive = false;
+        inner.messages = Default::default();
+        inner.signals = Default::default();
+        inner.relations = None;
+    }
 }
 
-impl std::task::Wake for Cell {
+impl std::task::Wake for ProcessCell {
     fn wake(self: Arc<Self>) {
         self.notify();
     }
@@ -395,183 +587,13 @@ impl std::task::Wake for Cell {
     }
 }
 
-impl std::fmt::Debug for Cell {
+impl std::fmt::Debug for ProcessCell {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Cell").field("pid", &self.pid).finish()
+        f.debug_struct("ProcessCell")
+            .field("pid", &self.pid)
+            .finish()
     }
 }
 
-/// Loom models of the wake protocol: a runner stepping and parking a process
-/// while other threads deliver to it. Run with
-/// `RUSTFLAGS="--cfg loom" cargo test -p wippy-process --lib --release cell::loom`.
-///
-/// Checked in every interleaving: the process is handed to at most one
-/// runner (never both requeued by its runner and woken by a sender, never
-/// woken twice), no arrival is lost (it was seen by the step, or the process
-/// runs again), and `Home::wake` is never called under the cell's lock (the
-/// recording home takes it; loom reports the deadlock otherwise).
 #[cfg(all(test, loom))]
-mod loom_tests {
-    use super::*;
-    use crate::message::ExitError;
-    use crate::node::Node;
-    use crate::payload::Payload;
-    use crate::pid::HostId;
-    use crate::process::{Op, Step, Wait};
-    use crate::run::{Outcome, drive};
-    use loom::sync::atomic::AtomicUsize;
-    use std::sync::atomic::Ordering::SeqCst;
-    use std::sync::{Arc, OnceLock};
-
-    /// A node shared by every model run: only `drive`'s exit path touches
-    /// it (its table, names and timers use std locks, outside the model).
-    fn node() -> Node {
-        static NODE: OnceLock<Node> = OnceLock::new();
-        NODE.get_or_init(|| {
-            let rt = crate::runtime::Runtime::new(Default::default()).expect("runtime");
-            let node = rt.node().clone();
-            std::mem::forget(rt); // lives as long as the test binary
-            node
-        })
-        .clone()
-    }
-
-    /// A home that counts wake-ups; it locks the cell, which deadlocks if
-    /// the waker still holds the lock.
-    #[derive(Default)]
-    struct Recorder {
-        wakes: AtomicUsize,
-    }
-
-    impl Home for Recorder {
-        fn wake(&self, cell: &Arc<Cell>) {
-            let _ = cell.is_alive();
-            self.wakes.fetch_add(1, SeqCst);
-        }
-    }
-
-    /// Takes every completion, message and event; then idles. With
-    /// `wait: Some(all)` its first step yields on a receive op instead.
-    struct Taker {
-        wait: Option<bool>,
-    }
-
-    impl Process for Taker {
-        fn step(&mut self, cx: &mut crate::context::Context<'_>) -> Step {
-            if let Some(all) = self.wait.take() {
-                let ops = [Op::receive(1)];
-                return Step::Yield(if all { Wait::all(ops) } else { Wait::any(ops) });
-            }
-            while cx.take_completion().is_some() {}
-            while cx.recv().is_some() || cx.next_event().is_some() {}
-            Step::Idle
-        }
-    }
-
-    fn message() -> Message {
-        Message {
-            from: None,
-            topic: "m".into(),
-            payload: Payload::Nil,
-        }
-    }
-
-    /// One model run: the runner drives a freshly scheduled process (its
-    /// first step) while `senders` run on other threads; then it checks the
-    /// invariants and, if the process was handed back, runs it again until
-    /// it parks or exits.
-    fn run(wait: Option<bool>, senders: Vec<Box<dyn FnOnce(&Arc<Cell>) + Send>>) {
-        let node = node();
-        let home = Arc::new(Recorder::default());
-        let pid = Pid::new(HostId::intern("loom:cell"), 1);
-        let cell = Arc::new(Cell::new(
-            pid,
-            Residence::Hosted(home.clone()),
-            0,
-            None,
-            false,
-        ));
-        let mut process: Box<dyn Process> = Box::new(Taker { wait });
-        let threads: Vec<_> = senders
-            .into_iter()
-            .map(|send| {
-                let cell = cell.clone();
-                loom::thread::spawn(move || send(&cell))
-            })
-            .collect();
-        let mut outcome = drive(&node, &cell, &mut process);
-        for t in threads {
-            t.join().expect("sender");
-        }
-        // Everything has arrived. Keep running while the process is ours.
-        let mut wakes_seen = 0;
-        loop {
-            let wakes = home.wakes.load(SeqCst);
-            let woken = wakes - wakes_seen;
-            assert!(woken <= 1, "woken {woken} times for one park");
-            match outcome {
-                Outcome::Requeue => {
-                    assert_eq!(woken, 0, "requeued by its runner and woken by a sender");
-                }
-                Outcome::Exited => {
-                    assert_eq!(woken, 0, "woken after it exited");
-                    return;
-                }
-                Outcome::Parked if woken == 0 => break,
-                Outcome::Parked => {}
-            }
-            wakes_seen = wakes;
-            outcome = drive(&node, &cell, &mut process);
-        }
-        // Parked for good: nothing it was waiting for is left behind.
-        let inner = cell.lock();
-        assert!(inner.alive && inner.kill.is_none(), "a kill was lost");
-        assert!(inner.messages.is_empty(), "a message was lost");
-        assert!(
-            !inner.signals.iter().any(|s| matches!(s, Signal::Event(_))),
-            "an event was lost"
-        );
-    }
-
-    fn send_message() -> Box<dyn FnOnce(&Arc<Cell>) + Send> {
-        Box::new(|cell| {
-            cell.deliver(message());
-        })
-    }
-
-    #[test]
-    fn a_message_racing_an_idle_park_is_never_lost_or_doubled() {
-        loom::model(|| run(None, vec![send_message()]));
-    }
-
-    #[test]
-    fn a_message_racing_a_receive_op_wakes_once() {
-        loom::model(|| run(Some(false), vec![send_message()]));
-        loom::model(|| run(Some(true), vec![send_message()]));
-    }
-
-    #[test]
-    fn a_message_an_event_and_a_kill_racing_a_park_wake_once() {
-        let mut builder = loom::model::Builder::new();
-        if builder.preemption_bound.is_none() {
-            builder.preemption_bound = Some(3);
-        }
-        builder.check(|| {
-            run(
-                None,
-                vec![
-                    send_message(),
-                    Box::new(|cell| {
-                        cell.deliver_event(crate::message::Event::LinkDown {
-                            from: cell.pid,
-                            error: ExitError::new("down"),
-                        });
-                    }),
-                    Box::new(|cell| {
-                        cell.kill(ExitError::terminated());
-                    }),
-                ],
-            )
-        });
-    }
-}
+mod loom_tests;

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use crate::cell::{Cell, Signal};
+use crate::cell::ProcessCell;
 use crate::error::Error;
 use crate::message::{Event, Message, Topic};
 use crate::node::Node;
@@ -14,19 +14,19 @@ use crate::process::Completion;
 /// and the node to send, spawn, link and monitor through.
 pub struct Context<'a> {
     node: &'a Node,
-    cell: &'a Arc<Cell>,
+    cell: &'a Arc<ProcessCell>,
 }
 
 impl<'a> Context<'a> {
     /// The context of `cell` on `node`. Only runners (the native host, VM
     /// shards) create contexts, for the process they are running.
-    pub fn new(node: &'a Node, cell: &'a Arc<Cell>) -> Context<'a> {
+    pub fn new(node: &'a Node, cell: &'a Arc<ProcessCell>) -> Context<'a> {
         Context { node, cell }
     }
 
     /// The running process's pid.
     pub fn pid(&self) -> Pid {
-        self.cell.pid
+        self.cell.pid()
     }
 
     /// The node (kernel) the process runs on.
@@ -35,53 +35,38 @@ impl<'a> Context<'a> {
     }
 
     /// The running process's cell.
-    pub fn cell(&self) -> &'a Arc<Cell> {
+    pub fn cell(&self) -> &'a Arc<ProcessCell> {
         self.cell
     }
 
     /// Takes the oldest message from the mailbox.
     pub fn recv(&mut self) -> Option<Message> {
-        self.cell.lock().messages.pop_front()
+        self.cell.try_recv()
     }
 
     /// Takes the oldest lifecycle event.
     pub fn next_event(&mut self) -> Option<Event> {
-        take_event(self.cell)
+        self.cell.try_event()
     }
 
     /// Takes the oldest op completion. Completions not taken stay queued and
     /// make the next `WaitMode::Any` wait resume at once.
     pub fn take_completion(&mut self) -> Option<Completion> {
-        let mut inner = self.cell.lock();
-        let ix = inner
-            .signals
-            .iter()
-            .position(|s| matches!(s, Signal::Completion(_)))?;
-        match inner.signals.remove(ix) {
-            Some(Signal::Completion(c)) => Some(c),
-            _ => unreachable!("position found a completion"),
-        }
+        self.cell.try_completion()
     }
 
     /// Sends a message from this process (see [`Node::send`]).
     pub fn send(&self, to: Pid, topic: impl Into<Topic>, payload: Payload) -> Result<(), Error> {
-        self.node.send(Some(self.cell.pid), to, topic, payload)
+        self.node.send(Some(self.cell.pid()), to, topic, payload)
     }
 
     /// Whether this process traps links (gets LINK_DOWN instead of dying).
     pub fn trap_links(&self) -> bool {
-        self.cell.lock().trap_links
+        self.cell.trap_links()
     }
 
     /// Sets whether this process traps links.
     pub fn set_trap_links(&self, trap: bool) {
-        self.cell.lock().trap_links = trap;
-    }
-}
-
-pub(crate) fn take_event(cell: &Cell) -> Option<Event> {
-    match cell.lock().take_signal(|s| matches!(s, Signal::Event(_)))? {
-        Signal::Event(e) => Some(e),
-        Signal::Completion(_) => unreachable!("take_signal found an event"),
+        self.cell.set_trap_links(trap);
     }
 }

@@ -48,7 +48,7 @@ mod runtime;
 mod sync;
 mod table;
 
-pub use cell::{Cell, CellStatus, Home, RunState};
+pub use cell::{CellStatus, Home, ProcessCell, RunState};
 pub use context::Context;
 pub use error::Error;
 pub use message::{CANCEL, EXIT, Event, ExitError, ExitResult, LINK_DOWN, Message, Topic};
@@ -57,6 +57,6 @@ pub use node::{Node, NodeStats, SpawnOptions};
 pub use payload::Payload;
 pub use pid::{HostId, ParsePidError, Pid};
 pub use process::{Completion, Op, OpTag, Process, Step, Wait, WaitMode};
-pub use run::{Outcome, drive, finish, park_idle};
+pub use run::{Outcome, drive};
 pub use runtime::{Runtime, RuntimeConfig};
 pub use wippy_sched;

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use wippy_sched::{Handle, Task, TimerId};
 
-use crate::cell::{Cell, Residence};
-use crate::context::{Context, take_event};
+use crate::cell::{ProcessCell, Residence};
+use crate::context::Context;
 use crate::error::Error;
 use crate::message::{Event, ExitResult, Message, Topic};
 use crate::node::{Node, SpawnOptions};
@@ -26,26 +26,28 @@ pub(crate) struct HostInner {
 }
 
 impl HostInner {
-    pub(crate) fn wake(&self, cell: &Arc<Cell>) {
+    pub(crate) fn wake(&self, cell: &Arc<ProcessCell>) {
         self.sched.schedule(cell.clone());
     }
 }
 
-impl Task for Cell {
+impl Task for ProcessCell {
     fn run(self: Arc<Self>) {
-        let Residence::Native(host) = &self.residence else {
+        let Residence::Native(host) = self.residence() else {
             unreachable!("only native cells are scheduler tasks");
+        };
+        let step = |slot: &mut Option<Box<dyn Process>>| {
+            let process = slot.as_mut()?;
+            let outcome = drive(&host.node, &self, process);
+            if outcome == Outcome::Exited {
+                *slot = None;
+            }
+            Some(outcome)
         };
         // SAFETY: the wake protocol (cell.rs) hands a process to exactly one
         // runner at a time, and this task run is that runner.
-        let slot = unsafe { &mut *self.process.get() };
-        let Some(process) = slot.as_mut() else {
-            return;
-        };
-        match drive(&host.node, &self, process) {
-            Outcome::Parked => {}
-            Outcome::Requeue => host.sched.yield_now(self.clone()),
-            Outcome::Exited => *slot = None,
+        if unsafe { self.with_process(step) } == Some(Outcome::Requeue) {
+            host.sched.yield_now(self.clone());
         }
     }
 }
@@ -108,7 +110,7 @@ impl NativeHost {
             Some(process),
             opts,
         )?;
-        let pid = cell.pid;
+        let pid = cell.pid();
         self.inner.sched.spawn(cell);
         Ok(pid)
     }
@@ -166,13 +168,13 @@ where
 #[derive(Clone)]
 pub struct Ctx {
     node: Node,
-    cell: Arc<Cell>,
+    cell: Arc<ProcessCell>,
 }
 
 impl Ctx {
     /// This process's pid.
     pub fn pid(&self) -> Pid {
-        self.cell.pid
+        self.cell.pid()
     }
 
     /// The node.
@@ -186,12 +188,12 @@ impl Ctx {
     /// that sends the same topic over and over does better with one made
     /// once (a `const` from [`Topic::new_static`] costs nothing to pass).
     pub fn send(&self, to: Pid, topic: impl Into<Topic>, payload: Payload) -> Result<(), Error> {
-        self.node.send(Some(self.cell.pid), to, topic, payload)
+        self.node.send(Some(self.cell.pid()), to, topic, payload)
     }
 
     /// Takes a message if one is waiting.
     pub fn try_recv(&self) -> Option<Message> {
-        self.cell.lock().messages.pop_front()
+        self.cell.try_recv()
     }
 
     /// Waits for the next message.
@@ -219,12 +221,12 @@ impl Ctx {
 
     /// Takes a lifecycle event if one is waiting.
     pub fn try_event(&self) -> Option<Event> {
-        take_event(&self.cell)
+        self.cell.try_event()
     }
 
     /// Waits for the next lifecycle event.
     pub fn next_event(&self) -> impl Future<Output = Event> + Send + '_ {
-        std::future::poll_fn(move |_| match take_event(&self.cell) {
+        std::future::poll_fn(move |_| match self.cell.try_event() {
             Some(e) => Poll::Ready(e),
             None => Poll::Pending,
         })
@@ -257,12 +259,12 @@ impl Ctx {
 
     /// Registers a name for this process.
     pub fn register(&self, name: &str) -> Result<(), Error> {
-        self.node.register(name, self.cell.pid)
+        self.node.register(name, self.cell.pid())
     }
 
     /// Sets whether this process traps links.
     pub fn set_trap_links(&self, trap: bool) {
-        self.cell.lock().trap_links = trap;
+        self.cell.set_trap_links(trap);
     }
 
     /// Spawns on `host` with this process as the parent.
@@ -276,7 +278,7 @@ impl Ctx {
         F: FnOnce(Ctx) -> Fut + Send + 'static,
         Fut: Future<Output = ExitResult> + Send + 'static,
     {
-        opts.parent = Some(self.cell.pid);
+        opts.parent = Some(self.cell.pid());
         host.spawn_async(opts, f)
     }
 
@@ -312,7 +314,7 @@ pub struct Sleep {
     deadline: Instant,
     timer: Option<TimerId>,
     node: Node,
-    cell: Arc<Cell>,
+    cell: Arc<ProcessCell>,
 }
 
 impl Future for Sleep {

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use wippy_sched::{BlockingHandle, TimerHandle};
 
-use crate::cell::{Cell, Home, Residence};
+use crate::cell::{Ending, Home, ProcessCell, Residence};
 use crate::error::Error;
 use crate::message::{Event, ExitError, ExitResult, Message, Topic};
 use crate::names::Names;
@@ -70,7 +70,7 @@ pub struct NodeStats {
 }
 
 pub(crate) struct NodeInner {
-    pub(crate) table: Table<Cell>,
+    pub(crate) table: Table<ProcessCell>,
     pub(crate) names: Names,
     pub(crate) timers: TimerHandle,
     pub(crate) blocking: BlockingHandle,
@@ -137,12 +137,12 @@ impl Node {
     }
 
     /// The cell of a live process.
-    pub fn cell(&self, pid: Pid) -> Option<Arc<Cell>> {
-        self.inner.table.get(pid.local()).filter(|c| c.pid == pid)
+    pub fn cell(&self, pid: Pid) -> Option<Arc<ProcessCell>> {
+        self.inner.table.get(pid.local()).filter(|c| c.pid() == pid)
     }
 
     /// Cells of every live process (for tools such as `wippy top`).
-    pub fn cells(&self) -> Vec<Arc<Cell>> {
+    pub fn cells(&self) -> Vec<Arc<ProcessCell>> {
         self.inner.table.snapshot()
     }
 
@@ -151,10 +151,10 @@ impl Node {
         self.with_cell(pid, |c| c.is_alive()).unwrap_or(false)
     }
 
-    fn with_cell<R>(&self, pid: Pid, f: impl FnOnce(&Arc<Cell>) -> R) -> Option<R> {
+    fn with_cell<R>(&self, pid: Pid, f: impl FnOnce(&Arc<ProcessCell>) -> R) -> Option<R> {
         self.inner
             .table
-            .with(pid.local(), |c| (c.pid == pid).then(|| f(c)))
+            .with(pid.local(), |c| (c.pid() == pid).then(|| f(c)))
             .flatten()
     }
 
@@ -209,7 +209,7 @@ impl Node {
     pub fn send_to(
         &self,
         from: Option<Pid>,
-        cell: &Arc<Cell>,
+        cell: &Arc<ProcessCell>,
         topic: impl Into<Topic>,
         payload: Payload,
     ) -> Result<(), Error> {
@@ -245,7 +245,7 @@ impl Node {
         home: Arc<dyn Home>,
         slot: u32,
         opts: SpawnOptions,
-    ) -> Result<Arc<Cell>, Error> {
+    ) -> Result<Arc<ProcessCell>, Error> {
         self.create(host, Residence::Hosted(home), slot, None, opts)
     }
 
@@ -256,7 +256,7 @@ impl Node {
         slot: u32,
         process: Option<Box<dyn Process>>,
         opts: SpawnOptions,
-    ) -> Result<Arc<Cell>, Error> {
+    ) -> Result<Arc<ProcessCell>, Error> {
         // Relaxed: shutdown is advisory here; a spawn racing it is drained later.
         if self.inner.closed.load(Ordering::Relaxed) {
             return Err(Error::ShutDown);
@@ -265,21 +265,24 @@ impl Node {
             .inner
             .table
             .insert_with(|key| {
-                let cell = Cell::new(
+                let cell = ProcessCell::new(
                     Pid::new(host, key),
                     residence,
                     slot,
                     process,
                     opts.trap_links,
                 );
-                if let Some(parent) = opts.parent {
-                    let mut inner = cell.lock();
-                    if opts.monitor {
-                        inner.relations().watchers.push(parent);
-                    }
-                    if opts.link {
-                        inner.relations().links.push(parent);
-                    }
+                if let Some(parent) = opts.parent
+                    && (opts.monitor || opts.link)
+                {
+                    cell.relate(|rel| {
+                        if opts.monitor {
+                            rel.watchers.push(parent);
+                        }
+                        if opts.link {
+                            rel.links.push(parent);
+                        }
+                    });
                 }
                 Arc::new(cell)
             })
@@ -288,14 +291,9 @@ impl Node {
             })?;
         self.inner.spawned.fetch_add(1, Ordering::Relaxed);
         if let (true, Some(parent)) = (opts.link, opts.parent) {
-            let linked = self.with_cell(parent, |p| {
-                let mut inner = p.lock();
-                if inner.alive {
-                    inner.relations().links.push(cell.pid);
-                }
-                inner.alive
-            });
-            if linked != Some(true) {
+            let child = cell.pid();
+            let linked = self.with_cell(parent, |p| p.relate(|rel| rel.links.push(child)));
+            if linked.flatten().is_none() {
                 cell.kill(ExitError::new(format!(
                     "linked process {parent} had already exited"
                 )));
@@ -307,14 +305,8 @@ impl Node {
     /// Makes `watcher` receive an EXIT event when `target` ends. If `target`
     /// has already ended, the EXIT (error `"noproc"`) is delivered at once.
     pub fn monitor(&self, watcher: Pid, target: Pid) -> Result<(), Error> {
-        let added = self.with_cell(target, |c| {
-            let mut inner = c.lock();
-            if inner.alive {
-                inner.relations().watchers.push(watcher);
-            }
-            inner.alive
-        });
-        if added != Some(true) {
+        let added = self.with_cell(target, |c| c.relate(|rel| rel.watchers.push(watcher)));
+        if added.flatten().is_none() {
             self.event(
                 watcher,
                 Event::Exit {
@@ -329,18 +321,17 @@ impl Node {
     /// Removes one monitor of `target` by `watcher`; false if there was none.
     pub fn unmonitor(&self, watcher: Pid, target: Pid) -> bool {
         self.with_cell(target, |c| {
-            let mut inner = c.lock();
-            let Some(rel) = inner.relations.as_mut() else {
-                return false;
-            };
-            match rel.watchers.iter().position(|&w| w == watcher) {
-                Some(ix) => {
-                    rel.watchers.remove(ix);
-                    true
-                }
-                None => false,
-            }
+            c.unrelate(
+                |rel| match rel.watchers.iter().position(|&w| w == watcher) {
+                    Some(ix) => {
+                        rel.watchers.remove(ix);
+                        true
+                    }
+                    None => false,
+                },
+            )
         })
+        .flatten()
         .unwrap_or(false)
     }
 
@@ -352,13 +343,13 @@ impl Node {
         }
         for (this, other) in [(b, a), (a, b)] {
             let ok = self.with_cell(this, |c| {
-                let mut inner = c.lock();
-                if inner.alive && !inner.relations().links.contains(&other) {
-                    inner.relations().links.push(other);
-                }
-                inner.alive
+                c.relate(|rel| {
+                    if !rel.links.contains(&other) {
+                        rel.links.push(other);
+                    }
+                })
             });
-            if ok != Some(true) {
+            if ok.flatten().is_none() {
                 self.unlink(a, b);
                 return Err(Error::NoProcess(this));
             }
@@ -370,16 +361,14 @@ impl Node {
     pub fn unlink(&self, a: Pid, b: Pid) {
         for (this, other) in [(a, b), (b, a)] {
             self.with_cell(this, |c| {
-                if let Some(rel) = c.lock().relations.as_mut() {
-                    rel.links.retain(|p| *p != other);
-                }
+                c.unrelate(|rel| rel.links.retain(|p| *p != other))
             });
         }
     }
 
     /// Sets whether `pid` traps links.
     pub fn set_trap_links(&self, pid: Pid, trap: bool) -> Result<(), Error> {
-        self.with_cell(pid, |c| c.lock().trap_links = trap)
+        self.with_cell(pid, |c| c.set_trap_links(trap))
             .ok_or(Error::NoProcess(pid))
     }
 
@@ -404,13 +393,14 @@ impl Node {
         let id = self.inner.timers.at(deadline, move || {
             node.kill(target, ExitError::cancelled());
         });
-        let mut inner = cell.lock();
-        if inner.alive {
-            if let Some(old) = inner.relations().cancel_timer.replace(id) {
+        match cell.relate(|rel| rel.cancel_timer.replace(id)) {
+            Some(Some(old)) => {
                 self.inner.timers.cancel(old);
             }
-        } else {
-            self.inner.timers.cancel(id);
+            Some(None) => {}
+            None => {
+                self.inner.timers.cancel(id);
+            }
         }
         Ok(())
     }
@@ -443,14 +433,8 @@ impl Node {
             });
         }
         let name: Topic = name.into();
-        let ok = self.with_cell(pid, |c| {
-            let mut inner = c.lock();
-            if inner.alive {
-                inner.relations().names.push(name.clone());
-            }
-            inner.alive
-        });
-        if ok != Some(true) {
+        let ok = self.with_cell(pid, |c| c.relate(|rel| rel.names.push(name.clone())));
+        if ok.flatten().is_none() {
             return Err(Error::NoProcess(pid));
         }
         map.insert(name, pid);
@@ -468,29 +452,18 @@ impl Node {
         let Some(pid) = map.remove(name) else {
             return false;
         };
-        self.with_cell(pid, |c| {
-            if let Some(rel) = c.lock().relations.as_mut() {
-                rel.names.retain(|n| n != name);
-            }
-        });
+        self.with_cell(pid, |c| c.unrelate(|rel| rel.names.retain(|n| n != name)));
         true
     }
 
     /// Ends the process of `cell` with `result`: frees its pid and names, and
     /// delivers EXIT to its monitors and the link rules to its links. Runners
     /// call this once, after the process's `close`.
-    pub fn exit(&self, cell: &Arc<Cell>, result: ExitResult) {
-        let pid = cell.pid;
-        let relations = {
-            let mut inner = cell.lock();
-            if !inner.alive {
-                return;
-            }
-            inner.alive = false;
-            inner.wait = 0;
-            inner.messages = Default::default();
-            inner.signals = Default::default();
-            inner.relations.take()
+    pub fn exit(&self, cell: &Arc<ProcessCell>, result: ExitResult) {
+        let pid = cell.pid();
+        let relations = match cell.end() {
+            Ending::AlreadyEnded => return,
+            Ending::Now(relations) => relations,
         };
         self.inner.table.remove(pid.local());
         self.inner.exited.fetch_add(1, Ordering::Relaxed);
@@ -512,13 +485,7 @@ impl Node {
             let Some(p) = self.cell(partner) else {
                 continue;
             };
-            let trap = {
-                let mut inner = p.lock();
-                if let Some(rel) = inner.relations.as_mut() {
-                    rel.links.retain(|l| *l != pid);
-                }
-                inner.trap_links
-            };
+            let trap = p.unlink_ended(pid);
             if let Err(error) = &result {
                 if trap {
                     p.deliver_event(Event::LinkDown {
@@ -539,16 +506,10 @@ impl Node {
     pub(crate) fn drain(&self) {
         self.inner.closed.store(true, Ordering::SeqCst);
         for cell in self.inner.table.drain() {
-            {
-                let mut inner = cell.lock();
-                inner.alive = false;
-                inner.messages = Default::default();
-                inner.signals = Default::default();
-                inner.relations = None;
-            }
+            cell.discard();
             // SAFETY: the runtime has joined every worker before draining, so
             // no runner can be inside this process.
-            drop(unsafe { (*cell.process.get()).take() });
+            drop(unsafe { cell.with_process(Option::take) });
         }
     }
 }

@@ -7,12 +7,12 @@ use std::any::Any;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
-use crate::cell::{Cell, Signal, W_IDLE, W_OPS};
+use crate::cell::{ProcessCell, StepStart};
 use crate::context::Context;
 use crate::message::{ExitError, ExitResult};
 use crate::node::Node;
 use crate::payload::Payload;
-use crate::process::{Completion, OpKind, Process, Step, Wait, WaitMode};
+use crate::process::{Completion, OpKind, Process, Step, Wait};
 
 /// What the runner does with the process after a step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,19 +44,11 @@ fn panic_error(panic: Box<dyn Any + Send>) -> ExitError {
 /// Runs one step of `process`, the state machine of `cell`, and applies what
 /// it returned. A panic in the process ends it with an error; the runtime
 /// goes on.
-pub fn drive(node: &Node, cell: &Arc<Cell>, process: &mut Box<dyn Process>) -> Outcome {
-    let (seen, first) = {
-        let mut inner = cell.lock();
-        if !inner.alive {
-            return Outcome::Exited;
-        }
-        if let Some(kill) = inner.kill.take() {
-            drop(inner);
-            return finish(node, cell, process, Err(*kill));
-        }
-        let first = !inner.started;
-        inner.started = true;
-        (inner.arrivals, first)
+pub fn drive(node: &Node, cell: &Arc<ProcessCell>, process: &mut Box<dyn Process>) -> Outcome {
+    let (seen, first) = match cell.begin_step() {
+        StepStart::Ended => return Outcome::Exited,
+        StepStart::Killed(kill) => return finish(node, cell, process, Err(kill)),
+        StepStart::Run { seen, first } => (seen, first),
     };
     let mut cx = Context::new(node, cell);
     if first && let Err(e) = init(process.as_mut(), &mut cx) {
@@ -89,15 +81,15 @@ fn init(process: &mut dyn Process, cx: &mut Context<'_>) -> Result<(), ExitError
 }
 
 /// Closes the process and applies the exit rules.
-pub fn finish(
+fn finish(
     node: &Node,
-    cell: &Arc<Cell>,
+    cell: &Arc<ProcessCell>,
     process: &mut Box<dyn Process>,
     result: ExitResult,
 ) -> Outcome {
     let mut cx = Context::new(node, cell);
     if let Err(panic) = catch_unwind(AssertUnwindSafe(|| process.close(&mut cx, &result))) {
-        tracing::error!(pid = %cell.pid, "process panicked in close: {}", panic_message(panic));
+        tracing::error!(pid = %cell.pid(), "process panicked in close: {}", panic_message(panic));
     }
     node.exit(cell, result);
     Outcome::Exited
@@ -105,39 +97,21 @@ pub fn finish(
 
 /// Parks a process that returned `Step::Idle` unless something arrived
 /// since its step began (`seen`).
-pub fn park_idle(cell: &Arc<Cell>, seen: u32) -> Outcome {
-    let mut inner = cell.lock();
-    if inner.arrivals != seen || inner.kill.is_some() || !inner.alive {
-        return Outcome::Requeue;
+fn park_idle(cell: &Arc<ProcessCell>, seen: u32) -> Outcome {
+    if cell.park_idle(seen) {
+        Outcome::Parked
+    } else {
+        Outcome::Requeue
     }
-    inner.wait = W_IDLE;
-    Outcome::Parked
 }
 
 /// Registers the ops of a wait and parks unless it is already satisfied.
-fn park_ops(node: &Node, cell: &Arc<Cell>, wait: Wait) -> Outcome {
-    {
-        let mut inner = cell.lock();
-        inner.pending_all = match wait.mode {
-            WaitMode::All => wait.ops.len().min(u16::MAX as usize) as u16,
-            WaitMode::Any => 0,
-        };
-    }
+fn park_ops(node: &Node, cell: &Arc<ProcessCell>, wait: Wait) -> Outcome {
+    cell.begin_wait(wait.mode, wait.ops.len());
     for op in wait.ops {
         let tag = op.tag;
         match op.kind {
-            OpKind::Receive => {
-                let mut inner = cell.lock();
-                if inner.messages.is_empty() {
-                    inner.recv_op = Some(tag);
-                } else {
-                    inner.signals.push_back(Signal::Completion(Completion {
-                        tag,
-                        value: Payload::Nil,
-                    }));
-                    inner.pending_all = inner.pending_all.saturating_sub(1);
-                }
-            }
+            OpKind::Receive => cell.wait_receive(tag),
             OpKind::Until(deadline) => {
                 let target = cell.clone();
                 node.timers().at(deadline, move || {
@@ -166,20 +140,9 @@ fn park_ops(node: &Node, cell: &Arc<Cell>, wait: Wait) -> Outcome {
             }
         }
     }
-    let mut inner = cell.lock();
-    let ready = inner.kill.is_some()
-        || !inner.alive
-        || match wait.mode {
-            WaitMode::All => inner.pending_all == 0,
-            WaitMode::Any => inner
-                .signals
-                .iter()
-                .any(|s| matches!(s, Signal::Completion(_))),
-        };
-    if ready {
-        Outcome::Requeue
-    } else {
-        inner.wait = W_OPS;
+    if cell.park_ops(wait.mode) {
         Outcome::Parked
+    } else {
+        Outcome::Requeue
     }
 }

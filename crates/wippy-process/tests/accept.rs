@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use wippy_process::{Cell, Error, Home, HostId, Payload, Pid, Runtime, SpawnOptions};
+use wippy_process::{Error, Home, HostId, Payload, Pid, ProcessCell, Runtime, SpawnOptions};
 
 /// Parks nothing and runs nothing: the test reads the mailbox directly.
 /// Accepts only `allowed` besides its own host.
@@ -14,7 +14,7 @@ struct Gate {
 }
 
 impl Home for Gate {
-    fn wake(&self, _cell: &Arc<Cell>) {}
+    fn wake(&self, _cell: &Arc<ProcessCell>) {}
 
     fn accepts(&self, from: HostId) -> bool {
         from == self.allowed

@@ -14,56 +14,22 @@ use wippy_process::{Payload, Runtime, SpawnOptions};
 const N: usize = 10_000;
 const TIMEOUT: Duration = Duration::from_secs(30);
 
-/// CPU time used so far by every live thread of this OS process, with the
-/// name of each thread: nanosecond precision from
-/// /proc/self/task/*/schedstat, else the 10 ms ticks of .../stat.
-fn threads_cpu() -> Option<Vec<(String, Duration)>> {
-    let mut out = Vec::new();
-    for t in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
-        let Ok(stat) = std::fs::read_to_string(t.path().join("stat")) else {
-            continue; // the thread ended meanwhile
-        };
-        let (open, close) = (stat.find('(')?, stat.rfind(')')?);
-        let name = format!("{}[{}]", &stat[open + 1..close], stat[..open].trim());
-        let precise = std::fs::read_to_string(t.path().join("schedstat"))
-            .ok()
-            .and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok())
-            .map(Duration::from_nanos);
-        let cpu = match precise {
-            Some(d) => d,
-            None => {
-                // utime and stime are fields 14 and 15 (USER_HZ = 100).
-                let f: Vec<&str> = stat[close + 1..].split_whitespace().collect();
-                let ticks = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
-                Duration::from_millis(ticks * 10)
-            }
-        };
-        out.push((name, cpu));
-    }
-    Some(out)
-}
-
-fn total(threads: &[(String, Duration)]) -> Duration {
-    threads.iter().map(|t| t.1).sum()
+/// The threads of this OS process, once the meter check showed `/proc`
+/// readable here.
+fn sample() -> wippy_testkit::Threads {
+    wippy_testkit::threads().expect("/proc/self/task was readable a moment ago")
 }
 
 #[test]
+#[cfg_attr(
+    not(target_os = "linux"),
+    ignore = "measures CPU time through Linux's /proc"
+)]
 fn ten_thousand_idle_native_processes_use_under_one_percent_cpu() {
-    let Some(first) = threads_cpu() else {
-        eprintln!("idle_cpu: /proc/self/task is unreadable here; skipping");
-        return;
-    };
-    // The meter works: 100 ms of busy work on this thread shows up.
-    let spin = Instant::now();
-    let mut x = 0u64;
-    while spin.elapsed() < Duration::from_millis(100) {
-        x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
+    // The meter works: busy work on this thread shows up.
+    if let Err(why) = wippy_testkit::check_cpu_meter(Duration::from_millis(50), TIMEOUT) {
+        return wippy_testkit::skip(why);
     }
-    let burnt = total(&threads_cpu().unwrap()).saturating_sub(total(&first));
-    assert!(
-        burnt >= Duration::from_millis(50),
-        "CPU meter saw only {burnt:?} of a 100 ms busy loop"
-    );
 
     let rt = Runtime::new(Default::default()).unwrap();
     let host = rt.native_host("test:idle-cpu", 2).unwrap();
@@ -90,23 +56,14 @@ fn ten_thousand_idle_native_processes_use_under_one_percent_cpu() {
         std::thread::sleep(Duration::from_millis(1));
     }
 
-    let before = threads_cpu().unwrap();
+    let before = sample();
     let wall0 = Instant::now();
     std::thread::sleep(Duration::from_secs(1));
     let wall = wall0.elapsed();
-    let after = threads_cpu().unwrap();
-    let cpu = total(&after).saturating_sub(total(&before));
+    let after = sample();
+    let cpu = after.total_cpu().saturating_sub(before.total_cpu());
     let share = cpu.as_secs_f64() / wall.as_secs_f64();
-    let busy: Vec<String> = after
-        .iter()
-        .filter_map(|(name, a)| {
-            let b = before
-                .iter()
-                .find(|(n, _)| n == name)
-                .map_or(Duration::ZERO, |b| b.1);
-            (*a > b).then(|| format!("{name}: {:?}", *a - b))
-        })
-        .collect();
+    let busy = after.busy_since(&before);
     eprintln!(
         "idle_cpu: {N} parked processes, {cpu:?} CPU over {wall:?} ({:.3}% of a core); busy: {busy:?}",
         share * 100.0

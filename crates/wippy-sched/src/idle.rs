@@ -203,9 +203,9 @@ mod tests {
     }
 }
 
-/// Loom models of the push/park race: run with
+/// Loom models of the push/park race (`.ci/run` runs them): run with
 /// `RUSTFLAGS="--cfg loom" cargo test -p wippy-sched --lib --release idle::loom`
-/// (add `LOOM_MAX_PREEMPTIONS=3` to bound the larger model).
+/// (`LOOM_MAX_PREEMPTIONS` overrides the larger model's bound of 2).
 #[cfg(all(test, loom))]
 mod loom_tests {
     use super::*;

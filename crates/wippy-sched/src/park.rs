@@ -39,21 +39,42 @@ impl Parker {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
-    use std::sync::Arc;
+    use std::sync::{Arc, mpsc};
+    use std::time::Duration;
+
+    /// Longer than any park that is not lost can take, even on a loaded
+    /// machine; a lost wake-up fails the test after it instead of hanging.
+    const PATIENCE: Duration = Duration::from_secs(10);
+
+    /// Parks on `parker` in a thread of its own and fails if that park has
+    /// not returned within [`PATIENCE`] (the thread is then left parked).
+    fn park_returns(parker: &Arc<Parker>, what: &str) {
+        let (done, returned) = mpsc::channel();
+        let p = parker.clone();
+        std::thread::spawn(move || {
+            p.park();
+            let _ = done.send(());
+        });
+        returned
+            .recv_timeout(PATIENCE)
+            .unwrap_or_else(|_| panic!("{what}: park did not return within {PATIENCE:?}"));
+    }
 
     #[test]
     fn unpark_before_park_is_not_lost() {
-        let p = Parker::default();
+        let p = Arc::new(Parker::default());
         p.unpark();
-        p.park(); // returns at once
+        p.unpark(); // several unparks collapse into one wake-up
+        park_returns(&p, "unparked before parking");
+        assert!(!*lock(&p.notified), "park did not consume the notification");
     }
 
     #[test]
     fn park_returns_after_unpark_from_another_thread() {
         let p = Arc::new(Parker::default());
-        let p2 = p.clone();
-        let t = std::thread::spawn(move || p2.park());
-        p.unpark();
-        t.join().expect("parked thread panicked");
+        let unparker = p.clone();
+        let t = std::thread::spawn(move || unparker.unpark());
+        park_returns(&p, "unparked from another thread");
+        t.join().expect("unparking thread panicked");
     }
 }

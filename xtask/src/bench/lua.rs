@@ -1,18 +1,16 @@
 //! Actor benchmarks with Lua processes on Luau VM shards, driven by native
 //! processes that spawn them and collect their messages.
 
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use wippy_host::registry::{Registry, Source};
+use wippy_host::registry::Registry;
 use wippy_host::{App, ProcessHost, SpawnContext, SpawnRequest};
 use wippy_lua::{CodeCache, LuaHost, LuaHostConfig};
 use wippy_process::{NativeHost, Payload, Pid, Runtime, SpawnOptions};
 
-use super::{Bench, Better};
-use crate::rss::resident_bytes;
+use super::{Bench, Better, resident_bytes};
 
 pub fn benches() -> Vec<Bench> {
     vec![
@@ -211,19 +209,13 @@ fn setup(workers: usize, slice: Option<Duration>) -> Setup {
 
 fn setup_with(workers: usize, slice: Option<Duration>, dedicated: bool) -> Setup {
     let rt = Runtime::new(Default::default()).expect("runtime");
-    let reg = Registry::load_sources(
-        &[Source {
-            path: "bench/_index.yaml".into(),
-            text: INDEX.into(),
-        }],
-        &|p: &Path| {
-            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
-            SOURCES
-                .iter()
-                .find(|(f, _)| *f == name)
-                .map(|(_, s)| s.to_string())
-                .ok_or_else(|| std::io::Error::other("missing"))
-        },
+    let files = SOURCES
+        .iter()
+        .map(|(name, code)| (format!("bench/{name}"), *code));
+    let reg = Registry::load_files(
+        [("bench/_index.yaml".to_owned(), INDEX)]
+            .into_iter()
+            .chain(files),
     )
     .expect("bench registry");
     let reg = Arc::new(reg);

@@ -155,6 +155,13 @@ fn measure(exe: &Path, b: &Bench, quick: bool) -> Option<f64> {
     }
 }
 
+/// Resident bytes of this process now, for the memory figures. Without
+/// `/proc` there is no figure: the benchmark's child process fails, naming
+/// why, instead of reporting zero.
+fn resident_bytes() -> u64 {
+    wippy_testkit::resident_bytes().unwrap_or_else(|e| panic!("memory figures need /proc: {e}"))
+}
+
 fn fmt_value(v: f64) -> String {
     if v >= 1e6 {
         format!("{:.2}M", v / 1e6)

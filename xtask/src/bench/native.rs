@@ -7,8 +7,7 @@ use std::time::{Duration, Instant};
 
 use wippy_process::{Ctx, NativeHost, Payload, Pid, Runtime, SpawnOptions, Topic};
 
-use super::{Bench, Better};
-use crate::rss::resident_bytes;
+use super::{Bench, Better, resident_bytes};
 
 pub fn benches() -> Vec<Bench> {
     vec![

@@ -10,6 +10,8 @@ use std::time::Duration;
 use wippy_process::Payload;
 use wippy_security::{Actor, Condition, Effect, Policies, Policy, Principal, Scope, SecurityError};
 
+use crate::ParseError;
+
 /// An entry id, `namespace:name`.
 ///
 /// ```
@@ -51,14 +53,12 @@ impl fmt::Display for EntryId {
 }
 
 impl FromStr for EntryId {
-    type Err = String;
+    type Err = ParseError;
 
-    fn from_str(s: &str) -> Result<EntryId, String> {
+    fn from_str(s: &str) -> Result<EntryId, ParseError> {
         match s.rsplit_once(':') {
             Some((ns, name)) if !ns.is_empty() && !name.is_empty() => Ok(EntryId(s.into())),
-            _ => Err(format!(
-                "`{s}` is not an entry id (expected namespace:name)"
-            )),
+            _ => Err(ParseError::InvalidEntryId { text: s.into() }),
         }
     }
 }

@@ -19,8 +19,8 @@
 //! - unknown fields in nested maps (`host`, `lifecycle`, `restart`, ...) and
 //!   at the top of a file are always errors.
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Component, Path, PathBuf};
 use std::{fs, io};
 
 use saphyr::LoadableYamlNode;
@@ -115,6 +115,69 @@ fn find_indexes(dir: &Path, out: &mut Vec<PathBuf>, errors: &mut Vec<LoadError>)
             Err(e) => errors.push(read_error(e)),
         }
     }
+}
+
+/// See [`Registry::load_files`].
+pub(crate) fn load_files(files: Vec<(PathBuf, String)>) -> Result<Registry, LoadErrors> {
+    let file_error = |file: &Path, message: String| LoadError {
+        file: file.to_path_buf(),
+        line: 0,
+        entry: None,
+        path: None,
+        message,
+        suggestion: None,
+    };
+    let mut errors = Vec::new();
+    let mut indexes = Vec::new();
+    let mut sources = HashMap::new();
+    let mut seen = HashSet::new();
+    let count = files.len();
+    for (path, text) in files {
+        if !seen.insert(lexical(&path)) {
+            errors.push(file_error(&path, "file given twice".into()));
+        } else if path.file_name().is_some_and(|name| name == INDEX_FILE) {
+            indexes.push(Source { path, text });
+        } else {
+            sources.insert(lexical(&path), text);
+        }
+    }
+    if indexes.is_empty() && errors.is_empty() {
+        let message = format!("no {INDEX_FILE} among the {count} files of the app");
+        return Err(LoadErrors(vec![file_error(Path::new(INDEX_FILE), message)]));
+    }
+    let read = |path: &Path| {
+        sources
+            .get(&lexical(path))
+            .cloned()
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "not among the app's files"))
+    };
+    match load_sources(&indexes, &read) {
+        Ok(registry) if errors.is_empty() => Ok(registry),
+        Ok(_) => Err(LoadErrors(errors)),
+        Err(LoadErrors(more)) => {
+            errors.extend(more);
+            Err(LoadErrors(errors))
+        }
+    }
+}
+
+/// `path` with `.` dropped and each `..` taking back the folder before it,
+/// as a file system would resolve it (without following links): so
+/// `app/./lib/../main.lua` names the same in-memory file as `app/main.lua`.
+fn lexical(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for part in path.components() {
+        match part {
+            Component::CurDir => {}
+            Component::ParentDir
+                if matches!(out.components().next_back(), Some(Component::Normal(_))) =>
+            {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 /// See [`Registry::load_sources`].
@@ -457,12 +520,13 @@ impl Cx<'_> {
                 });
                 Some(target)
             }
-            Err(message) => {
+            Err(error) => {
                 let suggestion = match self.namespace {
                     Some(ns) if !text.contains(':') => Some(format!("did you mean {ns}:{text}?")),
                     _ => None,
                 };
-                self.r.error(line(node), path, message, suggestion);
+                self.r
+                    .error(line(node), path, error.to_string(), suggestion);
                 None
             }
         }

@@ -30,11 +30,15 @@ use wippy_security::Policies;
 /// Every entry of an app, by id.
 ///
 /// ```
-/// use wippy_host::registry::{Registry, Source, EntryKind};
-/// let reg = Registry::load_sources(&[Source {
-///     path: "app/_index.yaml".into(),
-///     text: "version: \"1.0\"\nnamespace: app\nentries:\n  - name: main\n    kind: process.lua\n    source: file://main.lua\n    method: main\n".into(),
-/// }], &|_| Ok("return { main = function() end }".to_string())).unwrap();
+/// use wippy_host::registry::{EntryKind, Registry};
+/// let reg = Registry::load_files([
+///     (
+///         "app/_index.yaml",
+///         "version: \"1.0\"\nnamespace: app\nentries:\n  - name: main\n    kind: process.lua\n    source: file://main.lua\n    method: main\n",
+///     ),
+///     ("app/main.lua", "return { main = function() end }"),
+/// ])
+/// .unwrap();
 /// let main = reg.get(&"app:main".parse().unwrap()).unwrap();
 /// assert_eq!(main.kind, EntryKind::ProcessLua);
 /// ```
@@ -55,8 +59,47 @@ impl Registry {
         load::load_dir(dir)
     }
 
-    /// Loads index files given as text (an embedded app, tests). `read`
-    /// resolves a source path (joined to its index file's folder) to text.
+    /// Loads an app held in memory (an app embedded in a binary, tests,
+    /// benchmarks): its files as `(path, contents)` pairs, laid out as in
+    /// an app folder. Every file named `_index.yaml` is an index file,
+    /// loaded in the order given; the others are what the indexes'
+    /// `source: file://...` fields name, resolved from the index file's
+    /// folder as [`Registry::load_dir`] does (`.` and `..` included).
+    ///
+    /// Errors are those of [`Registry::load_dir`], each naming the file: a
+    /// source that is not among the files (`cannot read source app/x.lua:
+    /// not among the app's files`), a path given twice, no index file.
+    ///
+    /// ```
+    /// use wippy_host::registry::{EntryKind, Registry};
+    ///
+    /// let reg = Registry::load_files([
+    ///     (
+    ///         "app/_index.yaml",
+    ///         "namespace: app\nentries:\n  - { name: main, kind: process.lua, source: file://src/main.lua, method: main }\n",
+    ///     ),
+    ///     ("app/src/main.lua", "return { main = function() end }"),
+    /// ])?;
+    /// assert_eq!(reg.get(&"app:main".parse()?).unwrap().kind, EntryKind::ProcessLua);
+    ///
+    /// let missing = Registry::load_files([("app/_index.yaml", "namespace: app\nentries:\n  - { name: main, kind: process.lua, source: file://gone.lua, method: main }\n")]);
+    /// assert!(missing.unwrap_err().to_string().contains("app/gone.lua"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn load_files<P: AsRef<Path>, T: AsRef<str>>(
+        files: impl IntoIterator<Item = (P, T)>,
+    ) -> Result<Registry, LoadErrors> {
+        let files = files
+            .into_iter()
+            .map(|(path, text)| (path.as_ref().to_path_buf(), text.as_ref().to_owned()))
+            .collect();
+        load::load_files(files)
+    }
+
+    /// Loads index files given as text, reading the sources they name with
+    /// `read` (for an embedder that keeps its files elsewhere; most want
+    /// [`Registry::load_files`]). `read` resolves a source path (joined to
+    /// its index file's folder) to text.
     pub fn load_sources(
         sources: &[Source],
         read: &dyn Fn(&Path) -> std::io::Result<String>,

@@ -1,34 +1,16 @@
 //! Loader tests: a valid app of every kind, and files full of mistakes.
 
-use std::collections::HashMap;
-use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use wippy_process::Payload;
 
 use super::*;
 
-/// Loads index files from `(path, yaml)` pairs; Lua sources come from
-/// `files` (`(path, code)`), any other path is "not found".
+/// Loads an app of index files (`(path, yaml)` pairs) and the Lua sources
+/// they name (`(path, code)`), through [`Registry::load_files`].
 fn load(indexes: &[(&str, &str)], files: &[(&str, &str)]) -> Result<Registry, LoadErrors> {
-    let sources: Vec<Source> = indexes
-        .iter()
-        .map(|(path, text)| Source {
-            path: path.into(),
-            text: text.to_string(),
-        })
-        .collect();
-    let files: HashMap<PathBuf, String> = files
-        .iter()
-        .map(|(p, code)| (PathBuf::from(p), code.to_string()))
-        .collect();
-    Registry::load_sources(&sources, &|path: &Path| {
-        files
-            .get(path)
-            .cloned()
-            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no such file"))
-    })
+    Registry::load_files(indexes.iter().chain(files).copied())
 }
 
 fn id(s: &str) -> EntryId {
@@ -625,7 +607,11 @@ fn an_entry_cannot_depend_on_itself() {
 
 #[test]
 fn empty_and_non_map_files_are_errors() {
-    let errors = load(&[("a.yaml", "# nothing\n"), ("b.yaml", "- 1\n")], &[]).unwrap_err();
+    let errors = load(
+        &[("a/_index.yaml", "# nothing\n"), ("b/_index.yaml", "- 1\n")],
+        &[],
+    )
+    .unwrap_err();
     assert_eq!(errors.0.len(), 2, "{errors}");
     assert_eq!(errors.0[0].message, "empty index file");
     assert_eq!(errors.0[1].message, "expected a map, found a list");
@@ -702,4 +688,46 @@ fn every_built_in_module_may_be_listed() {
         .unwrap_or_else(|e| panic!("{e}"));
     let main = reg.get(&id("app:main")).unwrap().lua().unwrap();
     assert_eq!(main.modules, crate::BUILTIN_MODULES);
+}
+
+#[test]
+fn in_memory_files_resolve_sources_from_their_index_folder_with_dot_dot() {
+    let index = "namespace: app\nentries:\n  - { name: main, kind: process.lua, source: file://../shared/./main.lua, method: main }\n";
+    let reg = load(
+        &[("app/_index.yaml", index)],
+        &[("shared/main.lua", "return { main = function() end }")],
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let lua = reg.get(&id("app:main")).unwrap().lua().unwrap();
+    assert_eq!(&*lua.source, "return { main = function() end }");
+    assert_eq!(lua.path, Path::new("app/../shared/./main.lua"));
+}
+
+#[test]
+fn in_memory_files_name_a_missing_source_a_duplicate_and_a_missing_index() {
+    let index = "namespace: app\nentries:\n  - { name: main, kind: process.lua, source: file://main.lua, method: main }\n";
+    let errors = load(&[("app/_index.yaml", index)], &[("main.lua", "return {}")]).unwrap_err();
+    assert_eq!(errors.0.len(), 1, "{errors}");
+    assert_eq!(
+        errors.0[0].message,
+        "cannot read source app/main.lua: not among the app's files"
+    );
+
+    let errors = load(
+        &[("app/_index.yaml", index)],
+        &[
+            ("app/main.lua", "return {}"),
+            ("app/./main.lua", "return {}"),
+        ],
+    )
+    .unwrap_err();
+    assert_eq!(errors.0.len(), 1, "{errors}");
+    assert_eq!(errors.0[0].file, Path::new("app/./main.lua"));
+    assert_eq!(errors.0[0].message, "file given twice");
+
+    let errors = load(&[], &[("app/main.lua", "return {}")]).unwrap_err();
+    assert_eq!(
+        errors.to_string(),
+        "_index.yaml: no _index.yaml among the 1 files of the app"
+    );
 }

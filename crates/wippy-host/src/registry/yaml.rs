@@ -299,7 +299,7 @@ pub(super) fn duration(node: &Node, path: &str, r: &mut Report) -> Option<Durati
         Some(Scalar::String(s)) => match parse_duration(s) {
             Ok(d) => Some(d),
             Err(e) => {
-                r.error(line(node), path, e, None);
+                r.error(line(node), path, e.to_string(), None);
                 None
             }
         },
@@ -318,7 +318,7 @@ pub(super) fn size(node: &Node, path: &str, r: &mut Report) -> Option<u64> {
         Some(Scalar::String(s)) => match parse_size(s) {
             Ok(n) => Some(n),
             Err(e) => {
-                r.error(line(node), path, e, None);
+                r.error(line(node), path, e.to_string(), None);
                 None
             }
         },

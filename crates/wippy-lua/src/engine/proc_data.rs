@@ -24,7 +24,7 @@ pub(crate) type TimerMap = AHashMap<u64, (TimerId, bool)>;
 
 /// What the natives know of the running process.
 pub(crate) struct ProcData {
-    pub(crate) cell: Arc<wippy_process::Cell>,
+    pub(crate) cell: Arc<wippy_process::ProcessCell>,
     pub(crate) entry: RefCell<Arc<Compiled>>,
     /// Timers the process armed, by op tag (cancelled when it ends).
     /// Allocated on first use: most processes arm none, and an empty map
@@ -60,7 +60,7 @@ pub(crate) struct ProcData {
 pub(crate) struct LastTo {
     pub(crate) string: *const std::ffi::c_void,
     pub(crate) string_ref: std::ffi::c_int,
-    pub(crate) cell: Arc<wippy_process::Cell>,
+    pub(crate) cell: Arc<wippy_process::ProcessCell>,
     pub(crate) topic_string: *const std::ffi::c_void,
     pub(crate) topic_ref: std::ffi::c_int,
     pub(crate) topic: wippy_process::Topic,

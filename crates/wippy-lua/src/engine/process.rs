@@ -197,7 +197,7 @@ impl LuaProc {
         let host = &self.vm.env.host;
         let id = match entry {
             Value::Nil => self.data.entry.borrow().id.clone(),
-            Value::String(s) => s.to_string_lossy().parse().map_err(|e: String| e)?,
+            Value::String(s) => s.to_string_lossy().parse().map_err(|e| format!("{e}"))?,
             other => {
                 return Err(format!(
                     "entry must be an id string, got {}",

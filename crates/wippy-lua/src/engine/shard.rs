@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use wippy_host::SpawnContext;
 use wippy_host::registry::EntryId;
 use wippy_process::wippy_sched::Task;
-use wippy_process::{Cell, Home, Outcome, Payload, Pid, Process, drive};
+use wippy_process::{Home, Outcome, Payload, Pid, Process, ProcessCell, drive};
 
 use crate::Error;
 use crate::engine::code::Compiled;
@@ -41,14 +41,14 @@ pub(crate) enum Work {
 }
 
 pub(crate) struct Pending {
-    pub(crate) cell: Arc<Cell>,
+    pub(crate) cell: Arc<ProcessCell>,
     pub(crate) code: Arc<Compiled>,
     pub(crate) args: Vec<Payload>,
     pub(crate) context: SpawnContext,
 }
 
 struct Slot {
-    cell: Arc<Cell>,
+    cell: Arc<ProcessCell>,
     process: Box<dyn Process>,
     /// The process's Rust state, also held by `process`: kept here so the
     /// shard can say which entry runs in the slot (`processes`).
@@ -57,7 +57,7 @@ struct Slot {
 
 /// A process of a shard, as [`Shard::processes`] lists it.
 pub(crate) struct SlotInfo {
-    pub(crate) cell: Arc<Cell>,
+    pub(crate) cell: Arc<ProcessCell>,
     pub(crate) entry: EntryId,
     pub(crate) slot: u32,
 }
@@ -73,7 +73,7 @@ struct State {
 // SAFETY: `State` holds the VM and handles into it (non-atomic refcounts,
 // `Rc`s captured by natives). It is only reachable through `Shard::state`,
 // whose mutex admits one thread at a time, and nothing inside it is handed
-// to other threads (timer and blocking callbacks capture only `Arc<Cell>`s
+// to other threads (timer and blocking callbacks capture only `Arc<ProcessCell>`s
 // and plain data). So the VM moves between workers as a whole, never shared.
 unsafe impl Send for State {}
 
@@ -247,7 +247,7 @@ impl Shard {
 }
 
 impl Home for Shard {
-    fn wake(&self, cell: &Arc<Cell>) {
+    fn wake(&self, cell: &Arc<ProcessCell>) {
         // A wake-up from a process of this shard: the woken process
         // probably runs next, so start fetching its memory now (see
         // prefetch.rs; `running()` makes this thread the table's user).
@@ -438,7 +438,7 @@ impl Shard {
     fn start(
         &self,
         state: &State,
-        cell: &Arc<Cell>,
+        cell: &Arc<ProcessCell>,
         code: Arc<Compiled>,
         args: Vec<Payload>,
         context: SpawnContext,
