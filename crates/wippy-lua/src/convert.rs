@@ -10,17 +10,25 @@
 use mlua::{Lua, Table, Value};
 use wippy_process::Payload;
 
+use crate::ffi::error_object::{self, ErrorObject};
+
 /// Deepest nesting a payload may have.
 pub(crate) const MAX_DEPTH: usize = 64;
 
 /// Converts `value` (found at `root`, e.g. `"payload"`) into an owned payload.
-pub(crate) fn to_payload(value: &Value, root: &str) -> Result<Payload, String> {
+/// An error object becomes [`Payload::Error`].
+pub(crate) fn to_payload(lua: &Lua, value: &Value, root: &str) -> Result<Payload, String> {
     let mut path = root.to_owned();
     let mut stack = Vec::new();
-    convert(value, &mut path, &mut stack)
+    convert(lua, value, &mut path, &mut stack)
 }
 
-fn convert(value: &Value, path: &mut String, stack: &mut Vec<usize>) -> Result<Payload, String> {
+fn convert(
+    lua: &Lua,
+    value: &Value,
+    path: &mut String,
+    stack: &mut Vec<usize>,
+) -> Result<Payload, String> {
     Ok(match value {
         Value::Nil => Payload::Nil,
         Value::Boolean(b) => Payload::Bool(*b),
@@ -30,7 +38,10 @@ fn convert(value: &Value, path: &mut String, stack: &mut Vec<usize>) -> Result<P
             Ok(text) => Payload::Str((&*text).into()),
             Err(_) => Payload::Bytes(s.as_bytes().to_vec()),
         },
-        Value::Table(t) => table(t, path, stack)?,
+        Value::Table(t) => table(lua, t, path, stack)?,
+        Value::UserData(_) if let Some(e) = error_object::from_value(lua, value) => {
+            Payload::Error(e.error)
+        }
         other => {
             return Err(format!(
                 "{path}: {} cannot be sent",
@@ -52,7 +63,12 @@ pub(crate) fn number(n: f64) -> Payload {
     }
 }
 
-fn table(t: &Table, path: &mut String, stack: &mut Vec<usize>) -> Result<Payload, String> {
+fn table(
+    lua: &Lua,
+    t: &Table,
+    path: &mut String,
+    stack: &mut Vec<usize>,
+) -> Result<Payload, String> {
     if let Some(mt) = t.metatable()
         && let Ok(Value::String(kind)) = mt.raw_get::<Value>("__wippy")
     {
@@ -82,7 +98,7 @@ fn table(t: &Table, path: &mut String, stack: &mut Vec<usize>) -> Result<Payload
         };
         let key = match &k {
             Value::String(_) | Value::Integer(_) | Value::Number(_) | Value::Boolean(_) => {
-                match convert(&k, path, stack) {
+                match convert(lua, &k, path, stack) {
                     Ok(key) => key,
                     Err(e) => {
                         result = Err(e);
@@ -103,7 +119,7 @@ fn table(t: &Table, path: &mut String, stack: &mut Vec<usize>) -> Result<Payload
         }
         let mark = path.len();
         push_key(path, &key);
-        let val = convert(&v, path, stack);
+        let val = convert(lua, &v, path, stack);
         path.truncate(mark);
         match val {
             Ok(val) => pairs.push((key, val)),
@@ -167,6 +183,7 @@ pub(crate) fn to_lua(lua: &Lua, payload: &Payload) -> mlua::Result<Value> {
         Payload::Str(s) => Value::String(lua.create_string(s.as_bytes())?),
         Payload::Bytes(b) => Value::String(lua.create_string(b)?),
         Payload::Pid(p) => Value::String(lua.create_string(p.to_string())?),
+        Payload::Error(e) => error_object::to_value(lua, ErrorObject::new(e.clone()))?,
         Payload::Array(items) => {
             let t = lua.create_table_with_capacity(items.len(), 0)?;
             for (i, v) in items.iter().enumerate() {
@@ -203,7 +220,7 @@ mod tests {
             &lua,
             "return { n = 3, f = 1.5, list = {1, 2, 'x'}, nested = { ok = true }, s = 'hi' }",
         );
-        let p = to_payload(&v, "payload").unwrap();
+        let p = to_payload(&lua, &v, "payload").unwrap();
         assert_eq!(p.get("n"), Some(&Payload::Int(3)));
         assert_eq!(p.get("f"), Some(&Payload::Float(1.5)));
         assert_eq!(
@@ -215,7 +232,7 @@ mod tests {
             ]))
         );
         let back = to_lua(&lua, &p).unwrap();
-        let again = to_payload(&back, "payload").unwrap();
+        let again = to_payload(&lua, &back, "payload").unwrap();
         assert_eq!(sorted(p), sorted(again));
     }
 
@@ -233,7 +250,7 @@ mod tests {
     fn functions_are_rejected_with_their_path() {
         let lua = Lua::new();
         let v = eval(&lua, "return { items = { 1, 2, function() end } }");
-        let err = to_payload(&v, "payload").unwrap_err();
+        let err = to_payload(&lua, &v, "payload").unwrap_err();
         assert_eq!(err, "payload.items[3]: function cannot be sent");
     }
 
@@ -241,7 +258,7 @@ mod tests {
     fn cycles_are_rejected() {
         let lua = Lua::new();
         let v = eval(&lua, "local t = { a = {} } t.a.back = t return t");
-        let err = to_payload(&v, "payload").unwrap_err();
+        let err = to_payload(&lua, &v, "payload").unwrap_err();
         assert!(
             err.contains("payload.a.back") && err.contains("cycle"),
             "{err}"
@@ -252,7 +269,7 @@ mod tests {
     fn shared_subtables_are_not_cycles() {
         let lua = Lua::new();
         let v = eval(&lua, "local s = {1} return { a = s, b = s }");
-        assert!(to_payload(&v, "payload").is_ok());
+        assert!(to_payload(&lua, &v, "payload").is_ok());
     }
 
     #[test]
@@ -262,7 +279,7 @@ mod tests {
             &lua,
             "local t = {} local c = t for i = 1, 100 do c.x = {} c = c.x end return t",
         );
-        let err = to_payload(&v, "payload").unwrap_err();
+        let err = to_payload(&lua, &v, "payload").unwrap_err();
         assert!(err.contains("nested deeper than 64"), "{err}");
     }
 
@@ -271,10 +288,14 @@ mod tests {
         let lua = Lua::new();
         let v = eval(&lua, "return { co = coroutine.create(function() end) }");
         assert_eq!(
-            to_payload(&v, "payload").unwrap_err(),
+            to_payload(&lua, &v, "payload").unwrap_err(),
             "payload.co: thread cannot be sent"
         );
         let v = eval(&lua, "return { [{}] = 1 }");
-        assert!(to_payload(&v, "payload").unwrap_err().contains("table key"));
+        assert!(
+            to_payload(&lua, &v, "payload")
+                .unwrap_err()
+                .contains("table key")
+        );
     }
 }

@@ -36,6 +36,7 @@
 mod cell;
 mod context;
 mod error;
+mod exit_error;
 mod message;
 mod names;
 mod native;
@@ -51,7 +52,8 @@ mod table;
 pub use cell::{CellStatus, Home, ProcessCell, RunState};
 pub use context::Context;
 pub use error::Error;
-pub use message::{CANCEL, EXIT, Event, ExitError, ExitResult, LINK_DOWN, Message, Topic};
+pub use exit_error::{ErrorKind, ExitError};
+pub use message::{CANCEL, EXIT, Event, ExitResult, LINK_DOWN, Message, Topic};
 pub use native::{Ctx, NativeHost, Sleep};
 pub use node::{Node, NodeStats, SpawnOptions};
 pub use payload::Payload;

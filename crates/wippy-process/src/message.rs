@@ -1,10 +1,10 @@
 //! What processes receive: messages on topics, lifecycle events, exit results.
 
-use std::fmt;
 use std::time::Instant;
 
 use smol_str::SmolStr;
 
+pub use crate::exit_error::ExitError;
 use crate::payload::Payload;
 use crate::pid::Pid;
 
@@ -21,50 +21,6 @@ pub struct Message {
     /// The value, owned by the receiver.
     pub payload: Payload,
 }
-
-/// Why a process ended abnormally.
-///
-/// ```
-/// use wippy_process::ExitError;
-/// let e = ExitError::new("boom");
-/// assert_eq!(e.to_string(), "boom");
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ExitError {
-    message: String,
-}
-
-impl ExitError {
-    /// An error with this message.
-    pub fn new(message: impl Into<String>) -> ExitError {
-        ExitError {
-            message: message.into(),
-        }
-    }
-
-    /// The message.
-    pub fn message(&self) -> &str {
-        &self.message
-    }
-
-    /// The error of a process ended by `terminate`.
-    pub fn terminated() -> ExitError {
-        ExitError::new("terminated")
-    }
-
-    /// The error of a process whose cancel deadline passed.
-    pub fn cancelled() -> ExitError {
-        ExitError::new("cancelled: deadline exceeded")
-    }
-}
-
-impl fmt::Display for ExitError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-impl std::error::Error for ExitError {}
 
 /// How a process ended: its return value, or an error.
 pub type ExitResult = Result<Payload, ExitError>;

@@ -405,7 +405,7 @@ impl Node {
         Ok(())
     }
 
-    /// Ends `target` now with error `"terminated"`.
+    /// Ends `target` now with error `"process terminated"` (kind Internal).
     pub fn terminate(&self, target: Pid) -> Result<(), Error> {
         if self.kill(target, ExitError::terminated()) {
             Ok(())

@@ -11,6 +11,7 @@ use serde::ser::{SerializeMap, SerializeSeq, Serializer};
 use serde::{Deserialize, Serialize};
 use smol_str::SmolStr;
 
+use crate::exit_error::ExitError;
 use crate::pid::Pid;
 
 /// An owned value sent between processes.
@@ -42,6 +43,8 @@ pub enum Payload {
     Map(Vec<(Payload, Payload)>),
     /// A process id.
     Pid(Pid),
+    /// An error value (a Lua error object; an EXIT event's error).
+    Error(ExitError),
 }
 
 impl Payload {
@@ -105,6 +108,7 @@ impl Payload {
             Payload::Array(_) => "array",
             Payload::Map(_) => "map",
             Payload::Pid(_) => "pid",
+            Payload::Error(_) => "error",
         }
     }
 }
@@ -160,6 +164,7 @@ impl fmt::Display for Payload {
             Payload::Str(s) => f.write_str(s),
             Payload::Bytes(b) => write!(f, "{}", String::from_utf8_lossy(b)),
             Payload::Pid(p) => write!(f, "{p}"),
+            Payload::Error(e) => write!(f, "{e}"),
             other => f.write_str(&serde_json::to_string(other).map_err(|_| fmt::Error)?),
         }
     }
@@ -175,6 +180,8 @@ impl Serialize for Payload {
             Payload::Str(v) => s.serialize_str(v),
             Payload::Bytes(b) => s.serialize_bytes(b),
             Payload::Pid(p) => s.collect_str(p),
+            // As Wippy's JSON has it: an error object is its text.
+            Payload::Error(e) => s.serialize_str(e.message()),
             Payload::Array(items) => {
                 let mut seq = s.serialize_seq(Some(items.len()))?;
                 for item in items {

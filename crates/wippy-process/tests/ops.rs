@@ -273,7 +273,10 @@ fn init_runs_once_first_and_close_once_last_however_the_process_ends() {
             vec!["init", "step", "close err panic: step panicked"],
         ),
         ("init-fails", vec!["init", "close err no start"]),
-        ("terminated", vec!["init", "step", "close err terminated"]),
+        (
+            "terminated",
+            vec!["init", "step", "close err process terminated"],
+        ),
     ] {
         let (tx, rx) = mpsc::channel();
         let pid = host

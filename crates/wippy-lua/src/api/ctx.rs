@@ -15,7 +15,10 @@
 
 use mlua::{Lua, MultiValue, Table, Value};
 
+use wippy_process::ErrorKind;
+
 use super::Exports;
+use super::errors::fail;
 use crate::convert::to_lua;
 use crate::engine::proc_data::ProcData;
 use crate::engine::vm::ShardEnv;
@@ -27,8 +30,9 @@ pub(crate) fn register(m: &mut Exports<'_>) -> mlua::Result<()> {
     m.native("all", all)
 }
 
-/// `ctx.get(key)` → the value, or `nil, err` naming a key that is not in
-/// the context; a key that is not a string raises.
+/// `ctx.get(key)` → the value, or `nil, err`: NotFound `key not found:
+/// <key>` for a key that is not in the context, Invalid for `""`; a key
+/// that is not a string raises.
 fn get(lua: &Lua, p: &ProcData, _: &ShardEnv, key: Value) -> mlua::Result<MultiValue> {
     let Value::String(key) = key else {
         let got = match key {
@@ -40,17 +44,14 @@ fn get(lua: &Lua, p: &ProcData, _: &ShardEnv, key: Value) -> mlua::Result<MultiV
         )));
     };
     let key = key.to_string_lossy();
+    if key.is_empty() {
+        return fail(lua, ErrorKind::Invalid, "key cannot be empty");
+    }
     // One value on success (so `return ctx.get(k)` returns just it).
-    let out = match p.context.get(&key) {
-        Some(v) => vec![to_lua(lua, v)?],
-        None => vec![
-            Value::Nil,
-            Value::String(
-                lua.create_string(format!("ctx.get: key {key:?} is not in the context"))?,
-            ),
-        ],
-    };
-    Ok(MultiValue::from_vec(out))
+    match p.context.get(&key) {
+        Some(v) => Ok(MultiValue::from_vec(vec![to_lua(lua, v)?])),
+        None => fail(lua, ErrorKind::NotFound, format!("key not found: {key}")),
+    }
 }
 
 /// `ctx.all()` → a table of every context value.

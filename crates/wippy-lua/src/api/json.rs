@@ -18,7 +18,7 @@ pub(crate) fn register(m: &mut Exports<'_>) -> mlua::Result<()> {
 /// `json.encode(v)` → the JSON text of `v`, or `nil, err` naming what
 /// cannot be encoded.
 fn encode(lua: &Lua, v: mlua::Value) -> mlua::Result<MultiValue> {
-    match to_payload(&v, "value").and_then(|p| to_json(&p, "value")) {
+    match to_payload(lua, &v, "value").and_then(|p| to_json(&p, "value")) {
         Ok(json) => one(mlua::Value::String(lua.create_string(json.to_string())?)),
         Err(e) => err_pair(lua, e),
     }
@@ -63,6 +63,8 @@ fn json(p: &Payload, path: &mut String) -> Result<Value, String> {
         Payload::Str(s) => Value::String(s.to_string()),
         Payload::Bytes(b) => Value::String(String::from_utf8_lossy(b).into_owned()),
         Payload::Pid(pid) => Value::String(pid.to_string()),
+        // As in Wippy: an error object encodes as its text.
+        Payload::Error(e) => Value::String(e.message().to_owned()),
         Payload::Array(items) => {
             let mut out = Vec::with_capacity(items.len());
             for (i, item) in items.iter().enumerate() {

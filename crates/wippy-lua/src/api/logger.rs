@@ -3,7 +3,7 @@
 //! itself: `logger:info(msg, fields?)` (and `warn`, `error`, `debug`),
 //! `logger:named(name)`, `logger:with(fields)`.
 
-use mlua::{Table, UserData, UserDataMethods, Value};
+use mlua::{Lua, Table, UserData, UserDataMethods, Value};
 
 use super::Exports;
 use crate::engine::current::with_current;
@@ -23,9 +23,9 @@ struct Logger {
 
 /// A field value as JSON: data as itself (tables as objects and arrays),
 /// anything else (a function, a channel) as its `tostring`.
-fn field(v: &Value) -> mlua::Result<serde_json::Value> {
-    let data =
-        crate::convert::to_payload(v, "field").and_then(|p| crate::api::json::to_json(&p, "field"));
+fn field(lua: &Lua, v: &Value) -> mlua::Result<serde_json::Value> {
+    let data = crate::convert::to_payload(lua, v, "field")
+        .and_then(|p| crate::api::json::to_json(&p, "field"));
     match data {
         Ok(json) => Ok(json),
         Err(_) => Ok(serde_json::Value::String(v.to_string()?)),
@@ -33,10 +33,14 @@ fn field(v: &Value) -> mlua::Result<serde_json::Value> {
 }
 
 /// Adds a table's fields to `out` (later keys win, order kept).
-fn add_fields(out: &mut Vec<(String, serde_json::Value)>, t: &Table) -> mlua::Result<()> {
+fn add_fields(
+    lua: &Lua,
+    out: &mut Vec<(String, serde_json::Value)>,
+    t: &Table,
+) -> mlua::Result<()> {
     for pair in t.pairs::<Value, Value>() {
         let (k, v) = pair?;
-        let (k, v) = (k.to_string()?, field(&v)?);
+        let (k, v) = (k.to_string()?, field(lua, &v)?);
         out.retain(|(old, _)| *old != k);
         out.push((k, v));
     }
@@ -44,10 +48,16 @@ fn add_fields(out: &mut Vec<(String, serde_json::Value)>, t: &Table) -> mlua::Re
 }
 
 impl Logger {
-    fn log(&self, level: tracing::Level, msg: &str, extra: Option<Table>) -> mlua::Result<()> {
+    fn log(
+        &self,
+        lua: &Lua,
+        level: tracing::Level,
+        msg: &str,
+        extra: Option<Table>,
+    ) -> mlua::Result<()> {
         let mut fields = self.fields.clone();
         if let Some(t) = extra {
-            add_fields(&mut fields, &t)?;
+            add_fields(lua, &mut fields, &t)?;
         }
         // One JSON object: structured values survive both log formats
         // (tracing's field names are fixed at compile time).
@@ -82,9 +92,12 @@ impl UserData for Logger {
             ("error", tracing::Level::ERROR),
             ("debug", tracing::Level::DEBUG),
         ] {
-            methods.add_method(name, move |_, l, (msg, fields): (Value, Option<Table>)| {
-                l.log(level, &msg.to_string()?, fields)
-            });
+            methods.add_method(
+                name,
+                move |lua, l, (msg, fields): (Value, Option<Table>)| {
+                    l.log(lua, level, &msg.to_string()?, fields)
+                },
+            );
         }
         methods.add_method("named", |_, l, name: String| {
             let mut n = l.clone();
@@ -94,9 +107,9 @@ impl UserData for Logger {
             });
             Ok(n)
         });
-        methods.add_method("with", |_, l, fields: Table| {
+        methods.add_method("with", |lua, l, fields: Table| {
             let mut n = l.clone();
-            add_fields(&mut n.fields, &fields)?;
+            add_fields(lua, &mut n.fields, &fields)?;
             Ok(n)
         });
     }

@@ -37,6 +37,7 @@ mod base;
 mod channel;
 mod coroutine;
 mod ctx;
+pub(crate) mod errors;
 mod funcs;
 mod io;
 pub(crate) mod json;
@@ -48,6 +49,7 @@ pub(crate) mod time;
 /// Every Lua module, in the order they are built: adding one is a line here.
 const MODULES: &[Module] = &[
     Module(Reach::Globals, base::register),
+    Module(Reach::Global("errors"), errors::register),
     Module(Reach::Global("process"), process::register),
     Module(Reach::Global("channel"), channel::register),
     Module(Reach::Global("coroutine"), coroutine::register),

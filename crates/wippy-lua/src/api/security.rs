@@ -52,14 +52,14 @@ fn scope(_: &Lua, p: &ProcData, _: &ShardEnv, (): ()) -> mlua::Result<Option<Lua
 
 /// `security.can(action, resource, meta?)` → whether the caller may.
 fn can(
-    _: &Lua,
+    lua: &Lua,
     p: &ProcData,
     e: &ShardEnv,
     (action, resource, meta): (String, String, Option<Value>),
 ) -> mlua::Result<bool> {
     let meta = match meta {
         None | Some(Value::Nil) => None,
-        Some(v) => Some(to_payload(&v, "meta").map_err(mlua::Error::runtime)?),
+        Some(v) => Some(to_payload(lua, &v, "meta").map_err(mlua::Error::runtime)?),
     };
     Ok(p.context.principal().decide(
         e.host.config.security.boundary.as_ref(),
@@ -71,10 +71,10 @@ fn can(
 
 /// `security.new_actor(id, meta?)` → an actor object (any id; granting it
 /// to a child is what is checked).
-fn new_actor(_: &Lua, (id, meta): (String, Option<Value>)) -> mlua::Result<LuaActor> {
+fn new_actor(lua: &Lua, (id, meta): (String, Option<Value>)) -> mlua::Result<LuaActor> {
     let meta = match meta {
         None | Some(Value::Nil) => Vec::new(),
-        Some(v) => match to_payload(&v, "meta").map_err(mlua::Error::runtime)? {
+        Some(v) => match to_payload(lua, &v, "meta").map_err(mlua::Error::runtime)? {
             Payload::Map(pairs) => pairs
                 .into_iter()
                 .map(|(k, v)| match k {

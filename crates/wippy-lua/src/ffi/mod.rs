@@ -8,6 +8,8 @@
 //! * `payload.rs`: Lua values on a stack ↔ owned payloads;
 //! * `message_object.rs`: message objects, tagged userdata owning the
 //!   kernel's `Message`;
+//! * `error_object.rs`: error objects, tagged userdata owning an error
+//!   value (`err:kind()`, ...; their methods are the `errors` module's);
 //! * `strings.rs`: per-VM caches of the strings the message path pushes;
 //! * `thread.rs`: resuming a process's thread, its results and errors, and
 //!   `rt.bind_env`;
@@ -37,6 +39,7 @@ use std::os::raw::c_char;
 
 use mlua::ffi::{self, lua_State};
 
+pub(crate) mod error_object;
 pub(crate) mod interrupt;
 pub(crate) mod layout;
 pub(crate) mod message_object;

@@ -13,6 +13,7 @@ use mlua::ffi::{self, lua_State};
 use wippy_process::Payload;
 
 use crate::convert::{MAX_DEPTH, number, push_key, table_payload};
+use crate::ffi::error_object::{self, ErrorObject};
 use crate::ffi::strings::LuaStrings;
 use crate::ffi::{message_object, push_bytes, str_bytes, to_str, utf8};
 
@@ -96,8 +97,18 @@ unsafe fn convert(l: *mut lua_State, idx: c_int, stack: &mut Stack) -> Result<Pa
                 ffi::LUA_TTHREAD => "thread",
                 ffi::LUA_TBUFFER => "buffer",
                 ffi::LUA_TVECTOR => "vector",
-                // SAFETY: a userdata at a live slot.
-                ffi::LUA_TUSERDATA if unsafe { message_object::is_message(l, idx) } => "message",
+                ffi::LUA_TUSERDATA => {
+                    // SAFETY: a live slot, kept for this conversion.
+                    if let Some(e) = unsafe { error_object::get(l, idx) } {
+                        return Ok(Payload::Error(e.error.clone()));
+                    }
+                    // SAFETY: a userdata at a live slot.
+                    if unsafe { message_object::is_message(l, idx) } {
+                        "message"
+                    } else {
+                        "userdata"
+                    }
+                }
                 _ => "userdata",
             };
             return Err(ConvError::new(format!("{name} cannot be sent")));
@@ -241,6 +252,9 @@ pub(crate) unsafe fn push_payload(l: *mut lua_State, p: &Payload, strings: &LuaS
         },
         // SAFETY: as above; `strings` is this VM's cache (the contract).
         Payload::Pid(pid) => unsafe { strings.push_pid(l, *pid) },
+        // SAFETY: the caller's free slot; error objects are installed in
+        // every VM the runtime builds.
+        Payload::Error(e) => unsafe { error_object::push(l, ErrorObject::new(e.clone())) },
         Payload::Array(items) => {
             // SAFETY: `l` is live; the table, a value and a spare slot.
             unsafe { ffi::lua_checkstack(l, 3) };

@@ -12,6 +12,7 @@ mod common;
 mod channels;
 mod context;
 mod conventions;
+mod errors;
 mod footprint;
 mod idle;
 mod logging;

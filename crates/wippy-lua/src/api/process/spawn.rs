@@ -74,7 +74,7 @@ pub(crate) fn spawner(
     let options: Option<Table> = spawner.raw_get("options")?;
     let context: Option<Value> = spawner.raw_get("context")?;
     let (actor, scope) = (spawner.raw_get("actor")?, spawner.raw_get("scope")?);
-    let added = match context.as_ref().map(context_values) {
+    let added = match context.as_ref().map(|c| context_values(lua, c)) {
         None => Vec::new(),
         Some(Ok(values)) => values,
         Some(Err(err)) => return err_pair(lua, format!("process.{method}: {err}")),
@@ -124,8 +124,8 @@ fn granted<T: Object>(v: Option<Value>, what: &str) -> mlua::Result<Option<T>> {
 /// The values of a Spawner's context table: string keys, values converted
 /// as message payloads (errors name the path, e.g. `context.x: function
 /// cannot be sent`).
-fn context_values(ctx: &Value) -> Result<Vec<(String, Payload)>, String> {
-    let pairs = match to_payload(ctx, "context")? {
+fn context_values(lua: &Lua, ctx: &Value) -> Result<Vec<(String, Payload)>, String> {
+    let pairs = match to_payload(lua, ctx, "context")? {
         Payload::Map(pairs) => pairs,
         Payload::Array(_) => return Err("context[1]: context keys must be strings".into()),
         _ => return Err("context: expected a table".into()),
@@ -211,7 +211,7 @@ fn spawn_with(
     let mut payloads = Vec::with_capacity(req.args.len());
     for (i, a) in req.args.iter().enumerate() {
         // The path is named only on failure (no string per argument).
-        match to_payload(a, "") {
+        match to_payload(lua, a, "") {
             Ok(v) => payloads.push(v),
             Err(e) => return err_pair(lua, format!("process.{what}: args[{}]{e}", i + 1)),
         }
