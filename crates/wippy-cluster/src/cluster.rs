@@ -785,6 +785,20 @@ impl Shared {
         }
     }
 
+    /// A batch from `id` came: it is alive (a heartbeat need not come
+    /// first). Whether it is a live node now.
+    fn alive(self: &Arc<Self>, id: NodeId) -> bool {
+        if let Some(p) = self.table().live.get(&id) {
+            p.touch();
+            return true;
+        }
+        if id == self.me || id.name() == self.me.name() {
+            return false;
+        }
+        self.node_beats(id);
+        self.table().live.contains_key(&id)
+    }
+
     /// Publishes `peer`'s batches as they come, in order.
     async fn write_frames(self: Arc<Self>, peer: Arc<Peer>) {
         loop {
@@ -950,7 +964,7 @@ impl Shared {
             }
         };
         let sender = d.sender;
-        let live = self.table().live.contains_key(&sender);
+        let live = self.alive(sender);
         loop {
             match d.record() {
                 Ok(Some(r)) => self.apply(&d, sender, live, r),

@@ -81,6 +81,18 @@ pub fn node_with(name: &str, config: ClusterConfig, registry: Registry) -> TestN
     }
 }
 
+/// A registry of the given `_index.yaml` text (namespace `app`).
+pub fn registry(index: &str) -> Registry {
+    Registry::load_sources(
+        &[wippy_host::registry::Source {
+            path: "app/_index.yaml".into(),
+            text: index.into(),
+        }],
+        &|_| Ok(String::new()),
+    )
+    .unwrap()
+}
+
 pub fn node(name: &str, url: &str) -> TestNode {
     node_with(name, config(url), Registry::new())
 }
