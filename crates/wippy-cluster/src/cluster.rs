@@ -474,7 +474,7 @@ async fn connect(
                 let _ = events.send(event);
             }
         });
-    let mut addrs = Vec::new();
+    let mut addrs: Vec<async_nats::ServerAddr> = Vec::new();
     for url in config
         .url
         .split(',')
@@ -484,6 +484,16 @@ async fn connect(
         addrs.push(
             url.parse::<async_nats::ServerAddr>()
                 .map_err(|e| fail(format!("{url}: {e}")))?,
+        );
+    }
+    // A user and password in the URL (`nats://user:pass@host:4222`), which
+    // the client does not read from there itself.
+    if config.user_password.is_none()
+        && let Some(a) = addrs.iter().find(|a| a.has_user_pass())
+    {
+        opts = opts.user_and_password(
+            a.username().unwrap_or_default().to_owned(),
+            a.password().unwrap_or_default().to_owned(),
         );
     }
     let client = opts.connect(addrs).await.map_err(|e| fail(e.to_string()))?;

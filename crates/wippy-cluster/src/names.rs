@@ -311,7 +311,8 @@ impl Names {
         }
     }
 
-    /// Applies a change the watch saw.
+    /// Applies a change the watch saw (once: a revision the view has seen
+    /// already changes nothing).
     pub(crate) fn apply(&self, entry: &kv::Entry) -> Change {
         let Some(name) = name_of(&entry.key) else {
             return Change::None;
@@ -326,13 +327,21 @@ impl Names {
                 if v.pending {
                     return Change::None;
                 }
-                self.bind(
-                    &name,
-                    Bound {
-                        pid: v.pid,
-                        revision: entry.revision,
-                    },
-                );
+                {
+                    let mut view = self.view.write().unwrap_or_else(PoisonError::into_inner);
+                    let newer = view.get(&name).is_none_or(|b| b.revision < entry.revision);
+                    if !newer {
+                        // A replay of what the view has (or older).
+                        return Change::None;
+                    }
+                    view.insert(
+                        name.clone(),
+                        Bound {
+                            pid: v.pid,
+                            revision: entry.revision,
+                        },
+                    );
+                }
                 match self.mine(&name) {
                     Some(m) if m.pid != v.pid => {
                         lock(&self.mine).remove(&name);
@@ -415,9 +424,15 @@ pub(crate) async fn delete(kv: &kv::Store, name: &str, revision: u64) {
     }
 }
 
-/// Replays the bucket into `names` and follows it, calling `on` for each
-/// change; ends when the watch does. `loaded` is told when the replay is
-/// through.
+/// Follows the bucket into `names`, calling `on` for each change, until
+/// the task is aborted. `loaded` is told when the bucket's current names
+/// are in.
+///
+/// A watch replays the bucket's last values when it starts, but one
+/// started right after a server restart (2.9) was seen to replay nothing;
+/// so after the watch is up the current names are also read key by key.
+/// Both may bring a binding twice: the revision decides (see
+/// [`Names::apply`]).
 pub(crate) async fn watch(
     kv: kv::Store,
     names: Arc<Names>,
@@ -425,34 +440,50 @@ pub(crate) async fn watch(
     on: impl Fn(Change),
 ) {
     let mut loaded = Some(loaded);
-    let empty = match kv.keys().await {
-        Ok(keys) => keys.count().await == 0,
-        Err(_) => true,
-    };
-    if empty && let Some(l) = loaded.take() {
-        let _ = l.send(());
-    }
-    let mut watch = match kv.watch_all().await {
-        Ok(w) => w,
-        Err(e) => {
-            tracing::warn!("global registry: cannot watch the bucket: {e}");
-            return;
-        }
-    };
-    while let Some(entry) = watch.next().await {
-        let entry = match entry {
-            Ok(e) => e,
+    // A watch fails while the server's JetStream is not back yet (right
+    // after a restart) and ends if its consumer is lost: start it again.
+    loop {
+        let mut watch = match kv.watch_all().await {
+            Ok(w) => w,
             Err(e) => {
-                tracing::debug!("global registry: watch: {e}");
+                tracing::debug!("global registry: cannot watch the bucket yet: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(250)).await;
                 continue;
             }
         };
-        let last = entry.delta == 0;
-        on(names.apply(&entry));
-        if last && let Some(l) = loaded.take() {
+        if let Err(e) = snapshot(&kv, &names, &on).await {
+            tracing::debug!("global registry: cannot read the bucket yet: {e}");
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+            continue;
+        }
+        if let Some(l) = loaded.take() {
             let _ = l.send(());
         }
+        while let Some(entry) = watch.next().await {
+            match entry {
+                Ok(e) => on(names.apply(&e)),
+                Err(e) => tracing::debug!("global registry: watch: {e}"),
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
     }
+}
+
+/// Reads every name in the bucket now.
+async fn snapshot(kv: &kv::Store, names: &Names, on: &impl Fn(Change)) -> Result<(), ClusterError> {
+    let keys: Vec<String> = kv
+        .keys()
+        .await
+        .map_err(|e| ClusterError::Registry(e.to_string()))?
+        .filter_map(|k| async move { k.ok() })
+        .collect()
+        .await;
+    for key in keys {
+        if let Ok(Some(entry)) = kv.entry(&key).await {
+            on(names.apply(&entry));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
