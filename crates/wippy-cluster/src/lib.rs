@@ -139,10 +139,15 @@ mod entries;
 mod error;
 mod frame;
 mod gate;
+mod inbound;
+mod membership;
 mod names;
 mod nats_server;
 mod peers;
+mod registry;
 mod relations;
+mod router;
+mod spawn;
 
 pub use call::{Call, Completer};
 pub use cluster::{Cluster, ClusterStats};
