@@ -2,6 +2,7 @@
 //! child process (so memory figures are not skewed by earlier runs), printed
 //! as a table and optionally written as JSON.
 
+mod cluster;
 mod lua;
 mod native;
 mod sched;
@@ -46,6 +47,7 @@ fn suite() -> Vec<Bench> {
     all.extend(native::benches());
     all.extend(sched::benches());
     all.extend(lua::benches());
+    all.extend(cluster::benches());
     all
 }
 
