@@ -301,6 +301,19 @@ impl Cluster {
             .push(to.node(), |e| e.message(asker, from, to, &topic, &payload))
     }
 
+    /// Ends `target` (any node) with error `"terminated"`, asked by
+    /// `principal`: the target's node checks `process.terminate` for it.
+    /// For callers that hold a principal (the kernel's
+    /// [`Node::terminate`] does not say who asks, and acts as the runtime).
+    pub fn terminate_as(&self, principal: &Principal, target: Pid) -> Result<(), Error> {
+        if target.node() == self.shared.me || target.node().is_local() {
+            return self.shared.node.terminate(target);
+        }
+        let asker = principal_asker(principal);
+        self.shared
+            .push(target.node(), |e| e.terminate(asker, target))
+    }
+
     /// Starts `req.entry` on `target` (`node@host`; the node by name) for
     /// the process `req.opts.parent`, asked by `by` (the spawner's
     /// principal; the child runs as `req.context`'s). The target node

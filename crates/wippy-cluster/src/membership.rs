@@ -163,6 +163,10 @@ impl Shared {
             old.abort();
         }
         tracing::info!(node = %id, "cluster: node up");
+        // Beat back at once: a node that just joined learns of this one
+        // now, not a heartbeat later.
+        let me = self.clone();
+        self.handle.spawn(async move { me.beat(false).await });
         if was_down {
             // It may still hold relations we ended: tell it to end them.
             let _ = peer.out.push(id, self.max_record, |e| e.down());

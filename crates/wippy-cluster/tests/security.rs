@@ -258,3 +258,29 @@ fn a_remote_spawn_the_target_refuses_starts_nothing() {
         .unwrap_err();
     assert!(err.to_string().contains("security.actor.set"), "{err}");
 }
+
+#[test]
+fn a_remote_terminate_the_target_node_refuses_leaves_the_process_running() {
+    let Some(srv) = server(false) else { return };
+    let a = node_with("trm-a", config(&srv.url()), registry(INDEX));
+    let b = node_with("trm-b", config(&srv.url()), registry(INDEX));
+    assert!(a.cluster.await_nodes(&["trm-b"], WAIT));
+    let (target, rx) = collector(&b, "app:public");
+    let guest = guest(&a.app, &["app:send_public"]);
+    a.cluster.terminate_as(&guest, target).unwrap();
+    // The same ordered stream: when this arrives, the terminate was
+    // handled (and refused).
+    a.cluster
+        .send_as(&Principal::system(), None, target, "t", Payload::Int(1))
+        .unwrap();
+    assert_eq!(rx.recv_timeout(WAIT).unwrap(), Payload::Int(1));
+    assert!(b.node().is_alive(target));
+    a.cluster
+        .terminate_as(&Principal::system(), target)
+        .unwrap();
+    let deadline = std::time::Instant::now() + WAIT;
+    while b.node().is_alive(target) {
+        assert!(std::time::Instant::now() < deadline, "not terminated");
+        std::thread::yield_now();
+    }
+}

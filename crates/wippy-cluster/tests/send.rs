@@ -103,3 +103,27 @@ fn a_pid_of_a_node_not_in_the_cluster_is_node_not_found() {
         other => panic!("expected node not found, got {other:?}"),
     }
 }
+
+#[test]
+fn a_message_too_large_for_the_server_is_refused_at_once_and_the_cluster_is_found_from_its_node() {
+    let Some(srv) = server(false) else { return };
+    let ns = nodes(&["big-a", "big-b"], &srv.url());
+    let found = wippy_cluster::Cluster::of(ns[0].node()).expect("a node of a cluster");
+    assert_eq!(found.node_id(), ns[0].cluster.node_id());
+    let (tx, rx) = mpsc::channel();
+    let to = ns[1]
+        .native()
+        .spawn_async(SpawnOptions::default(), move |cx| async move {
+            tx.send(cx.recv().await.payload).unwrap();
+            Ok(Payload::Nil)
+        })
+        .unwrap();
+    let huge = Payload::Bytes(vec![7; 2 << 20]);
+    match ns[0].node().send(None, to, "t", huge) {
+        Err(Error::MessageTooLarge { size, max }) => assert!(size > max),
+        other => panic!("expected too large, got {other:?}"),
+    }
+    // The stream is not disturbed: the next message arrives.
+    ns[0].node().send(None, to, "t", Payload::Int(1)).unwrap();
+    assert_eq!(rx.recv_timeout(WAIT).unwrap(), Payload::Int(1));
+}
