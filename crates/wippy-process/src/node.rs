@@ -93,7 +93,7 @@ pub struct Node {
 }
 
 /// A message from user code: topics starting with `@` are the runtime's.
-fn message(from: Option<Pid>, topic: Topic, payload: Payload) -> Result<Message, Error> {
+pub(crate) fn message(from: Option<Pid>, topic: Topic, payload: Payload) -> Result<Message, Error> {
     if topic.starts_with('@') {
         return Err(Error::ReservedTopic(topic));
     }
@@ -188,10 +188,12 @@ impl Node {
         topic: impl Into<Topic>,
         payload: Payload,
     ) -> Result<(), Error> {
-        let msg = message(from, topic.into(), payload)?;
+        // Tested before the message is made, so the local path builds it
+        // in place as it did before pids had nodes.
         if to.node() != self.inner.node_id {
-            return self.send_elsewhere(to, msg);
+            return self.send_elsewhere(from, to, topic.into(), payload);
         }
+        let msg = message(from, topic.into(), payload)?;
         match self.with_cell(to, |c| c.accepts(from).map(|()| c.deliver(msg))) {
             Some(Ok(true)) => {}
             Some(Err(refused)) => return Err(refused),

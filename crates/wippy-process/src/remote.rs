@@ -27,9 +27,10 @@ use std::time::Duration;
 
 use crate::cell::Residence;
 use crate::error::Error;
-use crate::message::{Event, ExitError, Message};
+use crate::message::{Event, ExitError, Message, Topic};
 use crate::node::Node;
 use crate::node_id::NodeId;
+use crate::payload::Payload;
 use crate::pid::Pid;
 
 /// What a process acts as, as its home gives it (a principal of the
@@ -181,7 +182,14 @@ impl Node {
     /// [`Node::send`] of `msg` to a pid of another node.
     #[cold]
     #[inline(never)]
-    pub(crate) fn send_elsewhere(&self, to: Pid, msg: Message) -> Result<(), Error> {
+    pub(crate) fn send_elsewhere(
+        &self,
+        from: Option<Pid>,
+        to: Pid,
+        topic: Topic,
+        payload: Payload,
+    ) -> Result<(), Error> {
+        let msg = crate::node::message(from, topic, payload)?;
         match self.elsewhere(to)? {
             Elsewhere::Here(to) => self.send(msg.from, to, msg.topic, msg.payload),
             Elsewhere::Remote(r) => r.send(self.credentials(msg.from), to, msg),
