@@ -380,37 +380,47 @@ pub(crate) fn lost_message(name: &str, holder: Pid) -> Payload {
     ])
 }
 
-/// Creates our name `name` in the bucket for `pid`: Ok(revision), or the
-/// holder that has it.
+/// Creates our name `name` in the bucket for `value.pid`: Ok(revision),
+/// or the holder that has it. A holder on an older incarnation of our own
+/// node (we restarted) is gone for sure: its key is deleted and the name
+/// taken.
 pub(crate) async fn create(
     kv: &kv::Store,
     name: &str,
     value: &Value,
 ) -> Result<Result<u64, Pid>, ClusterError> {
     let key = key_of(name);
-    match kv.create(&key, value.bytes()).await {
-        Ok(rev) => Ok(Ok(rev)),
-        Err(e) if e.kind() == CreateErrorKind::AlreadyExists => {
-            match kv.entry(&key).await {
-                Ok(Some(entry)) if entry.operation == Operation::Put => {
-                    match Value::parse(&entry.value) {
-                        Some(v) if v.pid == value.pid => Ok(Ok(entry.revision)),
-                        Some(v) => Ok(Err(v.pid)),
-                        None => Err(ClusterError::Registry(format!(
-                            "unreadable value of {name:?}"
-                        ))),
-                    }
-                }
-                // Deleted between our create and our read: try once more.
-                Ok(_) => match kv.create(&key, value.bytes()).await {
-                    Ok(rev) => Ok(Ok(rev)),
-                    Err(e) => Err(ClusterError::Registry(e.to_string())),
-                },
-                Err(e) => Err(ClusterError::Registry(e.to_string())),
-            }
+    let me = value.pid.node();
+    for _ in 0..3 {
+        match kv.create(&key, value.bytes()).await {
+            Ok(rev) => return Ok(Ok(rev)),
+            Err(e) if e.kind() == CreateErrorKind::AlreadyExists => {}
+            Err(e) => return Err(ClusterError::Registry(e.to_string())),
         }
-        Err(e) => Err(ClusterError::Registry(e.to_string())),
+        let entry = match kv.entry(&key).await {
+            Ok(Some(entry)) if entry.operation == Operation::Put => entry,
+            // Deleted between our create and our read: try again.
+            Ok(_) => continue,
+            Err(e) => return Err(ClusterError::Registry(e.to_string())),
+        };
+        let Some(held) = Value::parse(&entry.value) else {
+            return Err(ClusterError::Registry(format!(
+                "unreadable value of {name:?}"
+            )));
+        };
+        if held.pid == value.pid {
+            return Ok(Ok(entry.revision));
+        }
+        let holder = held.pid.node();
+        if holder.name() == me.name() && holder.incarnation() < me.incarnation() {
+            delete(kv, name, entry.revision).await;
+            continue;
+        }
+        return Ok(Err(held.pid));
     }
+    Err(ClusterError::Registry(format!(
+        "{name:?} keeps changing under a create"
+    )))
 }
 
 /// Deletes `name` from the bucket if it is still at `revision` (someone
