@@ -4,10 +4,13 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+use wippy_cluster::{Cluster, ClusterConfig};
 use wippy_host::registry::{EntryId, EntryKind, EntrySpec, Lifecycle, Registry, Startup};
 use wippy_host::{App, SpawnContext, SpawnRequest, Terminal};
 use wippy_lua::{CodeCache, HostSecurity, LuaHost, LuaHostConfig};
-use wippy_process::{ExitResult, NativeHost, Payload, Pid, Runtime, RuntimeConfig, SpawnOptions};
+use wippy_process::{
+    ExitResult, NativeHost, NodeId, Payload, Pid, Runtime, RuntimeConfig, SpawnOptions,
+};
 use wippy_supervise::{
     Backoff, ChildSpec, Intensity, Restart, Shutdown, Strategy, SuperviseError, Supervisor,
     SupervisorSpec, start_order,
@@ -36,12 +39,55 @@ pub struct Booted {
     pub supervisor: Supervisor,
     /// The Lua hosts started, terminal hosts first (for `wippy top`).
     pub hosts: Vec<Arc<LuaHost>>,
+    /// This node's cluster membership (`--cluster URL --node NAME`).
+    pub cluster: Option<Cluster>,
+}
+
+/// `run --cluster URL --node NAME`: the NATS server(s) of the cluster and
+/// this node's name in it.
+#[derive(Debug, Clone)]
+pub struct ClusterArgs {
+    /// NATS URL(s), comma-separated.
+    pub url: String,
+    /// The node's name (letters, digits, `-`, `_`).
+    pub node: String,
+}
+
+/// The runtime's settings: in a cluster, pids carry this node's identity
+/// (its name and an incarnation chosen now).
+fn runtime_config(cluster: Option<&ClusterArgs>) -> Result<RuntimeConfig, String> {
+    let mut config = RuntimeConfig::default();
+    if let Some(c) = cluster {
+        config.node = NodeId::starting(&c.node).map_err(|e| format!("--node: {e}"))?;
+    }
+    Ok(config)
+}
+
+/// Joins the cluster, after the hosts start (remote spawns find them) and
+/// before the services (they may register global names).
+fn join_cluster(
+    rt: &Runtime,
+    app: &Arc<App>,
+    cluster: Option<&ClusterArgs>,
+) -> Result<Option<Cluster>, String> {
+    let Some(c) = cluster else {
+        return Ok(None);
+    };
+    let joined = Cluster::join(rt, app.clone(), ClusterConfig::new(c.url.clone()))
+        .map_err(|e| format!("cannot join the cluster: {e}"))?;
+    tracing::info!(node = %joined.node_id(), url = %c.url, "joined the cluster");
+    Ok(Some(joined))
 }
 
 /// Starts the runtime, the auto-start hosts and the services of `registry`.
-pub fn boot(registry: Registry, workers: usize, args: Vec<String>) -> Result<Booted, String> {
+pub fn boot(
+    registry: Registry,
+    workers: usize,
+    args: Vec<String>,
+    cluster: Option<&ClusterArgs>,
+) -> Result<Booted, String> {
     let registry = Arc::new(registry);
-    let rt = Runtime::new(RuntimeConfig::default()).map_err(|e| e.to_string())?;
+    let rt = Runtime::new(runtime_config(cluster)?).map_err(|e| e.to_string())?;
     let app = App::new(rt.node().clone(), registry.clone());
     let code = CodeCache::new(registry.clone());
     let term = Terminal::new(args);
@@ -86,6 +132,7 @@ pub fn boot(registry: Registry, workers: usize, args: Vec<String>) -> Result<Boo
     let native = rt
         .native_host("wippy:system", 1)
         .map_err(|e| e.to_string())?;
+    let cluster = join_cluster(&rt, &app, cluster)?;
     let supervisor = start_services(&app, &registry, &at_boot, &native)?;
     Ok(Booted {
         rt,
@@ -96,6 +143,7 @@ pub fn boot(registry: Registry, workers: usize, args: Vec<String>) -> Result<Boo
         native,
         supervisor,
         hosts,
+        cluster,
     })
 }
 
@@ -279,11 +327,17 @@ impl Booted {
             rt,
             app,
             supervisor,
+            cluster,
             ..
         } = self;
         let services = supervisor.stop_bound();
         let done = std::thread::spawn(move || {
             supervisor.stop(services);
+            // Leave the cluster before the processes go: the other nodes
+            // end their relations with ours at once, not a timeout later.
+            if let Some(c) = cluster {
+                c.shutdown();
+            }
             let node = rt.node().clone();
             for cell in node.cells() {
                 let _ = node.cancel(None, cell.pid(), grace / 2);

@@ -40,6 +40,12 @@ pub enum Command {
         exec: Option<String>,
         /// The app folder (default: the current directory).
         dir: Option<PathBuf>,
+        /// Join the cluster whose NATS server(s) are at URL (comma-separated), as --node.
+        #[arg(long, value_name = "URL", requires = "node")]
+        cluster: Option<String>,
+        /// This node's name in the cluster (letters, digits, '-', '_').
+        #[arg(long, value_name = "NAME", requires = "cluster")]
+        node: Option<String>,
         /// Arguments for the entry (after `--`), available as io.args().
         #[arg(last = true)]
         args: Vec<String>,
@@ -98,6 +104,20 @@ fn positive_duration(text: &str) -> Result<Duration, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cluster_and_node_come_together() {
+        let cli =
+            Cli::try_parse_from(["wippy", "run", "--cluster", "nats://h:4222", "--node", "a"])
+                .unwrap();
+        let Some(Command::Run { cluster, node, .. }) = cli.command else {
+            panic!("not a run command");
+        };
+        assert_eq!(cluster.as_deref(), Some("nats://h:4222"));
+        assert_eq!(node.as_deref(), Some("a"));
+        assert!(Cli::try_parse_from(["wippy", "run", "--cluster", "nats://h:4222"]).is_err());
+        assert!(Cli::try_parse_from(["wippy", "run", "--node", "a"]).is_err());
+    }
 
     #[test]
     fn test_timeout_defaults_to_thirty_seconds_and_parses_units() {

@@ -53,18 +53,28 @@ fn main() -> ExitCode {
                 &logs,
                 Mode::Exec("demo:main".into()),
                 Vec::new(),
+                None,
             ),
             Err(e) => fail(&e.to_string()),
         },
-        Some(Command::Run { exec, dir, args }) => match load(dir.as_deref()) {
+        Some(Command::Run {
+            exec,
+            dir,
+            cluster,
+            node,
+            args,
+        }) => match load(dir.as_deref()) {
             Ok(reg) => {
                 let mode = exec.map_or(Mode::Serve, Mode::Exec);
-                run(reg, workers, &logs, mode, args)
+                let cluster = cluster
+                    .zip(node)
+                    .map(|(url, node)| boot::ClusterArgs { url, node });
+                run(reg, workers, &logs, mode, args, cluster.as_ref())
             }
             Err(code) => code,
         },
         Some(Command::Top { dir }) => match load(dir.as_deref()) {
-            Ok(reg) => run(reg, workers, &logs, Mode::Top, Vec::new()),
+            Ok(reg) => run(reg, workers, &logs, Mode::Top, Vec::new(), None),
             Err(code) => code,
         },
         Some(Command::Test {
@@ -132,9 +142,16 @@ enum Mode {
     Top,
 }
 
-fn run(registry: Registry, workers: usize, logs: &Logs, mode: Mode, args: Vec<String>) -> ExitCode {
+fn run(
+    registry: Registry,
+    workers: usize,
+    logs: &Logs,
+    mode: Mode,
+    args: Vec<String>,
+    cluster: Option<&boot::ClusterArgs>,
+) -> ExitCode {
     let sig_rx = interrupts();
-    let booted = match boot(registry, workers, args) {
+    let booted = match boot(registry, workers, args, cluster) {
         Ok(b) => b,
         Err(e) => return fail(&e),
     };

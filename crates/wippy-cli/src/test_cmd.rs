@@ -108,7 +108,7 @@ pub fn run(registry: Registry, workers: usize, opts: &TestOptions, sig: &Receive
         println!("0 passed, 0 failed");
         return ExitCode::SUCCESS;
     }
-    let booted = match boot(registry, workers, Vec::new()) {
+    let booted = match boot(registry, workers, Vec::new(), None) {
         Ok(b) => b,
         Err(e) => return crate::fail(&e),
     };

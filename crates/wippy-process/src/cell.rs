@@ -64,6 +64,16 @@ pub trait Home: Send + Sync + 'static {
         let _ = from;
         true
     }
+
+    /// Who the process of `cell` acts as, for the checks another node makes
+    /// when it asks for something there (a send, a spawn): the security
+    /// layer's principal, type-erased because the kernel knows no security
+    /// types. `None` (the default): the home cannot say, and the process
+    /// may not act on other nodes ([`Error::NoCredentials`](crate::Error::NoCredentials)).
+    fn credentials(&self, cell: &Arc<ProcessCell>) -> Option<crate::remote::Credential> {
+        let _ = cell;
+        None
+    }
 }
 
 /// A process's state as the wake protocol sees it (see [`ProcessCell::status`]).

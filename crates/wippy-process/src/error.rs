@@ -1,6 +1,7 @@
 //! Errors of the process kernel.
 
 use crate::message::Topic;
+use crate::node_id::NodeId;
 use crate::pid::{HostId, Pid};
 
 /// What went wrong in a kernel operation.
@@ -34,6 +35,24 @@ pub enum Error {
         /// The sender's host.
         from: HostId,
     },
+    /// The pid names a node this runtime cannot reach: one that is not in
+    /// its cluster (or has left it, or restarted since the pid was made), or
+    /// any other node when the runtime is in no cluster.
+    #[error("node not found: {0}")]
+    NodeNotFound(NodeId),
+    /// A message too big to cross to another node.
+    #[error("message of {size} bytes is too large to send to another node (at most {max})")]
+    MessageTooLarge {
+        /// Its encoded size.
+        size: usize,
+        /// The most a message to another node may have.
+        max: usize,
+    },
+    /// A process asked for something on another node, but its home cannot
+    /// say who it acts as ([`Home::credentials`](crate::Home::credentials)),
+    /// so the other node could not check it.
+    #[error("process {0} cannot act on another node: its host gives no credentials")]
+    NoCredentials(Pid),
     /// The process table is full.
     #[error("process table full ({capacity} processes)")]
     TableFull {

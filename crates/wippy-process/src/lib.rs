@@ -8,6 +8,10 @@
 //! and monitors, cancel with a deadline, terminate, a local name registry.
 //! The scheduler below ([`wippy_sched`]) knows nothing of this.
 //!
+//! A pid carries its node ([`NodeId`]): one of another node is handed to
+//! the [`Remote`] router a cluster installs (`remote.rs`), at the cost of
+//! one compare on the local paths.
+//!
 //! ```
 //! use wippy_process::{Payload, Runtime, SpawnOptions};
 //!
@@ -41,9 +45,11 @@ mod message;
 mod names;
 mod native;
 mod node;
+mod node_id;
 mod payload;
 mod pid;
 mod process;
+mod remote;
 mod run;
 mod runtime;
 mod sync;
@@ -56,9 +62,11 @@ pub use exit_error::{ErrorKind, ExitError};
 pub use message::{CANCEL, EXIT, Event, ExitResult, LINK_DOWN, Message, Topic};
 pub use native::{Ctx, NativeHost, Sleep};
 pub use node::{Node, NodeStats, SpawnOptions};
+pub use node_id::{InvalidNode, NodeId};
 pub use payload::Payload;
 pub use pid::{HostId, ParsePidError, Pid};
 pub use process::{Completion, Op, OpTag, Process, Step, Wait, WaitMode};
+pub use remote::{Credential, Credentials, Remote};
 pub use run::{Outcome, drive};
 pub use runtime::{Runtime, RuntimeConfig};
 pub use wippy_sched;

@@ -2,8 +2,8 @@
 //! name registry, timers and the blocking pool, and implements the lifecycle
 //! rules (send, spawn, link, monitor, cancel, terminate, exit).
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use wippy_sched::{BlockingHandle, TimerHandle};
@@ -12,9 +12,11 @@ use crate::cell::{Ending, Home, ProcessCell, Residence};
 use crate::error::Error;
 use crate::message::{Event, ExitError, ExitResult, Message, Topic};
 use crate::names::Names;
+use crate::node_id::NodeId;
 use crate::payload::Payload;
 use crate::pid::{HostId, Pid};
 use crate::process::Process;
+use crate::remote::Remote;
 use crate::table::Table;
 
 /// How a new process relates to its parent.
@@ -78,6 +80,10 @@ pub(crate) struct NodeInner {
     exited: AtomicU64,
     dead_letters: AtomicU64,
     pub(crate) closed: AtomicBool,
+    /// The node of every pid this node makes (`remote.rs`).
+    pub(crate) node_id: NodeId,
+    /// The router of pids of other nodes, installed once (`remote.rs`).
+    pub(crate) remote: OnceLock<Arc<dyn Remote>>,
 }
 
 /// A handle to the kernel: cheap to clone, shared by every host and process.
@@ -87,7 +93,7 @@ pub struct Node {
 }
 
 /// A message from user code: topics starting with `@` are the runtime's.
-fn message(from: Option<Pid>, topic: Topic, payload: Payload) -> Result<Message, Error> {
+pub(crate) fn message(from: Option<Pid>, topic: Topic, payload: Payload) -> Result<Message, Error> {
     if topic.starts_with('@') {
         return Err(Error::ReservedTopic(topic));
     }
@@ -99,7 +105,12 @@ fn message(from: Option<Pid>, topic: Topic, payload: Payload) -> Result<Message,
 }
 
 impl Node {
-    pub(crate) fn new(max_processes: usize, timers: TimerHandle, blocking: BlockingHandle) -> Node {
+    pub(crate) fn new(
+        max_processes: usize,
+        timers: TimerHandle,
+        blocking: BlockingHandle,
+        node_id: NodeId,
+    ) -> Node {
         Node {
             inner: Arc::new(NodeInner {
                 table: Table::new(max_processes),
@@ -110,6 +121,8 @@ impl Node {
                 exited: AtomicU64::new(0),
                 dead_letters: AtomicU64::new(0),
                 closed: AtomicBool::new(false),
+                node_id,
+                remote: OnceLock::new(),
             }),
         }
     }
@@ -175,6 +188,11 @@ impl Node {
         topic: impl Into<Topic>,
         payload: Payload,
     ) -> Result<(), Error> {
+        // Tested before the message is made, so the local path builds it
+        // in place as it did before pids had nodes.
+        if to.node() != self.inner.node_id {
+            return self.send_elsewhere(from, to, topic.into(), payload);
+        }
         let msg = message(from, topic.into(), payload)?;
         match self.with_cell(to, |c| c.accepts(from).map(|()| c.deliver(msg))) {
             Some(Ok(true)) => {}
@@ -261,12 +279,13 @@ impl Node {
         if self.inner.closed.load(Ordering::Relaxed) {
             return Err(Error::ShutDown);
         }
+        let node_id = self.inner.node_id;
         let (_, cell) = self
             .inner
             .table
             .insert_with(|key| {
                 let cell = ProcessCell::new(
-                    Pid::new(host, key),
+                    Pid::new(host, key).with_node(node_id),
                     residence,
                     slot,
                     process,
@@ -305,6 +324,9 @@ impl Node {
     /// Makes `watcher` receive an EXIT event when `target` ends. If `target`
     /// has already ended, the EXIT (error `"noproc"`) is delivered at once.
     pub fn monitor(&self, watcher: Pid, target: Pid) -> Result<(), Error> {
+        if target.node() != self.inner.node_id {
+            return self.monitor_elsewhere(watcher, target);
+        }
         let added = self.with_cell(target, |c| c.relate(|rel| rel.watchers.push(watcher)));
         if added.flatten().is_none() {
             self.event(
@@ -320,6 +342,9 @@ impl Node {
 
     /// Removes one monitor of `target` by `watcher`; false if there was none.
     pub fn unmonitor(&self, watcher: Pid, target: Pid) -> bool {
+        if target.node() != self.inner.node_id {
+            return self.unmonitor_elsewhere(watcher, target);
+        }
         self.with_cell(target, |c| {
             c.unrelate(
                 |rel| match rel.watchers.iter().position(|&w| w == watcher) {
@@ -341,6 +366,9 @@ impl Node {
         if a == b {
             return Ok(());
         }
+        if a.node() != self.inner.node_id || b.node() != self.inner.node_id {
+            return self.link_elsewhere(a, b);
+        }
         for (this, other) in [(b, a), (a, b)] {
             let ok = self.with_cell(this, |c| {
                 c.relate(|rel| {
@@ -359,6 +387,9 @@ impl Node {
 
     /// Removes the link between `a` and `b` (both sides).
     pub fn unlink(&self, a: Pid, b: Pid) {
+        if a.node() != self.inner.node_id || b.node() != self.inner.node_id {
+            return self.unlink_elsewhere(a, b);
+        }
         for (this, other) in [(a, b), (b, a)] {
             self.with_cell(this, |c| {
                 c.unrelate(|rel| rel.links.retain(|p| *p != other))
@@ -384,6 +415,9 @@ impl Node {
     /// Delivers CANCEL to `target`; if it has not ended `within` the given
     /// time, it is terminated with error `"cancelled: deadline exceeded"`.
     pub fn cancel(&self, from: Option<Pid>, target: Pid, within: Duration) -> Result<(), Error> {
+        if target.node() != self.inner.node_id {
+            return self.cancel_elsewhere(from, target, within);
+        }
         let deadline = Instant::now() + within;
         let cell = self.cell(target).ok_or(Error::NoProcess(target))?;
         if !cell.deliver_event(Event::Cancel { from, deadline }) {
@@ -407,6 +441,9 @@ impl Node {
 
     /// Ends `target` now with error `"process terminated"` (kind Internal).
     pub fn terminate(&self, target: Pid) -> Result<(), Error> {
+        if target.node() != self.inner.node_id {
+            return self.terminate_elsewhere(target);
+        }
         if self.kill(target, ExitError::terminated()) {
             Ok(())
         } else {

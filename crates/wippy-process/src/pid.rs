@@ -1,10 +1,13 @@
 //! Process identifiers and host ids.
 //!
 //! A [`Pid`] names one process for the lifetime of the runtime: it holds the
-//! host the process runs on and a local id that embeds a generation, so a pid
-//! of a process that has ended never reaches a later process that reuses its
-//! table slot. Its string form is `{host|0x1f3a}` (the host's name, a `|`, the
-//! local id in hex) and parses back with [`str::parse`].
+//! node and host the process runs on and a local id that embeds a
+//! generation, so a pid of a process that has ended never reaches a later
+//! process that reuses its table slot. Its string form is `{host|0x1f3a}`
+//! (the host's name, a `|`, the local id in hex) on a runtime in no cluster,
+//! and `{node@host|0x1f3a}` on a cluster node (the node's identity, see
+//! [`NodeId`]); both parse back with [`str::parse`], and a pid written
+//! without a node means "this node".
 //!
 //! Host names are interned process-wide, like BEAM atoms: the same name always
 //! maps to the same [`HostId`], in every runtime of this OS process. The table
@@ -15,6 +18,8 @@ use std::str::FromStr;
 use std::sync::{OnceLock, RwLock};
 
 use ahash::AHashMap;
+
+use crate::node_id::NodeId;
 
 /// The interned id of a process host (e.g. `app:workers`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -132,16 +137,45 @@ impl fmt::Display for HostId {
 /// assert_eq!(text, "{app:workers|0x1f3a}");
 /// assert_eq!(text.parse::<Pid>().unwrap(), pid);
 /// ```
+///
+/// A pid of another node carries that node's identity:
+///
+/// ```
+/// use wippy_process::{HostId, NodeId, Pid};
+/// let node = NodeId::new("b", 7).unwrap();
+/// let pid = Pid::new(HostId::intern("app:workers"), 0x1f).with_node(node);
+/// assert_eq!(pid.to_string(), "{b.7@app:workers|0x1f}");
+/// assert_eq!(pid.to_string().parse::<Pid>().unwrap(), pid);
+/// assert_eq!(pid.node(), node);
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Pid {
     host: HostId,
+    // In the padding `host` leaves before `local`: a pid stays 16 bytes.
+    node: NodeId,
     local: u64,
 }
 
 impl Pid {
-    /// A pid from its parts. `local` is the process table key (slot and generation).
+    /// A pid from its parts, on [`NodeId::LOCAL`]. `local` is the process
+    /// table key (slot and generation).
     pub fn new(host: HostId, local: u64) -> Pid {
-        Pid { host, local }
+        Pid {
+            host,
+            node: NodeId::LOCAL,
+            local,
+        }
+    }
+
+    /// This pid on `node`.
+    pub fn with_node(self, node: NodeId) -> Pid {
+        Pid { node, ..self }
+    }
+
+    /// The node the process runs on ([`NodeId::LOCAL`]: this node, for a
+    /// pid written without one or made by a runtime in no cluster).
+    pub fn node(self) -> NodeId {
+        self.node
     }
 
     /// The host the process runs on.
@@ -168,6 +202,10 @@ impl Pid {
     /// ```
     pub fn write_to(self, out: &mut String) {
         out.push('{');
+        if !self.node.is_local() {
+            self.node.with_text(|t| out.push_str(t));
+            out.push('@');
+        }
         self.host.with_name(|n| out.push_str(n));
         out.push_str("|0x");
         let mut digits = [0u8; 16];
@@ -203,7 +241,7 @@ impl fmt::Debug for Pid {
 
 /// Why a string is not a pid.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid pid {text:?}: expected {{host|0xID}}")]
+#[error("invalid pid {text:?}: expected {{host|0xID}} or {{node@host|0xID}}")]
 pub struct ParsePidError {
     /// The rejected text.
     pub text: String,
@@ -212,22 +250,27 @@ pub struct ParsePidError {
 impl FromStr for Pid {
     type Err = ParsePidError;
 
-    /// Parses `{host|0xID}`. The host name is interned if it is new, so a pid
-    /// naming a host this runtime has never seen parses, and sending to it is
-    /// simply a send to a dead process.
+    /// Parses `{host|0xID}` and `{node@host|0xID}`. Host names and node
+    /// identities are interned if they are new, so a pid naming a host this
+    /// runtime has never seen parses, and sending to it is simply a send to
+    /// a dead process (or to a node that is not there).
     fn from_str(s: &str) -> Result<Pid, ParsePidError> {
         let err = || ParsePidError { text: s.to_owned() };
         let inner = s
             .strip_prefix('{')
             .and_then(|s| s.strip_suffix('}'))
             .ok_or_else(err)?;
-        let (host, id) = inner.rsplit_once('|').ok_or_else(err)?;
+        let (place, id) = inner.rsplit_once('|').ok_or_else(err)?;
+        let (node, host) = match place.split_once('@') {
+            Some((node, host)) => (node.parse::<NodeId>().map_err(|_| err())?, host),
+            None => (NodeId::LOCAL, place),
+        };
         if host.is_empty() {
             return Err(err());
         }
         let hex = id.strip_prefix("0x").ok_or_else(err)?;
         let local = u64::from_str_radix(hex, 16).map_err(|_| err())?;
-        Ok(Pid::new(HostId::intern(host), local))
+        Ok(Pid::new(HostId::intern(host), local).with_node(node))
     }
 }
 
@@ -256,9 +299,34 @@ mod tests {
 
     #[test]
     fn malformed_pids_are_rejected() {
-        for bad in ["", "{}", "{a|}", "{|0x1}", "{a|12}", "a|0x1", "{a|0xzz}"] {
+        for bad in [
+            "",
+            "{}",
+            "{a|}",
+            "{|0x1}",
+            "{a|12}",
+            "a|0x1",
+            "{a|0xzz}",
+            "{@a|0x1}",
+            "{n@a|0x1}",
+            "{n.1@|0x1}",
+            "{n.x.1@a|0x1}",
+        ] {
             assert!(bad.parse::<Pid>().is_err(), "{bad} parsed");
         }
+    }
+
+    #[test]
+    fn pids_of_other_nodes_round_trip_and_differ_from_local_ones() {
+        let host = HostId::intern("app:w");
+        let node = NodeId::new("n2", 99).unwrap();
+        let local = Pid::new(host, 5);
+        let remote = local.with_node(node);
+        assert_ne!(local, remote);
+        assert_eq!(remote.to_string(), "{n2.2r@app:w|0x5}");
+        assert_eq!(remote.to_string().parse::<Pid>().unwrap(), remote);
+        assert_eq!("{app:w|0x5}".parse::<Pid>().unwrap().node(), NodeId::LOCAL);
+        assert_eq!(std::mem::size_of::<Pid>(), 16);
     }
 
     #[test]

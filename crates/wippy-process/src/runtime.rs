@@ -9,6 +9,7 @@ use wippy_sched::{BlockingPool, Config as SchedConfig, Scheduler, TimerService};
 use crate::error::Error;
 use crate::native::NativeHost;
 use crate::node::Node;
+use crate::node_id::NodeId;
 use crate::pid::HostId;
 
 /// Runtime settings.
@@ -18,6 +19,9 @@ pub struct RuntimeConfig {
     pub max_processes: usize,
     /// Threads of the blocking pool.
     pub blocking_threads: usize,
+    /// The node's identity in a cluster, the node of every pid it makes
+    /// ([`NodeId::LOCAL`] for a runtime in no cluster).
+    pub node: NodeId,
 }
 
 impl Default for RuntimeConfig {
@@ -25,6 +29,7 @@ impl Default for RuntimeConfig {
         RuntimeConfig {
             max_processes: 1 << 24,
             blocking_threads: 16,
+            node: NodeId::LOCAL,
         }
     }
 }
@@ -51,7 +56,12 @@ impl Runtime {
     pub fn new(config: RuntimeConfig) -> Result<Runtime, Error> {
         let timers = TimerService::start()?;
         let blocking = BlockingPool::new(config.blocking_threads);
-        let node = Node::new(config.max_processes, timers.handle(), blocking.handle());
+        let node = Node::new(
+            config.max_processes,
+            timers.handle(),
+            blocking.handle(),
+            config.node,
+        );
         Ok(Runtime {
             node,
             timers: Some(timers),

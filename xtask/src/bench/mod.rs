@@ -2,6 +2,7 @@
 //! child process (so memory figures are not skewed by earlier runs), printed
 //! as a table and optionally written as JSON.
 
+mod cluster;
 mod lua;
 mod native;
 mod sched;
@@ -48,6 +49,7 @@ fn suite() -> Vec<Bench> {
     all.extend(sched::benches());
     all.extend(lua::benches());
     all.extend(supervise::benches());
+    all.extend(cluster::benches());
     all
 }
 
