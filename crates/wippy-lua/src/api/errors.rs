@@ -101,7 +101,9 @@ fn install_metatable(lua: &Lua) -> mlua::Result<()> {
             ))
         })?,
     )?;
-    meta.raw_set("__type", "error")?;
+    // No `__type`: `typeof(err)` stays "userdata" (as `type`), and the
+    // prelude's `clean`, which turns mlua's own errors (`typeof` "error")
+    // into strings, leaves error objects as they are.
     meta.raw_set("__metatable", "error")?;
     error_object::install(lua, meta)
 }

@@ -119,6 +119,20 @@ fn a_wrap_keeps_the_parents_kind_and_text_and_shows_its_context_in_the_stack() {
 }
 
 #[test]
+fn pcall_returns_a_raised_error_object_unchanged() {
+    let r = run(r#"
+        local e = errors.new({ message = "raised", kind = errors.CONFLICT })
+        local ok, got = pcall(error, e)
+        local ok2, got2 = pcall(function() error(e) end)
+        return { ok = ok, same = rawequal(got, e), kind = got2:kind(), t = typeof(got2) }
+    "#);
+    assert_eq!(get(&r, "ok"), &Payload::Bool(false));
+    assert_eq!(get(&r, "same"), &Payload::Bool(true));
+    assert_eq!(get(&r, "kind"), &s("Conflict"));
+    assert_eq!(get(&r, "t"), &s("userdata"));
+}
+
+#[test]
 fn an_error_object_crosses_to_another_process_as_an_error() {
     let echo = entry(
         "echo",
