@@ -341,4 +341,14 @@ mod tests {
         assert_eq!(ny.lookup_abbreviation("EST", july), Some(-5 * 3600));
         assert_eq!(ny.lookup_abbreviation("CET", july), None);
     }
+
+    #[test]
+    fn the_bundled_database_stands_in_for_a_missing_system_one() {
+        // Used only when no system database is found; it must hold the
+        // IANA zones all the same.
+        let bundled = jiff::tz::TimeZoneDatabase::bundled();
+        let ny = bundled.get("America/New_York").expect("bundled tzdb");
+        let july = Timestamp::from_second(1_719_835_200).unwrap();
+        assert_eq!(ny.to_offset(july).seconds(), -4 * 3600);
+    }
 }
