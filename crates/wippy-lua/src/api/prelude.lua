@@ -841,9 +841,9 @@ local function arm(t)
             return
         end
         if t.periodic then
-            -- As Go's tickers: a tick nobody has room for is dropped, so
-            -- a slow reader gets at most a buffer of stale ticks and an
-            -- unread ticker no growing buffer.
+            -- A tick with no room in the buffer is dropped (as Go's and
+            -- Wippy's tickers do), so a slow reader gets at most a buffer
+            -- of stale ticks and an unread ticker no growing buffer.
             local ch = t.ch
             if not ch.closed then
                 try_send(ch, rt_now())
