@@ -30,16 +30,15 @@ pub(crate) fn register(m: &mut Exports<'_>) -> mlua::Result<()> {
     Ok(())
 }
 
-/// `print(...)`: the terminal on the terminal host, the log elsewhere.
-fn print(_: &Lua, p: &ProcData, env: &ShardEnv, args: Variadic<Value>) -> mlua::Result<()> {
-    let text = join(&args, "\t")?;
+/// `print(...)`: the terminal on the terminal host, the log elsewhere (an
+/// INFO line, see `logger.rs`).
+fn print(lua: &Lua, _: &ProcData, env: &ShardEnv, args: Variadic<Value>) -> mlua::Result<()> {
     match &env.host.config.terminal {
         Some(t) => {
+            let text = join(&args, "\t")?;
             let _ = t.write(format!("{text}\n").as_bytes());
         }
-        None => {
-            tracing::info!(target: "lua", pid = %p.pid(), "{text}");
-        }
+        None => super::logger::print_line(lua, &args)?,
     }
     Ok(())
 }

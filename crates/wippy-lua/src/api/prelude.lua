@@ -791,24 +791,34 @@ M.await_op = await_op
 
 local rt_timer, rt_cancel_timer, rt_now = rt.timer, rt.cancel_timer, rt.now
 
-local rt_duration = rt.duration_ns
+local rt_wait_duration = rt.wait_duration
 
+-- Bad durations are `nil, err` (Invalid); d <= 0 returns at once.
 function M.sleep(d)
-    local ns = rt_duration(d)
+    local ns, err = rt_wait_duration(d, false)
+    if not ns then
+        return nil, err
+    end
     if ns <= 0 then
         return
     end
     await_op(rt_timer, ns)
 end
 
--- a channel that receives the time once, after `ns`
+-- a channel that receives the time once, after `d`, and is then closed
 function M.after(d)
-    local ns = rt_duration(d)
+    local ns, err = rt_wait_duration(d, true)
+    if not ns then
+        return nil, err
+    end
     local p = P
     local ch = new_channel(1)
     local tag = new_op(p, function(_, tag)
         P.ops[tag] = nil
         feed(ch, rt_now())
+        if not ch.closed then
+            Chan.close(ch)
+        end
     end)
     rt_timer(tag, ns)
     return ch
@@ -820,6 +830,9 @@ Timer.__index = Timer
 Timer.__metatable = "timer"
 Timer.__wippy = "timer"
 
+-- Wippy's ticker channel holds 16 ticks; a timer's holds its one.
+local TICKS_BUFFERED = 16
+
 local function arm(t)
     local p = P
     local tag = new_op(p, function(_, tag)
@@ -828,15 +841,19 @@ local function arm(t)
             return
         end
         if t.periodic then
-            -- As Go's tickers: a tick nobody took yet is not queued behind
-            -- (the channel holds one), so a slow reader gets no burst of
-            -- stale ticks and an unread ticker no growing buffer.
+            -- A tick with no room in the buffer is dropped (as Go's and
+            -- Wippy's tickers do), so a slow reader gets at most a buffer
+            -- of stale ticks and an unread ticker no growing buffer.
             local ch = t.ch
             if not ch.closed then
                 try_send(ch, rt_now())
             end
         else
-            feed(t.ch, rt_now())
+            local ch = t.ch
+            feed(ch, rt_now())
+            if not ch.closed then
+                Chan.close(ch)
+            end
             P.ops[tag] = nil
             t.tag = nil
         end
@@ -846,11 +863,11 @@ local function arm(t)
 end
 
 local function new_timer(d, periodic)
-    local ns = rt_duration(d)
-    if ns <= 0 then
-        error("duration must be positive", 3)
+    local ns, err = rt_wait_duration(d, true)
+    if not ns then
+        return nil, err
     end
-    local t = setmetatable({ ns = ns, periodic = periodic, ch = new_channel(1) }, Timer)
+    local t = setmetatable({ ns = ns, periodic = periodic, ch = new_channel(periodic and TICKS_BUFFERED or 1) }, Timer)
     arm(t)
     return t
 end
@@ -868,6 +885,7 @@ function Timer:response()
 end
 Timer.channel = Timer.response
 
+-- true if the timer was still pending (a ticker: always)
 function Timer:stop()
     local tag = self.tag
     if tag then
@@ -876,15 +894,24 @@ function Timer:stop()
         rt_cancel_timer(tag)
         return true
     end
-    return false
+    return self.periodic == true
 end
 
-function Timer:reset(ns)
+-- re-arms a timer for `d`; true if it was still pending. A timer that has
+-- fired (its channel closed) gets a fresh channel.
+function Timer:reset(d)
     if self.periodic then
         error("reset: tickers cannot be reset; stop and create a new one", 2)
     end
+    local ns, err = rt_wait_duration(d, true)
+    if not ns then
+        error(err, 2)
+    end
     local was = self:stop()
-    self.ns = rt_duration(ns)
+    if self.ch.closed then
+        self.ch = new_channel(1)
+    end
+    self.ns = ns
     arm(self)
     return was
 end

@@ -1,12 +1,45 @@
-//! Go layouts: formatting a UTC time as Go's `time.Time.Format` does.
+//! Go layouts: the layout language of Go's `time` package, whose
+//! elements are the parts of the reference time
+//! `Mon Jan 2 15:04:05 MST 2006` (`2006` is the year, `01` the month,
+//! `.000` milliseconds, `Z07:00` the offset...). [`format`] writes a time
+//! as Go's `Time.Format` does; [`parse`] (in `layout/parse.rs`) reads one
+//! as Go's `time.Parse` does. Both find the elements of a layout the same
+//! way ([`next_chunk`], Go's `nextStdChunk`).
 
 use std::fmt::Write as _;
 
-use super::Time;
+mod parse;
+
+pub(crate) use parse::parse;
 
 /// Go's RFC 3339 layout.
 pub(crate) const RFC3339: &str = "2006-01-02T15:04:05Z07:00";
 
+/// The layout of Go's `Time.String`.
+pub(crate) const GO_STRING: &str = "2006-01-02 15:04:05.999999999 -0700 MST";
+
+/// Go's predefined layouts, by the name `time.*` gives them.
+pub(crate) const NAMED: [(&str, &str); 17] = [
+    ("RFC3339", RFC3339),
+    ("RFC3339NANO", "2006-01-02T15:04:05.999999999Z07:00"),
+    ("RFC822", "02 Jan 06 15:04 MST"),
+    ("RFC822Z", "02 Jan 06 15:04 -0700"),
+    ("RFC850", "Monday, 02-Jan-06 15:04:05 MST"),
+    ("RFC1123", "Mon, 02 Jan 2006 15:04:05 MST"),
+    ("RFC1123Z", "Mon, 02 Jan 2006 15:04:05 -0700"),
+    ("KITCHEN", "3:04PM"),
+    ("STAMP", "Jan _2 15:04:05"),
+    ("STAMP_MILLI", "Jan _2 15:04:05.000"),
+    ("STAMP_MICRO", "Jan _2 15:04:05.000000"),
+    ("STAMP_NANO", "Jan _2 15:04:05.000000000"),
+    ("DATE_TIME", "2006-01-02 15:04:05"),
+    ("DATE_ONLY", "2006-01-02"),
+    ("TIME_ONLY", "15:04:05"),
+    ("ANSIC", "Mon Jan _2 15:04:05 2006"),
+    ("UNIX_DATE", "Mon Jan _2 15:04:05 MST 2006"),
+];
+
+/// Month names, January first.
 const MONTHS: [&str; 12] = [
     "January",
     "February",
@@ -22,19 +55,38 @@ const MONTHS: [&str; 12] = [
     "December",
 ];
 
-/// Day names from 1970-01-01, a Thursday.
+/// Day names, Sunday first (Go's `Weekday` numbering).
 const WEEKDAYS: [&str; 7] = [
-    "Thursday",
-    "Friday",
-    "Saturday",
     "Sunday",
     "Monday",
     "Tuesday",
     "Wednesday",
+    "Thursday",
+    "Friday",
+    "Saturday",
 ];
 
-/// Days before the first of each month in a common year.
-const DAYS_BEFORE: [i64; 12] = [0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334];
+/// A time as a layout reads it: its wall clock in its location, and that
+/// location's zone at the time.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Civil<'a> {
+    pub(crate) year: i64,
+    /// 1 to 12.
+    pub(crate) month: i64,
+    pub(crate) day: i64,
+    pub(crate) hour: i64,
+    pub(crate) minute: i64,
+    pub(crate) second: i64,
+    pub(crate) nanosecond: u32,
+    /// 0 (Sunday) to 6.
+    pub(crate) weekday: usize,
+    /// 1 to 366.
+    pub(crate) year_day: i64,
+    /// Seconds east of UTC.
+    pub(crate) offset: i32,
+    /// The zone's abbreviation; empty when it has none.
+    pub(crate) zone: &'a str,
+}
 
 /// One element of a Go layout: Go's `std*` constants.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -182,24 +234,41 @@ fn push_int(out: &mut String, x: i64, width: usize) {
     let _ = write!(out, "{:0width$}", x.unsigned_abs());
 }
 
-/// Formats `t` with a Go layout (reference time
-/// `Mon Jan 2 15:04:05 MST 2006`), the way Go's `time.Time.Format` does.
-///
-/// Layout elements are recognised as Go's `nextStdChunk` recognises them;
-/// everything else is copied. `t` is in UTC: `MST` prints `UTC`, the `Z`
-/// zone forms print `Z`, the numeric ones `+00`, `+0000`, `+00:00` and so on.
-pub(crate) fn format_time(t: Time, layout: &str) -> String {
-    let secs = t.0.div_euclid(1_000_000_000) as i64;
-    let nanos = t.0.rem_euclid(1_000_000_000) as u32;
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let (year, month, day) = civil(days);
-    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
-    let yday = DAYS_BEFORE[(month - 1) as usize] + day + i64::from(leap && month > 2);
-    let (hour, min, sec) = (rem / 3600, rem % 3600 / 60, rem % 60);
-    let hour12 = (hour + 11) % 12 + 1;
-    let month_name = MONTHS[(month - 1) as usize];
-    let weekday = WEEKDAYS[days.rem_euclid(7) as usize];
+/// Appends the offset `seconds` as Go does: sign, hours, then minutes and
+/// seconds as the element asks. The sign is that of the whole minutes
+/// (Go's), so an offset of -30 s prints as `+00...`.
+fn push_offset(out: &mut String, seconds: i32, colon: bool, minutes: bool, with_seconds: bool) {
+    let mut zone = seconds / 60;
+    let mut abs = seconds;
+    if zone < 0 {
+        out.push('-');
+        zone = -zone;
+        abs = -abs;
+    } else {
+        out.push('+');
+    }
+    push_int(out, i64::from(zone / 60), 2);
+    if colon {
+        out.push(':');
+    }
+    if minutes {
+        push_int(out, i64::from(zone % 60), 2);
+    }
+    if with_seconds {
+        if colon {
+            out.push(':');
+        }
+        push_int(out, i64::from(abs % 60), 2);
+    }
+}
+
+/// Formats `t` with a Go layout, the way Go's `time.Time.Format` does:
+/// layout elements are recognised as Go's `nextStdChunk` recognises them,
+/// everything else is copied.
+pub(crate) fn format(t: &Civil<'_>, layout: &str) -> String {
+    let hour12 = (t.hour + 11) % 12 + 1;
+    let month_name = MONTHS[(t.month - 1) as usize];
+    let weekday = WEEKDAYS[t.weekday];
 
     let mut out = String::with_capacity(layout.len() + 10);
     let mut rest = layout;
@@ -209,52 +278,45 @@ pub(crate) fn format_time(t: Time, layout: &str) -> String {
         match chunk {
             Chunk::LongMonth => out.push_str(month_name),
             Chunk::Month => out.push_str(&month_name[..3]),
-            Chunk::NumMonth => push_int(&mut out, month, 0),
-            Chunk::ZeroMonth => push_int(&mut out, month, 2),
+            Chunk::NumMonth => push_int(&mut out, t.month, 0),
+            Chunk::ZeroMonth => push_int(&mut out, t.month, 2),
             Chunk::LongWeekDay => out.push_str(weekday),
             Chunk::WeekDay => out.push_str(&weekday[..3]),
-            Chunk::Day => push_int(&mut out, day, 0),
+            Chunk::Day => push_int(&mut out, t.day, 0),
             Chunk::UnderDay => {
-                let _ = write!(out, "{day:>2}");
+                let _ = write!(out, "{:>2}", t.day);
             }
-            Chunk::ZeroDay => push_int(&mut out, day, 2),
+            Chunk::ZeroDay => push_int(&mut out, t.day, 2),
             Chunk::UnderYearDay => {
-                let _ = write!(out, "{yday:>3}");
+                let _ = write!(out, "{:>3}", t.year_day);
             }
-            Chunk::ZeroYearDay => push_int(&mut out, yday, 3),
-            Chunk::Hour => push_int(&mut out, hour, 2),
+            Chunk::ZeroYearDay => push_int(&mut out, t.year_day, 3),
+            Chunk::Hour => push_int(&mut out, t.hour, 2),
             Chunk::Hour12 => push_int(&mut out, hour12, 0),
             Chunk::ZeroHour12 => push_int(&mut out, hour12, 2),
-            Chunk::Minute => push_int(&mut out, min, 0),
-            Chunk::ZeroMinute => push_int(&mut out, min, 2),
-            Chunk::Second => push_int(&mut out, sec, 0),
-            Chunk::ZeroSecond => push_int(&mut out, sec, 2),
-            Chunk::LongYear => push_int(&mut out, year, 4),
+            Chunk::Minute => push_int(&mut out, t.minute, 0),
+            Chunk::ZeroMinute => push_int(&mut out, t.minute, 2),
+            Chunk::Second => push_int(&mut out, t.second, 0),
+            Chunk::ZeroSecond => push_int(&mut out, t.second, 2),
+            Chunk::LongYear => push_int(&mut out, t.year, 4),
             // Go drops the sign of a year before year 0 here.
-            Chunk::Year => push_int(&mut out, year.abs() % 100, 2),
-            Chunk::UpperPm => out.push_str(if hour >= 12 { "PM" } else { "AM" }),
-            Chunk::LowerPm => out.push_str(if hour >= 12 { "pm" } else { "am" }),
-            Chunk::ZoneName => out.push_str("UTC"),
-            Chunk::Zone { iso: true, .. } => out.push('Z'),
+            Chunk::Year => push_int(&mut out, t.year.abs() % 100, 2),
+            Chunk::UpperPm => out.push_str(if t.hour >= 12 { "PM" } else { "AM" }),
+            Chunk::LowerPm => out.push_str(if t.hour >= 12 { "pm" } else { "am" }),
+            // A zone without a name prints as -0700 would.
+            Chunk::ZoneName if t.zone.is_empty() => {
+                push_offset(&mut out, t.offset, false, true, false)
+            }
+            Chunk::ZoneName => out.push_str(t.zone),
+            Chunk::Zone { iso: true, .. } if t.offset == 0 => out.push('Z'),
             Chunk::Zone {
                 colon,
                 minutes,
                 seconds,
                 ..
-            } => {
-                let sep = if colon { ":" } else { "" };
-                out.push_str("+00");
-                if minutes {
-                    out.push_str(sep);
-                    out.push_str("00");
-                }
-                if seconds {
-                    out.push_str(sep);
-                    out.push_str("00");
-                }
-            }
+            } => push_offset(&mut out, t.offset, colon, minutes, seconds),
             Chunk::Frac { sep, digits, trim } => {
-                let all = format!("{nanos:09}");
+                let all = format!("{:09}", t.nanosecond);
                 let mut shown = &all[..digits.min(9)];
                 if trim {
                     shown = shown.trim_end_matches('0');
@@ -271,41 +333,58 @@ pub(crate) fn format_time(t: Time, layout: &str) -> String {
     out
 }
 
-/// Days since the epoch → (year, month, day) (Howard Hinnant's algorithm).
-fn civil(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (if m <= 2 { y + 1 } else { y }, m, d)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     const NS: i128 = 1_000_000_000;
 
+    /// The civil fields of `ns` after the epoch, in UTC.
+    fn utc(ns: i128) -> Civil<'static> {
+        at_offset(ns, 0, "UTC")
+    }
+
+    /// The civil fields of `ns` after the epoch at `offset` seconds east,
+    /// in a zone abbreviated `zone`.
+    fn at_offset(ns: i128, offset: i32, zone: &'static str) -> Civil<'static> {
+        let ts = jiff::Timestamp::from_nanosecond(ns).unwrap();
+        let dt = jiff::tz::Offset::from_seconds(offset)
+            .unwrap()
+            .to_datetime(ts);
+        Civil {
+            year: dt.year().into(),
+            month: dt.month().into(),
+            day: dt.day().into(),
+            hour: dt.hour().into(),
+            minute: dt.minute().into(),
+            second: dt.second().into(),
+            nanosecond: dt.subsec_nanosecond() as u32,
+            weekday: dt.weekday().to_sunday_zero_offset() as usize,
+            year_day: dt.day_of_year().into(),
+            offset,
+            zone,
+        }
+    }
+
+    fn format_time(ns: i128, layout: &str) -> String {
+        format(&utc(ns), layout)
+    }
+
     /// The instants every layout is checked on; expected strings below were
     /// printed by Go 1.19's `time.Time.Format` for the same instants in UTC.
-    const INSTANTS: [Time; 6] = [
+    const INSTANTS: [i128; 6] = [
         // 2009-11-10 23:00:00, a zero fraction
-        Time(1_257_894_000 * NS),
+        1_257_894_000 * NS,
         // 2009-11-10 23:04:05.012345678
-        Time(1_257_894_245 * NS + 12_345_678),
+        1_257_894_245 * NS + 12_345_678,
         // 1969-12-31 23:59:59.999999999, the last nanosecond before the epoch
-        Time(-NS + 999_999_999),
+        -NS + 999_999_999,
         // 1905-03-07 09:08:01.1, one-digit fields, morning
-        Time(-2_045_573_519 * NS + 100_000_000),
+        -2_045_573_519 * NS + 100_000_000,
         // 0007-01-02 12:00:00.0000005, noon, a two-digit year day
-        Time(-61_946_164_800 * NS + 500),
+        -61_946_164_800 * NS + 500,
         // -0043-03-15 00:30:00, a year before year 0, just after midnight
-        Time(-63_517_822_200 * NS),
+        -63_517_822_200 * NS,
     ];
 
     fn assert_layouts(cases: &[(&str, [&str; 6])]) {
@@ -871,8 +950,52 @@ mod tests {
     #[test]
     fn formats_go_layouts() {
         // 2009-11-10 23:00:00 UTC
-        let t = Time(1_257_894_000 * 1_000_000_000);
+        let t = 1_257_894_000 * NS;
         assert_eq!(format_time(t, RFC3339), "2009-11-10T23:00:00Z");
         assert_eq!(format_time(t, "Jan _2 15:04:05.000"), "Nov 10 23:00:00.000");
+    }
+
+    #[test]
+    fn formats_zones_with_offsets_and_names_like_go() {
+        // 2009-11-10 23:00:00 UTC seen at other offsets.
+        let t = 1_257_894_000 * NS;
+        let layout = "15:04 MST|Z07:00|-0700|-07|Z070000|-07:00:00";
+        assert_eq!(
+            format(&at_offset(t, -18_000, "EST"), layout),
+            "18:00 EST|-05:00|-0500|-05|-050000|-05:00:00"
+        );
+        assert_eq!(
+            format(&at_offset(t, 19_800, "IST"), layout),
+            "04:30 IST|+05:30|+0530|+05|+053000|+05:30:00"
+        );
+        // A zone without a name prints its offset for `MST`.
+        assert_eq!(
+            format(&at_offset(t, 20_700, ""), layout),
+            "04:45 +0545|+05:45|+0545|+05|+054500|+05:45:00"
+        );
+        // Go takes the sign from whole minutes: -30 s is "+00" with "-30" seconds.
+        assert_eq!(
+            format(&at_offset(t, -30, ""), layout),
+            "22:59 +0000|+00:00|+0000|+00|+0000-30|+00:00:-30"
+        );
+    }
+
+    #[test]
+    fn the_named_layouts_are_gos() {
+        let t = 1_257_894_245 * NS + 12_345_678;
+        let named = |name: &str| NAMED.iter().find(|(n, _)| *n == name).unwrap().1;
+        assert_eq!(
+            format_time(t, named("RFC3339NANO")),
+            "2009-11-10T23:04:05.012345678Z"
+        );
+        assert_eq!(format_time(t, named("KITCHEN")), "11:04PM");
+        assert_eq!(
+            format_time(t, named("RFC850")),
+            "Tuesday, 10-Nov-09 23:04:05 UTC"
+        );
+        assert_eq!(
+            format(&at_offset(t, 3600, "CET"), GO_STRING),
+            "2009-11-11 00:04:05.012345678 +0100 CET"
+        );
     }
 }
