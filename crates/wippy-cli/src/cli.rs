@@ -9,8 +9,9 @@ use clap::{Parser, Subcommand, ValueEnum};
 #[derive(Debug, Parser)]
 #[command(name = "wippy", version, about)]
 pub struct Cli {
-    /// Worker threads per process host that does not set its own (default: one per core).
-    #[arg(long, global = true, value_name = "N")]
+    /// Worker threads per process host that does not set its own (default: one per core;
+    /// at most 64 per core).
+    #[arg(long, global = true, value_name = "N", value_parser = worker_count)]
     pub workers: Option<usize>,
     /// Log level: error, warn, info, debug, trace (or a tracing filter).
     #[arg(long, global = true, default_value = "warn", value_name = "L")]
@@ -87,6 +88,22 @@ pub enum Command {
     },
 }
 
+/// A worker count from 1 to [`wippy_host::limits::max_workers`].
+fn worker_count(text: &str) -> Result<usize, String> {
+    let n: usize = text
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number of workers"))?;
+    let max = wippy_host::limits::max_workers();
+    match n {
+        0 => Err("a host needs at least 1 worker".into()),
+        n if n > max => Err(format!(
+            "{n} workers is more than this machine's maximum of {max} ({} per core)",
+            wippy_host::limits::WORKERS_PER_CORE
+        )),
+        n => Ok(n),
+    }
+}
+
 /// A Go-style duration (`500ms`, `30s`, `2m`) that is not zero.
 fn positive_duration(text: &str) -> Result<Duration, String> {
     match wippy_host::units::parse_duration(text).map_err(|e| e.to_string())? {
@@ -115,5 +132,19 @@ mod tests {
         }
         assert!(Cli::try_parse_from(["wippy", "test", "--timeout", "0"]).is_err());
         assert!(Cli::try_parse_from(["wippy", "test", "--timeout", "soon"]).is_err());
+    }
+
+    #[test]
+    fn workers_are_bounded_by_the_machine() {
+        let max = wippy_host::limits::max_workers();
+        let parse = |n: String| Cli::try_parse_from(["wippy", "--workers", &n, "check"]);
+        assert_eq!(parse(max.to_string()).unwrap().workers, Some(max));
+        let err = parse((max + 1).to_string()).unwrap_err().to_string();
+        assert!(
+            err.contains(&format!("more than this machine's maximum of {max}")),
+            "{err}"
+        );
+        assert!(parse("100000".into()).is_err());
+        assert!(parse("0".into()).is_err());
     }
 }

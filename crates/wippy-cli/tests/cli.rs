@@ -680,3 +680,27 @@ fn an_optional_service_that_cannot_start_is_retried_while_the_rest_runs() {
     run.interrupt();
     assert_eq!(run.exit_within(Duration::from_secs(5)), 0);
 }
+
+#[test]
+fn a_host_or_flag_asking_for_too_many_workers_is_a_clear_error_for_check_and_run() {
+    let dir = app("too_many_workers");
+    for args in [vec!["check", &dir], vec!["run", &dir]] {
+        let out = wippy(&args);
+        assert_eq!(out.code, 1, "{args:?}: {}", out.stderr);
+        assert!(
+            out.stderr.contains(
+                "too_many_workers/_index.yaml:7: [app:workers] entries[0].host.workers: 100000 workers is more than this machine's maximum of"
+            ),
+            "{args:?}: {}",
+            out.stderr
+        );
+    }
+    let out = wippy(&["--workers", "100000", "check", &dir]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("100000 workers is more than this machine's maximum of"),
+        "{}",
+        out.stderr
+    );
+}

@@ -11,6 +11,7 @@
 mod context;
 mod error;
 mod host;
+pub mod limits;
 pub mod registry;
 mod terminal;
 pub mod units;

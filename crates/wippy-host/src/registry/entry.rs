@@ -196,7 +196,8 @@ pub enum Isolation {
 /// `process.host` settings.
 #[derive(Debug, Clone, Default)]
 pub struct HostSpec {
-    /// Worker threads (`None`: the runtime default).
+    /// Worker threads (`None`: the runtime default; at most
+    /// [`limits::max_workers`](crate::limits::max_workers)).
     pub workers: Option<usize>,
     /// Global queue size hint.
     pub queue_size: Option<usize>,
@@ -207,7 +208,10 @@ pub struct HostSpec {
     /// VM sharing.
     pub isolation: Isolation,
     /// Memory budget per process, bytes (YAML: a size like `64MB`, or an
-    /// integer of bytes).
+    /// integer of bytes), as given: `None` when not given (the default
+    /// applies), `Some(0)` for no limit, else at least 1 MB;
+    /// [`limits::memory_limit`](crate::limits::memory_limit) gives the
+    /// limit in force.
     pub memory_limit: Option<u64>,
     /// Preemption slice.
     /// YAML: a Go duration like `1.5s`, or an integer of milliseconds.

@@ -16,6 +16,7 @@ use super::{
     SecuritySpec, ServiceSpec, Startup, TerminalSpec,
 };
 use crate::host::BUILTIN_MODULES;
+use crate::limits;
 
 /// The fields of entries of `kind`, besides the common ones.
 pub(super) fn kind_fields(kind: EntryKind) -> &'static [&'static str] {
@@ -192,7 +193,7 @@ impl Cx<'_> {
         };
         for f in non_null(yaml::fields(f.value, &f.path, r)) {
             match f.key {
-                "workers" => spec.workers = count(&f, 1, r),
+                "workers" => spec.workers = workers(&f, r),
                 "queue_size" => spec.queue_size = count(&f, 0, r),
                 "local_queue_size" => spec.local_queue_size = count(&f, 0, r),
                 "max_processes" => spec.max_processes = count(&f, 1, r),
@@ -212,7 +213,7 @@ impl Cx<'_> {
                         }
                     }
                 }
-                "memory_limit" => spec.memory_limit = yaml::size(f.value, &f.path, r),
+                "memory_limit" => spec.memory_limit = memory_limit(&f, r),
                 "time_slice" => spec.time_slice = yaml::duration(f.value, &f.path, r),
                 "cancel_deadline" => spec.cancel_deadline = yaml::duration(f.value, &f.path, r),
                 _ => r.unknown_field(&f, KNOWN),
@@ -569,4 +570,37 @@ fn non_null<'n, 'i>(fields: Option<Vec<Field<'n, 'i>>>) -> impl Iterator<Item = 
         .unwrap_or_default()
         .into_iter()
         .filter(|f| !yaml::is_null(f.value))
+}
+
+/// `host.workers`: at least 1 and at most [`limits::max_workers`].
+fn workers(f: &Field, r: &mut Report) -> Option<usize> {
+    let n = yaml::uint(f.value, &f.path, 1, r)?;
+    let max = limits::max_workers();
+    if n > max as u64 {
+        let message = format!(
+            "{n} workers is more than this machine's maximum of {max} ({} per core)",
+            limits::WORKERS_PER_CORE
+        );
+        let hint =
+            "workers beyond the core count add memory, not speed; leave it out for one per core";
+        r.error(line(f.value), &f.path, message, Some(hint.into()));
+        return None;
+    }
+    Some(n as usize)
+}
+
+/// `host.memory_limit`: 0 (no limit) or at least
+/// [`limits::MIN_MEMORY_LIMIT`].
+fn memory_limit(f: &Field, r: &mut Report) -> Option<u64> {
+    let bytes = yaml::size(f.value, &f.path, r)?;
+    if bytes != 0 && bytes < limits::MIN_MEMORY_LIMIT {
+        let message = format!(
+            "a memory limit of {bytes} bytes is below the smallest a process can run under, {}MB",
+            limits::MIN_MEMORY_LIMIT >> 20
+        );
+        let hint = "give a size such as 64MB, or 0 for no limit";
+        r.error(line(f.value), &f.path, message, Some(hint.into()));
+        return None;
+    }
+    Some(bytes)
 }

@@ -731,3 +731,49 @@ fn in_memory_files_name_a_missing_source_a_duplicate_and_a_missing_index() {
         "_index.yaml: no _index.yaml among the 1 files of the app"
     );
 }
+
+#[test]
+fn host_workers_above_the_machine_bound_and_tiny_memory_limits_are_load_errors() {
+    let max = crate::limits::max_workers();
+    let text = format!(
+        "namespace: app\nentries:\n  - name: big\n    kind: process.host\n    host: {{ workers: 100000 }}\n  - name: edge\n    kind: process.host\n    host: {{ workers: {max} }}\n  - name: tiny\n    kind: process.host\n    host: {{ memory_limit: 1 }}\n  - name: unlimited\n    kind: process.host\n    host: {{ memory_limit: 0 }}\n"
+    );
+    let errors = load(&[("_index.yaml", &text)], &[]).unwrap_err();
+    assert_eq!(errors.0.len(), 2, "{errors}");
+    let e = error_at(&errors, "_index.yaml", "entries[0].host.workers");
+    assert_eq!(e.line, 5);
+    assert_eq!(
+        e.message,
+        format!("100000 workers is more than this machine's maximum of {max} (64 per core)")
+    );
+    let e = error_at(&errors, "_index.yaml", "entries[2].host.memory_limit");
+    assert_eq!(e.line, 11);
+    assert_eq!(
+        e.message,
+        "a memory limit of 1 bytes is below the smallest a process can run under, 1MB"
+    );
+    assert_eq!(
+        e.suggestion.as_deref(),
+        Some("give a size such as 64MB, or 0 for no limit")
+    );
+
+    // Without the two mistakes, the edge of the bound and 0 load.
+    let fixed = text
+        .replace("workers: 100000", "workers: 1")
+        .replace("memory_limit: 1 }", "memory_limit: 1MB }");
+    let reg = load(&[("_index.yaml", &fixed)], &[]).unwrap();
+    let host = |name: &str| match &reg.get(&id(name)).unwrap().spec {
+        EntrySpec::Host(h) => h.clone(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(host("app:edge").workers, Some(max));
+    assert_eq!(host("app:unlimited").memory_limit, Some(0));
+    assert_eq!(
+        crate::limits::memory_limit(host("app:unlimited").memory_limit),
+        None
+    );
+    assert_eq!(
+        crate::limits::memory_limit(host("app:big").memory_limit),
+        Some(crate::limits::DEFAULT_MEMORY_LIMIT)
+    );
+}
