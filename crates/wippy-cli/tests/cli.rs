@@ -704,3 +704,22 @@ fn a_host_or_flag_asking_for_too_many_workers_is_a_clear_error_for_check_and_run
         out.stderr
     );
 }
+
+#[test]
+fn a_wippy_kind_or_module_that_wippy_rs_lacks_stops_check_and_run_with_file_and_line() {
+    let dir = app("wippy_only");
+    for args in [vec!["check", &dir], vec!["run", "-x", "app:main", &dir]] {
+        let out = wippy(&args);
+        assert_eq!(out.code, 1, "{args:?}: {}", out.stderr);
+        for want in [
+            "wippy_only/_index.yaml:5: [app:gateway] entries[0].kind: kind http.service is not available in wippy-rs",
+            "wippy_only/_index.yaml:11: [app:main] entries[1].modules[0]: module http is not available in wippy-rs",
+        ] {
+            assert!(
+                out.stderr.contains(want),
+                "{args:?}: no {want:?} in\n{}",
+                out.stderr
+            );
+        }
+    }
+}

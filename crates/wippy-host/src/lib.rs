@@ -18,5 +18,5 @@ pub mod units;
 
 pub use context::SpawnContext;
 pub use error::{HostError, ParseError};
-pub use host::{App, BUILTIN_MODULES, ModuleSet, ProcessHost, SpawnRequest};
+pub use host::{App, BUILTIN_MODULES, ModuleSet, ProcessHost, SpawnRequest, WIPPY_ONLY_MODULES};
 pub use terminal::{ReadKind, Terminal};

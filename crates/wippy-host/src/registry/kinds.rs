@@ -15,7 +15,7 @@ use super::{
     EntryId, EntryKind, HostSpec, Isolation, Lifecycle, LuaSpec, PolicySpec, RestartSpec,
     SecuritySpec, ServiceSpec, Startup, TerminalSpec,
 };
-use crate::host::BUILTIN_MODULES;
+use crate::host::{BUILTIN_MODULES, WIPPY_ONLY_MODULES};
 use crate::limits;
 
 /// The fields of entries of `kind`, besides the common ones.
@@ -111,7 +111,9 @@ impl Cx<'_> {
         }
     }
 
-    /// `modules: [names]`, each a built-in module ([`BUILTIN_MODULES`]);
+    /// `modules: [names]`, each a built-in module ([`BUILTIN_MODULES`]; one
+    /// of Wippy's that wippy-rs lacks, [`WIPPY_ONLY_MODULES`], is reported
+    /// as such);
     /// `imports` are the entry's library aliases, for the hint when one is
     /// listed here. `None` if anything was reported.
     fn modules(&mut self, f: &Field, imports: &BTreeMap<String, EntryId>) -> Option<Vec<String>> {
@@ -121,7 +123,14 @@ impl Cx<'_> {
             let Some(name) = yaml::string(item, &path, &mut self.r) else {
                 continue;
             };
-            if !BUILTIN_MODULES.contains(&name.as_str()) {
+            if WIPPY_ONLY_MODULES.contains(&name.as_str()) {
+                let message = format!("module {name} is not available in wippy-rs");
+                let hint = format!(
+                    "Wippy has it, wippy-rs does not; wippy-rs has: {}",
+                    BUILTIN_MODULES.join(", ")
+                );
+                self.r.error(line(item), &path, message, Some(hint));
+            } else if !BUILTIN_MODULES.contains(&name.as_str()) {
                 let hint = module_hint(&name, imports);
                 let message = format!("unknown module {name:?}");
                 self.r.error(line(item), &path, message, Some(hint));

@@ -493,8 +493,19 @@ impl Cx<'_> {
             return Some(*kind);
         }
         let names: Vec<&str> = EntryKind::ALL.iter().map(|(name, _)| *name).collect();
-        let message = format!("unknown kind {text:?}; known kinds: {}", names.join(", "));
-        let suggestion = yaml::closest(&text, names).map(|k| format!("did you mean {k}?"));
+        let (message, suggestion) = if EntryKind::WIPPY_ONLY.contains(&text.as_str()) {
+            let message = format!("kind {text} is not available in wippy-rs");
+            let hint = format!(
+                "Wippy has it, wippy-rs does not; wippy-rs has: {}",
+                names.join(", ")
+            );
+            (message, Some(hint))
+        } else {
+            let message = format!("unknown kind {text:?}; known kinds: {}", names.join(", "));
+            let typo = yaml::closest(&text, names.iter().copied())
+                .or_else(|| yaml::closest(&text, EntryKind::WIPPY_ONLY.iter().copied()));
+            (message, typo.map(|k| format!("did you mean {k}?")))
+        };
         self.r.error(line(f.value), &f.path, message, suggestion);
         None
     }

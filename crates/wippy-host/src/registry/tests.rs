@@ -777,3 +777,71 @@ fn host_workers_above_the_machine_bound_and_tiny_memory_limits_are_load_errors()
         Some(crate::limits::DEFAULT_MEMORY_LIMIT)
     );
 }
+
+#[test]
+fn a_kind_or_module_wippy_has_and_wippy_rs_lacks_is_a_load_error_that_says_so() {
+    let text = r#"namespace: app
+entries:
+  - name: web
+    kind: http.service
+    addr: ":8080"
+  - name: db
+    kind: db.sql.postgres
+  - name: main
+    kind: process.lua
+    source: file://main.lua
+    method: main
+    modules: [http, json, sql, nosuchmod]
+"#;
+    let errors = load(&[("_index.yaml", text)], &[("main.lua", "return {}")]).unwrap_err();
+    let f = "_index.yaml";
+    let e = error_at(&errors, f, "entries[0].kind");
+    assert_eq!((e.line, e.entry.as_deref()), (4, Some("app:web")));
+    assert_eq!(e.message, "kind http.service is not available in wippy-rs");
+    assert!(
+        e.suggestion.as_deref().is_some_and(
+            |s| s.starts_with("Wippy has it, wippy-rs does not; wippy-rs has: process.lua,")
+        ),
+        "{e}"
+    );
+    assert_eq!(
+        error_at(&errors, f, "entries[1].kind").message,
+        "kind db.sql.postgres is not available in wippy-rs"
+    );
+    let e = error_at(&errors, f, "entries[2].modules[0]");
+    assert_eq!(
+        (e.line, e.message.as_str()),
+        (12, "module http is not available in wippy-rs")
+    );
+    assert_eq!(
+        error_at(&errors, f, "entries[2].modules[2]").message,
+        "module sql is not available in wippy-rs"
+    );
+    assert_eq!(
+        error_at(&errors, f, "entries[2].modules[3]").message,
+        "unknown module \"nosuchmod\""
+    );
+    assert_eq!(errors.0.len(), 5, "{errors}");
+    assert!(
+        errors.to_string().contains(
+            "_index.yaml:4: [app:web] entries[0].kind: kind http.service is not available in wippy-rs; Wippy has it"
+        ),
+        "{errors}"
+    );
+}
+
+#[test]
+fn wippy_only_lists_never_name_what_wippy_rs_has() {
+    for (name, _) in EntryKind::ALL {
+        assert!(
+            !EntryKind::WIPPY_ONLY.contains(&name),
+            "kind {name} is in both lists"
+        );
+    }
+    for name in crate::BUILTIN_MODULES {
+        assert!(
+            !crate::WIPPY_ONLY_MODULES.contains(name),
+            "module {name} is in both lists"
+        );
+    }
+}
