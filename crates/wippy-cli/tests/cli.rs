@@ -723,3 +723,61 @@ fn a_wippy_kind_or_module_that_wippy_rs_lacks_stops_check_and_run_with_file_and_
         }
     }
 }
+
+/// A fresh folder for one test's app, below cargo's temporary folder for
+/// integration tests (emptied first, so a rerun starts clean).
+fn scratch(name: &str) -> std::path::PathBuf {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).expect("the old scratch folder is removed");
+    }
+    std::fs::create_dir_all(&dir).expect("the scratch folder is made");
+    dir
+}
+
+#[test]
+fn check_and_run_refuse_sources_outside_the_app_folder_by_dot_dot_or_by_link() {
+    let base = scratch("escape");
+    let app = base.join("app");
+    std::fs::create_dir(&app).unwrap();
+    std::fs::write(
+        base.join("secret.lua"),
+        "return { main = function() return 7 end }",
+    )
+    .unwrap();
+    std::fs::write(
+        app.join("main.lua"),
+        "return { main = function() return 0 end }",
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(base.join("secret.lua"), app.join("link.lua")).unwrap();
+    std::fs::write(
+        app.join("_index.yaml"),
+        "namespace: app\nentries:\n  - { name: up, kind: process.lua, source: file://../secret.lua, method: main }\n  - { name: linked, kind: process.lua, source: file://link.lua, method: main }\n  - { name: main, kind: process.lua, source: file:///main.lua, method: main }\n",
+    )
+    .unwrap();
+    let dir = app.to_str().unwrap();
+    for args in [vec!["check", dir], vec!["run", "-x", "app:main", dir]] {
+        let out = wippy(&args);
+        assert_eq!(out.code, 1, "{args:?}: {}", out.stderr);
+        assert!(
+            out.stderr.contains(
+                "_index.yaml:3: [app:up] entries[0].source: source file://../secret.lua leads out of the app folder"
+            ),
+            "{args:?}: {}",
+            out.stderr
+        );
+        assert!(
+            out.stderr
+                .contains("_index.yaml:4: [app:linked] entries[1].source: cannot read source")
+                && out.stderr.contains("outside the app folder"),
+            "{args:?}: {}",
+            out.stderr
+        );
+        assert!(
+            out.stderr.contains("2 error(s)"),
+            "{args:?}: {}",
+            out.stderr
+        );
+    }
+}

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use wippy_process::Payload;
 use wippy_security::Condition;
 
-use super::load::Cx;
+use super::load::{Cx, is_inside};
 use super::yaml::{self, Field, Report, line};
 use super::{
     EntryId, EntryKind, HostSpec, Isolation, Lifecycle, LuaSpec, PolicySpec, RestartSpec,
@@ -87,11 +87,16 @@ impl Cx<'_> {
         })
     }
 
-    /// `source: file://relative/path`, resolved and read.
+    /// `source: file://relative/path` (from this index file's folder) or
+    /// `file:///path` (from the app folder), resolved and read. A path
+    /// that leads out of the app folder is an error, as in Wippy.
     fn source(&mut self, f: &Field) -> Option<(PathBuf, Arc<str>)> {
         let text = yaml::string(f.value, &f.path, &mut self.r)?;
-        let relative = match text.strip_prefix("file://") {
-            Some(rel) if !rel.is_empty() => rel,
+        let path = match text.strip_prefix("file://") {
+            Some(rooted) if rooted.starts_with('/') => {
+                self.root.join(rooted.trim_start_matches('/'))
+            }
+            Some(relative) if !relative.is_empty() => self.dir.join(relative),
             _ => {
                 let message = format!("invalid source {text:?}");
                 let hint = "expected file://relative/path, relative to this _index.yaml";
@@ -100,7 +105,14 @@ impl Cx<'_> {
                 return None;
             }
         };
-        let path = self.dir.join(relative);
+        if !is_inside(&path, self.root) {
+            let message = format!("source {text} leads out of the app folder");
+            let hint =
+                "sources must be inside the app folder; file:///path starts from the app folder";
+            self.r
+                .error(line(f.value), &f.path, message, Some(hint.into()));
+            return None;
+        }
         match (self.read)(&path) {
             Ok(code) => Some((path, code.into())),
             Err(e) => {

@@ -845,3 +845,58 @@ fn wippy_only_lists_never_name_what_wippy_rs_has() {
         );
     }
 }
+
+#[test]
+fn sources_must_stay_inside_the_app_folder_and_file_slash_slash_slash_starts_there() {
+    let index = r#"namespace: app
+entries:
+  - { name: up, kind: library.lua, source: "file://../outside.lua" }
+  - { name: deep, kind: library.lua, source: "file://lib/../../outside.lua" }
+  - { name: rooted, kind: library.lua, source: "file:///lib/util.lua" }
+  - { name: rooted_up, kind: library.lua, source: "file:///../outside.lua" }
+  - { name: down_up, kind: library.lua, source: "file://lib/../lib/util.lua" }
+"#;
+    // The app is the folder of its index files, `app/`; every path reads,
+    // so only the rule can refuse one.
+    let errors = Registry::load_sources(
+        &[Source {
+            path: "app/_index.yaml".into(),
+            text: index.into(),
+        }],
+        &|_| Ok("return {}".into()),
+    )
+    .unwrap_err();
+    let f = "app/_index.yaml";
+    for (path, source, line) in [
+        ("entries[0].source", "file://../outside.lua", 3),
+        ("entries[1].source", "file://lib/../../outside.lua", 4),
+        ("entries[3].source", "file:///../outside.lua", 6),
+    ] {
+        let e = error_at(&errors, f, path);
+        assert_eq!(
+            (e.line, e.message.as_str()),
+            (
+                line,
+                format!("source {source} leads out of the app folder").as_str()
+            )
+        );
+    }
+    assert_eq!(errors.0.len(), 3, "{errors}");
+
+    let fine: String = index
+        .lines()
+        .filter(|l| !l.contains("outside"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let reg = Registry::load_sources(
+        &[Source {
+            path: "app/_index.yaml".into(),
+            text: fine,
+        }],
+        &|_| Ok("return {}".into()),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let path = |name: &str| reg.get(&id(name)).unwrap().lua().unwrap().path.clone();
+    assert_eq!(path("app:rooted"), Path::new("app/lib/util.lua"));
+    assert_eq!(path("app:down_up"), Path::new("app/lib/../lib/util.lua"));
+}
