@@ -33,7 +33,15 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let logs = match logging::init(&cli.log_level, cli.log_format) {
+    // `run -x` (and the demo, which runs as one) logs nothing unless a log
+    // flag asks for it, as in Wippy: stderr is the entry's, for its error.
+    let runs_an_entry = matches!(cli.command, None | Some(Command::Run { exec: Some(_), .. }));
+    let level = match cli.log_level() {
+        Some(level) => level,
+        None if runs_an_entry => "off",
+        None => logging::DEFAULT_LEVEL,
+    };
+    let logs = match logging::init(level, cli.log_format) {
         Ok(logs) => logs,
         Err(e) => {
             eprintln!("wippy: {e}");

@@ -440,9 +440,9 @@ fn log_format_json_writes_one_json_object_per_line_at_the_chosen_level() {
         "a process's log carries its pid: {up}"
     );
 
-    // At the default level (warn) the worker's warning is written, and the
-    // info line it printed just before is not.
-    let mut quiet = Running::start(&["run", &app("service")]);
+    // At level warn the worker's warning is written, and the info line it
+    // printed just before is not.
+    let mut quiet = Running::start(&["--log-level", "warn", "run", &app("service")]);
     let warned = quiet.wait_for("worker warns");
     assert!(warned.contains("WARN"), "{warned}");
     quiet.interrupt();
@@ -451,6 +451,78 @@ fn log_format_json_writes_one_json_object_per_line_at_the_chosen_level() {
         quiet.seen.iter().all(|l| !l.contains("worker up")),
         "info lines at level warn: {:?}",
         quiet.seen
+    );
+}
+
+#[test]
+fn the_default_level_is_info_in_wippys_console_layout() {
+    let mut run = Running::start(&["run", &app("service")]);
+    let up = run.wait_for("worker up");
+    run.interrupt();
+    assert_eq!(run.exit_within(Duration::from_secs(3)), 0);
+    // `2026-06-13 19:27:28<TAB>INFO<TAB>lua<TAB>worker up<TAB>{"pid": "..."}`
+    let parts: Vec<&str> = up.split('\t').collect();
+    assert_eq!(parts.len(), 5, "{up:?}");
+    let digits = |s: &str| s.chars().all(|c| c.is_ascii_digit());
+    let (date, time) = parts[0].split_once(' ').expect("date and time");
+    assert!(
+        date.len() == 10
+            && date.split('-').all(digits)
+            && time.len() == 8
+            && time.split(':').all(digits),
+        "{up:?}"
+    );
+    assert_eq!(parts[1..4], ["INFO", "lua", "worker up"], "{up:?}");
+    assert!(
+        field(&up, "pid")
+            .as_str()
+            .unwrap()
+            .starts_with("{app:procs|"),
+        "{up:?}"
+    );
+    let started = run.find("the supervisor's line", |l| l.contains("child started"));
+    assert!(
+        started.contains("\tINFO\tsupervise\tchild started\t{"),
+        "{started:?}"
+    );
+    assert_eq!(field(&started, "child"), "app:worker.service");
+}
+
+#[test]
+fn run_exec_logs_nothing_unless_a_log_flag_is_given() {
+    let out = wippy(&["run", "-x", "app:main", &app("quiet")]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.stdout, "entry done\n");
+    assert_eq!(out.stderr, "", "run -x writes no logs by default");
+
+    let raises = wippy(&["run", "-x", "app:raises", &app("exec")]);
+    assert_eq!(raises.code, 1);
+    assert!(
+        raises
+            .stderr
+            .starts_with("wippy: app:raises failed: app:raises:2: exec boom"),
+        "only the error: {}",
+        raises.stderr
+    );
+
+    let verbose = wippy(&["-v", "run", "-x", "app:main", &app("quiet")]);
+    assert_eq!(verbose.code, 0, "{}", verbose.stderr);
+    assert!(
+        verbose.stderr.contains("worker warns when stopped"),
+        "-v asks for logs: {}",
+        verbose.stderr
+    );
+}
+
+#[test]
+fn an_unknown_log_level_is_an_error() {
+    let out = wippy(&["--log-level", "nonsense", "run", &app("service")]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("invalid --log-level \"nonsense\": \"nonsense\" is not a level"),
+        "{}",
+        out.stderr
     );
 }
 
@@ -470,11 +542,11 @@ fn a_service_runs_as_its_lifecycle_actor_and_denials_are_audit_events() {
     run.wait_for("running as svc-actor");
     let audit = run.wait_for("denied");
     for field in [
-        "WARN",
-        "actor=\"svc-actor\"",
-        "action=\"process.spawn\"",
-        "resource=\"app:svc\"",
-        "pid={app:users|",
+        "\tWARN\taudit\tdenied\t",
+        r#""actor": "svc-actor""#,
+        r#""action": "process.spawn""#,
+        r#""resource": "app:svc""#,
+        r#""pid": "{app:users|"#,
     ] {
         assert!(
             audit.contains(field),
@@ -560,14 +632,21 @@ fn top_prints_a_snapshot_of_hosts_and_processes_each_second_and_exits_0_on_ctrl_
     assert_eq!(run.exit_within(Duration::from_secs(5)), 0);
 }
 
-/// Finds the `name=value` field of a log line.
-fn field<'a>(line: &'a str, name: &str) -> &'a str {
-    let key = format!(" {name}=");
-    let at = line
-        .find(&key)
+/// The field `name` of a text log line: its last tab-separated part is a
+/// JSON object of the fields.
+fn field(line: &str, name: &str) -> serde_json::Value {
+    let json = line.rsplit('\t').next().unwrap_or("");
+    let fields: serde_json::Value = serde_json::from_str(json)
+        .unwrap_or_else(|e| panic!("no JSON fields at the end of {line:?}: {e}"));
+    fields
+        .get(name)
+        .cloned()
         .unwrap_or_else(|| panic!("no {name} in {line}"))
-        + key.len();
-    line[at..].split(' ').next().unwrap_or("")
+}
+
+/// How a log line's JSON fields show `"name": "value"`.
+fn shows(name: &str, value: &str) -> String {
+    format!("{}: {}", serde_json::json!(name), serde_json::json!(value))
 }
 
 #[test]
@@ -582,23 +661,24 @@ fn service_lifecycle_fields_behave_as_wippys() {
         "an 8th restart",
         has(&[
             "restarting child",
-            "child=app:forever.service",
-            "attempt=8 ",
+            r#""child": "app:forever.service""#,
+            r#""attempt": 8,"#,
         ]),
     );
     // max_attempts 2: two runs, then given up with its last error.
     let gave_up = run.find(
         "quitter given up",
-        has(&["giving up on child", "child=app:quitter.service"]),
+        has(&["giving up on child", r#""child": "app:quitter.service""#]),
     );
-    assert!(gave_up.contains("failures=2"), "{gave_up}");
+    assert!(gave_up.contains(r#""failures": 2"#), "{gave_up}");
     assert!(gave_up.contains("quitter failed"), "{gave_up}");
     // Wippy's default restart delay: 1 s ± 10 %.
     let default = run.find(
         "the default delay",
-        has(&["restarting child", "child=app:default.service"]),
+        has(&["restarting child", r#""child": "app:default.service""#]),
     );
     let delay = field(&default, "delay");
+    let delay = delay.as_str().unwrap_or("");
     let secs: f64 = delay.trim_end_matches('s').parse().unwrap_or_else(|_| {
         panic!("delay {delay} is not in seconds: {default}");
     });
@@ -606,14 +686,14 @@ fn service_lifecycle_fields_behave_as_wippys() {
     // A clean exit is logged and not restarted.
     let exited = run.find(
         "done exited",
-        has(&["child exited", "child=app:done.service"]),
+        has(&["child exited", r#""child": "app:done.service""#]),
     );
-    assert!(exited.contains("value=all done"), "{exited}");
+    assert!(exited.contains(&shows("value", "all done")), "{exited}");
     run.interrupt();
     // stop_timeout: the service that ignores CANCEL is terminated after it.
     run.find(
         "stubborn terminated",
-        has(&["did not stop in time", "child=app:stubborn.service"]),
+        has(&["did not stop in time", r#""child": "app:stubborn.service""#]),
     );
     // The rest kept running: a_web gets its CANCEL, before z_db (reverse
     // start order).
@@ -623,7 +703,7 @@ fn service_lifecycle_fields_behave_as_wippys() {
     let started = |id: &str| {
         run.seen
             .iter()
-            .position(|l| l.contains("child started") && l.contains(&format!("child={id} ")))
+            .position(|l| l.contains("child started") && l.contains(&shows("child", id)))
     };
     // `requires`: z_db starts before a_web although its id sorts after,
     // and it starts without auto_start because a_web requires it.
@@ -642,12 +722,12 @@ fn service_lifecycle_fields_behave_as_wippys() {
         run.seen_with(&["idle"])
     );
     assert_eq!(
-        run.seen_with(&["child started", "child=app:quitter.service "])
+        run.seen_with(&["child started", r#""child": "app:quitter.service""#])
             .len(),
         2
     );
     assert!(
-        run.seen_with(&["restarting child", "child=app:done.service"])
+        run.seen_with(&["restarting child", r#""child": "app:done.service""#])
             .is_empty()
     );
 }
@@ -670,11 +750,15 @@ fn an_optional_service_that_cannot_start_is_retried_while_the_rest_runs() {
     let has = |parts: &'static [&'static str]| move |l: &str| parts.iter().all(|p| l.contains(p));
     run.find(
         "the failed start",
-        has(&["child failed to start", "child=app:absent.service"]),
+        has(&["child failed to start", r#""child": "app:absent.service""#]),
     );
     run.find(
         "a retry",
-        has(&["restarting child", "child=app:absent.service", "attempt=2 "]),
+        has(&[
+            "restarting child",
+            r#""child": "app:absent.service""#,
+            r#""attempt": 2,"#,
+        ]),
     );
     run.find("the other service", has(&["worker up"]));
     run.interrupt();
