@@ -38,12 +38,12 @@ pub struct Booted {
     pub hosts: Vec<Arc<LuaHost>>,
 }
 
-/// Starts the runtime, the auto-start hosts and the services of `registry`.
-pub fn boot(registry: Registry, workers: usize, args: Vec<String>) -> Result<Booted, String> {
-    let registry = Arc::new(registry);
+/// Starts the runtime, the auto-start hosts and the services of the app
+/// whose code is `code` (an app that passed `preflight`).
+pub fn boot(code: Arc<CodeCache>, workers: usize, args: Vec<String>) -> Result<Booted, String> {
+    let registry = code.registry().clone();
     let rt = Runtime::new(RuntimeConfig::default()).map_err(|e| e.to_string())?;
     let app = App::new(rt.node().clone(), registry.clone());
-    let code = CodeCache::new(registry.clone());
     let term = Terminal::new(args);
     // The first terminal host is the one `run -x` uses.
     let mut terminal = None;

@@ -4,6 +4,7 @@ mod boot;
 mod cli;
 mod demo;
 mod logging;
+mod preflight;
 mod test_cmd;
 mod top;
 
@@ -16,11 +17,13 @@ static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::Duration;
 
 use clap::Parser;
 use wippy_host::registry::Registry;
+use wippy_lua::CodeCache;
 use wippy_process::Payload;
 
 use crate::boot::{Booted, boot, exit_code};
@@ -55,24 +58,27 @@ fn main() -> ExitCode {
     });
     match cli.command {
         None => match demo::registry() {
-            Ok(reg) => run(
-                reg,
-                workers,
-                &logs,
-                Mode::Exec("demo:main".into()),
-                Vec::new(),
-            ),
+            Ok(reg) => match checked(reg, workers, Path::new("demo")) {
+                Ok(code) => run(
+                    code,
+                    workers,
+                    &logs,
+                    Mode::Exec("demo:main".into()),
+                    Vec::new(),
+                ),
+                Err(code) => code,
+            },
             Err(e) => fail(&e.to_string()),
         },
-        Some(Command::Run { exec, dir, args }) => match load(dir.as_deref()) {
-            Ok(reg) => {
+        Some(Command::Run { exec, dir, args }) => match load(dir.as_deref(), workers) {
+            Ok(code) => {
                 let mode = exec.map_or(Mode::Serve, Mode::Exec);
-                run(reg, workers, &logs, mode, args)
+                run(code, workers, &logs, mode, args)
             }
             Err(code) => code,
         },
-        Some(Command::Top { dir }) => match load(dir.as_deref()) {
-            Ok(reg) => run(reg, workers, &logs, Mode::Top, Vec::new()),
+        Some(Command::Top { dir }) => match load(dir.as_deref(), workers) {
+            Ok(code) => run(code, workers, &logs, Mode::Top, Vec::new()),
             Err(code) => code,
         },
         Some(Command::Test {
@@ -80,20 +86,20 @@ fn main() -> ExitCode {
             suite,
             filter,
             timeout,
-        }) => match load(dir.as_deref()) {
-            Ok(reg) => {
+        }) => match load(dir.as_deref(), workers) {
+            Ok(code) => {
                 let opts = test_cmd::TestOptions {
                     suite,
                     filter,
                     timeout,
                 };
-                test_cmd::run(reg, workers, &opts, &interrupts())
+                test_cmd::run(code, workers, &opts, &interrupts())
             }
             Err(code) => code,
         },
-        Some(Command::Check { dir }) => match load(dir.as_deref()) {
-            Ok(reg) => {
-                println!("ok: {} entries", reg.len());
+        Some(Command::Check { dir }) => match load(dir.as_deref(), workers) {
+            Ok(code) => {
+                println!("ok: {} entries", code.registry().len());
                 ExitCode::SUCCESS
             }
             Err(code) => code,
@@ -106,17 +112,33 @@ fn fail(msg: &str) -> ExitCode {
     ExitCode::FAILURE
 }
 
-fn load(dir: Option<&Path>) -> Result<Registry, ExitCode> {
+/// Loads the app in `dir` (default `.`) and runs every check `preflight`
+/// runs: what `check` reports and what `run`, `test` and `top` refuse to
+/// start with. Every problem is printed.
+fn load(dir: Option<&Path>, workers: usize) -> Result<Arc<CodeCache>, ExitCode> {
     let dir = dir
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("."));
-    Registry::load_dir(&dir).map_err(|errs| {
-        for e in &errs.0 {
-            eprintln!("{e}");
-        }
-        eprintln!("{} error(s) in {}", errs.0.len(), dir.display());
-        ExitCode::FAILURE
-    })
+    match Registry::load_dir(&dir) {
+        Ok(registry) => checked(registry, workers, &dir),
+        Err(errs) => Err(problems(errs.0.iter().map(ToString::to_string), &dir)),
+    }
+}
+
+/// `registry` after `preflight`, or every problem printed.
+fn checked(registry: Registry, workers: usize, dir: &Path) -> Result<Arc<CodeCache>, ExitCode> {
+    preflight::preflight(registry, workers).map_err(|found| problems(found.into_iter(), dir))
+}
+
+/// Prints each problem and their count; exit code 1.
+fn problems(lines: impl Iterator<Item = String>, dir: &Path) -> ExitCode {
+    let mut count = 0;
+    for line in lines {
+        eprintln!("{line}");
+        count += 1;
+    }
+    eprintln!("{count} error(s) in {}", dir.display());
+    ExitCode::FAILURE
 }
 
 /// A receiver of one message per Ctrl-C / SIGTERM.
@@ -140,9 +162,15 @@ enum Mode {
     Top,
 }
 
-fn run(registry: Registry, workers: usize, logs: &Logs, mode: Mode, args: Vec<String>) -> ExitCode {
+fn run(
+    code: Arc<CodeCache>,
+    workers: usize,
+    logs: &Logs,
+    mode: Mode,
+    args: Vec<String>,
+) -> ExitCode {
     let sig_rx = interrupts();
-    let booted = match boot(registry, workers, args) {
+    let booted = match boot(code, workers, args) {
         Ok(b) => b,
         Err(e) => return fail(&e),
     };

@@ -865,3 +865,58 @@ fn check_and_run_refuse_sources_outside_the_app_folder_by_dot_dot_or_by_link() {
         );
     }
 }
+
+#[test]
+fn check_compiles_every_lua_source_and_finds_a_method_the_source_never_names_as_run_does() {
+    let dir = app("unchecked");
+    for args in [vec!["check", &dir], vec!["run", "-x", "app:main", &dir]] {
+        let out = wippy(&args);
+        assert_eq!(out.code, 1, "{args:?}: {}", out.stderr);
+        // The syntax error, at its line in the Lua file, though nothing
+        // runs the entry.
+        assert!(
+            out.stderr.contains("unchecked/broken.lua:3: [app:broken] "),
+            "{args:?}: {}",
+            out.stderr
+        );
+        assert!(
+            out.stderr.contains(
+                "unchecked/_index.yaml:13: [app:misnamed] method: method \"nosuch\" not found in module: main.lua never names it"
+            ),
+            "{args:?}: {}",
+            out.stderr
+        );
+        assert!(
+            out.stderr.contains("2 error(s)"),
+            "{args:?}: {}",
+            out.stderr
+        );
+        assert!(out.stdout.is_empty(), "{args:?}: {}", out.stdout);
+    }
+}
+
+#[test]
+fn a_requires_cycle_between_two_services_stops_check_and_run_with_file_and_line() {
+    let dir = app("cycle");
+    for args in [vec!["check", &dir], vec!["run", &dir]] {
+        let out = wippy(&args);
+        assert_eq!(out.code, 1, "{args:?}: {}", out.stderr);
+        assert!(
+            out.stderr.contains(
+                "cycle/_index.yaml:23: [app:b] entries[3].lifecycle.requires[0]: requires cycle: app:a -> app:b -> app:a"
+            ),
+            "{args:?}: {}",
+            out.stderr
+        );
+    }
+}
+
+#[test]
+fn a_lua_file_with_a_byte_order_mark_passes_check_and_runs() {
+    let dir = app("bom");
+    let out = wippy(&["check", &dir]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.stdout, "ok: 1 entries\n");
+    let out = wippy(&["run", "-x", "app:main", &dir]);
+    assert_eq!(out.code, 4, "{}", out.stderr);
+}

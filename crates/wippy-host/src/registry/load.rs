@@ -30,6 +30,7 @@ use std::{fs, io};
 use saphyr::LoadableYamlNode;
 
 use super::kinds::kind_fields;
+use super::requires;
 use super::yaml::{self, Field, Node, Report, line};
 use super::{Entry, EntryId, EntryKind, EntrySpec, LoadError, LoadErrors, Registry};
 
@@ -405,6 +406,39 @@ impl State {
                 }
                 Some(_) => {}
             }
+        }
+        self.check_requires_cycles();
+    }
+
+    /// Reports every cycle of `lifecycle.requires` / `depends_on`, at the
+    /// reference that closes it.
+    fn check_requires_cycles(&mut self) {
+        let is_requires = |path: &str| {
+            path.contains(".lifecycle.requires[") || path.contains(".lifecycle.depends_on[")
+        };
+        let refs: Vec<&Reference> = self
+            .references
+            .iter()
+            .filter(|r| r.entry.is_some() && is_requires(&r.path))
+            .collect();
+        let edges: Vec<requires::Edge> = refs
+            .iter()
+            .map(|r| requires::Edge {
+                from: r.entry.as_deref().unwrap_or_default(),
+                to: r.target.as_str(),
+            })
+            .collect();
+        for cycle in requires::cycles(&edges) {
+            let closing = refs[cycle.closing];
+            let mut r = Report {
+                file: &closing.file,
+                entry: closing.entry.clone(),
+                errors: &mut self.errors,
+            };
+            let message = format!("requires cycle: {}", cycle.path.join(" -> "));
+            let hint =
+                "entries that require each other can never start; remove one of the requirements";
+            r.error(closing.line, &closing.path, message, Some(hint.into()));
         }
     }
 }

@@ -900,3 +900,37 @@ entries:
     assert_eq!(path("app:rooted"), Path::new("app/lib/util.lua"));
     assert_eq!(path("app:down_up"), Path::new("app/lib/../lib/util.lua"));
 }
+
+#[test]
+fn a_requires_cycle_is_a_load_error_at_the_reference_that_closes_it() {
+    let text = r#"namespace: app
+entries:
+  - name: h
+    kind: process.host
+  - name: p
+    kind: process.lua
+    source: file://p.lua
+    method: main
+  - name: a
+    kind: process.service
+    process: app:p
+    host: app:h
+    lifecycle:
+      requires: [app:h, app:b]
+  - name: b
+    kind: process.service
+    process: app:p
+    host: app:h
+    lifecycle:
+      depends_on: [app:a]
+"#;
+    let errors = load(
+        &[("_index.yaml", text)],
+        &[("p.lua", "return { main = function() end }")],
+    )
+    .unwrap_err();
+    assert_eq!(errors.0.len(), 1, "{errors}");
+    let e = error_at(&errors, "_index.yaml", "entries[3].lifecycle.depends_on[0]");
+    assert_eq!((e.line, e.entry.as_deref()), (20, Some("app:b")));
+    assert_eq!(e.message, "requires cycle: app:a -> app:b -> app:a");
+}

@@ -1,0 +1,1 @@
+﻿return { main = function() return 4 end }

@@ -1,0 +1,4 @@
+local function main()
+    local x = 
+end
+return { main = main }
