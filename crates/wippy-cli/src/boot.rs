@@ -29,6 +29,9 @@ pub struct Booted {
     /// Whether that host asks for no logs on stderr while it runs an
     /// entry (`hide_logs`).
     pub hide_logs: bool,
+    /// That host's `lifecycle.stop_timeout`: how long an interrupted
+    /// `run -x` entry has between its CANCEL and being terminated.
+    pub terminal_stop: Duration,
     /// Native host of the CLI's own processes (supervisor, waiters).
     pub native: NativeHost,
     /// The root supervisor: the app's services started at boot are its
@@ -52,20 +55,23 @@ pub fn boot(code: Arc<CodeCache>, workers: usize, args: Vec<String>) -> Result<B
     for e in registry.of_kind(EntryKind::TerminalHost) {
         let mut cfg = LuaHostConfig::terminal(e.id.as_str(), term.clone());
         let mut hide_logs = false;
+        let mut stop = Lifecycle::default().stop_timeout;
         if let EntrySpec::Terminal(spec) = &e.spec {
             cfg.security = HostSecurity::from_spec(None, spec.accept_from.as_deref(), policies)
                 .map_err(|err| format!("cannot start host {}: {err}", e.id))?;
             hide_logs = spec.hide_logs;
+            stop = spec.lifecycle.stop_timeout;
         }
         hosts.push(LuaHost::start(&rt, &app, code.clone(), cfg).map_err(|e| e.to_string())?);
-        terminal.get_or_insert_with(|| (e.id.to_string(), hide_logs));
+        terminal.get_or_insert_with(|| (e.id.to_string(), hide_logs, stop));
     }
-    let (terminal, hide_logs) = match terminal {
+    let (terminal, hide_logs, terminal_stop) = match terminal {
         Some(t) => t,
         None => {
             let cfg = LuaHostConfig::terminal(DEFAULT_TERMINAL, term.clone());
             hosts.push(LuaHost::start(&rt, &app, code.clone(), cfg).map_err(|e| e.to_string())?);
-            (DEFAULT_TERMINAL.to_owned(), false)
+            let stop = Lifecycle::default().stop_timeout;
+            (DEFAULT_TERMINAL.to_owned(), false, stop)
         }
     };
     let at_boot = started_at_boot(&registry);
@@ -93,6 +99,7 @@ pub fn boot(code: Arc<CodeCache>, workers: usize, args: Vec<String>) -> Result<B
         code,
         terminal,
         hide_logs,
+        terminal_stop,
         native,
         supervisor,
         hosts,

@@ -5,6 +5,7 @@ mod cli;
 mod demo;
 mod logging;
 mod preflight;
+mod signals;
 mod test_cmd;
 mod top;
 
@@ -24,11 +25,12 @@ use std::time::Duration;
 use clap::Parser;
 use wippy_host::registry::Registry;
 use wippy_lua::CodeCache;
-use wippy_process::Payload;
+use wippy_process::{ExitResult, Payload, Pid};
 
 use crate::boot::{Booted, boot, exit_code};
 use crate::cli::{Cli, Command};
 use crate::logging::Logs;
+use crate::signals::interrupts;
 
 /// How long processes other than services get to end after their CANCEL
 /// at shutdown (services get their own `lifecycle.stop_timeout` on top).
@@ -141,17 +143,6 @@ fn problems(lines: impl Iterator<Item = String>, dir: &Path) -> ExitCode {
     ExitCode::FAILURE
 }
 
-/// A receiver of one message per Ctrl-C / SIGTERM.
-fn interrupts() -> Receiver<()> {
-    let (sig_tx, sig_rx) = std::sync::mpsc::channel();
-    if let Err(e) = ctrlc::set_handler(move || {
-        sig_tx.send(()).ok();
-    }) {
-        tracing::warn!("cannot install the Ctrl-C handler: {e}");
-    }
-    sig_rx
-}
-
 /// What a running app does besides its services.
 enum Mode {
     /// Nothing: it runs until Ctrl-C / SIGTERM (`wippy run`).
@@ -174,10 +165,11 @@ fn run(
         Ok(b) => b,
         Err(e) => return fail(&e),
     };
+    tracing::info!(hosts = booted.hosts.len(), "runtime ready");
     let code = match mode {
         Mode::Serve => {
             sig_rx.recv().ok();
-            tracing::info!("shutting down");
+            signals::announce_shutdown();
             0
         }
         Mode::Exec(entry) => {
@@ -188,13 +180,14 @@ fn run(
         Mode::Top => top::run(&booted, logs, &sig_rx),
     };
     booted.shutdown(SHUTDOWN_GRACE);
+    tracing::info!("stopped");
     ExitCode::from(code)
 }
 
 fn run_exec(booted: &Booted, entry: &str, sig: &Receiver<()>) -> u8 {
     let host = booted.terminal.clone();
-    let rx = match booted.run_entry(&host, entry, Vec::<Payload>::new()) {
-        Ok((_, rx)) => rx,
+    let (pid, rx) = match booted.run_entry(&host, entry, Vec::<Payload>::new()) {
+        Ok(started) => started,
         Err(e) => {
             eprintln!("wippy: cannot run {entry}: {e}");
             return 1;
@@ -214,10 +207,37 @@ fn run_exec(booted: &Booted, entry: &str, sig: &Receiver<()>) -> u8 {
             }
             Err(RecvTimeoutError::Timeout) => {
                 if sig.try_recv().is_ok() {
-                    tracing::info!("interrupted; shutting down");
-                    return 0;
+                    return interrupted(booted, entry, pid, &rx);
                 }
             }
+        }
+    }
+}
+
+/// `run -x` interrupted: the entry gets its CANCEL and the terminal host's
+/// `stop_timeout` to end (it is terminated after that). The exit status is
+/// the entry's result if it finished with one, and 1 otherwise.
+fn interrupted(booted: &Booted, entry: &str, pid: Pid, rx: &Receiver<ExitResult>) -> u8 {
+    let stop = booted.terminal_stop;
+    // Written even with logs off: the user pressed the key and waits.
+    eprintln!(
+        "wippy: interrupted; stopping {entry} within {stop:?} (press Ctrl+C again to force exit)"
+    );
+    signals::announce_shutdown();
+    if booted.rt.node().cancel(None, pid, stop).is_err() {
+        // It ended just now: its result is on its way.
+    }
+    // The node terminates it at the deadline, so its EXIT follows soon
+    // after; the margin is for the waiter's hop.
+    match rx.recv_timeout(stop + Duration::from_secs(1)) {
+        Ok(Ok(value)) => exit_code(&Ok(value)),
+        Ok(Err(e)) => {
+            eprintln!("wippy: {entry} interrupted: {}", e.message());
+            1
+        }
+        Err(_) => {
+            eprintln!("wippy: {entry} did not end within {stop:?} of its CANCEL");
+            1
         }
     }
 }

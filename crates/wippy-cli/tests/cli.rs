@@ -920,3 +920,44 @@ fn a_lua_file_with_a_byte_order_mark_passes_check_and_runs() {
     let out = wippy(&["run", "-x", "app:main", &dir]);
     assert_eq!(out.code, 4, "{}", out.stderr);
 }
+
+#[test]
+fn run_exec_interrupted_gives_the_entry_its_cancel_and_exits_with_its_result_or_1() {
+    let dir = app("interrupt");
+    // It finishes with a result after its CANCEL: that is the exit status.
+    let mut run = Running::start_stdout(&["run", "-x", "app:listens", &dir]);
+    run.wait_for("waiting");
+    run.interrupt();
+    run.wait_for("got cancel");
+    assert_eq!(run.exit_within(Duration::from_secs(3)), 3);
+
+    // It ignores its CANCEL: terminated after the terminal host's 500 ms
+    // stop timeout, and the status is 1, not 0.
+    let mut run = Running::start_stdout(&["run", "-x", "app:ignores", &dir]);
+    run.wait_for("waiting");
+    let interrupted = Instant::now();
+    run.interrupt();
+    assert_eq!(run.exit_within(Duration::from_secs(5)), 1);
+    assert!(
+        interrupted.elapsed() >= Duration::from_millis(500),
+        "it was given its stop time"
+    );
+}
+
+#[test]
+fn a_second_ctrl_c_forces_exit_at_once_with_status_1_and_says_so() {
+    let mut run = Running::start(&["run", &app("slow_stop")]);
+    run.wait_for("worker up");
+    run.interrupt();
+    run.wait_for("press Ctrl+C again to force exit");
+    // The worker now takes 3 s to clean up; a second Ctrl-C does not wait.
+    run.wait_for("worker cleaning up");
+    run.interrupt();
+    assert_eq!(run.exit_within(Duration::from_secs(1)), 1);
+    run.wait_for("forced exit");
+    assert!(
+        run.seen.iter().all(|l| !l.contains("worker cleaned up")),
+        "{:?}",
+        run.seen
+    );
+}
