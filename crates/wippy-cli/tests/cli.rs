@@ -651,7 +651,14 @@ fn shows(name: &str, value: &str) -> String {
 
 #[test]
 fn service_lifecycle_fields_behave_as_wippys() {
-    let mut run = Running::start(&["--log-level", "info", "run", &app("lifecycle")]);
+    // Debug for the supervisor: a crash loop's restarts past the first few
+    // are logged at debug level (crash lines are rate-limited).
+    let mut run = Running::start(&[
+        "--log-level",
+        "info,wippy_supervise=debug",
+        "run",
+        &app("lifecycle"),
+    ]);
     let has = |parts: &'static [&'static str]| move |l: &str| parts.iter().all(|p| l.contains(p));
     // `input` is the argument list.
     run.find("z_db's input", has(&["up z_db 1"]));
@@ -959,5 +966,42 @@ fn a_second_ctrl_c_forces_exit_at_once_with_status_1_and_says_so() {
         run.seen.iter().all(|l| !l.contains("worker cleaned up")),
         "{:?}",
         run.seen
+    );
+}
+
+#[test]
+fn a_service_crashing_in_a_loop_with_no_delay_does_not_flood_the_log() {
+    let mut run = Running::start(&["run", &app("crash_loop")]);
+    // 1.5 s of crashes and immediate restarts.
+    run.wait_for("steady still here");
+    run.interrupt();
+    // The last line: every line is in `seen` after it.
+    run.wait_for("\tstopped");
+    assert_eq!(run.exit_within(Duration::from_secs(5)), 0);
+    let crasher = shows("child", "app:crasher.service");
+    let crashed = run.seen_with(&["\tchild crashed\t", &crasher]).len();
+    assert!(
+        (1..=5).contains(&crashed),
+        "{crashed} crash lines for one service"
+    );
+    let lines = run.seen_with(&[&crasher]).len();
+    // Its first start, five crashes with their restart and start, the
+    // summary, its stop.
+    assert!(
+        lines <= 1 + 3 * 5 + 1 + 1,
+        "{lines} lines about one crashing service"
+    );
+    // The rest are counted in one summary when it is stopped.
+    let summary = run.seen_with(&["child crashed more times than were logged", &crasher]);
+    assert_eq!(summary.len(), 1, "{:?}", run.seen);
+    let more = field(summary[0], "crashes").as_u64().unwrap();
+    assert!(more > 20, "only {more} crashes in 1.5 s: {}", summary[0]);
+    assert!(
+        field(summary[0], "last_error")
+            .as_str()
+            .unwrap()
+            .contains("crash on purpose"),
+        "{}",
+        summary[0]
     );
 }
