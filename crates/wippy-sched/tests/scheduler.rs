@@ -724,8 +724,7 @@ fn too_many_workers_is_an_error_not_a_panic() {
         workers: 100_000,
         ..Config::default()
     })
-    .err()
-    .expect("100,000 workers are refused");
+    .expect_err("100,000 workers are refused");
     assert!(
         matches!(err, wippy_sched::SchedError::TooManyWorkers { requested: 100_000, max } if max == Scheduler::MAX_WORKERS),
         "{err:?}"
