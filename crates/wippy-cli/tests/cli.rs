@@ -875,7 +875,18 @@ fn check_and_run_refuse_sources_outside_the_app_folder_by_dot_dot_or_by_link() {
 
 #[test]
 fn check_compiles_every_lua_source_and_finds_a_method_the_source_never_names_as_run_does() {
-    let dir = app("unchecked");
+    // The fixture's files, and one that does not compile, written here: the
+    // workspace's own Lua files must all parse (wippy-dialect's suites).
+    let scratch = scratch("unchecked");
+    for file in ["_index.yaml", "main.lua"] {
+        std::fs::copy(format!("{}/{file}", app("unchecked")), scratch.join(file)).unwrap();
+    }
+    std::fs::write(
+        scratch.join("broken.lua"),
+        "local function main()\n    local x = \nend\nreturn { main = main }\n",
+    )
+    .unwrap();
+    let dir = scratch.to_str().unwrap().to_owned();
     for args in [vec!["check", &dir], vec!["run", "-x", "app:main", &dir]] {
         let out = wippy(&args);
         assert_eq!(out.code, 1, "{args:?}: {}", out.stderr);
@@ -888,7 +899,7 @@ fn check_compiles_every_lua_source_and_finds_a_method_the_source_never_names_as_
         );
         assert!(
             out.stderr.contains(
-                "unchecked/_index.yaml:13: [app:misnamed] method: method \"nosuch\" not found in module: main.lua never names it"
+                "unchecked/_index.yaml:14: [app:misnamed] method: method \"nosuch\" not found in module: main.lua never names it"
             ),
             "{args:?}: {}",
             out.stderr
@@ -920,7 +931,20 @@ fn a_requires_cycle_between_two_services_stops_check_and_run_with_file_and_line(
 
 #[test]
 fn a_lua_file_with_a_byte_order_mark_passes_check_and_runs() {
-    let dir = app("bom");
+    // Written here: the workspace's own Lua files are read raw by
+    // wippy-dialect's suites, which take no byte order mark.
+    let scratch = scratch("bom");
+    std::fs::write(
+        scratch.join("_index.yaml"),
+        "namespace: app\nentries:\n  - { name: main, kind: function.lua, source: file://main.lua, method: main }\n",
+    )
+    .unwrap();
+    std::fs::write(
+        scratch.join("main.lua"),
+        "\u{feff}return { main = function() return 4 end }\n",
+    )
+    .unwrap();
+    let dir = scratch.to_str().unwrap().to_owned();
     let out = wippy(&["check", &dir]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(out.stdout, "ok: 1 entries\n");

@@ -1,1 +1,0 @@
-﻿return { main = function() return 4 end }

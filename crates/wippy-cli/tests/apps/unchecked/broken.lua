@@ -1,4 +1,0 @@
-local function main()
-    local x = 
-end
-return { main = main }
