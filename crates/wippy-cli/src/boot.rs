@@ -32,6 +32,9 @@ pub struct Booted {
     /// Whether that host asks for no logs on stderr while it runs an
     /// entry (`hide_logs`).
     pub hide_logs: bool,
+    /// That host's `lifecycle.stop_timeout`: how long an interrupted
+    /// `run -x` entry has between its CANCEL and being terminated.
+    pub terminal_stop: Duration,
     /// Native host of the CLI's own processes (supervisor, waiters).
     pub native: NativeHost,
     /// The root supervisor: the app's services started at boot are its
@@ -79,17 +82,18 @@ fn join_cluster(
     Ok(Some(joined))
 }
 
-/// Starts the runtime, the auto-start hosts and the services of `registry`.
+/// Starts the runtime, the auto-start hosts and the services of the app
+/// whose code is `code` (an app that passed `preflight`), on the cluster
+/// when `cluster` says so.
 pub fn boot(
-    registry: Registry,
+    code: Arc<CodeCache>,
     workers: usize,
     args: Vec<String>,
     cluster: Option<&ClusterArgs>,
 ) -> Result<Booted, String> {
-    let registry = Arc::new(registry);
+    let registry = code.registry().clone();
     let rt = Runtime::new(runtime_config(cluster)?).map_err(|e| e.to_string())?;
     let app = App::new(rt.node().clone(), registry.clone());
-    let code = CodeCache::new(registry.clone());
     let term = Terminal::new(args);
     // The first terminal host is the one `run -x` uses.
     let mut terminal = None;
@@ -98,20 +102,23 @@ pub fn boot(
     for e in registry.of_kind(EntryKind::TerminalHost) {
         let mut cfg = LuaHostConfig::terminal(e.id.as_str(), term.clone());
         let mut hide_logs = false;
+        let mut stop = Lifecycle::default().stop_timeout;
         if let EntrySpec::Terminal(spec) = &e.spec {
             cfg.security = HostSecurity::from_spec(None, spec.accept_from.as_deref(), policies)
                 .map_err(|err| format!("cannot start host {}: {err}", e.id))?;
             hide_logs = spec.hide_logs;
+            stop = spec.lifecycle.stop_timeout;
         }
         hosts.push(LuaHost::start(&rt, &app, code.clone(), cfg).map_err(|e| e.to_string())?);
-        terminal.get_or_insert_with(|| (e.id.to_string(), hide_logs));
+        terminal.get_or_insert_with(|| (e.id.to_string(), hide_logs, stop));
     }
-    let (terminal, hide_logs) = match terminal {
+    let (terminal, hide_logs, terminal_stop) = match terminal {
         Some(t) => t,
         None => {
             let cfg = LuaHostConfig::terminal(DEFAULT_TERMINAL, term.clone());
             hosts.push(LuaHost::start(&rt, &app, code.clone(), cfg).map_err(|e| e.to_string())?);
-            (DEFAULT_TERMINAL.to_owned(), false)
+            let stop = Lifecycle::default().stop_timeout;
+            (DEFAULT_TERMINAL.to_owned(), false, stop)
         }
     };
     let at_boot = started_at_boot(&registry);
@@ -140,6 +147,7 @@ pub fn boot(
         code,
         terminal,
         hide_logs,
+        terminal_stop,
         native,
         supervisor,
         hosts,

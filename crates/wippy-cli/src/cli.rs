@@ -9,12 +9,23 @@ use clap::{Parser, Subcommand, ValueEnum};
 #[derive(Debug, Parser)]
 #[command(name = "wippy", version, about)]
 pub struct Cli {
-    /// Worker threads per process host that does not set its own (default: one per core).
-    #[arg(long, global = true, value_name = "N")]
+    /// Worker threads per process host that does not set its own (default: one per core;
+    /// at most 64 per core).
+    #[arg(long, global = true, value_name = "N", value_parser = worker_count)]
     pub workers: Option<usize>,
-    /// Log level: error, warn, info, debug, trace (or a tracing filter).
-    #[arg(long, global = true, default_value = "warn", value_name = "L")]
-    pub log_level: String,
+    /// Log level: off, error, warn, info, debug, trace, or a list of
+    /// target=level directives (default: info; `run -x`: off).
+    #[arg(long, global = true, value_name = "L", value_parser = log_level)]
+    pub log_level: Option<String>,
+    /// Log at debug level (Wippy's -v).
+    #[arg(short = 'v', long, global = true)]
+    pub verbose: bool,
+    /// Log at trace level.
+    #[arg(long, global = true)]
+    pub very_verbose: bool,
+    /// No logs at all (Wippy's -s).
+    #[arg(short = 's', long, global = true, conflicts_with_all = ["verbose", "very_verbose", "log_level"])]
+    pub silent: bool,
     /// Log format.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -93,6 +104,45 @@ pub enum Command {
     },
 }
 
+impl Cli {
+    /// The log level the flags ask for, or `None` when no log flag is given
+    /// (`--log-level` wins over `--very-verbose`, which wins over `-v`).
+    pub fn log_level(&self) -> Option<&str> {
+        if let Some(level) = &self.log_level {
+            Some(level)
+        } else if self.silent {
+            Some("off")
+        } else if self.very_verbose {
+            Some("trace")
+        } else if self.verbose {
+            Some("debug")
+        } else {
+            None
+        }
+    }
+}
+
+/// A `--log-level` value that [`crate::logging::check_level`] accepts.
+fn log_level(text: &str) -> Result<String, String> {
+    crate::logging::check_level(text).map(|()| text.to_owned())
+}
+
+/// A worker count from 1 to [`wippy_host::limits::max_workers`].
+fn worker_count(text: &str) -> Result<usize, String> {
+    let n: usize = text
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number of workers"))?;
+    let max = wippy_host::limits::max_workers();
+    match n {
+        0 => Err("a host needs at least 1 worker".into()),
+        n if n > max => Err(format!(
+            "{n} workers is more than this machine's maximum of {max} ({} per core)",
+            wippy_host::limits::WORKERS_PER_CORE
+        )),
+        n => Ok(n),
+    }
+}
+
 /// A Go-style duration (`500ms`, `30s`, `2m`) that is not zero.
 fn positive_duration(text: &str) -> Result<Duration, String> {
     match wippy_host::units::parse_duration(text).map_err(|e| e.to_string())? {
@@ -135,5 +185,45 @@ mod tests {
         }
         assert!(Cli::try_parse_from(["wippy", "test", "--timeout", "0"]).is_err());
         assert!(Cli::try_parse_from(["wippy", "test", "--timeout", "soon"]).is_err());
+    }
+
+    #[test]
+    fn workers_are_bounded_by_the_machine() {
+        let max = wippy_host::limits::max_workers();
+        let parse = |n: String| Cli::try_parse_from(["wippy", "--workers", &n, "check"]);
+        assert_eq!(parse(max.to_string()).unwrap().workers, Some(max));
+        let err = parse((max + 1).to_string()).unwrap_err().to_string();
+        assert!(
+            err.contains(&format!("more than this machine's maximum of {max}")),
+            "{err}"
+        );
+        assert!(parse("100000".into()).is_err());
+        assert!(parse("0".into()).is_err());
+    }
+
+    #[test]
+    fn log_flags_name_a_level_and_an_unknown_level_is_an_error() {
+        let level = |args: &[&str]| {
+            let mut all = vec!["wippy"];
+            all.extend_from_slice(args);
+            all.push("check");
+            Cli::try_parse_from(all).map(|c| c.log_level().map(str::to_owned))
+        };
+        assert_eq!(level(&[]).unwrap(), None);
+        assert_eq!(level(&["-v"]).unwrap().as_deref(), Some("debug"));
+        assert_eq!(
+            level(&["--very-verbose"]).unwrap().as_deref(),
+            Some("trace")
+        );
+        assert_eq!(level(&["-s"]).unwrap().as_deref(), Some("off"));
+        assert_eq!(
+            level(&["--log-level", "warn,lua=debug"])
+                .unwrap()
+                .as_deref(),
+            Some("warn,lua=debug")
+        );
+        let err = level(&["--log-level", "nonsense"]).unwrap_err().to_string();
+        assert!(err.contains("\"nonsense\" is not a level"), "{err}");
+        assert!(level(&["-s", "-v"]).is_err());
     }
 }

@@ -4,6 +4,8 @@ mod boot;
 mod cli;
 mod demo;
 mod logging;
+mod preflight;
+mod signals;
 mod test_cmd;
 mod top;
 
@@ -16,16 +18,19 @@ static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::Duration;
 
 use clap::Parser;
 use wippy_host::registry::Registry;
-use wippy_process::Payload;
+use wippy_lua::CodeCache;
+use wippy_process::{ExitResult, Payload, Pid};
 
 use crate::boot::{Booted, boot, exit_code};
 use crate::cli::{Cli, Command};
 use crate::logging::Logs;
+use crate::signals::interrupts;
 
 /// How long processes other than services get to end after their CANCEL
 /// at shutdown (services get their own `lifecycle.stop_timeout` on top).
@@ -33,7 +38,15 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let logs = match logging::init(&cli.log_level, cli.log_format) {
+    // `run -x` (and the demo, which runs as one) logs nothing unless a log
+    // flag asks for it, as in Wippy: stderr is the entry's, for its error.
+    let runs_an_entry = matches!(cli.command, None | Some(Command::Run { exec: Some(_), .. }));
+    let level = match cli.log_level() {
+        Some(level) => level,
+        None if runs_an_entry => "off",
+        None => logging::DEFAULT_LEVEL,
+    };
+    let logs = match logging::init(level, cli.log_format) {
         Ok(logs) => logs,
         Err(e) => {
             eprintln!("wippy: {e}");
@@ -47,14 +60,17 @@ fn main() -> ExitCode {
     });
     match cli.command {
         None => match demo::registry() {
-            Ok(reg) => run(
-                reg,
-                workers,
-                &logs,
-                Mode::Exec("demo:main".into()),
-                Vec::new(),
-                None,
-            ),
+            Ok(reg) => match checked(reg, workers, Path::new("demo")) {
+                Ok(code) => run(
+                    code,
+                    workers,
+                    &logs,
+                    Mode::Exec("demo:main".into()),
+                    Vec::new(),
+                    None,
+                ),
+                Err(code) => code,
+            },
             Err(e) => fail(&e.to_string()),
         },
         Some(Command::Run {
@@ -63,18 +79,18 @@ fn main() -> ExitCode {
             cluster,
             node,
             args,
-        }) => match load(dir.as_deref()) {
-            Ok(reg) => {
+        }) => match load(dir.as_deref(), workers) {
+            Ok(code) => {
                 let mode = exec.map_or(Mode::Serve, Mode::Exec);
                 let cluster = cluster
                     .zip(node)
                     .map(|(url, node)| boot::ClusterArgs { url, node });
-                run(reg, workers, &logs, mode, args, cluster.as_ref())
+                run(code, workers, &logs, mode, args, cluster.as_ref())
             }
             Err(code) => code,
         },
-        Some(Command::Top { dir }) => match load(dir.as_deref()) {
-            Ok(reg) => run(reg, workers, &logs, Mode::Top, Vec::new(), None),
+        Some(Command::Top { dir }) => match load(dir.as_deref(), workers) {
+            Ok(code) => run(code, workers, &logs, Mode::Top, Vec::new(), None),
             Err(code) => code,
         },
         Some(Command::Test {
@@ -82,20 +98,20 @@ fn main() -> ExitCode {
             suite,
             filter,
             timeout,
-        }) => match load(dir.as_deref()) {
-            Ok(reg) => {
+        }) => match load(dir.as_deref(), workers) {
+            Ok(code) => {
                 let opts = test_cmd::TestOptions {
                     suite,
                     filter,
                     timeout,
                 };
-                test_cmd::run(reg, workers, &opts, &interrupts())
+                test_cmd::run(code, workers, &opts, &interrupts())
             }
             Err(code) => code,
         },
-        Some(Command::Check { dir }) => match load(dir.as_deref()) {
-            Ok(reg) => {
-                println!("ok: {} entries", reg.len());
+        Some(Command::Check { dir }) => match load(dir.as_deref(), workers) {
+            Ok(code) => {
+                println!("ok: {} entries", code.registry().len());
                 ExitCode::SUCCESS
             }
             Err(code) => code,
@@ -108,28 +124,33 @@ fn fail(msg: &str) -> ExitCode {
     ExitCode::FAILURE
 }
 
-fn load(dir: Option<&Path>) -> Result<Registry, ExitCode> {
+/// Loads the app in `dir` (default `.`) and runs every check `preflight`
+/// runs: what `check` reports and what `run`, `test` and `top` refuse to
+/// start with. Every problem is printed.
+fn load(dir: Option<&Path>, workers: usize) -> Result<Arc<CodeCache>, ExitCode> {
     let dir = dir
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("."));
-    Registry::load_dir(&dir).map_err(|errs| {
-        for e in &errs.0 {
-            eprintln!("{e}");
-        }
-        eprintln!("{} error(s) in {}", errs.0.len(), dir.display());
-        ExitCode::FAILURE
-    })
+    match Registry::load_dir(&dir) {
+        Ok(registry) => checked(registry, workers, &dir),
+        Err(errs) => Err(problems(errs.0.iter().map(ToString::to_string), &dir)),
+    }
 }
 
-/// A receiver of one message per Ctrl-C / SIGTERM.
-fn interrupts() -> Receiver<()> {
-    let (sig_tx, sig_rx) = std::sync::mpsc::channel();
-    if let Err(e) = ctrlc::set_handler(move || {
-        sig_tx.send(()).ok();
-    }) {
-        tracing::warn!("cannot install the Ctrl-C handler: {e}");
+/// `registry` after `preflight`, or every problem printed.
+fn checked(registry: Registry, workers: usize, dir: &Path) -> Result<Arc<CodeCache>, ExitCode> {
+    preflight::preflight(registry, workers).map_err(|found| problems(found.into_iter(), dir))
+}
+
+/// Prints each problem and their count; exit code 1.
+fn problems(lines: impl Iterator<Item = String>, dir: &Path) -> ExitCode {
+    let mut count = 0;
+    for line in lines {
+        eprintln!("{line}");
+        count += 1;
     }
-    sig_rx
+    eprintln!("{count} error(s) in {}", dir.display());
+    ExitCode::FAILURE
 }
 
 /// What a running app does besides its services.
@@ -143,7 +164,7 @@ enum Mode {
 }
 
 fn run(
-    registry: Registry,
+    code: Arc<CodeCache>,
     workers: usize,
     logs: &Logs,
     mode: Mode,
@@ -151,14 +172,15 @@ fn run(
     cluster: Option<&boot::ClusterArgs>,
 ) -> ExitCode {
     let sig_rx = interrupts();
-    let booted = match boot(registry, workers, args, cluster) {
+    let booted = match boot(code, workers, args, cluster) {
         Ok(b) => b,
         Err(e) => return fail(&e),
     };
+    tracing::info!(hosts = booted.hosts.len(), "runtime ready");
     let code = match mode {
         Mode::Serve => {
             sig_rx.recv().ok();
-            tracing::info!("shutting down");
+            signals::announce_shutdown();
             0
         }
         Mode::Exec(entry) => {
@@ -169,13 +191,14 @@ fn run(
         Mode::Top => top::run(&booted, logs, &sig_rx),
     };
     booted.shutdown(SHUTDOWN_GRACE);
+    tracing::info!("stopped");
     ExitCode::from(code)
 }
 
 fn run_exec(booted: &Booted, entry: &str, sig: &Receiver<()>) -> u8 {
     let host = booted.terminal.clone();
-    let rx = match booted.run_entry(&host, entry, Vec::<Payload>::new()) {
-        Ok((_, rx)) => rx,
+    let (pid, rx) = match booted.run_entry(&host, entry, Vec::<Payload>::new()) {
+        Ok(started) => started,
         Err(e) => {
             eprintln!("wippy: cannot run {entry}: {e}");
             return 1;
@@ -195,10 +218,37 @@ fn run_exec(booted: &Booted, entry: &str, sig: &Receiver<()>) -> u8 {
             }
             Err(RecvTimeoutError::Timeout) => {
                 if sig.try_recv().is_ok() {
-                    tracing::info!("interrupted; shutting down");
-                    return 0;
+                    return interrupted(booted, entry, pid, &rx);
                 }
             }
+        }
+    }
+}
+
+/// `run -x` interrupted: the entry gets its CANCEL and the terminal host's
+/// `stop_timeout` to end (it is terminated after that). The exit status is
+/// the entry's result if it finished with one, and 1 otherwise.
+fn interrupted(booted: &Booted, entry: &str, pid: Pid, rx: &Receiver<ExitResult>) -> u8 {
+    let stop = booted.terminal_stop;
+    // Written even with logs off: the user pressed the key and waits.
+    eprintln!(
+        "wippy: interrupted; stopping {entry} within {stop:?} (press Ctrl+C again to force exit)"
+    );
+    signals::announce_shutdown();
+    if booted.rt.node().cancel(None, pid, stop).is_err() {
+        // It ended just now: its result is on its way.
+    }
+    // The node terminates it at the deadline, so its EXIT follows soon
+    // after; the margin is for the waiter's hop.
+    match rx.recv_timeout(stop + Duration::from_secs(1)) {
+        Ok(Ok(value)) => exit_code(&Ok(value)),
+        Ok(Err(e)) => {
+            eprintln!("wippy: {entry} interrupted: {}", e.message());
+            1
+        }
+        Err(_) => {
+            eprintln!("wippy: {entry} did not end within {stop:?} of its CANCEL");
+            1
         }
     }
 }

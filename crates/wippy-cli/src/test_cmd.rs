@@ -5,11 +5,12 @@
 //! spawn onto the app's own hosts. Tests run one at a time, in entry-id order.
 
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 use wippy_host::registry::{EntryId, EntryKind, Registry};
-use wippy_lua::{LuaHost, LuaHostConfig};
+use wippy_lua::{CodeCache, LuaHost, LuaHostConfig};
 use wippy_process::{ExitResult, Payload, Pid};
 
 use crate::boot::{Booted, boot};
@@ -97,8 +98,13 @@ pub fn outcome(result: &ExitResult) -> Outcome {
 /// a line per test and the summary `N passed, M failed`. Exit code 1 if any
 /// test failed; 0 when every one passed or none was selected. Ctrl-C (a
 /// message on `sig`) fails the running test and skips the rest.
-pub fn run(registry: Registry, workers: usize, opts: &TestOptions, sig: &Receiver<()>) -> ExitCode {
-    let tests = select(&registry, opts);
+pub fn run(
+    code: Arc<CodeCache>,
+    workers: usize,
+    opts: &TestOptions,
+    sig: &Receiver<()>,
+) -> ExitCode {
+    let tests = select(code.registry(), opts);
     if tests.is_empty() {
         if opts.suite.is_some() || opts.filter.is_some() {
             eprintln!("wippy: no tests matched the --suite/--filter given");
@@ -108,7 +114,7 @@ pub fn run(registry: Registry, workers: usize, opts: &TestOptions, sig: &Receive
         println!("0 passed, 0 failed");
         return ExitCode::SUCCESS;
     }
-    let booted = match boot(registry, workers, Vec::new(), None) {
+    let booted = match boot(code, workers, Vec::new(), None) {
         Ok(b) => b,
         Err(e) => return crate::fail(&e),
     };

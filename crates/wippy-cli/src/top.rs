@@ -62,7 +62,7 @@ pub fn run(booted: &Booted, logs: &Logs, sig: &Receiver<()>) -> u8 {
             break;
         }
     }
-    tracing::info!("shutting down");
+    crate::signals::announce_shutdown();
     0
 }
 

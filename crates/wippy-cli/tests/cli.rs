@@ -440,9 +440,9 @@ fn log_format_json_writes_one_json_object_per_line_at_the_chosen_level() {
         "a process's log carries its pid: {up}"
     );
 
-    // At the default level (warn) the worker's warning is written, and the
-    // info line it printed just before is not.
-    let mut quiet = Running::start(&["run", &app("service")]);
+    // At level warn the worker's warning is written, and the info line it
+    // printed just before is not.
+    let mut quiet = Running::start(&["--log-level", "warn", "run", &app("service")]);
     let warned = quiet.wait_for("worker warns");
     assert!(warned.contains("WARN"), "{warned}");
     quiet.interrupt();
@@ -451,6 +451,78 @@ fn log_format_json_writes_one_json_object_per_line_at_the_chosen_level() {
         quiet.seen.iter().all(|l| !l.contains("worker up")),
         "info lines at level warn: {:?}",
         quiet.seen
+    );
+}
+
+#[test]
+fn the_default_level_is_info_in_wippys_console_layout() {
+    let mut run = Running::start(&["run", &app("service")]);
+    let up = run.wait_for("worker up");
+    run.interrupt();
+    assert_eq!(run.exit_within(Duration::from_secs(3)), 0);
+    // `2026-06-13 19:27:28<TAB>INFO<TAB>lua<TAB>worker up<TAB>{"pid": "..."}`
+    let parts: Vec<&str> = up.split('\t').collect();
+    assert_eq!(parts.len(), 5, "{up:?}");
+    let digits = |s: &str| s.chars().all(|c| c.is_ascii_digit());
+    let (date, time) = parts[0].split_once(' ').expect("date and time");
+    assert!(
+        date.len() == 10
+            && date.split('-').all(digits)
+            && time.len() == 8
+            && time.split(':').all(digits),
+        "{up:?}"
+    );
+    assert_eq!(parts[1..4], ["INFO", "lua", "worker up"], "{up:?}");
+    assert!(
+        field(&up, "pid")
+            .as_str()
+            .unwrap()
+            .starts_with("{app:procs|"),
+        "{up:?}"
+    );
+    let started = run.find("the supervisor's line", |l| l.contains("child started"));
+    assert!(
+        started.contains("\tINFO\tsupervise\tchild started\t{"),
+        "{started:?}"
+    );
+    assert_eq!(field(&started, "child"), "app:worker.service");
+}
+
+#[test]
+fn run_exec_logs_nothing_unless_a_log_flag_is_given() {
+    let out = wippy(&["run", "-x", "app:main", &app("quiet")]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.stdout, "entry done\n");
+    assert_eq!(out.stderr, "", "run -x writes no logs by default");
+
+    let raises = wippy(&["run", "-x", "app:raises", &app("exec")]);
+    assert_eq!(raises.code, 1);
+    assert!(
+        raises
+            .stderr
+            .starts_with("wippy: app:raises failed: app:raises:2: exec boom"),
+        "only the error: {}",
+        raises.stderr
+    );
+
+    let verbose = wippy(&["-v", "run", "-x", "app:main", &app("quiet")]);
+    assert_eq!(verbose.code, 0, "{}", verbose.stderr);
+    assert!(
+        verbose.stderr.contains("worker warns when stopped"),
+        "-v asks for logs: {}",
+        verbose.stderr
+    );
+}
+
+#[test]
+fn an_unknown_log_level_is_an_error() {
+    let out = wippy(&["--log-level", "nonsense", "run", &app("service")]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("invalid --log-level \"nonsense\": \"nonsense\" is not a level"),
+        "{}",
+        out.stderr
     );
 }
 
@@ -470,11 +542,11 @@ fn a_service_runs_as_its_lifecycle_actor_and_denials_are_audit_events() {
     run.wait_for("running as svc-actor");
     let audit = run.wait_for("denied");
     for field in [
-        "WARN",
-        "actor=\"svc-actor\"",
-        "action=\"process.spawn\"",
-        "resource=\"app:svc\"",
-        "pid={app:users|",
+        "\tWARN\taudit\tdenied\t",
+        r#""actor": "svc-actor""#,
+        r#""action": "process.spawn""#,
+        r#""resource": "app:svc""#,
+        r#""pid": "{app:users|"#,
     ] {
         assert!(
             audit.contains(field),
@@ -560,19 +632,33 @@ fn top_prints_a_snapshot_of_hosts_and_processes_each_second_and_exits_0_on_ctrl_
     assert_eq!(run.exit_within(Duration::from_secs(5)), 0);
 }
 
-/// Finds the `name=value` field of a log line.
-fn field<'a>(line: &'a str, name: &str) -> &'a str {
-    let key = format!(" {name}=");
-    let at = line
-        .find(&key)
+/// The field `name` of a text log line: its last tab-separated part is a
+/// JSON object of the fields.
+fn field(line: &str, name: &str) -> serde_json::Value {
+    let json = line.rsplit('\t').next().unwrap_or("");
+    let fields: serde_json::Value = serde_json::from_str(json)
+        .unwrap_or_else(|e| panic!("no JSON fields at the end of {line:?}: {e}"));
+    fields
+        .get(name)
+        .cloned()
         .unwrap_or_else(|| panic!("no {name} in {line}"))
-        + key.len();
-    line[at..].split(' ').next().unwrap_or("")
+}
+
+/// How a log line's JSON fields show `"name": "value"`.
+fn shows(name: &str, value: &str) -> String {
+    format!("{}: {}", serde_json::json!(name), serde_json::json!(value))
 }
 
 #[test]
 fn service_lifecycle_fields_behave_as_wippys() {
-    let mut run = Running::start(&["--log-level", "info", "run", &app("lifecycle")]);
+    // Debug for the supervisor: a crash loop's restarts past the first few
+    // are logged at debug level (crash lines are rate-limited).
+    let mut run = Running::start(&[
+        "--log-level",
+        "info,wippy_supervise=debug",
+        "run",
+        &app("lifecycle"),
+    ]);
     let has = |parts: &'static [&'static str]| move |l: &str| parts.iter().all(|p| l.contains(p));
     // `input` is the argument list.
     run.find("z_db's input", has(&["up z_db 1"]));
@@ -582,23 +668,24 @@ fn service_lifecycle_fields_behave_as_wippys() {
         "an 8th restart",
         has(&[
             "restarting child",
-            "child=app:forever.service",
-            "attempt=8 ",
+            r#""child": "app:forever.service""#,
+            r#""attempt": 8,"#,
         ]),
     );
     // max_attempts 2: two runs, then given up with its last error.
     let gave_up = run.find(
         "quitter given up",
-        has(&["giving up on child", "child=app:quitter.service"]),
+        has(&["giving up on child", r#""child": "app:quitter.service""#]),
     );
-    assert!(gave_up.contains("failures=2"), "{gave_up}");
+    assert!(gave_up.contains(r#""failures": 2"#), "{gave_up}");
     assert!(gave_up.contains("quitter failed"), "{gave_up}");
     // Wippy's default restart delay: 1 s ± 10 %.
     let default = run.find(
         "the default delay",
-        has(&["restarting child", "child=app:default.service"]),
+        has(&["restarting child", r#""child": "app:default.service""#]),
     );
     let delay = field(&default, "delay");
+    let delay = delay.as_str().unwrap_or("");
     let secs: f64 = delay.trim_end_matches('s').parse().unwrap_or_else(|_| {
         panic!("delay {delay} is not in seconds: {default}");
     });
@@ -606,14 +693,14 @@ fn service_lifecycle_fields_behave_as_wippys() {
     // A clean exit is logged and not restarted.
     let exited = run.find(
         "done exited",
-        has(&["child exited", "child=app:done.service"]),
+        has(&["child exited", r#""child": "app:done.service""#]),
     );
-    assert!(exited.contains("value=all done"), "{exited}");
+    assert!(exited.contains(&shows("value", "all done")), "{exited}");
     run.interrupt();
     // stop_timeout: the service that ignores CANCEL is terminated after it.
     run.find(
         "stubborn terminated",
-        has(&["did not stop in time", "child=app:stubborn.service"]),
+        has(&["did not stop in time", r#""child": "app:stubborn.service""#]),
     );
     // The rest kept running: a_web gets its CANCEL, before z_db (reverse
     // start order).
@@ -623,7 +710,7 @@ fn service_lifecycle_fields_behave_as_wippys() {
     let started = |id: &str| {
         run.seen
             .iter()
-            .position(|l| l.contains("child started") && l.contains(&format!("child={id} ")))
+            .position(|l| l.contains("child started") && l.contains(&shows("child", id)))
     };
     // `requires`: z_db starts before a_web although its id sorts after,
     // and it starts without auto_start because a_web requires it.
@@ -642,12 +729,12 @@ fn service_lifecycle_fields_behave_as_wippys() {
         run.seen_with(&["idle"])
     );
     assert_eq!(
-        run.seen_with(&["child started", "child=app:quitter.service "])
+        run.seen_with(&["child started", r#""child": "app:quitter.service""#])
             .len(),
         2
     );
     assert!(
-        run.seen_with(&["restarting child", "child=app:done.service"])
+        run.seen_with(&["restarting child", r#""child": "app:done.service""#])
             .is_empty()
     );
 }
@@ -670,13 +757,275 @@ fn an_optional_service_that_cannot_start_is_retried_while_the_rest_runs() {
     let has = |parts: &'static [&'static str]| move |l: &str| parts.iter().all(|p| l.contains(p));
     run.find(
         "the failed start",
-        has(&["child failed to start", "child=app:absent.service"]),
+        has(&["child failed to start", r#""child": "app:absent.service""#]),
     );
     run.find(
         "a retry",
-        has(&["restarting child", "child=app:absent.service", "attempt=2 "]),
+        has(&[
+            "restarting child",
+            r#""child": "app:absent.service""#,
+            r#""attempt": 2,"#,
+        ]),
     );
     run.find("the other service", has(&["worker up"]));
     run.interrupt();
     assert_eq!(run.exit_within(Duration::from_secs(5)), 0);
+}
+
+#[test]
+fn a_host_or_flag_asking_for_too_many_workers_is_a_clear_error_for_check_and_run() {
+    let dir = app("too_many_workers");
+    for args in [vec!["check", &dir], vec!["run", &dir]] {
+        let out = wippy(&args);
+        assert_eq!(out.code, 1, "{args:?}: {}", out.stderr);
+        assert!(
+            out.stderr.contains(
+                "too_many_workers/_index.yaml:7: [app:workers] entries[0].host.workers: 100000 workers is more than this machine's maximum of"
+            ),
+            "{args:?}: {}",
+            out.stderr
+        );
+    }
+    let out = wippy(&["--workers", "100000", "check", &dir]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("100000 workers is more than this machine's maximum of"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn a_wippy_kind_or_module_that_wippy_rs_lacks_stops_check_and_run_with_file_and_line() {
+    let dir = app("wippy_only");
+    for args in [vec!["check", &dir], vec!["run", "-x", "app:main", &dir]] {
+        let out = wippy(&args);
+        assert_eq!(out.code, 1, "{args:?}: {}", out.stderr);
+        for want in [
+            "wippy_only/_index.yaml:5: [app:gateway] entries[0].kind: kind http.service is not available in wippy-rs",
+            "wippy_only/_index.yaml:11: [app:main] entries[1].modules[0]: module http is not available in wippy-rs",
+        ] {
+            assert!(
+                out.stderr.contains(want),
+                "{args:?}: no {want:?} in\n{}",
+                out.stderr
+            );
+        }
+    }
+}
+
+/// A fresh folder for one test's app, below cargo's temporary folder for
+/// integration tests (emptied first, so a rerun starts clean).
+fn scratch(name: &str) -> std::path::PathBuf {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).expect("the old scratch folder is removed");
+    }
+    std::fs::create_dir_all(&dir).expect("the scratch folder is made");
+    dir
+}
+
+#[test]
+fn check_and_run_refuse_sources_outside_the_app_folder_by_dot_dot_or_by_link() {
+    let base = scratch("escape");
+    let app = base.join("app");
+    std::fs::create_dir(&app).unwrap();
+    std::fs::write(
+        base.join("secret.lua"),
+        "return { main = function() return 7 end }",
+    )
+    .unwrap();
+    std::fs::write(
+        app.join("main.lua"),
+        "return { main = function() return 0 end }",
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(base.join("secret.lua"), app.join("link.lua")).unwrap();
+    std::fs::write(
+        app.join("_index.yaml"),
+        "namespace: app\nentries:\n  - { name: up, kind: process.lua, source: file://../secret.lua, method: main }\n  - { name: linked, kind: process.lua, source: file://link.lua, method: main }\n  - { name: main, kind: process.lua, source: file:///main.lua, method: main }\n",
+    )
+    .unwrap();
+    let dir = app.to_str().unwrap();
+    for args in [vec!["check", dir], vec!["run", "-x", "app:main", dir]] {
+        let out = wippy(&args);
+        assert_eq!(out.code, 1, "{args:?}: {}", out.stderr);
+        assert!(
+            out.stderr.contains(
+                "_index.yaml:3: [app:up] entries[0].source: source file://../secret.lua leads out of the app folder"
+            ),
+            "{args:?}: {}",
+            out.stderr
+        );
+        assert!(
+            out.stderr
+                .contains("_index.yaml:4: [app:linked] entries[1].source: cannot read source")
+                && out.stderr.contains("outside the app folder"),
+            "{args:?}: {}",
+            out.stderr
+        );
+        assert!(
+            out.stderr.contains("2 error(s)"),
+            "{args:?}: {}",
+            out.stderr
+        );
+    }
+}
+
+#[test]
+fn check_compiles_every_lua_source_and_finds_a_method_the_source_never_names_as_run_does() {
+    // The fixture's files, and one that does not compile, written here: the
+    // workspace's own Lua files must all parse (wippy-dialect's suites).
+    let scratch = scratch("unchecked");
+    for file in ["_index.yaml", "main.lua"] {
+        std::fs::copy(format!("{}/{file}", app("unchecked")), scratch.join(file)).unwrap();
+    }
+    std::fs::write(
+        scratch.join("broken.lua"),
+        "local function main()\n    local x = \nend\nreturn { main = main }\n",
+    )
+    .unwrap();
+    let dir = scratch.to_str().unwrap().to_owned();
+    for args in [vec!["check", &dir], vec!["run", "-x", "app:main", &dir]] {
+        let out = wippy(&args);
+        assert_eq!(out.code, 1, "{args:?}: {}", out.stderr);
+        // The syntax error, at its line in the Lua file, though nothing
+        // runs the entry.
+        assert!(
+            out.stderr.contains("unchecked/broken.lua:3: [app:broken] "),
+            "{args:?}: {}",
+            out.stderr
+        );
+        assert!(
+            out.stderr.contains(
+                "unchecked/_index.yaml:14: [app:misnamed] method: method \"nosuch\" not found in module: main.lua never names it"
+            ),
+            "{args:?}: {}",
+            out.stderr
+        );
+        assert!(
+            out.stderr.contains("2 error(s)"),
+            "{args:?}: {}",
+            out.stderr
+        );
+        assert!(out.stdout.is_empty(), "{args:?}: {}", out.stdout);
+    }
+}
+
+#[test]
+fn a_requires_cycle_between_two_services_stops_check_and_run_with_file_and_line() {
+    let dir = app("cycle");
+    for args in [vec!["check", &dir], vec!["run", &dir]] {
+        let out = wippy(&args);
+        assert_eq!(out.code, 1, "{args:?}: {}", out.stderr);
+        assert!(
+            out.stderr.contains(
+                "cycle/_index.yaml:23: [app:b] entries[3].lifecycle.requires[0]: requires cycle: app:a -> app:b -> app:a"
+            ),
+            "{args:?}: {}",
+            out.stderr
+        );
+    }
+}
+
+#[test]
+fn a_lua_file_with_a_byte_order_mark_passes_check_and_runs() {
+    // Written here: the workspace's own Lua files are read raw by
+    // wippy-dialect's suites, which take no byte order mark.
+    let scratch = scratch("bom");
+    std::fs::write(
+        scratch.join("_index.yaml"),
+        "namespace: app\nentries:\n  - { name: main, kind: function.lua, source: file://main.lua, method: main }\n",
+    )
+    .unwrap();
+    std::fs::write(
+        scratch.join("main.lua"),
+        "\u{feff}return { main = function() return 4 end }\n",
+    )
+    .unwrap();
+    let dir = scratch.to_str().unwrap().to_owned();
+    let out = wippy(&["check", &dir]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.stdout, "ok: 1 entries\n");
+    let out = wippy(&["run", "-x", "app:main", &dir]);
+    assert_eq!(out.code, 4, "{}", out.stderr);
+}
+
+#[test]
+fn run_exec_interrupted_gives_the_entry_its_cancel_and_exits_with_its_result_or_1() {
+    let dir = app("interrupt");
+    // It finishes with a result after its CANCEL: that is the exit status.
+    let mut run = Running::start_stdout(&["run", "-x", "app:listens", &dir]);
+    run.wait_for("waiting");
+    run.interrupt();
+    run.wait_for("got cancel");
+    assert_eq!(run.exit_within(Duration::from_secs(3)), 3);
+
+    // It ignores its CANCEL: terminated after the terminal host's 500 ms
+    // stop timeout, and the status is 1, not 0.
+    let mut run = Running::start_stdout(&["run", "-x", "app:ignores", &dir]);
+    run.wait_for("waiting");
+    let interrupted = Instant::now();
+    run.interrupt();
+    assert_eq!(run.exit_within(Duration::from_secs(5)), 1);
+    assert!(
+        interrupted.elapsed() >= Duration::from_millis(500),
+        "it was given its stop time"
+    );
+}
+
+#[test]
+fn a_second_ctrl_c_forces_exit_at_once_with_status_1_and_says_so() {
+    let mut run = Running::start(&["run", &app("slow_stop")]);
+    run.wait_for("worker up");
+    run.interrupt();
+    run.wait_for("press Ctrl+C again to force exit");
+    // The worker now takes 3 s to clean up; a second Ctrl-C does not wait.
+    run.wait_for("worker cleaning up");
+    run.interrupt();
+    assert_eq!(run.exit_within(Duration::from_secs(1)), 1);
+    run.wait_for("forced exit");
+    assert!(
+        run.seen.iter().all(|l| !l.contains("worker cleaned up")),
+        "{:?}",
+        run.seen
+    );
+}
+
+#[test]
+fn a_service_crashing_in_a_loop_with_no_delay_does_not_flood_the_log() {
+    let mut run = Running::start(&["run", &app("crash_loop")]);
+    // 1.5 s of crashes and immediate restarts.
+    run.wait_for("steady still here");
+    run.interrupt();
+    // The last line: every line is in `seen` after it.
+    run.wait_for("\tstopped");
+    assert_eq!(run.exit_within(Duration::from_secs(5)), 0);
+    let crasher = shows("child", "app:crasher.service");
+    let crashed = run.seen_with(&["\tchild crashed\t", &crasher]).len();
+    assert!(
+        (1..=5).contains(&crashed),
+        "{crashed} crash lines for one service"
+    );
+    let lines = run.seen_with(&[&crasher]).len();
+    // Its first start, five crashes with their restart and start, the
+    // summary, its stop.
+    assert!(
+        lines <= 1 + 3 * 5 + 1 + 1,
+        "{lines} lines about one crashing service"
+    );
+    // The rest are counted in one summary when it is stopped.
+    let summary = run.seen_with(&["child crashed more times than were logged", &crasher]);
+    assert_eq!(summary.len(), 1, "{:?}", run.seen);
+    let more = field(summary[0], "crashes").as_u64().unwrap();
+    assert!(more > 20, "only {more} crashes in 1.5 s: {}", summary[0]);
+    assert!(
+        field(summary[0], "last_error")
+            .as_str()
+            .unwrap()
+            .contains("crash on purpose"),
+        "{}",
+        summary[0]
+    );
 }

@@ -72,6 +72,12 @@ pub enum ParseError {
         /// The text as given.
         text: String,
     },
+    /// A size beyond 64 bits of bytes.
+    #[error("size `{text}` is too large")]
+    SizeTooLarge {
+        /// The text as given.
+        text: String,
+    },
     /// Not an entry id (`namespace:name`, neither part empty).
     #[error("`{text}` is not an entry id (expected namespace:name)")]
     InvalidEntryId {

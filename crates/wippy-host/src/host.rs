@@ -68,6 +68,50 @@ pub trait ProcessHost: Send + Sync + 'static {
 /// entry's `imports`.
 pub const BUILTIN_MODULES: &[&str] = &["time", "io", "json", "logger", "funcs", "ctx", "security"];
 
+/// The modules Wippy has that wippy-rs does not (yet): naming one under
+/// `modules:` is a load error that says so ("module http is not available
+/// in wippy-rs") rather than "unknown module". Wippy's list is
+/// `spec/wippy-reference.md` §7.6, plus `os`, which Wippy's own test
+/// suites list under `modules:`. Adding a module to wippy-rs moves its
+/// name from this list to [`BUILTIN_MODULES`]; a name is never in both.
+pub const WIPPY_ONLY_MODULES: &[&str] = &[
+    "base64",
+    "cdc",
+    "cloudstorage",
+    "compress",
+    "contract",
+    "crypto",
+    "env",
+    "eval_runner",
+    "events",
+    "excel",
+    "exec",
+    "expr",
+    "fs",
+    "hash",
+    "html",
+    "http",
+    "http_client",
+    "hub",
+    "metrics",
+    "os",
+    "pg",
+    "queue",
+    "registry",
+    "sql",
+    "store",
+    "stream",
+    "system",
+    "templates",
+    "text",
+    "treesitter",
+    "tty",
+    "uuid",
+    "websocket",
+    "workflow",
+    "yaml",
+];
+
 /// The modules a host lets its processes load.
 ///
 /// ```

@@ -11,11 +11,12 @@
 mod context;
 mod error;
 mod host;
+pub mod limits;
 pub mod registry;
 mod terminal;
 pub mod units;
 
 pub use context::SpawnContext;
 pub use error::{HostError, ParseError};
-pub use host::{App, BUILTIN_MODULES, ModuleSet, ProcessHost, SpawnRequest};
+pub use host::{App, BUILTIN_MODULES, ModuleSet, ProcessHost, SpawnRequest, WIPPY_ONLY_MODULES};
 pub use terminal::{ReadKind, Terminal};

@@ -30,6 +30,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, ParseError> {
     }
     let s = s.strip_prefix('+').unwrap_or(s);
     let bad = || ParseError::InvalidDuration { text: text.into() };
+    if s.is_empty() {
+        return Err(bad());
+    }
     let mut total = 0f64;
     let mut rest = s;
     while !rest.is_empty() {
@@ -85,7 +88,13 @@ pub fn parse_size(text: &str) -> Result<u64, ParseError> {
         "G" | "GB" | "GIB" => 1 << 30,
         _ => return Err(bad()),
     };
-    Ok((n * scale as f64).round() as u64)
+    let bytes = (n * scale as f64).round();
+    // 2^64 as f64 is the first value a u64 cannot hold (the cast would
+    // saturate to u64::MAX).
+    if !bytes.is_finite() || bytes >= u64::MAX as f64 {
+        return Err(ParseError::SizeTooLarge { text: text.into() });
+    }
+    Ok(bytes as u64)
 }
 
 #[cfg(test)]

@@ -47,6 +47,11 @@ fn unparked(state: usize) -> usize {
     state >> UNPARKED_SHIFT
 }
 
+/// The most workers the state word can count: every worker may be
+/// searching at once (a notifier counts the worker it wakes as searching),
+/// and the searching count must stay within its bits.
+pub(crate) const MAX_WORKERS: usize = SEARCHING_MASK - 1;
+
 #[derive(Debug)]
 struct Sleepers {
     /// Parked workers, most recent last.
@@ -65,8 +70,14 @@ pub(crate) struct Idle {
 
 impl Idle {
     /// All `num_workers` workers start unparked and not searching.
+    ///
+    /// `num_workers` is at most [`MAX_WORKERS`]: `Scheduler::new` refuses
+    /// more with an error before it gets here.
     pub(crate) fn new(num_workers: usize) -> Idle {
-        assert!(num_workers < SEARCHING_MASK, "too many workers");
+        debug_assert!(
+            num_workers <= MAX_WORKERS,
+            "Scheduler::new checks the count"
+        );
         Idle {
             state: AtomicUsize::new(num_workers << UNPARKED_SHIFT),
             sleepers: Mutex::new(Sleepers {

@@ -99,9 +99,24 @@ pub struct Scheduler {
 }
 
 impl Scheduler {
+    /// The most workers one scheduler can have (what its parking protocol
+    /// can count; far above what a machine can run usefully, so callers
+    /// that take a count from users bound it lower).
+    pub const MAX_WORKERS: usize = crate::idle::MAX_WORKERS;
+
     /// Starts `config.workers` worker threads named `{name}-w{i}`.
+    ///
+    /// Fails with [`SchedError::TooManyWorkers`] above
+    /// [`Scheduler::MAX_WORKERS`], and with [`SchedError::Spawn`] when the
+    /// OS refuses a thread (the threads started so far are stopped).
     pub fn new(config: Config) -> Result<Scheduler, SchedError> {
         let workers = config.workers.max(1);
+        if workers > Self::MAX_WORKERS {
+            return Err(SchedError::TooManyWorkers {
+                requested: workers,
+                max: Self::MAX_WORKERS,
+            });
+        }
         let (queues, stealers): (Vec<_>, Vec<_>) = (0..workers)
             .map(|_| LocalQueue::new(config.local_queue_capacity))
             .unzip();

@@ -716,3 +716,24 @@ fn tasks_waking_each_other_do_not_starve_the_local_queue() {
     b.other.lock().expect("not poisoned").take();
     sched.shutdown();
 }
+
+#[test]
+fn too_many_workers_is_an_error_not_a_panic() {
+    let err = Scheduler::new(Config {
+        name: "huge".into(),
+        workers: 100_000,
+        ..Config::default()
+    })
+    .expect_err("100,000 workers are refused");
+    assert!(
+        matches!(err, wippy_sched::SchedError::TooManyWorkers { requested: 100_000, max } if max == Scheduler::MAX_WORKERS),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "100000 workers asked for; a scheduler has at most {}",
+            Scheduler::MAX_WORKERS
+        )
+    );
+}

@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use wippy_process::{ExitError, Payload, Pid};
 
+use crate::crashlog::CrashLog;
 use crate::spec::ChildSpec;
 use crate::supervisor::{ChildCounts, ChildInfo, ChildState, Supervisor};
 
@@ -30,6 +31,8 @@ pub(crate) struct Child {
     pub(crate) due: Option<Instant>,
     /// The handle of the supervisor it runs, if it is one.
     pub(crate) nested: Option<Supervisor>,
+    /// How many of its crashes were logged (a crash loop is summarised).
+    pub(crate) crashes: CrashLog,
 }
 
 /// Invariant: `by_pid` maps exactly the `pid`s of the children in `slots`
@@ -58,6 +61,7 @@ impl Children {
             last_error: None,
             due: None,
             nested: None,
+            crashes: CrashLog::default(),
         };
         self.next_seq += 1;
         match self.free.pop() {

@@ -73,6 +73,7 @@
 
 mod backoff;
 mod children;
+mod crashlog;
 mod error;
 mod intensity;
 mod order;

@@ -63,7 +63,7 @@ pub(crate) async fn serve(cx: Ctx, spec: SupervisorSpec, guard: EndGuard) -> Exi
 
 /// A duration shown in seconds with three decimals (`0.005s`), formatted
 /// only if the log line is written.
-struct Seconds(Duration);
+pub(crate) struct Seconds(pub(crate) Duration);
 
 impl std::fmt::Display for Seconds {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -228,8 +228,13 @@ impl Server {
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .take()
         });
+        let quiet = child.crashes.quiet();
         self.kids.set_pid(slot, pid);
-        tracing::info!(supervisor = %self.me, child = %spec.id, %pid, "child started");
+        if quiet {
+            tracing::debug!(supervisor = %self.me, child = %spec.id, %pid, "child started");
+        } else {
+            tracing::info!(supervisor = %self.me, child = %spec.id, %pid, "child started");
+        }
         Ok(pid)
     }
 
@@ -239,7 +244,13 @@ impl Server {
         let Some(child) = self.kids.get_mut(slot) else {
             return;
         };
-        tracing::warn!(supervisor = %self.me, child = %child.spec.id, error = %error, "child failed to start");
+        let text = error.to_string();
+        if child
+            .crashes
+            .crash(Instant::now(), &text, self.me, &child.spec.id)
+        {
+            tracing::warn!(supervisor = %self.me, child = %child.spec.id, error = %text, "child failed to start");
+        }
         child.state = ChildState::Restarting;
         let error = ExitError::new(format!("failed to start: {error}"));
         self.failed_starts.push_back((slot, child.seq, error));
@@ -273,7 +284,11 @@ impl Server {
                 false
             }
             Err(error) => {
-                if ran {
+                if ran
+                    && child
+                        .crashes
+                        .crash(now, error.message(), me, &child.spec.id)
+                {
                     tracing::warn!(supervisor = %me, child = %child.spec.id, error = error.message(), "child crashed");
                 }
                 child.last_error = Some(error);
@@ -300,6 +315,7 @@ impl Server {
                 child.failures += 1;
                 if backoff.gives_up(child.failures) {
                     child.state = ChildState::GivenUp;
+                    child.crashes.report_suppressed(me, &child.spec.id);
                     let error = child.last_error.as_ref().map(ToString::to_string);
                     tracing::warn!(
                         supervisor = %me,
@@ -345,7 +361,11 @@ impl Server {
             Some(_) => child.failures,
             None => child.restarts,
         };
-        tracing::info!(supervisor = %me, child = %child.spec.id, attempt, delay = %Seconds(delay), "restarting child");
+        if child.crashes.quiet() {
+            tracing::debug!(supervisor = %me, child = %child.spec.id, attempt, delay = %Seconds(delay), "restarting child");
+        } else {
+            tracing::info!(supervisor = %me, child = %child.spec.id, attempt, delay = %Seconds(delay), "restarting child");
+        }
         if delay.is_zero() {
             self.launch_or_retry(slot);
         } else {

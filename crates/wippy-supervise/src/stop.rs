@@ -67,9 +67,12 @@ impl Server {
     /// pid, the time allowed and the child's id, or None if it was not
     /// running.
     fn ask_to_stop(&mut self, slot: usize) -> Option<(Pid, Duration, Arc<str>)> {
+        let me = self.me;
         if let Some(child) = self.kids.get_mut(slot) {
             child.due = None;
             child.nested = None;
+            // What a crash loop did since its last summary, before the stop.
+            child.crashes.report_suppressed(me, &child.spec.id);
         }
         let pid = self.kids.take_pid(slot)?;
         let spec = self.kids.get(slot)?.spec.clone();

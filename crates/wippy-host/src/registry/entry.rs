@@ -94,6 +94,47 @@ impl EntryKind {
         ("security.policy", EntryKind::Policy),
     ];
 
+    /// Kinds Wippy has that wippy-rs does not (yet). An entry of one is a
+    /// load error that says so, with its file and line; Wippy too fails
+    /// loading at startup (after a 30 s wait) on a kind no component
+    /// handles (`spec/wippy-reference.md` §8.4). Adding a kind to
+    /// wippy-rs moves its name from here to [`EntryKind::ALL`]; a name is
+    /// never in both.
+    ///
+    /// Where the names come from: `spec/wippy-reference.md` §8.1
+    /// (`workflow.lua` and the `.lua.bc` bytecode kinds), its addendum §2
+    /// and §3 (`registry.entry`, `ns.*`, `env.*`), and Wippy's
+    /// documentation for its HTTP, SQL and store components (`http.*`,
+    /// `db.sql.*`, `store.*`, `fs.directory`, `template.jet`).
+    pub const WIPPY_ONLY: &'static [&'static str] = &[
+        "workflow.lua",
+        "function.lua.bc",
+        "process.lua.bc",
+        "library.lua.bc",
+        "workflow.lua.bc",
+        "registry.entry",
+        "ns.definition",
+        "ns.requirement",
+        "ns.dependency",
+        "env.variable",
+        "env.storage.memory",
+        "env.storage.os",
+        "env.storage.static",
+        "env.storage.file",
+        "env.storage.router",
+        "http.service",
+        "http.router",
+        "http.endpoint",
+        "http.static",
+        "db.sql.postgres",
+        "db.sql.mysql",
+        "db.sql.sqlite",
+        "store.memory",
+        "store.sql",
+        "fs.directory",
+        "template.jet",
+    ];
+
     /// The YAML name of the kind.
     pub fn as_str(self) -> &'static str {
         EntryKind::ALL
@@ -196,7 +237,8 @@ pub enum Isolation {
 /// `process.host` settings.
 #[derive(Debug, Clone, Default)]
 pub struct HostSpec {
-    /// Worker threads (`None`: the runtime default).
+    /// Worker threads (`None`: the runtime default; at most
+    /// [`limits::max_workers`](crate::limits::max_workers)).
     pub workers: Option<usize>,
     /// Global queue size hint.
     pub queue_size: Option<usize>,
@@ -207,7 +249,10 @@ pub struct HostSpec {
     /// VM sharing.
     pub isolation: Isolation,
     /// Memory budget per process, bytes (YAML: a size like `64MB`, or an
-    /// integer of bytes).
+    /// integer of bytes), as given: `None` when not given (the default
+    /// applies), `Some(0)` for no limit, else at least 1 MB;
+    /// [`limits::memory_limit`](crate::limits::memory_limit) gives the
+    /// limit in force.
     pub memory_limit: Option<u64>,
     /// Preemption slice.
     /// YAML: a Go duration like `1.5s`, or an integer of milliseconds.

@@ -9,13 +9,14 @@ use std::sync::Arc;
 use wippy_process::Payload;
 use wippy_security::Condition;
 
-use super::load::Cx;
+use super::load::{Cx, is_inside};
 use super::yaml::{self, Field, Report, line};
 use super::{
     EntryId, EntryKind, HostSpec, Isolation, Lifecycle, LuaSpec, PolicySpec, RestartSpec,
     SecuritySpec, ServiceSpec, Startup, TerminalSpec,
 };
-use crate::host::BUILTIN_MODULES;
+use crate::host::{BUILTIN_MODULES, WIPPY_ONLY_MODULES};
+use crate::limits;
 
 /// The fields of entries of `kind`, besides the common ones.
 pub(super) fn kind_fields(kind: EntryKind) -> &'static [&'static str] {
@@ -86,11 +87,16 @@ impl Cx<'_> {
         })
     }
 
-    /// `source: file://relative/path`, resolved and read.
+    /// `source: file://relative/path` (from this index file's folder) or
+    /// `file:///path` (from the app folder), resolved and read. A path
+    /// that leads out of the app folder is an error, as in Wippy.
     fn source(&mut self, f: &Field) -> Option<(PathBuf, Arc<str>)> {
         let text = yaml::string(f.value, &f.path, &mut self.r)?;
-        let relative = match text.strip_prefix("file://") {
-            Some(rel) if !rel.is_empty() => rel,
+        let path = match text.strip_prefix("file://") {
+            Some(rooted) if rooted.starts_with('/') => {
+                self.root.join(rooted.trim_start_matches('/'))
+            }
+            Some(relative) if !relative.is_empty() => self.dir.join(relative),
             _ => {
                 let message = format!("invalid source {text:?}");
                 let hint = "expected file://relative/path, relative to this _index.yaml";
@@ -99,7 +105,14 @@ impl Cx<'_> {
                 return None;
             }
         };
-        let path = self.dir.join(relative);
+        if !is_inside(&path, self.root) {
+            let message = format!("source {text} leads out of the app folder");
+            let hint =
+                "sources must be inside the app folder; file:///path starts from the app folder";
+            self.r
+                .error(line(f.value), &f.path, message, Some(hint.into()));
+            return None;
+        }
         match (self.read)(&path) {
             Ok(code) => Some((path, code.into())),
             Err(e) => {
@@ -110,7 +123,9 @@ impl Cx<'_> {
         }
     }
 
-    /// `modules: [names]`, each a built-in module ([`BUILTIN_MODULES`]);
+    /// `modules: [names]`, each a built-in module ([`BUILTIN_MODULES`]; one
+    /// of Wippy's that wippy-rs lacks, [`WIPPY_ONLY_MODULES`], is reported
+    /// as such);
     /// `imports` are the entry's library aliases, for the hint when one is
     /// listed here. `None` if anything was reported.
     fn modules(&mut self, f: &Field, imports: &BTreeMap<String, EntryId>) -> Option<Vec<String>> {
@@ -120,7 +135,14 @@ impl Cx<'_> {
             let Some(name) = yaml::string(item, &path, &mut self.r) else {
                 continue;
             };
-            if !BUILTIN_MODULES.contains(&name.as_str()) {
+            if WIPPY_ONLY_MODULES.contains(&name.as_str()) {
+                let message = format!("module {name} is not available in wippy-rs");
+                let hint = format!(
+                    "Wippy has it, wippy-rs does not; wippy-rs has: {}",
+                    BUILTIN_MODULES.join(", ")
+                );
+                self.r.error(line(item), &path, message, Some(hint));
+            } else if !BUILTIN_MODULES.contains(&name.as_str()) {
                 let hint = module_hint(&name, imports);
                 let message = format!("unknown module {name:?}");
                 self.r.error(line(item), &path, message, Some(hint));
@@ -192,7 +214,7 @@ impl Cx<'_> {
         };
         for f in non_null(yaml::fields(f.value, &f.path, r)) {
             match f.key {
-                "workers" => spec.workers = count(&f, 1, r),
+                "workers" => spec.workers = workers(&f, r),
                 "queue_size" => spec.queue_size = count(&f, 0, r),
                 "local_queue_size" => spec.local_queue_size = count(&f, 0, r),
                 "max_processes" => spec.max_processes = count(&f, 1, r),
@@ -212,7 +234,7 @@ impl Cx<'_> {
                         }
                     }
                 }
-                "memory_limit" => spec.memory_limit = yaml::size(f.value, &f.path, r),
+                "memory_limit" => spec.memory_limit = memory_limit(&f, r),
                 "time_slice" => spec.time_slice = yaml::duration(f.value, &f.path, r),
                 "cancel_deadline" => spec.cancel_deadline = yaml::duration(f.value, &f.path, r),
                 _ => r.unknown_field(&f, KNOWN),
@@ -569,4 +591,37 @@ fn non_null<'n, 'i>(fields: Option<Vec<Field<'n, 'i>>>) -> impl Iterator<Item = 
         .unwrap_or_default()
         .into_iter()
         .filter(|f| !yaml::is_null(f.value))
+}
+
+/// `host.workers`: at least 1 and at most [`limits::max_workers`].
+fn workers(f: &Field, r: &mut Report) -> Option<usize> {
+    let n = yaml::uint(f.value, &f.path, 1, r)?;
+    let max = limits::max_workers();
+    if n > max as u64 {
+        let message = format!(
+            "{n} workers is more than this machine's maximum of {max} ({} per core)",
+            limits::WORKERS_PER_CORE
+        );
+        let hint =
+            "workers beyond the core count add memory, not speed; leave it out for one per core";
+        r.error(line(f.value), &f.path, message, Some(hint.into()));
+        return None;
+    }
+    Some(n as usize)
+}
+
+/// `host.memory_limit`: 0 (no limit) or at least
+/// [`limits::MIN_MEMORY_LIMIT`].
+fn memory_limit(f: &Field, r: &mut Report) -> Option<u64> {
+    let bytes = yaml::size(f.value, &f.path, r)?;
+    if bytes != 0 && bytes < limits::MIN_MEMORY_LIMIT {
+        let message = format!(
+            "a memory limit of {bytes} bytes is below the smallest a process can run under, {}MB",
+            limits::MIN_MEMORY_LIMIT >> 20
+        );
+        let hint = "give a size such as 64MB, or 0 for no limit";
+        r.error(line(f.value), &f.path, message, Some(hint.into()));
+        return None;
+    }
+    Some(bytes)
 }

@@ -9,6 +9,10 @@
 //! Errors of both passes are collected, then sorted by file and line.
 //!
 //! Conventions of the format that the spec leaves open:
+//! - `source: file://p` is relative to the index file's folder,
+//!   `file:///p` to the app folder (the folder loaded, or the folder every
+//!   in-memory file is in); a source must stay inside the app folder, by
+//!   path and, on disk, by where its links lead;
 //! - a field set to `null` (or left empty, `key:`) counts as absent;
 //! - durations are Go strings (`"1.5s"`) or integers of **milliseconds**;
 //!   sizes are strings (`"64MB"`) or integers of bytes;
@@ -26,6 +30,7 @@ use std::{fs, io};
 use saphyr::LoadableYamlNode;
 
 use super::kinds::kind_fields;
+use super::requires;
 use super::yaml::{self, Field, Node, Report, line};
 use super::{Entry, EntryId, EntryKind, EntrySpec, LoadError, LoadErrors, Registry};
 
@@ -67,14 +72,16 @@ pub(crate) fn load_dir(dir: &Path) -> Result<Registry, LoadErrors> {
         let message = format!("no {INDEX_FILE} in this folder or below");
         return Err(LoadErrors(vec![dir_error(dir, message)]));
     }
+    // Links are followed only to files inside the app folder.
+    let read = |path: &Path| read_inside(dir, path);
     let mut sources = Vec::with_capacity(paths.len());
     for path in paths {
-        match fs::read_to_string(&path) {
+        match read(&path) {
             Ok(text) => sources.push(Source { path, text }),
             Err(e) => errors.push(dir_error(&path, format!("cannot read: {e}"))),
         }
     }
-    match load_sources(&sources, &|p| fs::read_to_string(p)) {
+    match load_in(&sources, &read, dir) {
         Ok(registry) if errors.is_empty() => Ok(registry),
         Ok(_) => Err(LoadErrors(errors)),
         Err(LoadErrors(more)) => {
@@ -82,6 +89,23 @@ pub(crate) fn load_dir(dir: &Path) -> Result<Registry, LoadErrors> {
             Err(LoadErrors(errors))
         }
     }
+}
+
+/// Reads `path`, a file of the app folder `root`, refusing a file that is
+/// a link to somewhere outside it (the path itself was checked to stay
+/// inside without following links, in `Cx::source`).
+fn read_inside(root: &Path, path: &Path) -> io::Result<String> {
+    let real = fs::canonicalize(path)?;
+    let real_root = fs::canonicalize(root)?;
+    if !real.starts_with(&real_root) {
+        let message = format!(
+            "it links to {}, outside the app folder {}",
+            real.display(),
+            real_root.display()
+        );
+        return Err(io::Error::new(io::ErrorKind::PermissionDenied, message));
+    }
+    fs::read_to_string(real)
 }
 
 /// Collects every `_index.yaml` below `dir`. Symbolic links to folders are
@@ -151,7 +175,9 @@ pub(crate) fn load_files(files: Vec<(PathBuf, String)>) -> Result<Registry, Load
             .cloned()
             .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "not among the app's files"))
     };
-    match load_sources(&indexes, &read) {
+    // The app folder of files in memory: the folder every file is in.
+    let root = common_folder(seen.iter().map(PathBuf::as_path));
+    match load_in(&indexes, &read, &root) {
         Ok(registry) if errors.is_empty() => Ok(registry),
         Ok(_) => Err(LoadErrors(errors)),
         Err(LoadErrors(more)) => {
@@ -159,6 +185,14 @@ pub(crate) fn load_files(files: Vec<(PathBuf, String)>) -> Result<Registry, Load
             Err(LoadErrors(errors))
         }
     }
+}
+
+/// Whether `path` is inside `folder` (a lexical path, as [`lexical`]
+/// gives), judged lexically: links are not followed.
+pub(super) fn is_inside(path: &Path, folder: &Path) -> bool {
+    lexical(path)
+        .strip_prefix(folder)
+        .is_ok_and(|rest| rest.components().all(|c| matches!(c, Component::Normal(_))))
 }
 
 /// `path` with `.` dropped and each `..` taking back the folder before it,
@@ -180,14 +214,46 @@ fn lexical(path: &Path) -> PathBuf {
     out
 }
 
-/// See [`Registry::load_sources`].
+/// The deepest folder that holds every one of `paths` (lexically: `.` and
+/// `..` resolved, links not followed).
+fn common_folder<'p>(paths: impl IntoIterator<Item = &'p Path>) -> PathBuf {
+    let mut common: Option<PathBuf> = None;
+    for path in paths {
+        let folder = lexical(path.parent().unwrap_or(Path::new("")));
+        common = Some(match common {
+            None => folder,
+            Some(so_far) => so_far
+                .components()
+                .zip(folder.components())
+                .take_while(|(a, b)| a == b)
+                .map(|(a, _)| a)
+                .collect(),
+        });
+    }
+    common.unwrap_or_default()
+}
+
+/// See [`Registry::load_sources`]: the app folder is the folder every
+/// index file is in.
 pub(crate) fn load_sources(
     sources: &[Source],
     read: &dyn Fn(&Path) -> io::Result<String>,
 ) -> Result<Registry, LoadErrors> {
+    let root = common_folder(sources.iter().map(|s| s.path.as_path()));
+    load_in(sources, read, &root)
+}
+
+/// Loads the index files `sources` of the app in folder `root`: every
+/// `source: file://...` must name a file inside it.
+fn load_in(
+    sources: &[Source],
+    read: &dyn Fn(&Path) -> io::Result<String>,
+    root: &Path,
+) -> Result<Registry, LoadErrors> {
+    let root = lexical(root);
     let mut state = State::default();
     for source in sources {
-        state.file(source, read);
+        state.file(source, read, &root);
     }
     state.check_references();
     let State {
@@ -238,8 +304,13 @@ const FILE_FIELDS: &[&str] = &["version", "namespace", "entries"];
 const EXPECTED_FILE: &str = "expected a map with namespace and entries";
 
 impl State {
-    /// Reads one index file.
-    fn file(&mut self, source: &Source, read: &dyn Fn(&Path) -> io::Result<String>) {
+    /// Reads one index file of the app in `app_folder`.
+    fn file(
+        &mut self,
+        source: &Source,
+        read: &dyn Fn(&Path) -> io::Result<String>,
+        app_folder: &Path,
+    ) {
         let mut r = Report {
             file: &source.path,
             entry: None,
@@ -295,6 +366,7 @@ impl State {
                 },
                 namespace: namespace.as_deref(),
                 dir,
+                root: app_folder,
                 read,
                 references: &mut self.references,
             };
@@ -335,6 +407,39 @@ impl State {
                 Some(_) => {}
             }
         }
+        self.check_requires_cycles();
+    }
+
+    /// Reports every cycle of `lifecycle.requires` / `depends_on`, at the
+    /// reference that closes it.
+    fn check_requires_cycles(&mut self) {
+        let is_requires = |path: &str| {
+            path.contains(".lifecycle.requires[") || path.contains(".lifecycle.depends_on[")
+        };
+        let refs: Vec<&Reference> = self
+            .references
+            .iter()
+            .filter(|r| r.entry.is_some() && is_requires(&r.path))
+            .collect();
+        let edges: Vec<requires::Edge> = refs
+            .iter()
+            .map(|r| requires::Edge {
+                from: r.entry.as_deref().unwrap_or_default(),
+                to: r.target.as_str(),
+            })
+            .collect();
+        for cycle in requires::cycles(&edges) {
+            let closing = refs[cycle.closing];
+            let mut r = Report {
+                file: &closing.file,
+                entry: closing.entry.clone(),
+                errors: &mut self.errors,
+            };
+            let message = format!("requires cycle: {}", cycle.path.join(" -> "));
+            let hint =
+                "entries that require each other can never start; remove one of the requirements";
+            r.error(closing.line, &closing.path, message, Some(hint.into()));
+        }
     }
 }
 
@@ -367,6 +472,9 @@ pub(super) struct Cx<'a> {
     namespace: Option<&'a str>,
     /// Folder of the index file.
     pub(super) dir: &'a Path,
+    /// The app folder (lexical: `.` and `..` resolved): sources must be
+    /// inside it, and `file:///x` names `x` in it.
+    pub(super) root: &'a Path,
     /// Reads a Lua source.
     pub(super) read: &'a dyn Fn(&Path) -> io::Result<String>,
     references: &'a mut Vec<Reference>,
@@ -493,8 +601,19 @@ impl Cx<'_> {
             return Some(*kind);
         }
         let names: Vec<&str> = EntryKind::ALL.iter().map(|(name, _)| *name).collect();
-        let message = format!("unknown kind {text:?}; known kinds: {}", names.join(", "));
-        let suggestion = yaml::closest(&text, names).map(|k| format!("did you mean {k}?"));
+        let (message, suggestion) = if EntryKind::WIPPY_ONLY.contains(&text.as_str()) {
+            let message = format!("kind {text} is not available in wippy-rs");
+            let hint = format!(
+                "Wippy has it, wippy-rs does not; wippy-rs has: {}",
+                names.join(", ")
+            );
+            (message, Some(hint))
+        } else {
+            let message = format!("unknown kind {text:?}; known kinds: {}", names.join(", "));
+            let typo = yaml::closest(&text, names.iter().copied())
+                .or_else(|| yaml::closest(&text, EntryKind::WIPPY_ONLY.iter().copied()));
+            (message, typo.map(|k| format!("did you mean {k}?")))
+        };
         self.r.error(line(f.value), &f.path, message, suggestion);
         None
     }

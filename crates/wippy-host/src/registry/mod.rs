@@ -10,6 +10,7 @@ mod entry;
 mod error;
 mod kinds;
 mod load;
+mod requires;
 mod yaml;
 
 #[cfg(test)]

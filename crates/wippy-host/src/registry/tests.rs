@@ -731,3 +731,206 @@ fn in_memory_files_name_a_missing_source_a_duplicate_and_a_missing_index() {
         "_index.yaml: no _index.yaml among the 1 files of the app"
     );
 }
+
+#[test]
+fn host_workers_above_the_machine_bound_and_tiny_memory_limits_are_load_errors() {
+    let max = crate::limits::max_workers();
+    let text = format!(
+        "namespace: app\nentries:\n  - name: big\n    kind: process.host\n    host: {{ workers: 100000 }}\n  - name: edge\n    kind: process.host\n    host: {{ workers: {max} }}\n  - name: tiny\n    kind: process.host\n    host: {{ memory_limit: 1 }}\n  - name: unlimited\n    kind: process.host\n    host: {{ memory_limit: 0 }}\n"
+    );
+    let errors = load(&[("_index.yaml", &text)], &[]).unwrap_err();
+    assert_eq!(errors.0.len(), 2, "{errors}");
+    let e = error_at(&errors, "_index.yaml", "entries[0].host.workers");
+    assert_eq!(e.line, 5);
+    assert_eq!(
+        e.message,
+        format!("100000 workers is more than this machine's maximum of {max} (64 per core)")
+    );
+    let e = error_at(&errors, "_index.yaml", "entries[2].host.memory_limit");
+    assert_eq!(e.line, 11);
+    assert_eq!(
+        e.message,
+        "a memory limit of 1 bytes is below the smallest a process can run under, 1MB"
+    );
+    assert_eq!(
+        e.suggestion.as_deref(),
+        Some("give a size such as 64MB, or 0 for no limit")
+    );
+
+    // Without the two mistakes, the edge of the bound and 0 load.
+    let fixed = text
+        .replace("workers: 100000", "workers: 1")
+        .replace("memory_limit: 1 }", "memory_limit: 1MB }");
+    let reg = load(&[("_index.yaml", &fixed)], &[]).unwrap();
+    let host = |name: &str| match &reg.get(&id(name)).unwrap().spec {
+        EntrySpec::Host(h) => h.clone(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(host("app:edge").workers, Some(max));
+    assert_eq!(host("app:unlimited").memory_limit, Some(0));
+    assert_eq!(
+        crate::limits::memory_limit(host("app:unlimited").memory_limit),
+        None
+    );
+    assert_eq!(
+        crate::limits::memory_limit(host("app:big").memory_limit),
+        Some(crate::limits::DEFAULT_MEMORY_LIMIT)
+    );
+}
+
+#[test]
+fn a_kind_or_module_wippy_has_and_wippy_rs_lacks_is_a_load_error_that_says_so() {
+    let text = r#"namespace: app
+entries:
+  - name: web
+    kind: http.service
+    addr: ":8080"
+  - name: db
+    kind: db.sql.postgres
+  - name: main
+    kind: process.lua
+    source: file://main.lua
+    method: main
+    modules: [http, json, sql, nosuchmod]
+"#;
+    let errors = load(&[("_index.yaml", text)], &[("main.lua", "return {}")]).unwrap_err();
+    let f = "_index.yaml";
+    let e = error_at(&errors, f, "entries[0].kind");
+    assert_eq!((e.line, e.entry.as_deref()), (4, Some("app:web")));
+    assert_eq!(e.message, "kind http.service is not available in wippy-rs");
+    assert!(
+        e.suggestion.as_deref().is_some_and(
+            |s| s.starts_with("Wippy has it, wippy-rs does not; wippy-rs has: process.lua,")
+        ),
+        "{e}"
+    );
+    assert_eq!(
+        error_at(&errors, f, "entries[1].kind").message,
+        "kind db.sql.postgres is not available in wippy-rs"
+    );
+    let e = error_at(&errors, f, "entries[2].modules[0]");
+    assert_eq!(
+        (e.line, e.message.as_str()),
+        (12, "module http is not available in wippy-rs")
+    );
+    assert_eq!(
+        error_at(&errors, f, "entries[2].modules[2]").message,
+        "module sql is not available in wippy-rs"
+    );
+    assert_eq!(
+        error_at(&errors, f, "entries[2].modules[3]").message,
+        "unknown module \"nosuchmod\""
+    );
+    assert_eq!(errors.0.len(), 5, "{errors}");
+    assert!(
+        errors.to_string().contains(
+            "_index.yaml:4: [app:web] entries[0].kind: kind http.service is not available in wippy-rs; Wippy has it"
+        ),
+        "{errors}"
+    );
+}
+
+#[test]
+fn wippy_only_lists_never_name_what_wippy_rs_has() {
+    for (name, _) in EntryKind::ALL {
+        assert!(
+            !EntryKind::WIPPY_ONLY.contains(&name),
+            "kind {name} is in both lists"
+        );
+    }
+    for name in crate::BUILTIN_MODULES {
+        assert!(
+            !crate::WIPPY_ONLY_MODULES.contains(name),
+            "module {name} is in both lists"
+        );
+    }
+}
+
+#[test]
+fn sources_must_stay_inside_the_app_folder_and_file_slash_slash_slash_starts_there() {
+    let index = r#"namespace: app
+entries:
+  - { name: up, kind: library.lua, source: "file://../outside.lua" }
+  - { name: deep, kind: library.lua, source: "file://lib/../../outside.lua" }
+  - { name: rooted, kind: library.lua, source: "file:///lib/util.lua" }
+  - { name: rooted_up, kind: library.lua, source: "file:///../outside.lua" }
+  - { name: down_up, kind: library.lua, source: "file://lib/../lib/util.lua" }
+"#;
+    // The app is the folder of its index files, `app/`; every path reads,
+    // so only the rule can refuse one.
+    let errors = Registry::load_sources(
+        &[Source {
+            path: "app/_index.yaml".into(),
+            text: index.into(),
+        }],
+        &|_| Ok("return {}".into()),
+    )
+    .unwrap_err();
+    let f = "app/_index.yaml";
+    for (path, source, line) in [
+        ("entries[0].source", "file://../outside.lua", 3),
+        ("entries[1].source", "file://lib/../../outside.lua", 4),
+        ("entries[3].source", "file:///../outside.lua", 6),
+    ] {
+        let e = error_at(&errors, f, path);
+        assert_eq!(
+            (e.line, e.message.as_str()),
+            (
+                line,
+                format!("source {source} leads out of the app folder").as_str()
+            )
+        );
+    }
+    assert_eq!(errors.0.len(), 3, "{errors}");
+
+    let fine: String = index
+        .lines()
+        .filter(|l| !l.contains("outside"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let reg = Registry::load_sources(
+        &[Source {
+            path: "app/_index.yaml".into(),
+            text: fine,
+        }],
+        &|_| Ok("return {}".into()),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let path = |name: &str| reg.get(&id(name)).unwrap().lua().unwrap().path.clone();
+    assert_eq!(path("app:rooted"), Path::new("app/lib/util.lua"));
+    assert_eq!(path("app:down_up"), Path::new("app/lib/../lib/util.lua"));
+}
+
+#[test]
+fn a_requires_cycle_is_a_load_error_at_the_reference_that_closes_it() {
+    let text = r#"namespace: app
+entries:
+  - name: h
+    kind: process.host
+  - name: p
+    kind: process.lua
+    source: file://p.lua
+    method: main
+  - name: a
+    kind: process.service
+    process: app:p
+    host: app:h
+    lifecycle:
+      requires: [app:h, app:b]
+  - name: b
+    kind: process.service
+    process: app:p
+    host: app:h
+    lifecycle:
+      depends_on: [app:a]
+"#;
+    let errors = load(
+        &[("_index.yaml", text)],
+        &[("p.lua", "return { main = function() end }")],
+    )
+    .unwrap_err();
+    assert_eq!(errors.0.len(), 1, "{errors}");
+    let e = error_at(&errors, "_index.yaml", "entries[3].lifecycle.depends_on[0]");
+    assert_eq!((e.line, e.entry.as_deref()), (20, Some("app:b")));
+    assert_eq!(e.message, "requires cycle: app:a -> app:b -> app:a");
+}

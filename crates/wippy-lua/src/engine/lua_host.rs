@@ -33,7 +33,9 @@ pub struct LuaHostConfig {
     pub cancel_deadline: Duration,
     /// Preemption slice.
     pub time_slice: Duration,
-    /// Memory budget per process, bytes.
+    /// Memory budget per process, bytes (`None`: no limit). A host built
+    /// with [`LuaHostConfig::new`] or from a spec has
+    /// [`wippy_host::limits::DEFAULT_MEMORY_LIMIT`] unless it sets its own.
     pub memory_limit: Option<u64>,
     /// VM sharing.
     pub isolation: Isolation,
@@ -96,7 +98,7 @@ impl LuaHostConfig {
             max_processes: 1 << 22,
             cancel_deadline: Duration::from_secs(5),
             time_slice: Duration::from_millis(2),
-            memory_limit: None,
+            memory_limit: Some(wippy_host::limits::DEFAULT_MEMORY_LIMIT),
             isolation: Isolation::Shared,
             security: HostSecurity::default(),
         }
@@ -128,7 +130,7 @@ impl LuaHostConfig {
         if let Some(d) = spec.time_slice {
             c.time_slice = d;
         }
-        c.memory_limit = spec.memory_limit;
+        c.memory_limit = wippy_host::limits::memory_limit(spec.memory_limit);
         c.isolation = spec.isolation;
         Ok(c)
     }
@@ -518,5 +520,36 @@ impl ProcessHost for LuaHost {
         for s in &self.shards {
             s.close();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use wippy_host::limits::DEFAULT_MEMORY_LIMIT;
+    use wippy_host::registry::HostSpec;
+
+    use super::*;
+
+    #[test]
+    fn every_host_has_a_memory_limit_unless_it_sets_zero() {
+        let policies = Policies::default();
+        assert_eq!(
+            LuaHostConfig::new("app:h", 1).memory_limit,
+            Some(DEFAULT_MEMORY_LIMIT)
+        );
+        let from = |memory_limit| {
+            let spec = HostSpec {
+                memory_limit,
+                ..HostSpec::default()
+            };
+            LuaHostConfig::from_spec("app:h", &spec, 1, &policies)
+                .unwrap()
+                .memory_limit
+        };
+        assert_eq!(from(None), Some(DEFAULT_MEMORY_LIMIT));
+        assert_eq!(from(Some(0)), None);
+        assert_eq!(from(Some(16 << 20)), Some(16 << 20));
+        let terminal = LuaHostConfig::terminal("app:t", Terminal::new(Vec::new()));
+        assert_eq!(terminal.memory_limit, Some(DEFAULT_MEMORY_LIMIT));
     }
 }

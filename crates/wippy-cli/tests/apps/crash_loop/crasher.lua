@@ -1,0 +1,1 @@
+return { main = function() error("crash on purpose") end }

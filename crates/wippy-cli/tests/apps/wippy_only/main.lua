@@ -1,0 +1,1 @@
+return { main = function() return 0 end }
