@@ -45,6 +45,7 @@ mod logger;
 mod process;
 pub(crate) mod security;
 pub(crate) mod time;
+mod uuid;
 
 /// Every Lua module, in the order they are built: adding one is a line here.
 const MODULES: &[Module] = &[
@@ -60,6 +61,7 @@ const MODULES: &[Module] = &[
     Module(Reach::Require("security"), security::register),
     Module(Reach::Require("logger"), logger::register),
     Module(Reach::Require("io"), io::register),
+    Module(Reach::Require("uuid"), uuid::register),
 ];
 
 /// A module: how Lua code reaches it, and the function that lists its names.

@@ -28,3 +28,4 @@ mod scale;
 mod security;
 mod send;
 mod stealing;
+mod uuid;
