@@ -65,9 +65,10 @@ pub trait ProcessHost: Send + Sync + 'static {
 /// The modules built into the runtime, by the name `require` takes. The
 /// `modules:` of an entry or a host may name only these (the registry
 /// checks it at load); libraries are not modules, they come from an
-/// entry's `imports`.
+/// entry's `imports`. `os` is a global as well (Wippy's), which an entry
+/// may also list.
 pub const BUILTIN_MODULES: &[&str] = &[
-    "time", "io", "json", "logger", "funcs", "ctx", "security", "uuid",
+    "time", "io", "json", "logger", "funcs", "ctx", "security", "uuid", "os",
 ];
 
 /// The modules a host lets its processes load.

@@ -42,6 +42,7 @@ mod funcs;
 mod io;
 pub(crate) mod json;
 mod logger;
+mod os;
 mod process;
 pub(crate) mod security;
 pub(crate) mod time;
@@ -54,6 +55,7 @@ const MODULES: &[Module] = &[
     Module(Reach::Global("process"), process::register),
     Module(Reach::Global("channel"), channel::register),
     Module(Reach::Global("coroutine"), coroutine::register),
+    Module(Reach::GlobalAndRequire("os"), os::register),
     Module(Reach::Require("time"), time::register),
     Module(Reach::Require("funcs"), funcs::register),
     Module(Reach::Require("json"), json::register),
@@ -76,6 +78,9 @@ enum Reach {
     /// What `require(name)` returns to an entry that lists it under
     /// `modules`, on a host that grants it.
     Require(&'static str),
+    /// A global table that an entry may also list under `modules` (Wippy's
+    /// `os`): both reach the same table.
+    GlobalAndRequire(&'static str),
 }
 
 /// The prelude: the half of the API written in Lua.
@@ -132,6 +137,11 @@ pub(crate) fn install(lua: &Lua, host: &HostCore, rt: &Table) -> mlua::Result<In
             Reach::Global(name) => globals.raw_set(*name, m.resolve(&prelude)?)?,
             Reach::Require(name) => {
                 modules.insert(*name, m.resolve(&prelude)?);
+            }
+            Reach::GlobalAndRequire(name) => {
+                let v = m.resolve(&prelude)?;
+                globals.raw_set(*name, v.clone())?;
+                modules.insert(*name, v);
             }
         }
     }

@@ -20,6 +20,7 @@ mod messages;
 mod modules;
 mod native_interop;
 mod observe;
+mod os;
 mod payloads;
 mod placement;
 mod preemption;

@@ -19,8 +19,8 @@ local function work(k)
     return x
 end
 
--- iterations of `work` done in `ms` of CPU time (os.clock is process CPU
--- time, so calibrate with only this process running)
+-- iterations of `work` done in `ms` (os.clock is wall time since the
+-- runtime started, Wippy's: calibrate with only this process running)
 function M.calibrate(ms)
     local t0 = os.clock()
     local n = 0
