@@ -34,6 +34,7 @@ use crate::engine::proc_data::ProcData;
 use crate::engine::vm::ShardEnv;
 
 mod base;
+mod casts;
 mod channel;
 mod coroutine;
 mod ctx;
@@ -51,6 +52,7 @@ mod uuid;
 /// Every Lua module, in the order they are built: adding one is a line here.
 const MODULES: &[Module] = &[
     Module(Reach::Globals, base::register),
+    Module(Reach::Globals, casts::register),
     Module(Reach::Global("errors"), errors::register),
     Module(Reach::Global("process"), process::register),
     Module(Reach::Global("channel"), channel::register),

@@ -9,6 +9,7 @@
 
 mod common;
 
+mod casts;
 mod channels;
 mod context;
 mod conventions;
