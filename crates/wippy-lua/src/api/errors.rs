@@ -7,7 +7,9 @@
 //! An error object is a tagged userdata (`ffi/error_object.rs`), so
 //! `type(err) == "userdata"`; it crosses to other processes as the
 //! payload's error value. Natives that fail return `nil, err` through
-//! [`fail`] (or [`fail_with`]).
+//! [`fail`] (or [`fail_with`]). As in go-lua, the string library takes an
+//! error object where it takes the string worked on (`string.find(err,
+//! "x")`, `ffi/string_subjects.rs`).
 
 use mlua::{Lua, MultiValue, Table, Value};
 use wippy_process::{ErrorKind, ExitError, Payload};
@@ -19,6 +21,7 @@ use crate::ffi::error_object::{self, ErrorObject, Frame};
 /// Lists `errors.*`, and sets up error objects in the VM.
 pub(crate) fn register(m: &mut Exports<'_>) -> mlua::Result<()> {
     install_metatable(m.lua())?;
+    crate::ffi::string_subjects::install(m.lua())?;
     for (name, kind) in ErrorKind::CONSTANTS {
         m.set(name, kind.as_str())?;
     }

@@ -11,6 +11,8 @@
 //! * `error_object.rs`: error objects, tagged userdata owning an error
 //!   value (`err:kind()`, ...; their methods are the `errors` module's);
 //! * `strings.rs`: per-VM caches of the strings the message path pushes;
+//! * `string_subjects.rs`: the string library taking error objects as the
+//!   strings they stand for (`string.find(err, "x")`);
 //! * `thread.rs`: resuming a process's thread, its results and errors, and
 //!   `rt.bind_env`;
 //! * `interrupt.rs`: the preemption interrupt and the main-thread mark;
@@ -46,6 +48,7 @@ pub(crate) mod message_object;
 pub(crate) mod payload;
 pub(crate) mod receive;
 pub(crate) mod send;
+pub(crate) mod string_subjects;
 pub(crate) mod strings;
 pub(crate) mod thread;
 
