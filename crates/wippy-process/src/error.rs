@@ -1,5 +1,6 @@
 //! Errors of the process kernel.
 
+use crate::exit_error::{ErrorKind, ExitError};
 use crate::message::Topic;
 use crate::pid::{HostId, Pid};
 
@@ -46,4 +47,34 @@ pub enum Error {
     /// A scheduler could not start.
     #[error(transparent)]
     Sched(#[from] wippy_sched::SchedError),
+}
+
+impl Error {
+    /// The kind of the error as Lua code sees it (`err:kind()`), Wippy's
+    /// where Wippy has the same failure.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::NoProcess(_) | Error::NameNotFound(_) => ErrorKind::NotFound,
+            Error::NameTaken { .. } => ErrorKind::AlreadyExists,
+            Error::InvalidName(_) | Error::ReservedTopic(_) => ErrorKind::Invalid,
+            Error::NotAccepted { .. } => ErrorKind::PermissionDenied,
+            Error::TableFull { .. } => ErrorKind::LimitExceeded,
+            Error::ShutDown => ErrorKind::Unavailable,
+            Error::Sched(_) => ErrorKind::Internal,
+        }
+    }
+
+    /// The error as Lua code sees it (`nil, err`): its [`Error::kind`], and
+    /// Wippy's text where Wippy has the same failure (`process not found`,
+    /// `name already registered`, `cannot send to @ topics`).
+    pub fn to_exit_error(&self) -> ExitError {
+        let message = match self {
+            Error::NoProcess(_) => "process not found".to_owned(),
+            Error::NameTaken { .. } => "name already registered".to_owned(),
+            Error::NameNotFound(_) => "name not registered".to_owned(),
+            Error::ReservedTopic(_) => "cannot send to @ topics".to_owned(),
+            other => other.to_string(),
+        };
+        ExitError::with_kind(self.kind(), message)
+    }
 }

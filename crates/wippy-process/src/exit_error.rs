@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use smol_str::SmolStr;
 
 use crate::payload::Payload;
+use crate::pid::Pid;
 
 /// What kind of failure an error is: Wippy's kinds (the values of the Lua
 /// `errors` table), plus kinds its runtime surfaces elsewhere, plus any
@@ -225,6 +226,16 @@ impl ExitError {
     /// `process terminated`).
     pub fn terminated() -> ExitError {
         ExitError::with_kind(ErrorKind::Internal, "process terminated")
+    }
+
+    /// The error of a process ended because a process linked to it failed
+    /// (Wippy: no kind, `linked process failed`); the details say which
+    /// process and why (`{from = pid, error = err}`).
+    pub fn linked_failure(from: Pid, error: &ExitError) -> ExitError {
+        ExitError::new("linked process failed").details(Payload::map([
+            ("from", Payload::Pid(from)),
+            ("error", Payload::Error(error.clone())),
+        ]))
     }
 
     /// The error of a process whose cancel deadline passed.

@@ -183,7 +183,7 @@ fn cancel(
             Err(m) => return Err(mlua::Error::runtime(format!("process.cancel: {m}"))),
         },
     };
-    match e.host.node.cancel(Some(p.pid()), pid, within) {
+    match e.host.node.cancel(Some(p.pid()), pid, within, "") {
         Ok(()) => ok_true(),
         Err(err) => err_pair(lua, err),
     }
@@ -341,7 +341,7 @@ fn event_table(lua: &Lua, ev: &Event) -> mlua::Result<Table> {
             r.raw_set("error", error.message())?;
             t.raw_set("result", r)?;
         }
-        Event::Cancel { from, deadline } => {
+        Event::Cancel { from, deadline, .. } => {
             if let Some(from) = from {
                 t.raw_set("from", from.to_string())?;
             }
