@@ -78,3 +78,48 @@ impl Error {
         ExitError::with_kind(self.kind(), message)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pid::{HostId, Pid};
+
+    #[test]
+    fn kernel_errors_reach_lua_with_wippys_kinds_and_texts() {
+        let pid = Pid::new(HostId::intern("test:host"), 1);
+        let cases = [
+            (
+                Error::NoProcess(pid),
+                ErrorKind::NotFound,
+                "process not found",
+            ),
+            (
+                Error::NameTaken {
+                    name: "n".into(),
+                    holder: pid,
+                },
+                ErrorKind::AlreadyExists,
+                "name already registered",
+            ),
+            (
+                Error::NameNotFound("n".into()),
+                ErrorKind::NotFound,
+                "name not registered",
+            ),
+            (
+                Error::ReservedTopic("@x".into()),
+                ErrorKind::Invalid,
+                "cannot send to @ topics",
+            ),
+            (
+                Error::ShutDown,
+                ErrorKind::Unavailable,
+                "runtime is shut down",
+            ),
+        ];
+        for (e, kind, text) in cases {
+            let lua = e.to_exit_error();
+            assert_eq!((lua.kind(), lua.message()), (&kind, text), "{e:?}");
+        }
+    }
+}

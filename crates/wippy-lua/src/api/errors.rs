@@ -7,7 +7,8 @@
 //! An error object is a tagged userdata (`ffi/error_object.rs`), so
 //! `type(err) == "userdata"`; it crosses to other processes as the
 //! payload's error value. Natives that fail return `nil, err` through
-//! [`fail`] (or [`fail_with`]). As in go-lua, the string library takes an
+//! [`fail`] (or [`fail_with`]); the prelude makes its error objects with
+//! `rt.error(kind, message)`. As in go-lua, the string library takes an
 //! error object where it takes the string worked on (`string.find(err,
 //! "x")`, `ffi/string_subjects.rs`).
 
@@ -25,6 +26,16 @@ pub(crate) fn register(m: &mut Exports<'_>) -> mlua::Result<()> {
     for (name, kind) in ErrorKind::CONSTANTS {
         m.set(name, kind.as_str())?;
     }
+    // The prelude's failures: `rt.error(kind, message)` → an error object.
+    let make = m
+        .lua()
+        .create_function(|lua, (kind, msg): (String, String)| {
+            error_value(
+                lua,
+                ExitError::with_kind(ErrorKind::from(kind.as_str()), msg),
+            )
+        })?;
+    m.for_prelude("error", make)?;
     m.function("new", new)?;
     m.function("wrap", wrap)?;
     m.function("is", is)?;

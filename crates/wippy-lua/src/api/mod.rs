@@ -44,6 +44,7 @@ mod io;
 pub(crate) mod json;
 mod logger;
 mod os;
+mod payload;
 mod process;
 pub(crate) mod security;
 pub(crate) mod time;
@@ -57,6 +58,7 @@ const MODULES: &[Module] = &[
     Module(Reach::Global("process"), process::register),
     Module(Reach::Global("channel"), channel::register),
     Module(Reach::Global("coroutine"), coroutine::register),
+    Module(Reach::Global("payload"), payload::register),
     Module(Reach::GlobalAndRequire("os"), os::register),
     Module(Reach::Require("time"), time::register),
     Module(Reach::Require("funcs"), funcs::register),

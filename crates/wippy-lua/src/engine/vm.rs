@@ -5,8 +5,9 @@
 //! Isolation (see `execution.md` §4): the base globals and every library
 //! table are frozen (Luau's sandbox); each process gets its own environment
 //! table whose metatable `__index`es the base; `debug` and `io` are cut
-//! down to harmless functions, `os` is Wippy's (`api/os.rs`); there is no way to load bytecode or reach
-//! another process's thread, environment or state.
+//! down to harmless functions, `os` is Wippy's (`api/os.rs`); there is no
+//! way to load bytecode or reach another process's thread, environment or
+//! state.
 
 use std::cell::RefCell;
 use std::rc::Rc;
