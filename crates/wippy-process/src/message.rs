@@ -89,3 +89,20 @@ pub const EXIT: &str = "pid.exit";
 pub const LINK_DOWN: &str = "pid.link.down";
 /// Kind string of [`Event::Cancel`].
 pub const CANCEL: &str = "pid.cancel";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_message_stays_small() {
+        // A sender costs no tag (a host id is never zero), so the flag of a
+        // message of several values fits in the padding: 80 bytes, what a
+        // message object's userdata holds.
+        assert_eq!(
+            std::mem::size_of::<Option<Pid>>(),
+            std::mem::size_of::<Pid>()
+        );
+        assert!(std::mem::size_of::<Message>() <= 80);
+    }
+}

@@ -201,26 +201,41 @@ unsafe extern "C-unwind" fn from(l: *mut lua_State) -> c_int {
 unsafe extern "C-unwind" fn payload(l: *mut lua_State) -> c_int {
     // SAFETY: the running thread of this call.
     let m = unsafe { this(l, "payload") };
+    if m.multi || matches!(m.payload, Payload::Nil) {
+        // SAFETY: as above; the message stays at index 1.
+        return unsafe { payloads(l, m) };
+    }
+    // The usual case, one value: the message itself.
+    // SAFETY: a free slot (LUA_MINSTACK); index 1 holds the message.
+    unsafe { ffi::lua_pushvalue(l, 1) };
+    1
+}
+
+/// `msg:payload()` of a message of several values (an array of payload
+/// objects) or of none (nil).
+///
+/// # Safety
+/// `l` is the running thread of a C function call, with `m` at index 1.
+#[cold]
+#[inline(never)]
+unsafe fn payloads(l: *mut lua_State, m: &Message) -> c_int {
     match &m.payload {
         Payload::Array(values) if m.multi => {
-            // SAFETY: the running thread, which has a free slot for the
-            // table; each value is pushed then stored.
+            // SAFETY: the running thread; room for the table and a value.
             unsafe { ffi::lua_checkstack(l, 2) };
             let n = values.len().min(i32::MAX as usize) as c_int;
             // SAFETY: a free slot (reserved above).
             unsafe { ffi::lua_createtable(l, n, 0) };
             for (i, v) in values.iter().enumerate() {
-                // SAFETY: the second reserved slot; error and payload
-                // objects are installed in every VM the runtime builds.
+                // SAFETY: the second reserved slot; payload objects are
+                // installed in every VM the runtime builds.
                 unsafe { payload_object::push(l, PayloadObject::of(v.clone())) };
                 // SAFETY: the table at -2, the object on top (popped).
                 unsafe { ffi::lua_rawseti(l, -2, (i + 1) as ffi::lua_Integer) };
             }
         }
         // SAFETY: a free slot (LUA_MINSTACK).
-        Payload::Nil => unsafe { ffi::lua_pushnil(l) },
-        // SAFETY: a free slot; index 1 holds the message.
-        _ => unsafe { ffi::lua_pushvalue(l, 1) },
+        _ => unsafe { ffi::lua_pushnil(l) },
     }
     1
 }

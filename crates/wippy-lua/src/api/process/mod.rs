@@ -88,7 +88,6 @@ pub(crate) fn register(m: &mut Exports<'_>) -> mlua::Result<()> {
     m.for_prelude("completion", super::process_fn(m.lua(), completion)?)?;
     m.for_prelude("spawn", super::process_fn(m.lua(), spawn::spawner)?)?;
     m.for_prelude("exec_spawn", super::process_fn(m.lua(), spawn::exec_spawn)?)?;
-    m.for_prelude("lookup", super::process_fn(m.lua(), lookup)?)?;
     Ok(())
 }
 
@@ -183,7 +182,7 @@ fn register_name(
 }
 
 /// `process.registry.lookup(name)` → the pid string, or `nil, err`
-/// NotFound `name not registered` (also the prelude's `rt.lookup`).
+/// NotFound `name not registered`.
 fn lookup(lua: &Lua, _: &ProcData, e: &ShardEnv, name: String) -> mlua::Result<MultiValue> {
     match e.host.node.lookup(&name) {
         Some(pid) => one(Value::String(lua.create_string(pid.to_string())?)),

@@ -212,6 +212,7 @@ fn deliver(env: &ShardEnv, to: wippy_process::Pid, messages: Vec<Message>) {
 }
 
 /// `pid`: a spawn's success.
+#[inline]
 fn pid_result(lua: &Lua, pid: wippy_process::Pid) -> mlua::Result<MultiValue> {
     let mut text = String::with_capacity(32);
     pid.write_to(&mut text);
@@ -337,6 +338,7 @@ struct Request<'a> {
 
 impl<'a> Request<'a> {
     /// A spawn with the caller's context, no options.
+    #[inline]
     fn plain(
         what: &'a str,
         action: &'static str,
