@@ -64,9 +64,10 @@ impl Error {
         }
     }
 
-    /// The error as Lua code sees it (`nil, err`): its [`Error::kind`], and
-    /// Wippy's text where Wippy has the same failure (`process not found`,
-    /// `name already registered`, `cannot send to @ topics`).
+    /// The error as Lua code sees it (`nil, err`): its [`Error::kind`], not
+    /// retryable, and Wippy's text where Wippy has the same failure
+    /// (`process not found`, `name already registered`, `cannot send to @
+    /// topics`).
     pub fn to_exit_error(&self) -> ExitError {
         let message = match self {
             Error::NoProcess(_) => "process not found".to_owned(),
@@ -75,7 +76,7 @@ impl Error {
             Error::ReservedTopic(_) => "cannot send to @ topics".to_owned(),
             other => other.to_string(),
         };
-        ExitError::with_kind(self.kind(), message)
+        ExitError::non_retryable(self.kind(), message)
     }
 }
 
@@ -120,6 +121,7 @@ mod tests {
         for (e, kind, text) in cases {
             let lua = e.to_exit_error();
             assert_eq!((lua.kind(), lua.message()), (&kind, text), "{e:?}");
+            assert_eq!(lua.is_retryable(), Some(false));
         }
     }
 }

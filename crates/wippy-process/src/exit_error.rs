@@ -183,6 +183,13 @@ impl ExitError {
         }))
     }
 
+    /// An error of `kind` that says retrying will not help: what a runtime
+    /// module's failure is (Wippy's module errors are not retryable, and
+    /// Lua code sees `err:retryable() == false`).
+    pub fn non_retryable(kind: ErrorKind, message: impl Into<String>) -> ExitError {
+        ExitError::with_kind(kind, message).retryable(false)
+    }
+
     /// The same error, saying whether retrying may help.
     pub fn retryable(mut self, retryable: bool) -> ExitError {
         self.0.retryable = Some(retryable);

@@ -32,7 +32,7 @@ pub(crate) fn register(m: &mut Exports<'_>) -> mlua::Result<()> {
         .create_function(|lua, (kind, msg): (String, String)| {
             error_value(
                 lua,
-                ExitError::with_kind(ErrorKind::from(kind.as_str()), msg),
+                ExitError::non_retryable(ErrorKind::from(kind.as_str()), msg),
             )
         })?;
     m.for_prelude("error", make)?;
@@ -42,9 +42,10 @@ pub(crate) fn register(m: &mut Exports<'_>) -> mlua::Result<()> {
     m.function("call_stack", call_stack)
 }
 
-/// `nil, err`: a failure of `kind`, as natives return it.
+/// `nil, err`: a failure of `kind`, as natives return it (not retryable,
+/// as Wippy's module errors).
 pub(crate) fn fail(lua: &Lua, kind: ErrorKind, msg: impl Into<String>) -> mlua::Result<MultiValue> {
-    fail_with(lua, ExitError::with_kind(kind, msg))
+    fail_with(lua, ExitError::non_retryable(kind, msg))
 }
 
 /// `nil, err` for an error value built by the caller.

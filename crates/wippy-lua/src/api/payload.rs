@@ -118,7 +118,7 @@ fn to_value(p: &PayloadObject) -> Result<Payload, ExitError> {
         JSON => {
             let text = text_of(&p.value);
             let json: serde_json::Value = serde_json::from_slice(text).map_err(|e| {
-                ExitError::with_kind(ErrorKind::Internal, format!("invalid JSON payload: {e}"))
+                ExitError::non_retryable(ErrorKind::Internal, format!("invalid JSON payload: {e}"))
             })?;
             Ok(from_json(json))
         }
@@ -186,7 +186,7 @@ fn transcoded(p: &PayloadObject, to: &str) -> Result<PayloadObject, ExitError> {
 }
 
 fn internal(msg: impl Into<String>) -> ExitError {
-    ExitError::with_kind(ErrorKind::Internal, msg)
+    ExitError::non_retryable(ErrorKind::Internal, msg)
 }
 
 /// A value as Go's `%v` prints it, which is what Wippy's Lua → text route

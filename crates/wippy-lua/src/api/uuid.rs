@@ -40,10 +40,7 @@ pub(crate) fn register(m: &mut Exports<'_>) -> mlua::Result<()> {
 
 /// `nil, err`: the module's failure (Invalid, not retryable).
 fn invalid(lua: &Lua, msg: &str) -> mlua::Result<MultiValue> {
-    fail_with(
-        lua,
-        ExitError::with_kind(ErrorKind::Invalid, msg).retryable(false),
-    )
+    fail_with(lua, ExitError::non_retryable(ErrorKind::Invalid, msg))
 }
 
 /// A generated UUID as its standard text.

@@ -47,7 +47,10 @@ unsafe extern "C-unwind" fn send(l: *mut lua_State) -> c_int {
         || unsafe {
             nil_error(
                 l,
-                ExitError::with_kind(ErrorKind::Internal, "process.send called outside a process"),
+                ExitError::non_retryable(
+                    ErrorKind::Internal,
+                    "process.send called outside a process",
+                ),
             )
         },
     )
@@ -64,7 +67,7 @@ unsafe fn send_for(l: *mut lua_State, p: &ProcData, env: &ShardEnv) -> c_int {
     // the conversions).
     let top = unsafe { ffi::lua_gettop(l) };
     if top < 2 {
-        let e = ExitError::with_kind(
+        let e = ExitError::non_retryable(
             ErrorKind::Invalid,
             "process.send needs a destination and a topic",
         );
@@ -120,7 +123,7 @@ unsafe fn send_for(l: *mut lua_State, p: &ProcData, env: &ShardEnv) -> c_int {
     let payload = match payload {
         Ok(p) => p,
         // SAFETY: the running thread of a C function call.
-        Err(e) => return unsafe { nil_error(l, ExitError::with_kind(ErrorKind::Invalid, e)) },
+        Err(e) => return unsafe { nil_error(l, ExitError::non_retryable(ErrorKind::Invalid, e)) },
     };
     let topic = SendTopic {
         topic,
@@ -144,7 +147,7 @@ unsafe fn send_for(l: *mut lua_State, p: &ProcData, env: &ShardEnv) -> c_int {
 /// registered name (Wippy's text).
 #[cold]
 fn unresolved(dest: &str) -> ExitError {
-    ExitError::with_kind(
+    ExitError::non_retryable(
         ErrorKind::NotFound,
         format!("could not resolve '{dest}' as PID or registered name"),
     )
@@ -154,7 +157,7 @@ fn unresolved(dest: &str) -> ExitError {
 /// denial itself is in the audit log).
 #[cold]
 fn denied(dest: &str) -> ExitError {
-    ExitError::with_kind(
+    ExitError::non_retryable(
         ErrorKind::PermissionDenied,
         format!("not allowed to send: {dest}"),
     )

@@ -69,6 +69,8 @@ function M.main()
 
     -- send: failures
     out.send_dead = why(process.send("{app:workers|0x7fff}", "t", 1))
+    -- a module's failure is not retryable (Wippy's)
+    out.retryable = select(2, process.send("{app:workers|0x7fff}", "t", 1)):retryable()
     out.send_unknown = why(process.send("nobody", "t", 1))
     out.send_at = why(process.send(me, "@x", 1))
     out.send_function = why(process.send(me, "t", function() end))
@@ -184,6 +186,7 @@ fn the_process_api_fails_and_succeeds_as_wippys() {
     assert!(b("same_channels"), "{r:?}");
 
     assert_eq!(text(&r, "send_dead"), "nil|NotFound|process not found");
+    assert_eq!(r.get("retryable"), Some(&Payload::Bool(false)));
     assert_eq!(
         text(&r, "send_unknown"),
         "nil|NotFound|could not resolve 'nobody' as PID or registered name"

@@ -387,7 +387,7 @@ fn get_options(lua: &Lua, p: &ProcData, _: &ShardEnv, (): ()) -> mlua::Result<Ta
 /// (the valid ones are applied all the same).
 fn set_options(lua: &Lua, p: &ProcData, e: &ShardEnv, opts: Value) -> mlua::Result<MultiValue> {
     let refuse = |msg: String| -> mlua::Result<MultiValue> {
-        let err = error_value(lua, ExitError::with_kind(ErrorKind::Invalid, msg))?;
+        let err = error_value(lua, ExitError::non_retryable(ErrorKind::Invalid, msg))?;
         Ok(MultiValue::from_vec(vec![Value::Boolean(false), err]))
     };
     let Value::Table(opts) = opts else {

@@ -69,7 +69,7 @@ pub(crate) fn exec_spawn(
     if entry.parse::<EntryId>().is_err() {
         return fail_with(
             lua,
-            ExitError::with_kind(
+            ExitError::non_retryable(
                 ErrorKind::Invalid,
                 "invalid process ID format (namespace:name required)",
             ),
@@ -223,7 +223,7 @@ fn pid_result(lua: &Lua, pid: wippy_process::Pid) -> mlua::Result<MultiValue> {
 
 /// `nil, err` of kind Invalid.
 fn invalid(lua: &Lua, msg: String) -> mlua::Result<MultiValue> {
-    fail_with(lua, ExitError::with_kind(ErrorKind::Invalid, msg))
+    fail_with(lua, ExitError::non_retryable(ErrorKind::Invalid, msg))
 }
 
 /// What a Spawner gives a child instead of the spawner's own actor and
@@ -369,21 +369,23 @@ impl<'a> Request<'a> {
 /// Wippy has the failure).
 fn host_failure(what: &str, e: HostError) -> ExitError {
     match e {
-        HostError::UnknownHost(_) => ExitError::with_kind(ErrorKind::NotFound, "host not found"),
+        HostError::UnknownHost(_) => {
+            ExitError::non_retryable(ErrorKind::NotFound, "host not found")
+        }
         HostError::UnknownEntry(_) => {
-            ExitError::with_kind(ErrorKind::NotFound, "factory not found")
+            ExitError::non_retryable(ErrorKind::NotFound, "factory not found")
         }
         HostError::Kernel(e) => e.to_exit_error(),
         e @ HostError::NotRunnable { .. } => {
-            ExitError::with_kind(ErrorKind::Invalid, format!("process.{what}: {e}"))
+            ExitError::non_retryable(ErrorKind::Invalid, format!("process.{what}: {e}"))
         }
         e @ HostError::HostFull { .. } => {
-            ExitError::with_kind(ErrorKind::LimitExceeded, format!("process.{what}: {e}"))
+            ExitError::non_retryable(ErrorKind::LimitExceeded, format!("process.{what}: {e}"))
         }
         e @ HostError::ShutDown(_) => {
-            ExitError::with_kind(ErrorKind::Unavailable, format!("process.{what}: {e}"))
+            ExitError::non_retryable(ErrorKind::Unavailable, format!("process.{what}: {e}"))
         }
-        e => ExitError::with_kind(ErrorKind::Internal, format!("process.{what}: {e}")),
+        e => ExitError::non_retryable(ErrorKind::Internal, format!("process.{what}: {e}")),
     }
 }
 
@@ -414,7 +416,7 @@ fn spawn_with(
     let Some(app) = env.host.app.upgrade() else {
         return fail_with(
             lua,
-            ExitError::with_kind(ErrorKind::Unavailable, "the app is shutting down"),
+            ExitError::non_retryable(ErrorKind::Unavailable, "the app is shutting down"),
         );
     };
     for (action, resource, text) in [
@@ -426,7 +428,10 @@ fn spawn_with(
             if req.raise_denials {
                 return Err(mlua::Error::runtime(msg));
             }
-            return fail_with(lua, ExitError::with_kind(ErrorKind::PermissionDenied, msg));
+            return fail_with(
+                lua,
+                ExitError::non_retryable(ErrorKind::PermissionDenied, msg),
+            );
         }
     }
     // The child's context: ours, with what the Spawner added.
@@ -445,7 +450,7 @@ fn spawn_with(
             }
             return fail_with(
                 lua,
-                ExitError::with_kind(ErrorKind::PermissionDenied, denied.to_string()),
+                ExitError::non_retryable(ErrorKind::PermissionDenied, denied.to_string()),
             );
         }
         child = child.with_principal(principal);
