@@ -348,7 +348,7 @@ impl Booted {
             }
             let node = rt.node().clone();
             for cell in node.cells() {
-                let _ = node.cancel(None, cell.pid(), grace / 2);
+                let _ = node.cancel(None, cell.pid(), grace / 2, "runtime stopping");
             }
             let deadline = std::time::Instant::now() + grace / 2;
             while node.stats().live > 2 && std::time::Instant::now() < deadline {

@@ -235,7 +235,12 @@ fn interrupted(booted: &Booted, entry: &str, pid: Pid, rx: &Receiver<ExitResult>
         "wippy: interrupted; stopping {entry} within {stop:?} (press Ctrl+C again to force exit)"
     );
     signals::announce_shutdown();
-    if booted.rt.node().cancel(None, pid, stop).is_err() {
+    if booted
+        .rt
+        .node()
+        .cancel(None, pid, stop, "runtime stopping")
+        .is_err()
+    {
         // It ended just now: its result is on its way.
     }
     // The node terminates it at the deadline, so its EXIT follows soon

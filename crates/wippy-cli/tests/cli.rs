@@ -553,7 +553,7 @@ fn a_service_runs_as_its_lifecycle_actor_and_denials_are_audit_events() {
             "no {field} in the audit line {audit:?}"
         );
     }
-    run.wait_for("spawn: nil not allowed to process.spawn: app:svc");
+    run.wait_for("spawn: nil not allowed to spawn process: app:svc");
     run.interrupt();
     assert_eq!(run.exit_within(Duration::from_secs(3)), 0);
 }

@@ -87,6 +87,8 @@ pub(crate) enum Record {
         from: Option<Pid>,
         target: Pid,
         within: Duration,
+        /// What the canceller gave as its reason (`""` for none).
+        reason: String,
     },
     /// Terminate `target`.
     Terminate { asker: usize, target: Pid },
@@ -199,12 +201,14 @@ impl Encoder {
         from: Option<Pid>,
         target: Pid,
         within: Duration,
+        reason: &str,
     ) {
         self.u8(CANCEL);
         self.asker(asker);
         self.opt_pid(from);
         self.pid(target);
         self.varint(within.as_millis().min(u64::MAX.into()) as u64);
+        self.str(reason);
         self.records += 1;
     }
 
@@ -305,6 +309,7 @@ impl Decoder<'_> {
                 from: self.opt_pid()?,
                 target: self.pid()?,
                 within: Duration::from_millis(self.varint("cancel deadline")?),
+                reason: self.str("cancel reason")?.to_owned(),
             },
             TERMINATE => Record::Terminate {
                 asker: self.asker()?,
@@ -395,7 +400,13 @@ mod tests {
         e.unlink(a, b);
         e.exit(a, b, &Ok(Payload::Int(3)));
         e.link_exit(a, b, &Err(ExitError::new("boom")));
-        e.cancel(Asker::Runtime, Some(a), b, Duration::from_millis(1500));
+        e.cancel(
+            Asker::Runtime,
+            Some(a),
+            b,
+            Duration::from_millis(1500),
+            "bye",
+        );
         e.terminate(Asker::Runtime, b);
         e.down();
         e.spawn(Asker::Runtime, Asker::Runtime, &order);
@@ -454,7 +465,8 @@ mod tests {
                     asker: 0,
                     from: Some(a),
                     target: b,
-                    within: Duration::from_millis(1500)
+                    within: Duration::from_millis(1500),
+                    reason: "bye".into()
                 },
                 Record::Terminate {
                     asker: 0,

@@ -215,6 +215,7 @@ impl Shared {
                 from,
                 target,
                 within,
+                reason,
             } => {
                 if ok(from, target)
                     && self
@@ -222,7 +223,7 @@ impl Shared {
                         .check_on(d.resolved(asker), from, "process.cancel", target)
                         .is_ok()
                 {
-                    let _ = self.node.cancel(from, target, within);
+                    let _ = self.node.cancel(from, target, within, &reason);
                 }
             }
             Record::Terminate { asker, target } => {

@@ -62,10 +62,12 @@ impl wippy_process::Remote for Router {
         from: Option<Pid>,
         target: Pid,
         within: Duration,
+        reason: &str,
     ) -> Result<(), Error> {
         let asker = asker(&by, from)?;
-        self.shared
-            .push(target.node(), |e| e.cancel(asker, from, target, within))
+        self.shared.push(target.node(), |e| {
+            e.cancel(asker, from, target, within, reason)
+        })
     }
 
     fn terminate(&self, by: Credentials, target: Pid) -> Result<(), Error> {

@@ -169,7 +169,7 @@ fn cancel_and_terminate_reach_processes_of_other_nodes() {
         .unwrap();
     ns[0]
         .node()
-        .cancel(None, polite, std::time::Duration::from_secs(5))
+        .cancel(None, polite, std::time::Duration::from_secs(5), "")
         .unwrap();
     assert!(rx.recv_timeout(WAIT).unwrap(), "CANCEL arrived");
 

@@ -65,8 +65,11 @@ pub trait ProcessHost: Send + Sync + 'static {
 /// The modules built into the runtime, by the name `require` takes. The
 /// `modules:` of an entry or a host may name only these (the registry
 /// checks it at load); libraries are not modules, they come from an
-/// entry's `imports`.
-pub const BUILTIN_MODULES: &[&str] = &["time", "io", "json", "logger", "funcs", "ctx", "security"];
+/// entry's `imports`. `os` is a global as well (Wippy's), which an entry
+/// may also list.
+pub const BUILTIN_MODULES: &[&str] = &[
+    "time", "io", "json", "logger", "funcs", "ctx", "security", "uuid", "os",
+];
 
 /// The modules Wippy has that wippy-rs does not (yet): naming one under
 /// `modules:` is a load error that says so ("module http is not available
@@ -94,7 +97,6 @@ pub const WIPPY_ONLY_MODULES: &[&str] = &[
     "http_client",
     "hub",
     "metrics",
-    "os",
     "pg",
     "queue",
     "registry",
@@ -106,7 +108,6 @@ pub const WIPPY_ONLY_MODULES: &[&str] = &[
     "text",
     "treesitter",
     "tty",
-    "uuid",
     "websocket",
     "workflow",
     "yaml",

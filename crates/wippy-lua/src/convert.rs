@@ -2,21 +2,24 @@
 //!
 //! Everything that crosses a process boundary (messages, spawn arguments,
 //! results) is copied into an owned payload and back, so no Lua object is
-//! ever shared between processes. Functions, threads, userdata, runtime
-//! objects (channels, timers) and cycles cannot be sent; the error names the
-//! path, e.g. `payload.items[3]: function cannot be sent`. Integral numbers
-//! become [`Payload::Int`].
+//! ever shared between processes. Error objects are carried as errors,
+//! payload objects and messages as their values. Functions, threads, other
+//! userdata, runtime objects (channels, timers) and cycles cannot be sent;
+//! the error names the path, e.g. `payload.items[3]: function cannot be
+//! sent`. Integral numbers become [`Payload::Int`].
 
 use mlua::{Lua, Table, Value};
 use wippy_process::Payload;
 
 use crate::ffi::error_object::{self, ErrorObject};
+use crate::ffi::payload::carried_value;
 
 /// Deepest nesting a payload may have.
 pub(crate) const MAX_DEPTH: usize = 64;
 
 /// Converts `value` (found at `root`, e.g. `"payload"`) into an owned payload.
-/// An error object becomes [`Payload::Error`].
+/// An error object becomes [`Payload::Error`]; a payload object, or a
+/// message, its value.
 pub(crate) fn to_payload(lua: &Lua, value: &Value, root: &str) -> Result<Payload, String> {
     let mut path = root.to_owned();
     let mut stack = Vec::new();
@@ -39,9 +42,7 @@ fn convert(
             Err(_) => Payload::Bytes(s.as_bytes().to_vec()),
         },
         Value::Table(t) => table(lua, t, path, stack)?,
-        Value::UserData(_) if let Some(e) = error_object::from_value(lua, value) => {
-            Payload::Error(e.error)
-        }
+        Value::UserData(_) if let Some(p) = carried_value(lua, value) => p,
         other => {
             return Err(format!(
                 "{path}: {} cannot be sent",

@@ -1,5 +1,6 @@
 //! Errors of the process kernel.
 
+use crate::exit_error::{ErrorKind, ExitError};
 use crate::message::Topic;
 use crate::node_id::NodeId;
 use crate::pid::{HostId, Pid};
@@ -65,4 +66,86 @@ pub enum Error {
     /// A scheduler could not start.
     #[error(transparent)]
     Sched(#[from] wippy_sched::SchedError),
+}
+
+impl Error {
+    /// The kind of the error as Lua code sees it (`err:kind()`), Wippy's
+    /// where Wippy has the same failure.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::NoProcess(_) | Error::NameNotFound(_) | Error::NodeNotFound(_) => {
+                ErrorKind::NotFound
+            }
+            Error::MessageTooLarge { .. } => ErrorKind::LimitExceeded,
+            Error::NoCredentials(_) => ErrorKind::PermissionDenied,
+            Error::NameTaken { .. } => ErrorKind::AlreadyExists,
+            Error::InvalidName(_) | Error::ReservedTopic(_) => ErrorKind::Invalid,
+            Error::NotAccepted { .. } => ErrorKind::PermissionDenied,
+            Error::TableFull { .. } => ErrorKind::LimitExceeded,
+            Error::ShutDown => ErrorKind::Unavailable,
+            Error::Sched(_) => ErrorKind::Internal,
+        }
+    }
+
+    /// The error as Lua code sees it (`nil, err`): its [`Error::kind`], not
+    /// retryable, and Wippy's text where Wippy has the same failure
+    /// (`process not found`, `name already registered`, `cannot send to @
+    /// topics`).
+    pub fn to_exit_error(&self) -> ExitError {
+        let message = match self {
+            Error::NoProcess(_) => "process not found".to_owned(),
+            Error::NameTaken { .. } => "name already registered".to_owned(),
+            Error::NameNotFound(_) => "name not registered".to_owned(),
+            Error::ReservedTopic(_) => "cannot send to @ topics".to_owned(),
+            Error::NodeNotFound(_) => "node not found".to_owned(),
+            other => other.to_string(),
+        };
+        ExitError::non_retryable(self.kind(), message)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pid::{HostId, Pid};
+
+    #[test]
+    fn kernel_errors_reach_lua_with_wippys_kinds_and_texts() {
+        let pid = Pid::new(HostId::intern("test:host"), 1);
+        let cases = [
+            (
+                Error::NoProcess(pid),
+                ErrorKind::NotFound,
+                "process not found",
+            ),
+            (
+                Error::NameTaken {
+                    name: "n".into(),
+                    holder: pid,
+                },
+                ErrorKind::AlreadyExists,
+                "name already registered",
+            ),
+            (
+                Error::NameNotFound("n".into()),
+                ErrorKind::NotFound,
+                "name not registered",
+            ),
+            (
+                Error::ReservedTopic("@x".into()),
+                ErrorKind::Invalid,
+                "cannot send to @ topics",
+            ),
+            (
+                Error::ShutDown,
+                ErrorKind::Unavailable,
+                "runtime is shut down",
+            ),
+        ];
+        for (e, kind, text) in cases {
+            let lua = e.to_exit_error();
+            assert_eq!((lua.kind(), lua.message()), (&kind, text), "{e:?}");
+            assert_eq!(lua.is_retryable(), Some(false));
+        }
+    }
 }

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use smol_str::SmolStr;
 
 use crate::payload::Payload;
+use crate::pid::Pid;
 
 /// What kind of failure an error is: Wippy's kinds (the values of the Lua
 /// `errors` table), plus kinds its runtime surfaces elsewhere, plus any
@@ -182,6 +183,13 @@ impl ExitError {
         }))
     }
 
+    /// An error of `kind` that says retrying will not help: what a runtime
+    /// module's failure is (Wippy's module errors are not retryable, and
+    /// Lua code sees `err:retryable() == false`).
+    pub fn non_retryable(kind: ErrorKind, message: impl Into<String>) -> ExitError {
+        ExitError::with_kind(kind, message).retryable(false)
+    }
+
     /// The same error, saying whether retrying may help.
     pub fn retryable(mut self, retryable: bool) -> ExitError {
         self.0.retryable = Some(retryable);
@@ -225,6 +233,16 @@ impl ExitError {
     /// `process terminated`).
     pub fn terminated() -> ExitError {
         ExitError::with_kind(ErrorKind::Internal, "process terminated")
+    }
+
+    /// The error of a process ended because a process linked to it failed
+    /// (Wippy: no kind, `linked process failed`); the details say which
+    /// process and why (`{from = pid, error = err}`).
+    pub fn linked_failure(from: Pid, error: &ExitError) -> ExitError {
+        ExitError::new("linked process failed").details(Payload::map([
+            ("from", Payload::Pid(from)),
+            ("error", Payload::Error(error.clone())),
+        ]))
     }
 
     /// The error of a process whose cancel deadline passed.

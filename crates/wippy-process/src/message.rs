@@ -20,6 +20,23 @@ pub struct Message {
     pub topic: Topic,
     /// The value, owned by the receiver.
     pub payload: Payload,
+    /// The payload is a [`Payload::Array`] of several values sent at once
+    /// (Lua's `process.send(to, topic, a, b)`): a receiver that reads
+    /// payloads one by one gets one per value, a receiver that reads the
+    /// value gets the array.
+    pub multi: bool,
+}
+
+impl Message {
+    /// A message of one value.
+    pub fn new(from: Option<Pid>, topic: impl Into<Topic>, payload: Payload) -> Message {
+        Message {
+            from,
+            topic: topic.into(),
+            payload,
+            multi: false,
+        }
+    }
 }
 
 /// How a process ended: its return value, or an error.
@@ -49,6 +66,9 @@ pub enum Event {
         from: Option<Pid>,
         /// When the process will be terminated if it has not ended.
         deadline: Instant,
+        /// Why, as the canceller said (`""` when it said nothing; a
+        /// supervisor stopping a service says `"service stopping"`).
+        reason: Topic,
     },
 }
 
@@ -69,3 +89,20 @@ pub const EXIT: &str = "pid.exit";
 pub const LINK_DOWN: &str = "pid.link.down";
 /// Kind string of [`Event::Cancel`].
 pub const CANCEL: &str = "pid.cancel";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_message_stays_small() {
+        // A sender costs no tag (a host id is never zero), so the flag of a
+        // message of several values fits in the padding: 80 bytes, what a
+        // message object's userdata holds.
+        assert_eq!(
+            std::mem::size_of::<Option<Pid>>(),
+            std::mem::size_of::<Pid>()
+        );
+        assert!(std::mem::size_of::<Message>() <= 80);
+    }
+}

@@ -92,16 +92,13 @@ pub struct Node {
     pub(crate) inner: Arc<NodeInner>,
 }
 
-/// A message from user code: topics starting with `@` are the runtime's.
-pub(crate) fn message(from: Option<Pid>, topic: Topic, payload: Payload) -> Result<Message, Error> {
+/// Refuses a topic of user code that starts with `@` (the runtime's).
+#[inline]
+fn reserved(topic: &Topic) -> Result<(), Error> {
     if topic.starts_with('@') {
-        return Err(Error::ReservedTopic(topic));
+        return Err(Error::ReservedTopic(topic.clone()));
     }
-    Ok(Message {
-        from,
-        topic,
-        payload,
-    })
+    Ok(())
 }
 
 impl Node {
@@ -177,10 +174,11 @@ impl Node {
     }
 
     /// Sends a message: fire and forget, FIFO per sender→receiver pair.
-    /// Sending to a process that has ended is not an error (it is counted in
-    /// [`NodeStats::dead_letters`]); topics starting with `@` are reserved,
-    /// and a receiver whose host refuses the sender's host
-    /// ([`Home::accepts`](crate::Home::accepts)) is [`Error::NotAccepted`].
+    /// Topics starting with `@` are reserved ([`Error::ReservedTopic`]);
+    /// a receiver whose host refuses the sender's host
+    /// ([`Home::accepts`](crate::Home::accepts)) is [`Error::NotAccepted`];
+    /// a process that has ended (or never lived) is [`Error::NoProcess`],
+    /// and the message is counted in [`NodeStats::dead_letters`].
     pub fn send(
         &self,
         from: Option<Pid>,
@@ -188,24 +186,31 @@ impl Node {
         topic: impl Into<Topic>,
         payload: Payload,
     ) -> Result<(), Error> {
-        // Tested before the message is made, so the local path builds it
-        // in place as it did before pids had nodes.
+        self.send_message(to, Message::new(from, topic, payload))
+    }
+
+    /// [`Node::send`] of a whole message (one whose payload is several
+    /// values, [`Message::multi`]); its sender is `msg.from`.
+    pub fn send_message(&self, to: Pid, msg: Message) -> Result<(), Error> {
+        reserved(&msg.topic)?;
         if to.node() != self.inner.node_id {
-            return self.send_elsewhere(from, to, topic.into(), payload);
+            return self.send_elsewhere(to, msg);
         }
-        let msg = message(from, topic.into(), payload)?;
+        let from = msg.from;
         match self.with_cell(to, |c| c.accepts(from).map(|()| c.deliver(msg))) {
-            Some(Ok(true)) => {}
-            Some(Err(refused)) => return Err(refused),
-            Some(Ok(false)) | None => self.dead_letter(),
+            Some(Ok(true)) => Ok(()),
+            Some(Err(refused)) => Err(refused),
+            Some(Ok(false)) | None => {
+                self.dead_letter();
+                Err(Error::NoProcess(to))
+            }
         }
-        Ok(())
     }
 
     /// [`Node::send`] to the process of `cell` (from [`Node::cell`]): the
     /// same rules, without the process-table lookup. For a sender that
     /// keeps the cell of a peer it sends to over and over; the cell of a
-    /// process that has ended takes no messages (they are dead letters).
+    /// process that has ended takes no messages ([`Error::NoProcess`]).
     ///
     /// ```
     /// use wippy_process::{Payload, Runtime};
@@ -231,10 +236,16 @@ impl Node {
         topic: impl Into<Topic>,
         payload: Payload,
     ) -> Result<(), Error> {
-        let msg = message(from, topic.into(), payload)?;
-        cell.accepts(from)?;
+        self.send_message_to(cell, Message::new(from, topic, payload))
+    }
+
+    /// [`Node::send_to`] of a whole message (see [`Node::send_message`]).
+    pub fn send_message_to(&self, cell: &Arc<ProcessCell>, msg: Message) -> Result<(), Error> {
+        reserved(&msg.topic)?;
+        cell.accepts(msg.from)?;
         if !cell.deliver(msg) {
             self.dead_letter();
+            return Err(Error::NoProcess(cell.pid()));
         }
         Ok(())
     }
@@ -412,15 +423,27 @@ impl Node {
         }
     }
 
-    /// Delivers CANCEL to `target`; if it has not ended `within` the given
-    /// time, it is terminated with error `"cancelled: deadline exceeded"`.
-    pub fn cancel(&self, from: Option<Pid>, target: Pid, within: Duration) -> Result<(), Error> {
+    /// Delivers CANCEL (with `reason`, `""` for none) to `target`; if it
+    /// has not ended `within` the given time, it is terminated with error
+    /// `"cancelled: deadline exceeded"`.
+    pub fn cancel(
+        &self,
+        from: Option<Pid>,
+        target: Pid,
+        within: Duration,
+        reason: &str,
+    ) -> Result<(), Error> {
         if target.node() != self.inner.node_id {
-            return self.cancel_elsewhere(from, target, within);
+            return self.cancel_elsewhere(from, target, within, reason);
         }
         let deadline = Instant::now() + within;
         let cell = self.cell(target).ok_or(Error::NoProcess(target))?;
-        if !cell.deliver_event(Event::Cancel { from, deadline }) {
+        let reason = reason.into();
+        if !cell.deliver_event(Event::Cancel {
+            from,
+            deadline,
+            reason,
+        }) {
             return Err(Error::NoProcess(target));
         }
         let node = self.clone();
@@ -530,9 +553,7 @@ impl Node {
                         error: error.clone(),
                     });
                 } else {
-                    p.kill(ExitError::new(format!(
-                        "linked process {pid} failed: {error}"
-                    )));
+                    p.kill(ExitError::linked_failure(pid, error));
                 }
             }
         }

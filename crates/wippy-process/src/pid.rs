@@ -14,6 +14,7 @@
 //! only grows; hosts are few.
 
 use std::fmt;
+use std::num::NonZeroU32;
 use std::str::FromStr;
 use std::sync::{OnceLock, RwLock};
 
@@ -22,8 +23,11 @@ use ahash::AHashMap;
 use crate::node_id::NodeId;
 
 /// The interned id of a process host (e.g. `app:workers`).
+///
+/// Held as the interner's index plus one: never zero, so an
+/// `Option<Pid>` (a message's sender) is no bigger than a [`Pid`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct HostId(u32);
+pub struct HostId(NonZeroU32);
 
 /// Names are leaked to `&'static str`: they are few, never removed, and so
 /// can be read without the lock once a thread has seen them.
@@ -57,13 +61,18 @@ impl HostId {
         }
         let mut table = interner().write().unwrap_or_else(|e| e.into_inner());
         if let Some(&id) = table.ids.get(name) {
-            return HostId(id);
+            return HostId::of_index(id);
         }
         let id = u32::try_from(table.names.len()).expect("fewer than 2^32 host names");
         let name: &'static str = Box::leak(name.into());
         table.names.push(name);
         table.ids.insert(name, id);
-        HostId(id)
+        HostId::of_index(id)
+    }
+
+    /// The id of interner index `ix`.
+    fn of_index(ix: u32) -> HostId {
+        HostId(NonZeroU32::new(ix.wrapping_add(1)).expect("fewer than 2^32 - 1 host names"))
     }
 
     /// The id of an already interned name.
@@ -78,7 +87,7 @@ impl HostId {
         }
         let recent = RECENT.get();
         if let Some((_, id)) = recent.iter().flatten().find(|(n, _)| *n == name) {
-            return Some(HostId(*id));
+            return Some(HostId::of_index(*id));
         }
         let table = interner().read().unwrap_or_else(|e| e.into_inner());
         let id = *table.ids.get(name)?;
@@ -88,13 +97,13 @@ impl HostId {
         next[0] = Some((leaked, id));
         next[1..].copy_from_slice(&recent[..WAYS - 1]);
         RECENT.set(next);
-        Some(HostId(id))
+        Some(HostId::of_index(id))
     }
 
     /// The host's name.
     pub fn name(self) -> &'static str {
         let table = interner().read().unwrap_or_else(|e| e.into_inner());
-        table.names[self.0 as usize]
+        table.names[self.index() as usize]
     }
 
     /// Calls `f` with the host's name, from a per-thread copy of the
@@ -104,7 +113,7 @@ impl HostId {
             static NAMES: std::cell::RefCell<Vec<Option<&'static str>>> =
                 const { std::cell::RefCell::new(Vec::new()) };
         }
-        let ix = self.0 as usize;
+        let ix = self.index() as usize;
         NAMES.with(|names| {
             let mut names = names.borrow_mut();
             if names.len() <= ix {
@@ -118,7 +127,7 @@ impl HostId {
 
     /// The raw index (stable for the life of the OS process).
     pub fn index(self) -> u32 {
-        self.0
+        self.0.get() - 1
     }
 }
 

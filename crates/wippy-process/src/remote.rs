@@ -27,10 +27,9 @@ use std::time::Duration;
 
 use crate::cell::Residence;
 use crate::error::Error;
-use crate::message::{Event, ExitError, Message, Topic};
+use crate::message::{Event, ExitError, Message};
 use crate::node::Node;
 use crate::node_id::NodeId;
-use crate::payload::Payload;
 use crate::pid::Pid;
 
 /// What a process acts as, as its home gives it (a principal of the
@@ -92,6 +91,7 @@ pub trait Remote: Any + Send + Sync {
         from: Option<Pid>,
         target: Pid,
         within: Duration,
+        reason: &str,
     ) -> Result<(), Error>;
 
     /// Ends `target` with error `"terminated"`.
@@ -182,16 +182,9 @@ impl Node {
     /// [`Node::send`] of `msg` to a pid of another node.
     #[cold]
     #[inline(never)]
-    pub(crate) fn send_elsewhere(
-        &self,
-        from: Option<Pid>,
-        to: Pid,
-        topic: Topic,
-        payload: Payload,
-    ) -> Result<(), Error> {
-        let msg = crate::node::message(from, topic, payload)?;
+    pub(crate) fn send_elsewhere(&self, to: Pid, msg: Message) -> Result<(), Error> {
         match self.elsewhere(to)? {
-            Elsewhere::Here(to) => self.send(msg.from, to, msg.topic, msg.payload),
+            Elsewhere::Here(to) => self.send_message(to, msg),
             Elsewhere::Remote(r) => r.send(self.credentials(msg.from), to, msg),
         }
     }
@@ -268,10 +261,11 @@ impl Node {
         from: Option<Pid>,
         target: Pid,
         within: Duration,
+        reason: &str,
     ) -> Result<(), Error> {
         match self.elsewhere(target)? {
-            Elsewhere::Here(target) => self.cancel(from, target, within),
-            Elsewhere::Remote(r) => r.cancel(self.credentials(from), from, target, within),
+            Elsewhere::Here(target) => self.cancel(from, target, within, reason),
+            Elsewhere::Remote(r) => r.cancel(self.credentials(from), from, target, within, reason),
         }
     }
 

@@ -4,7 +4,8 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use wippy_process::{
-    Context, Event, ExitError, NativeHost, Payload, Pid, Process, Runtime, SpawnOptions, Step,
+    Context, ErrorKind, Event, ExitError, NativeHost, Payload, Pid, Process, Runtime, SpawnOptions,
+    Step,
 };
 
 const TIMEOUT: Duration = Duration::from_secs(10);
@@ -134,6 +135,21 @@ fn monitored_child_normal_exit_delivers_value() {
     );
 }
 
+/// The failed partner and its error message, from the error a process
+/// ended with because of a link: Wippy's text and kind, with which process
+/// failed, and why, as the details.
+fn linked_cause(e: &ExitError) -> (Pid, String) {
+    assert_eq!(e.message(), "linked process failed");
+    assert_eq!(e.kind(), &ErrorKind::Unknown);
+    let details = e.details_payload().expect("details");
+    match (details.get("from"), details.get("error")) {
+        (Some(Payload::Pid(from)), Some(Payload::Error(cause))) => {
+            (*from, cause.message().to_owned())
+        }
+        other => panic!("unexpected details {other:?}"),
+    }
+}
+
 #[test]
 fn linked_abnormal_exit_terminates_partner_that_does_not_trap() {
     let (rt, host) = runtime(2);
@@ -159,7 +175,7 @@ fn linked_abnormal_exit_terminates_partner_that_does_not_trap() {
             result: Err(e),
         } => {
             assert_eq!(from, partner);
-            assert!(e.message().contains("crasher died"), "{e}");
+            assert_eq!(linked_cause(&e).1, "crasher died");
         }
         other => panic!("unexpected {other:?}"),
     }
@@ -282,8 +298,7 @@ fn linked_parent_crash_terminates_its_child() {
             result: Err(e),
         } => {
             assert_eq!(from, child);
-            assert!(e.message().contains("parent crashed"), "{e}");
-            assert!(e.message().contains(&parent.to_string()), "{e}");
+            assert_eq!(linked_cause(&e), (parent, "parent crashed".to_owned()));
         }
         other => panic!("unexpected {other:?}"),
     }
@@ -353,7 +368,7 @@ fn link_and_unlink_between_running_processes() {
             result: Err(e),
         } => {
             assert_eq!(from, victim);
-            assert!(e.message().contains("failing failed"), "{e}");
+            assert_eq!(linked_cause(&e), (failing, "failing failed".to_owned()));
         }
         other => panic!("unexpected {other:?}"),
     }
@@ -400,14 +415,14 @@ fn cancel_delivers_cancel_then_terminates_at_deadline() {
     let polite = host
         .spawn_async(SpawnOptions::default(), |cx| async move {
             match cx.next_event().await {
-                Event::Cancel { .. } => Ok(Payload::Str("cancelled politely".into())),
+                Event::Cancel { reason, .. } => Ok(Payload::Str(reason)),
                 other => Err(ExitError::new(format!("unexpected {other:?}"))),
             }
         })
         .unwrap();
     rt.node().monitor(w, polite).unwrap();
     rt.node()
-        .cancel(None, polite, Duration::from_secs(5))
+        .cancel(None, polite, Duration::from_secs(5), "cancelled politely")
         .unwrap();
     assert_eq!(
         rx.recv_timeout(TIMEOUT).unwrap(),
@@ -426,7 +441,7 @@ fn cancel_delivers_cancel_then_terminates_at_deadline() {
     rt.node().monitor(w, stubborn).unwrap();
     let start = Instant::now();
     rt.node()
-        .cancel(None, stubborn, Duration::from_millis(50))
+        .cancel(None, stubborn, Duration::from_millis(50), "")
         .unwrap();
     match rx.recv_timeout(TIMEOUT).unwrap() {
         Event::Exit {
@@ -532,7 +547,7 @@ fn stale_pid_never_reaches_the_process_that_reuses_its_slot() {
     }
     let new = reused.expect("slot reused within 100 spawns");
     assert_ne!(new, old);
-    node.send(None, old, "stale", Payload::Nil).unwrap();
+    assert!(node.send(None, old, "stale", Payload::Nil).is_err());
     node.send(None, new, "fresh", Payload::Nil).unwrap();
     assert_eq!(rx.recv_timeout(TIMEOUT).unwrap(), "fresh");
     assert!(node.stats().dead_letters >= 1);
@@ -575,15 +590,28 @@ fn panicking_native_process_ends_with_error_and_runtime_survives() {
 }
 
 #[test]
-fn send_to_dead_pid_is_counted_not_an_error() {
+fn send_to_dead_pid_is_no_process_and_counted() {
     let (rt, host) = runtime(1);
     let pid = host
-        .spawn_async(SpawnOptions::default(), |_| async { Ok(Payload::Nil) })
+        .spawn_async(SpawnOptions::default(), |cx| async move {
+            cx.recv().await;
+            Ok(Payload::Nil)
+        })
         .unwrap();
+    let cell = rt.node().cell(pid).expect("alive until it gets a message");
+    rt.node().send(None, pid, "stop", Payload::Nil).unwrap();
     wait_until("process ends", || !rt.node().is_alive(pid));
     let before = rt.node().stats().dead_letters;
-    rt.node().send(None, pid, "x", Payload::Nil).unwrap();
-    assert_eq!(rt.node().stats().dead_letters, before + 1);
+    assert!(matches!(
+        rt.node().send(None, pid, "x", Payload::Nil),
+        Err(wippy_process::Error::NoProcess(p)) if p == pid
+    ));
+    // Through a cell kept from before the end: the same.
+    assert!(matches!(
+        rt.node().send_to(None, &cell, "x", Payload::Nil),
+        Err(wippy_process::Error::NoProcess(p)) if p == pid
+    ));
+    assert_eq!(rt.node().stats().dead_letters, before + 2);
 }
 
 #[test]

@@ -74,6 +74,7 @@ impl Remote for Recorder {
         from: Option<Pid>,
         target: Pid,
         _: Duration,
+        _: &str,
     ) -> Result<(), Error> {
         self.call(Call::Cancel(from, target));
         Ok(())
@@ -165,7 +166,7 @@ fn monitors_links_cancels_and_terminates_of_remote_pids_go_to_the_router() {
     // Either order of the two pids: the local one is the local side.
     node.link(other, local).unwrap();
     node.unlink(local, other);
-    node.cancel(Some(local), other, Duration::from_secs(1))
+    node.cancel(Some(local), other, Duration::from_secs(1), "")
         .unwrap();
     node.terminate(other).unwrap();
     let got: Vec<Call> = (0..6).map(|_| calls.recv_timeout(WAIT).unwrap()).collect();

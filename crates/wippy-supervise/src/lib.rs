@@ -89,4 +89,5 @@ pub use spec::{
     ChildKind, ChildSpec, Intensity, Restart, Shutdown, StartError, StartFn, Strategy,
     SupervisorSpec,
 };
+pub use stop::STOP_REASON;
 pub use supervisor::{ChildCounts, ChildInfo, ChildRef, ChildState, Supervisor};

@@ -306,6 +306,22 @@ impl Server {
             }
             _ => {}
         }
+        // An error that says retrying cannot help (Wippy: `retryable =
+        // false`, which `return nil, "text"` from a Lua process gives) is
+        // final: the child is not restarted (reference §8.3).
+        if failed
+            && let Some(error) = &child.last_error
+            && error.is_retryable() == Some(false)
+        {
+            child.state = ChildState::GivenUp;
+            tracing::warn!(
+                supervisor = %me,
+                child = %child.spec.id,
+                error = error.message(),
+                "not restarting child: its error is not retryable"
+            );
+            return Ok(());
+        }
         let mut delay = Duration::ZERO;
         if let Some(backoff) = child.spec.backoff {
             if !failed || now.saturating_duration_since(child.started) >= backoff.stable_threshold {

@@ -18,6 +18,10 @@ use wippy_process::{Event, ExitError, ExitResult, Pid};
 use crate::process::Server;
 use crate::spec::{Shutdown, Strategy};
 
+/// The reason of the CANCEL a supervisor stops a child with (Wippy's, for
+/// a service being stopped).
+pub const STOP_REASON: &str = "service stopping";
+
 impl Server {
     /// Waits for the next event until `deadline` (messages wait).
     async fn next_event(&self, deadline: Instant) -> Option<Event> {
@@ -80,7 +84,7 @@ impl Server {
         let node = self.cx.node();
         let asked = match shutdown {
             Shutdown::BrutalKill => node.terminate(pid),
-            Shutdown::Timeout(d) => node.cancel(Some(self.me), pid, d),
+            Shutdown::Timeout(d) => node.cancel(Some(self.me), pid, d, STOP_REASON),
         };
         // A child that has just ended on its own: its EXIT finds no child.
         asked

@@ -38,8 +38,9 @@ pub enum ChildState {
     Restarting,
     /// A transient child that ended without an error: it stays down.
     Exited,
-    /// It failed its [`crate::Backoff::max_attempts`] runs in a row and is
-    /// not restarted any more.
+    /// It is not restarted any more: it failed its
+    /// [`crate::Backoff::max_attempts`] runs in a row, or with an error that
+    /// says retrying cannot help (`retryable` false).
     GivenUp,
 }
 

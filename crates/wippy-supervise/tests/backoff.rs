@@ -128,3 +128,50 @@ fn a_transient_child_that_ends_cleanly_is_not_restarted_even_with_a_backoff() {
     assert_eq!(runs.load(Ordering::SeqCst), 1);
     assert!(sup.stop(sup.stop_bound()));
 }
+
+#[test]
+fn a_child_failing_with_an_error_that_is_not_retryable_is_not_restarted() {
+    let (_rt, host) = runtime(2);
+    let runs = Arc::new(AtomicU32::new(0));
+    let r = runs.clone();
+    // Permanent, with no limit on attempts: only the error stops restarts.
+    let final_error = ChildSpec::native("final", &host, move |_, _| {
+        r.fetch_add(1, Ordering::SeqCst);
+        async { Err(ExitError::new("bad configuration").retryable(false)) }
+    })
+    .backoff(fast(0));
+    let sup = Supervisor::start(&host, root(vec![final_error])).unwrap();
+    common::wait_for("given up", || {
+        common::child(&sup, "final").state == ChildState::GivenUp
+    });
+    let child = common::child(&sup, "final");
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+    assert_eq!(child.restarts, 0);
+    assert_eq!(child.last_error.unwrap().message(), "bad configuration");
+    assert!(sup.stop(sup.stop_bound()));
+    assert_eq!(runs.load(Ordering::SeqCst), 1, "never started again");
+}
+
+#[test]
+fn a_child_failing_with_a_retryable_error_is_restarted() {
+    let (_rt, host) = runtime(2);
+    let runs = Arc::new(AtomicU32::new(0));
+    let r = runs.clone();
+    let retry = ChildSpec::native("retry", &host, move |cx, _| {
+        let run = r.fetch_add(1, Ordering::SeqCst) + 1;
+        async move {
+            if run < 3 {
+                return Err(ExitError::new("busy").retryable(true));
+            }
+            cx.next_event().await;
+            Ok(Payload::Nil)
+        }
+    })
+    .backoff(fast(0));
+    let sup = Supervisor::start(&host, root(vec![retry])).unwrap();
+    common::wait_for("third run", || runs.load(Ordering::SeqCst) >= 3);
+    common::wait_for("running", || {
+        common::child(&sup, "retry").state == ChildState::Running
+    });
+    assert!(sup.stop(sup.stop_bound()));
+}

@@ -663,12 +663,11 @@ entries:
         )
     );
     let e = error_at(&errors, f, "entries[0].modules[3]");
-    assert_eq!(
-        e.suggestion.as_deref(),
-        Some(
-            "built-in modules: time, io, json, logger, funcs, ctx, security; libraries come from imports"
-        )
+    let hint = format!(
+        "built-in modules: {}; libraries come from imports",
+        crate::BUILTIN_MODULES.join(", ")
     );
+    assert_eq!(e.suggestion.as_deref(), Some(hint.as_str()));
     let e = error_at(&errors, f, "entries[1].modules[0]");
     assert_eq!((e.line, e.entry.as_deref()), (12, Some("app:util")));
     assert_eq!(e.suggestion.as_deref(), Some("did you mean json?"));

@@ -1,6 +1,7 @@
 //! The base library as a process sees it: `print`, `require`, `load`,
 //! `pcall` and `collectgarbage`, globals that replace Luau's own (which the
-//! VM removes; see `engine/vm.rs`, `trim_globals`).
+//! VM removes; see `engine/vm.rs`, `trim_globals`), and Wippy's
+//! `subscribe(topic, ch)` / `unsubscribe(ch)` (the prelude's).
 //!
 //! `require(name)` returns a library the entry imports (`imports`, run
 //! once per process in its own environment) or a built-in module the entry
@@ -25,6 +26,8 @@ pub(crate) fn register(m: &mut Exports<'_>) -> mlua::Result<()> {
     m.prelude("loadstring");
     m.prelude_as("load", "loadstring");
     m.function("collectgarbage", collectgarbage)?;
+    m.prelude("subscribe");
+    m.prelude("unsubscribe");
     m.for_prelude("require", super::process_fn(m.lua(), require)?)?;
     m.for_prelude("load_text", m.lua().create_function(load_text)?)?;
     Ok(())

@@ -7,7 +7,10 @@
 //! An error object is a tagged userdata (`ffi/error_object.rs`), so
 //! `type(err) == "userdata"`; it crosses to other processes as the
 //! payload's error value. Natives that fail return `nil, err` through
-//! [`fail`] (or [`fail_with`]).
+//! [`fail`] (or [`fail_with`]); the prelude makes its error objects with
+//! `rt.error(kind, message)`. As in go-lua, the string library takes an
+//! error object where it takes the string worked on (`string.find(err,
+//! "x")`, `ffi/string_subjects.rs`).
 
 use mlua::{Lua, MultiValue, Table, Value};
 use wippy_process::{ErrorKind, ExitError, Payload};
@@ -19,18 +22,30 @@ use crate::ffi::error_object::{self, ErrorObject, Frame};
 /// Lists `errors.*`, and sets up error objects in the VM.
 pub(crate) fn register(m: &mut Exports<'_>) -> mlua::Result<()> {
     install_metatable(m.lua())?;
+    crate::ffi::string_subjects::install(m.lua())?;
     for (name, kind) in ErrorKind::CONSTANTS {
         m.set(name, kind.as_str())?;
     }
+    // The prelude's failures: `rt.error(kind, message)` → an error object.
+    let make = m
+        .lua()
+        .create_function(|lua, (kind, msg): (String, String)| {
+            error_value(
+                lua,
+                ExitError::non_retryable(ErrorKind::from(kind.as_str()), msg),
+            )
+        })?;
+    m.for_prelude("error", make)?;
     m.function("new", new)?;
     m.function("wrap", wrap)?;
     m.function("is", is)?;
     m.function("call_stack", call_stack)
 }
 
-/// `nil, err`: a failure of `kind`, as natives return it.
+/// `nil, err`: a failure of `kind`, as natives return it (not retryable,
+/// as Wippy's module errors).
 pub(crate) fn fail(lua: &Lua, kind: ErrorKind, msg: impl Into<String>) -> mlua::Result<MultiValue> {
-    fail_with(lua, ExitError::with_kind(kind, msg))
+    fail_with(lua, ExitError::non_retryable(kind, msg))
 }
 
 /// `nil, err` for an error value built by the caller.

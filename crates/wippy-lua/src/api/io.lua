@@ -2,13 +2,15 @@
 -- over the prelude's operations. Run once per VM with the prelude's table
 -- and the native that starts a read on the blocking pool.
 local prelude, start = ...
-local await_op = prelude.await_op
+local await_op, new_error = prelude.await_op, prelude.new_error
 
+-- a line, n bytes or all input; nil, err (an error object) at the end of
+-- the input or when the read fails
 local function read(what)
     local v, ok = await_op(start, what)
     if ok ~= true then return nil, ok end -- the read did not start
-    if v == nil then return nil, "end of input" end
-    if type(v) == "table" then return nil, v.error end
+    if v == nil then return nil, new_error("", "end of input") end
+    if type(v) == "table" then return nil, new_error("Internal", v.error) end
     return v
 end
 

@@ -7,10 +7,11 @@ use std::sync::Arc;
 
 use mlua::{Lua, MultiValue, Value, Variadic};
 use wippy_host::{ReadKind, Terminal};
-use wippy_process::{Completion, Payload};
+use wippy_process::{Completion, ErrorKind, Payload};
 
 use super::base::join;
-use super::{Exports, err_pair, ok_true};
+use super::errors::fail;
+use super::{Exports, ok_true};
 use crate::engine::proc_data::ProcData;
 use crate::engine::vm::ShardEnv;
 
@@ -103,6 +104,6 @@ fn start_read(
     });
     match r {
         Ok(()) => ok_true(),
-        Err(err) => err_pair(lua, err),
+        Err(err) => fail(lua, ErrorKind::Internal, err.to_string()),
     }
 }

@@ -34,6 +34,7 @@ use crate::engine::proc_data::ProcData;
 use crate::engine::vm::ShardEnv;
 
 mod base;
+mod casts;
 mod channel;
 mod coroutine;
 mod ctx;
@@ -42,17 +43,23 @@ mod funcs;
 mod io;
 pub(crate) mod json;
 mod logger;
+mod os;
+mod payload;
 mod process;
 pub(crate) mod security;
 pub(crate) mod time;
+mod uuid;
 
 /// Every Lua module, in the order they are built: adding one is a line here.
 const MODULES: &[Module] = &[
     Module(Reach::Globals, base::register),
+    Module(Reach::Globals, casts::register),
     Module(Reach::Global("errors"), errors::register),
     Module(Reach::Global("process"), process::register),
     Module(Reach::Global("channel"), channel::register),
     Module(Reach::Global("coroutine"), coroutine::register),
+    Module(Reach::Global("payload"), payload::register),
+    Module(Reach::GlobalAndRequire("os"), os::register),
     Module(Reach::Require("time"), time::register),
     Module(Reach::Require("funcs"), funcs::register),
     Module(Reach::Require("json"), json::register),
@@ -60,6 +67,7 @@ const MODULES: &[Module] = &[
     Module(Reach::Require("security"), security::register),
     Module(Reach::Require("logger"), logger::register),
     Module(Reach::Require("io"), io::register),
+    Module(Reach::Require("uuid"), uuid::register),
 ];
 
 /// A module: how Lua code reaches it, and the function that lists its names.
@@ -74,6 +82,9 @@ enum Reach {
     /// What `require(name)` returns to an entry that lists it under
     /// `modules`, on a host that grants it.
     Require(&'static str),
+    /// A global table that an entry may also list under `modules` (Wippy's
+    /// `os`): both reach the same table.
+    GlobalAndRequire(&'static str),
 }
 
 /// The prelude: the half of the API written in Lua.
@@ -130,6 +141,11 @@ pub(crate) fn install(lua: &Lua, host: &HostCore, rt: &Table) -> mlua::Result<In
             Reach::Global(name) => globals.raw_set(*name, m.resolve(&prelude)?)?,
             Reach::Require(name) => {
                 modules.insert(*name, m.resolve(&prelude)?);
+            }
+            Reach::GlobalAndRequire(name) => {
+                let v = m.resolve(&prelude)?;
+                globals.raw_set(*name, v.clone())?;
+                modules.insert(*name, v);
             }
         }
     }

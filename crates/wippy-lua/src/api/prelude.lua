@@ -21,6 +21,7 @@ local setmetatable, type, error, tostring, traceback, select =
     setmetatable, type, error, tostring, debug.traceback, select
 
 local IDLE, UPGRADE, PREEMPT = rt.idle_token, rt.upgrade_token, rt.preempt_token
+local rt_error = rt.error -- rt.error(kind, message): an error object
 local BLOCKED = {} -- a managed coroutine waits (yielded to its process's main loop)
 local NIL = rt.nil_sentinel -- stands for nil inside channel buffers
 
@@ -353,15 +354,18 @@ function Chan:send(v)
     q_push(sq, w)
     block(w)
     if w.ok == false then
-        error("send on closed channel", 2)
+        -- closed while this sender waited: Wippy's sender resumes with an
+        -- error rather than raising
+        return nil, rt_error("", "send on closed channel")
     end
     return true
 end
 
+-- closing a closed channel does nothing (Wippy's)
 function Chan:close()
     check_chan(self, "close")
     if self.closed then
-        error("close of closed channel", 2)
+        return
     end
     self.closed = true
     local rq = self.rq
@@ -396,55 +400,71 @@ end
 
 local channel = {}
 
+-- channel.new(size?): unbuffered by default; a negative size is 0
 function channel.new(size)
     if size == nil then
         size = 0
     end
-    if type(size) ~= "number" or size < 0 or size % 1 ~= 0 then
-        error("channel.new: size must be a non-negative integer", 2)
+    if type(size) ~= "number" or size % 1 ~= 0 then
+        error("channel.new: size must be an integer", 2)
+    end
+    if size < 0 then
+        size = 0
     end
     return new_channel(size)
 end
 
-function channel.select(cases)
+-- Whether entry `c` of a select's cases is a channel case.
+local function is_case(c)
+    return type(c) == "table" and getmetatable(c.ch) == "channel"
+end
+
+-- channel.select(cases, default?): the first ready case in array order;
+-- entries that are not channel cases are ignored; with `cases.default =
+-- true` or `default == true` it does not block. A send case on a closed
+-- channel is never chosen.
+function channel.select(cases, default)
     if type(cases) ~= "table" then
         error("channel.select: expected a table of cases", 2)
     end
     local n = #cases
-    if cases.default then
+    local nonblocking = cases.default == true or default == true
+    if nonblocking then
         -- about to answer "nothing is ready" without blocking: look at the
         -- mailbox first
         pump(P)
     end
+    local waitable = 0
     for i = 1, n do
         local c = cases[i]
-        if type(c) ~= "table" or getmetatable(c.ch) ~= "channel" then
-            error("channel.select: case " .. i .. " is not a channel case (use ch:case_receive() or ch:case_send(v))", 2)
-        end
-        local ch = c.ch
-        if c.recv then
-            local ready, v, ok = try_recv(ch)
-            if ready then
-                return { channel = ch, value = v, ok = ok }
-            end
-        else
-            if ch.closed then
-                error("send on closed channel", 2)
-            end
-            if try_send(ch, c.v) then
-                return { channel = ch, ok = true }
+        if is_case(c) then
+            local ch = c.ch
+            if c.recv then
+                waitable = waitable + 1
+                local ready, v, ok = try_recv(ch)
+                if ready then
+                    return { channel = ch, value = v, ok = ok }
+                end
+            elseif not ch.closed then
+                waitable = waitable + 1
+                if try_send(ch, c.v) then
+                    return { channel = ch, value = c.v, ok = true }
+                end
             end
         end
     end
-    if cases.default then
-        return { default = true }
+    if nonblocking then
+        return { default = true, ok = true }
     end
-    if n == 0 then
-        error("channel.select: no cases and no default", 2)
+    if waitable == 0 then
+        error("channel.select: no cases that can ever be ready, and no default", 2)
     end
     local w = { co = co_running(), done = false, value = false, ok = false, case = false }
     for i = 1, n do
         local c = cases[i]
+        if not is_case(c) or (not c.recv and c.ch.closed) then
+            continue
+        end
         local ch = c.ch
         local key = c.recv and "rq" or "sq"
         local q = ch[key]
@@ -456,15 +476,20 @@ function channel.select(cases)
     end
     block(w)
     for i = 1, n do
-        local ch = cases[i].ch
-        local q = ch[cases[i].recv and "rq" or "sq"]
-        if q then
-            q_purge(q, w)
+        local c = cases[i]
+        if is_case(c) then
+            local q = c.ch[c.recv and "rq" or "sq"]
+            if q then
+                q_purge(q, w)
+            end
         end
     end
     local c = cases[w.case]
-    if not c.recv and w.ok == false then
-        error("send on closed channel", 2)
+    if not c.recv then
+        if w.ok == false then
+            error("send on closed channel", 2)
+        end
+        return { channel = c.ch, value = c.v, ok = true }
     end
     return { channel = c.ch, value = w.value, ok = w.ok }
 end
@@ -695,17 +720,23 @@ function M.events()
     return ch
 end
 
+-- process.listen(topic, opts?): the channel of messages on `topic` (raw
+-- values, or message objects with `{message = true}`); listening again to
+-- the same topic gives the same channel, in the mode of the last call.
 function M.listen(topic, opts)
     if type(topic) ~= "string" then
-        error("process.listen: topic must be a string", 2)
+        error("bad argument #1 to 'listen' (string expected, got " .. type(topic) .. ")", 2)
+    end
+    if topic == "" then
+        return nil, rt_error("Invalid", "topic cannot be empty")
     end
     if string.sub(topic, 1, 1) == "@" then
-        error("process.listen: topic " .. topic .. " is reserved", 2)
+        return nil, rt_error("Invalid", "cannot listen to @ topics")
     end
     local raw = true
     if opts ~= nil then
         if type(opts) ~= "table" then
-            error("process.listen: options must be a table", 2)
+            error("bad argument #2 to 'listen' (table expected, got " .. type(opts) .. ")", 2)
         end
         raw = not opts.message
     end
@@ -716,8 +747,10 @@ function M.listen(topic, opts)
         p.listeners = ls
         p.f = bor(p.f, F_LISTEN)
     end
-    if ls[topic] then
-        error("process.listen: topic " .. topic .. " already has a listener", 2)
+    local l = ls[topic]
+    if l and not l.dropped then
+        l.raw = raw
+        return l.ch
     end
     local ch = new_channel(0)
     ls[topic] = { ch = ch, raw = raw }
@@ -725,13 +758,15 @@ function M.listen(topic, opts)
     return ch
 end
 
-function M.unlisten(ch)
-    local p = P
+-- Removes the subscription of channel `ch`; false when it had none.
+local function drop_listener(p, ch)
     local ls = p.listeners
+    local found = false
     if ls then
         for topic, l in pairs(ls) do
-            if l.ch == ch then
+            if l.ch == ch and not l.dropped then
                 ls[topic] = nil
+                found = true
             end
         end
         if next(ls) == nil then
@@ -739,7 +774,67 @@ function M.unlisten(ch)
             p.f = band(p.f, bnot(F_LISTEN))
         end
     end
-    return nil
+    return found
+end
+
+-- process.unlisten(ch): true, and the channel is closed (its receivers get
+-- nil, false); false, err when it listens to nothing. Later messages on
+-- its topic are dropped (they do not go to the inbox), until the topic is
+-- listened to again.
+function M.unlisten(ch)
+    check_chan(ch, "unlisten")
+    local ls = P.listeners
+    local found = false
+    if ls then
+        for _, l in pairs(ls) do
+            if l.ch == ch and not l.dropped then
+                l.dropped = true
+                found = true
+            end
+        end
+    end
+    if not found then
+        return false, rt_error("NotFound", "channel not found")
+    end
+    -- the pump feeds a closed channel nothing: the topic's messages drop
+    ch:close()
+    return true
+end
+
+-- subscribe(topic, ch): messages on `topic` (any topic) go, as raw values,
+-- to the caller's channel `ch`; a topic already bound to another channel
+-- fails with AlreadyExists.
+function M.subscribe(topic, ch)
+    if type(topic) ~= "string" then
+        error("bad argument #1 to 'subscribe' (string expected, got " .. type(topic) .. ")", 2)
+    end
+    check_chan(ch, "subscribe")
+    local p = P
+    local ls = p.listeners
+    if ls and ls[topic] and not ls[topic].dropped then
+        if ls[topic].ch == ch then
+            return true
+        end
+        return nil, rt_error("AlreadyExists", "topic " .. topic .. " is already subscribed to another channel")
+    end
+    if not ls then
+        ls = {}
+        p.listeners = ls
+        p.f = bor(p.f, F_LISTEN)
+    end
+    ls[topic] = { ch = ch, raw = true }
+    pump(p)
+    return true
+end
+
+-- unsubscribe(ch): true, or false, err when `ch` is subscribed to nothing
+-- (the channel stays open: it is the caller's).
+function M.unsubscribe(ch)
+    check_chan(ch, "unsubscribe")
+    if not drop_listener(P, ch) then
+        return false, rt_error("NotFound", "channel not found")
+    end
+    return true
 end
 
 ---------------------------------------------------------------- operations
@@ -1092,6 +1187,40 @@ function M.call(id, ...)
     return t_unpack(v, 1, n)
 end
 
+---------------------------------------------------------------- exec
+local rt_exec_spawn = rt.exec_spawn
+
+-- process.exec(id, host, ...): runs entry `id` on `host` as a child and
+-- waits for it to end: its first return value, nil; or nil, err with the
+-- child's error (Internal when it could not start).
+function M.exec(id, host, ...)
+    must_be_managed(2)
+    local p = P
+    local pid, err = rt_exec_spawn(id, host, ...)
+    if not pid then
+        return nil, err
+    end
+    local w = { co = co_running(), w = false, done = false, value = false, ok = false, case = false }
+    w.w = w
+    local calls = p.calls
+    if not calls then
+        calls = {}
+        p.calls = calls
+        p.f = bor(p.f, F_SIG)
+    end
+    calls[pid] = w
+    pump(p) -- it may have finished already
+    block(w)
+    if not next(calls) then
+        p.calls = nil
+    end
+    local r = w.value
+    if r.error ~= nil then
+        return nil, r.error
+    end
+    return r.value, nil
+end
+
 ---------------------------------------------------------------- spawner
 -- A Spawner holds what the next spawns get. `context` (merged across
 -- chained `with_context` calls, later values winning) is added by Rust over
@@ -1105,7 +1234,14 @@ Spawner.__metatable = "spawner"
 Spawner.__wippy = "spawner"
 
 local function derive(s, key, value)
-    local n = setmetatable({ context = s.context, options = s.options, actor = s.actor, scope = s.scope }, Spawner)
+    local n = setmetatable({
+        context = s.context,
+        options = s.options,
+        actor = s.actor,
+        scope = s.scope,
+        name = s.name,
+        messages = s.messages,
+    }, Spawner)
     if key == "context" or key == "options" then
         if type(value) ~= "table" then
             error("with_" .. key .. ": expected a table, got " .. type(value), 3)
@@ -1142,6 +1278,34 @@ end
 function Spawner:with_scope(s)
     return derive(self, "scope", s)
 end
+-- with_name(n): spawn-or-signal; if a process holds `n`, the spawn starts
+-- nothing and returns its pid (and the messages go to it), else the child
+-- is registered as `n`.
+function Spawner:with_name(name)
+    if type(name) ~= "string" or name == "" then
+        error("with_name: expected a non-empty name, got " .. (name == "" and "an empty string" or type(name)), 2)
+    end
+    return derive(self, "name", name)
+end
+-- with_message(topic, ...): a message delivered right after the start (its
+-- sender is seen as "").
+function Spawner:with_message(topic, ...)
+    if type(topic) ~= "string" then
+        error("with_message: expected a string topic, got " .. type(topic), 2)
+    end
+    if string.sub(topic, 1, 1) == "@" then
+        error("with_message: cannot send to @ topics", 2)
+    end
+    local list = {}
+    if self.messages then
+        for i, m in ipairs(self.messages) do
+            list[i] = m
+        end
+    end
+    list[#list + 1] = table.pack(...)
+    list[#list].topic = topic
+    return derive(self, "messages", list)
+end
 
 local rt_spawn = rt.spawn
 for _, name in ipairs({ "spawn", "spawn_monitored", "spawn_linked", "spawn_linked_monitored" }) do
@@ -1154,6 +1318,7 @@ M.block = block
 M.wake = wake
 M.feed = feed
 M.new_channel = new_channel
+M.new_error = rt_error
 
 function M.current()
     return P

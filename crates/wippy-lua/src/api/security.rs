@@ -21,10 +21,11 @@
 use std::sync::Arc;
 
 use mlua::{FromLua, Lua, MetaMethod, MultiValue, Table, UserData, UserDataMethods, Value};
-use wippy_process::Payload;
+use wippy_process::{ErrorKind, Payload};
 use wippy_security::{Actor, Policy, Scope};
 
-use super::Exports;
+use super::errors::fail;
+use super::{Exports, one};
 use crate::convert::{to_lua, to_payload};
 use crate::engine::proc_data::ProcData;
 use crate::engine::vm::ShardEnv;
@@ -102,14 +103,10 @@ fn policy(lua: &Lua, _: &ProcData, e: &ShardEnv, id: String) -> mlua::Result<Mul
         .app
         .upgrade()
         .and_then(|app| app.policies().get(&id).cloned());
-    let out = match found {
-        Some(p) => vec![Value::UserData(lua.create_userdata(LuaPolicy(p))?)],
-        None => vec![
-            Value::Nil,
-            Value::String(lua.create_string(format!("no security.policy {id}"))?),
-        ],
-    };
-    Ok(MultiValue::from_vec(out))
+    match found {
+        Some(p) => one(Value::UserData(lua.create_userdata(LuaPolicy(p))?)),
+        None => fail(lua, ErrorKind::NotFound, format!("no security.policy {id}")),
+    }
 }
 
 /// `security.new_scope(policies?)` → a scope of those policy objects.

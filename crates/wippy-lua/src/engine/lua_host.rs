@@ -451,11 +451,10 @@ impl ProcessHost for LuaHost {
         if self.core.closed.load(Ordering::Relaxed) {
             return Err(HostError::ShutDown(self.core.name.clone()));
         }
-        let code = self
-            .core
-            .code
-            .get(&req.entry)
-            .map_err(|e| HostError::Load(e.to_string()))?;
+        let code = self.core.code.get(&req.entry).map_err(|e| match e {
+            crate::Error::UnknownEntry(id) => HostError::UnknownEntry(id.to_string()),
+            e => HostError::Load(e.to_string()),
+        })?;
         if !matches!(code.kind, EntryKind::ProcessLua | EntryKind::FunctionLua) {
             return Err(HostError::NotRunnable {
                 entry: req.entry.to_string(),

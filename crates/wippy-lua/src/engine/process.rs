@@ -3,7 +3,7 @@
 use std::rc::Rc;
 
 use mlua::{MultiValue, Table, Thread, Value};
-use wippy_process::{Context, ExitError, ExitResult, Process, Step, Wait};
+use wippy_process::{Context, ErrorKind, ExitError, ExitResult, Process, Step, Wait};
 
 use crate::engine::proc_data::ProcData;
 use crate::engine::vm::{Token, Vm};
@@ -59,6 +59,12 @@ fn is_memory_error(e: &mlua::Error) -> bool {
         mlua::Error::RuntimeError(s) => s.contains("not enough memory"),
         _ => false,
     }
+}
+
+/// A process's failure of its own making (an error raised, an upgrade that
+/// failed): Internal, as Wippy's.
+fn internal(message: impl Into<String>) -> ExitError {
+    ExitError::with_kind(ErrorKind::Internal, message)
 }
 
 /// Readable text of a Lua error: message plus traceback.
@@ -168,7 +174,7 @@ impl LuaProc {
     /// interrupt (no values), an upgrade request, or a stray yield.
     fn outcome(&mut self, r: mlua::Result<MultiValue>) -> Step {
         let vals = match r {
-            Err(e) => return Step::Complete(Err(ExitError::new(error_text(&e)))),
+            Err(e) => return Step::Complete(Err(internal(error_text(&e)))),
             Ok(vals) => vals,
         };
         match vals.front() {
@@ -182,10 +188,10 @@ impl LuaProc {
                 let args: Vec<Value> = it.collect();
                 match self.upgrade(entry, args) {
                     Ok(()) => Step::Yield(Wait::yield_now()),
-                    Err(e) => Step::Complete(Err(ExitError::new(format!("upgrade failed: {e}")))),
+                    Err(e) => Step::Complete(Err(internal(format!("upgrade failed: {e}")))),
                 }
             }
-            Some(_) => Step::Complete(Err(ExitError::new(
+            Some(_) => Step::Complete(Err(internal(
                 "coroutine.yield called in the process's main coroutine (use channels, or coroutine.spawn)",
             ))),
         }
@@ -312,12 +318,16 @@ impl Process for LuaProc {
                 };
                 Step::Idle
             }
-            Resumed::Finished(r) => Step::Complete(r.map_err(ExitError::new)),
+            Resumed::Finished(r) => Step::Complete(r),
+            Resumed::Raised(e) => Step::Complete(Err(e)),
             Resumed::Other(Err(e)) if is_memory_error(&e) => {
-                Step::Complete(Err(ExitError::new(format!(
-                    "memory limit exceeded ({} bytes per process)",
-                    limit.unwrap_or(0)
-                ))))
+                Step::Complete(Err(ExitError::with_kind(
+                    ErrorKind::LimitExceeded,
+                    format!(
+                        "memory limit exceeded ({} bytes per process)",
+                        limit.unwrap_or(0)
+                    ),
+                )))
             }
             Resumed::Other(r) => self.outcome(r),
         }
@@ -336,6 +346,6 @@ pub(crate) struct Failed(pub(crate) String);
 
 impl Process for Failed {
     fn step(&mut self, _cx: &mut Context<'_>) -> Step {
-        Step::Complete(Err(ExitError::new(std::mem::take(&mut self.0))))
+        Step::Complete(Err(internal(std::mem::take(&mut self.0))))
     }
 }

@@ -4,9 +4,10 @@
 //!
 //! Isolation (see `execution.md` §4): the base globals and every library
 //! table are frozen (Luau's sandbox); each process gets its own environment
-//! table whose metatable `__index`es the base; `os`, `debug`, `io` are cut
-//! down to harmless functions; there is no way to load bytecode or reach
-//! another process's thread, environment or state.
+//! table whose metatable `__index`es the base; `debug` and `io` are cut
+//! down to harmless functions, `os` is Wippy's (`api/os.rs`); there is no
+//! way to load bytecode or reach another process's thread, environment or
+//! state.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -109,7 +110,6 @@ impl Vm {
         let lua = Lua::new_with(
             StdLib::COROUTINE
                 | StdLib::TABLE
-                | StdLib::OS
                 | StdLib::STRING
                 | StdLib::UTF8
                 | StdLib::BIT
@@ -235,17 +235,10 @@ fn freeze_all(t: &Table) -> mlua::Result<()> {
     Ok(())
 }
 
-/// Removes what sandboxed code must not reach and keeps the harmless parts
-/// of `os` and `debug` (the API's `base` module puts back safe versions
-/// of `require`, `load`, `collectgarbage` and others).
+/// Removes what sandboxed code must not reach and keeps the harmless part
+/// of `debug` (the API puts back safe versions of `require`, `load`,
+/// `collectgarbage` and others, and Wippy's `os`, `api/os.rs`).
 fn trim_globals(lua: &Lua, g: &Table) -> mlua::Result<()> {
-    if let Ok(os) = g.get::<Table>("os") {
-        let safe = lua.create_table()?;
-        for name in ["time", "clock", "date", "difftime"] {
-            safe.set(name, os.get::<Value>(name)?)?;
-        }
-        g.set("os", safe)?;
-    }
     if let Ok(debug) = g.get::<Table>("debug") {
         let safe = lua.create_table()?;
         safe.set("traceback", debug.get::<Value>("traceback")?)?;

@@ -8,18 +8,15 @@
 //! (`tostring`, `..`) are built by the `errors` module of the API layer
 //! with mlua; this file only makes, recognises and reads the userdata.
 //!
-//! Invariants:
-//! * Userdata with tag [`ERR_TAG`] are made only by [`push`], always with a
-//!   valid `ErrorObject` written in place; the VM's per-tag destructor drops
-//!   it when the userdata is collected (or the VM closes). Lua code cannot
-//!   reach into one: its metatable is locked and read-only.
-//! * Every read checks the tag first.
+//! The userdata are `tagged.rs`'s, whose invariants hold here.
 
 use std::borrow::Cow;
-use std::ffi::{c_int, c_void};
+use std::ffi::c_int;
 
-use mlua::ffi::{self, lua_State};
+use mlua::ffi::lua_State;
 use wippy_process::ExitError;
+
+use crate::ffi::tagged::{self, Tagged};
 
 /// What an error object holds.
 #[derive(Debug, Clone, PartialEq)]
@@ -69,34 +66,14 @@ impl ErrorObject {
     }
 }
 
-/// The userdata tag of error objects (tag 0 is mlua's, 1 message objects').
-const ERR_TAG: c_int = 2;
-
-const _: () = assert!(
-    std::mem::align_of::<ErrorObject>() <= 8,
-    "Luau aligns userdata memory to 8 bytes"
-);
+impl Tagged for ErrorObject {
+    const TAG: c_int = 2;
+}
 
 /// Registers the error objects' destructor and metatable in a fresh VM
 /// (before any process exists). `metatable` is frozen here.
 pub(crate) fn install(lua: &mlua::Lua, metatable: mlua::Table) -> mlua::Result<()> {
-    metatable.set_readonly(true);
-    // SAFETY: exec_raw hands the closure the VM's main state with the
-    // metatable pushed as its one argument, outside any running process;
-    // `install_raw` consumes exactly that value.
-    unsafe { lua.exec_raw::<()>(metatable, |l| install_raw(l)) }
-}
-
-/// # Safety
-/// `l` is the VM's main state, outside any running process, with the
-/// metatable on top of its stack; it is popped.
-unsafe fn install_raw(l: *mut lua_State) {
-    // SAFETY: the main state (the contract); the destructor is set once,
-    // before any error object exists.
-    unsafe { ffi::lua_setuserdatadtor(l, ERR_TAG, Some(drop_error)) };
-    // SAFETY: pops the metatable on top (the contract), which the VM keeps
-    // for the tag.
-    unsafe { ffi::lua_setuserdatametatable(l, ERR_TAG) };
+    tagged::install::<ErrorObject>(lua, metatable)
 }
 
 /// Pushes `e` as an error object.
@@ -105,12 +82,8 @@ unsafe fn install_raw(l: *mut lua_State) {
 /// `l` is a thread of a VM set up by [`install`], running on this OS
 /// thread, with a free stack slot.
 pub(crate) unsafe fn push(l: *mut lua_State, e: ErrorObject) {
-    // SAFETY: the contract; the userdata is fresh and sized for the object.
-    let p =
-        unsafe { ffi::lua_newuserdatataggedwithmetatable(l, size_of::<ErrorObject>(), ERR_TAG) };
-    // SAFETY: `p` is aligned for an ErrorObject (the assertion above) and
-    // owned by the VM from here on; the tag's destructor drops it.
-    unsafe { std::ptr::write(p as *mut ErrorObject, e) };
+    // SAFETY: the caller's contract.
+    unsafe { tagged::push(l, e) }
 }
 
 /// The error object at `idx`, if the value there is one.
@@ -119,35 +92,13 @@ pub(crate) unsafe fn push(l: *mut lua_State, e: ErrorObject) {
 /// `l` is a live thread of a VM running on this OS thread, and the value at
 /// `idx` stays on the stack for `'a`.
 pub(crate) unsafe fn get<'a>(l: *mut lua_State, idx: c_int) -> Option<&'a ErrorObject> {
-    // SAFETY: the contract; lua_touserdatatagged checks the tag and accepts
-    // any index.
-    let p = unsafe { ffi::lua_touserdatatagged(l, idx, ERR_TAG) } as *const ErrorObject;
-    // SAFETY: a live error object (tag checked), written by `push`, kept by
-    // its stack slot for `'a`.
-    (!p.is_null()).then(|| unsafe { &*p })
-}
-
-/// The tag's destructor.
-///
-/// # Safety
-/// Called once by the collector, for a userdata made by [`push`].
-unsafe extern "C" fn drop_error(_l: *mut lua_State, p: *mut c_void) {
-    // SAFETY: an ErrorObject written in place by `push` (the contract).
-    unsafe { std::ptr::drop_in_place(p as *mut ErrorObject) };
+    // SAFETY: the caller's contract.
+    unsafe { tagged::get(l, idx) }
 }
 
 /// `e` as a Lua value (for the mlua-level API).
 pub(crate) fn to_value(lua: &mlua::Lua, e: ErrorObject) -> mlua::Result<mlua::Value> {
-    let mut e = Some(e);
-    // SAFETY: exec_raw runs the closure on the VM's main state with no
-    // arguments and a free slot; it pushes the one value returned.
-    unsafe {
-        lua.exec_raw(
-            (),
-            // The main state, with a free slot (exec_raw's check).
-            |l| push(l, e.take().expect("called once")),
-        )
-    }
+    tagged::to_value(lua, e)
 }
 
 /// The error object `v` is, if it is one (a copy).
@@ -161,22 +112,7 @@ pub(crate) fn read<R>(
     v: &mlua::Value,
     f: impl FnOnce(&ErrorObject) -> R,
 ) -> Option<R> {
-    if !matches!(v, mlua::Value::UserData(_)) {
-        return None;
-    }
-    let mut f = Some(f);
-    let mut out = None;
-    // SAFETY: exec_raw pushes `v` as the closure's one argument, at the
-    // top of the main state's stack, for the length of the closure.
-    let read = unsafe {
-        lua.exec_raw::<()>(v, |l| {
-            // The argument on top, alive while it is read.
-            if let (Some(e), Some(f)) = (get(l, -1), f.take()) {
-                out = Some(f(e));
-            }
-        })
-    };
-    read.ok().and(out)
+    tagged::read(lua, v, f)
 }
 
 #[cfg(test)]

@@ -1,7 +1,16 @@
 //! Message objects as Lua sees them (`inbox:receive()`, listen channels):
 //! a tagged userdata holding the kernel's [`Message`] itself, with the
 //! methods `:topic()`, `:from()`, `:payload()` and `:data()` as C
-//! functions.
+//! functions, and `tostring(msg)` = `process.Message{topic=<t>}`.
+//!
+//! A message of one value is its own payload object: `msg:payload()`
+//! returns the message, which also answers the payload object's
+//! `:data()`, `:unmarshal()`, `:get_format()` and `:transcode(f)` (the
+//! last through a payload object of the value, `payload_object.rs`).
+//! `msg:payload():data()`, the usual way to read a message, so costs no
+//! allocation. A message of several values (`process.send(to, t, a, b)`)
+//! gives an array of payload objects; one of none (`send(to, t)`, or a nil
+//! value) gives nil.
 //!
 //! Nothing is converted until it is asked for: the topic and the sender's
 //! pid become Lua strings (through the VM's string cache) when `:topic()` /
@@ -20,10 +29,11 @@
 use std::ffi::{c_int, c_void};
 
 use mlua::ffi::{self, lua_State};
-use wippy_process::Message;
+use wippy_process::{Message, Payload};
 
 use crate::engine::current::with_current_or;
 use crate::ffi::payload::push_payload;
+use crate::ffi::payload_object::{self, PayloadObject};
 use crate::ffi::push_bytes;
 use crate::ffi::strings::LuaStrings;
 
@@ -52,14 +62,17 @@ unsafe fn install_raw(l: *mut lua_State) {
     // is set once, before any message object exists.
     unsafe { ffi::lua_setuserdatadtor(l, MSG_TAG, Some(drop_message)) };
     // SAFETY: room for the metatable and the method table (the contract).
-    unsafe { ffi::lua_createtable(l, 0, 4) };
+    unsafe { ffi::lua_createtable(l, 0, 5) };
     // SAFETY: as above.
-    unsafe { ffi::lua_createtable(l, 0, 4) };
-    let methods: [(&std::ffi::CStr, ffi::lua_CFunction); 4] = [
+    unsafe { ffi::lua_createtable(l, 0, 7) };
+    let methods: [(&std::ffi::CStr, ffi::lua_CFunction); 7] = [
         (c"topic", topic),
         (c"from", from),
         (c"payload", payload),
         (c"data", data),
+        (c"unmarshal", data),
+        (c"get_format", get_format),
+        (c"transcode", transcode),
     ];
     for (name, f) in methods {
         // SAFETY: the third slot; consumed by the setfield below.
@@ -71,6 +84,10 @@ unsafe fn install_raw(l: *mut lua_State) {
     unsafe { ffi::lua_setreadonly(l, -1, 1) };
     // SAFETY: the metatable at -2; pops the method table.
     unsafe { ffi::lua_setfield(l, -2, c"__index".as_ptr()) };
+    // SAFETY: the second slot; consumed by the setfield below.
+    unsafe { ffi::lua_pushcfunction(l, to_string) };
+    // SAFETY: the metatable at -2.
+    unsafe { ffi::lua_setfield(l, -2, c"__tostring".as_ptr()) };
     for field in [c"__metatable", c"__type"] {
         // SAFETY: the second slot; consumed by the setfield below.
         unsafe { ffi::lua_pushstring(l, c"message".as_ptr()) };
@@ -96,13 +113,16 @@ pub(crate) unsafe fn push(l: *mut lua_State, msg: Message) {
     unsafe { std::ptr::write(p as *mut Message, msg) };
 }
 
-/// Whether the value at `idx` is a message object.
+/// The payload of the message object at `idx` (a copy), if the value
+/// there is one.
 ///
 /// # Safety
 /// `l` is a live thread of a VM running on this OS thread.
-pub(crate) unsafe fn is_message(l: *mut lua_State, idx: c_int) -> bool {
-    // SAFETY: the contract; lua_userdatatag accepts any index.
-    unsafe { ffi::lua_userdatatag(l, idx) == MSG_TAG }
+pub(crate) unsafe fn payload_of(l: *mut lua_State, idx: c_int) -> Option<Payload> {
+    // SAFETY: the contract; lua_touserdatatagged checks the tag.
+    let p = unsafe { ffi::lua_touserdatatagged(l, idx, MSG_TAG) } as *const Message;
+    // SAFETY: a live message object (tag checked), written by `push`.
+    (!p.is_null()).then(|| unsafe { (*p).payload.clone() })
 }
 
 /// The tag's destructor.
@@ -151,7 +171,8 @@ unsafe extern "C-unwind" fn topic(l: *mut lua_State) -> c_int {
     1
 }
 
-/// `msg:from()` → the sender's pid string, or nil.
+/// `msg:from()` → the sender's pid string, or `""` when it was not a
+/// process (Wippy's value: a string either way).
 ///
 /// # Safety
 /// Called by Luau as a C function (`l` is the running thread).
@@ -160,7 +181,7 @@ unsafe extern "C-unwind" fn from(l: *mut lua_State) -> c_int {
     let m = unsafe { this(l, "from") };
     match m.from {
         // SAFETY: a free slot (LUA_MINSTACK).
-        None => unsafe { ffi::lua_pushnil(l) },
+        None => unsafe { push_bytes(l, b"") },
         Some(pid) => with_current_or(
             // SAFETY: as above; the cache is this VM's.
             |_, env| unsafe { env.strings.push_pid(l, pid) },
@@ -171,20 +192,56 @@ unsafe extern "C-unwind" fn from(l: *mut lua_State) -> c_int {
     1
 }
 
-/// `msg:payload()`: a message is its own payload object
-/// (`msg:payload():data()`).
+/// `msg:payload()`: the message itself when it carries one value (a
+/// message is its own payload object), an array of payload objects when
+/// it carries several, nil when it carries none.
 ///
 /// # Safety
 /// Called by Luau as a C function (`l` is the running thread).
 unsafe extern "C-unwind" fn payload(l: *mut lua_State) -> c_int {
     // SAFETY: the running thread of this call.
-    unsafe { this(l, "payload") };
-    // SAFETY: a free slot; index 1 holds the message.
+    let m = unsafe { this(l, "payload") };
+    if m.multi || matches!(m.payload, Payload::Nil) {
+        // SAFETY: as above; the message stays at index 1.
+        return unsafe { payloads(l, m) };
+    }
+    // The usual case, one value: the message itself.
+    // SAFETY: a free slot (LUA_MINSTACK); index 1 holds the message.
     unsafe { ffi::lua_pushvalue(l, 1) };
     1
 }
 
-/// `msg:data()` → a fresh Lua value of the payload.
+/// `msg:payload()` of a message of several values (an array of payload
+/// objects) or of none (nil).
+///
+/// # Safety
+/// `l` is the running thread of a C function call, with `m` at index 1.
+#[cold]
+#[inline(never)]
+unsafe fn payloads(l: *mut lua_State, m: &Message) -> c_int {
+    match &m.payload {
+        Payload::Array(values) if m.multi => {
+            // SAFETY: the running thread; room for the table and a value.
+            unsafe { ffi::lua_checkstack(l, 2) };
+            let n = values.len().min(i32::MAX as usize) as c_int;
+            // SAFETY: a free slot (reserved above).
+            unsafe { ffi::lua_createtable(l, n, 0) };
+            for (i, v) in values.iter().enumerate() {
+                // SAFETY: the second reserved slot; payload objects are
+                // installed in every VM the runtime builds.
+                unsafe { payload_object::push(l, PayloadObject::of(v.clone())) };
+                // SAFETY: the table at -2, the object on top (popped).
+                unsafe { ffi::lua_rawseti(l, -2, (i + 1) as ffi::lua_Integer) };
+            }
+        }
+        // SAFETY: a free slot (LUA_MINSTACK).
+        _ => unsafe { ffi::lua_pushnil(l) },
+    }
+    1
+}
+
+/// `msg:data()` (also `:unmarshal()`) → a fresh Lua value of the payload
+/// (of a message of several values: the array of them).
 ///
 /// # Safety
 /// Called by Luau as a C function (`l` is the running thread).
@@ -198,5 +255,64 @@ unsafe extern "C-unwind" fn data(l: *mut lua_State) -> c_int {
         // SAFETY: as above, with a cache of its own.
         || unsafe { push_payload(l, &m.payload, &LuaStrings::new()) },
     );
+    1
+}
+
+/// `msg:get_format()` → the format of its value as a payload object's
+/// (`"lua/any"`, or `"golang/error"` for an error).
+///
+/// # Safety
+/// Called by Luau as a C function (`l` is the running thread).
+unsafe extern "C-unwind" fn get_format(l: *mut lua_State) -> c_int {
+    // SAFETY: the running thread of this call.
+    let m = unsafe { this(l, "get_format") };
+    let format = if matches!(m.payload, Payload::Error(_)) {
+        payload_object::GOLANG_ERROR
+    } else {
+        payload_object::LUA_ANY
+    };
+    // SAFETY: a free slot (LUA_MINSTACK).
+    unsafe { push_bytes(l, format.as_bytes()) };
+    1
+}
+
+/// `msg:transcode(format)`: what `p:transcode(format)` gives for `p`, a
+/// payload object of the message's value.
+///
+/// # Safety
+/// Called by Luau as a C function (`l` is the running thread).
+unsafe extern "C-unwind" fn transcode(l: *mut lua_State) -> c_int {
+    // SAFETY: the running thread of this call.
+    let m = unsafe { this(l, "transcode") };
+    let object = PayloadObject::of(m.payload.clone());
+    // SAFETY: the running thread; room for the object, its method and a
+    // copy of it, and the format.
+    unsafe { ffi::lua_checkstack(l, 4) };
+    // SAFETY: a reserved slot; the object owns its value from here on.
+    unsafe { payload_object::push(l, object) };
+    // SAFETY: the object on top has a metatable with the payload module's
+    // methods; pushes `transcode` (a reserved slot).
+    unsafe { ffi::lua_getfield(l, -1, c"transcode".as_ptr()) };
+    // SAFETY: the object at -2 becomes the method's first argument.
+    unsafe { ffi::lua_pushvalue(l, -2) };
+    // SAFETY: the format argument of this call, at index 2.
+    unsafe { ffi::lua_pushvalue(l, 2) };
+    // SAFETY: the method and its two arguments on top; its two results
+    // replace them. An error it raises unwinds through this function,
+    // which owns nothing (the object is the VM's).
+    unsafe { ffi::lua_call(l, 2, 2) };
+    2
+}
+
+/// `tostring(msg)` → `process.Message{topic=<t>}`.
+///
+/// # Safety
+/// Called by Luau as a C function (`l` is the running thread).
+unsafe extern "C-unwind" fn to_string(l: *mut lua_State) -> c_int {
+    // SAFETY: the running thread of this call.
+    let m = unsafe { this(l, "tostring") };
+    let text = format!("process.Message{{topic={}}}", m.topic);
+    // SAFETY: a free slot; Luau copies the text.
+    unsafe { push_bytes(l, text.as_bytes()) };
     1
 }

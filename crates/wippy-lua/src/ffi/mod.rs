@@ -8,9 +8,14 @@
 //! * `payload.rs`: Lua values on a stack ↔ owned payloads;
 //! * `message_object.rs`: message objects, tagged userdata owning the
 //!   kernel's `Message`;
-//! * `error_object.rs`: error objects, tagged userdata owning an error
-//!   value (`err:kind()`, ...; their methods are the `errors` module's);
+//! * `tagged.rs`: Rust values Lua owns as tagged userdata, for
+//! * `error_object.rs`: error objects, owning an error value
+//!   (`err:kind()`, ...; their methods are the `errors` module's), and
+//! * `payload_object.rs`: payload objects, owning a payload and its format
+//!   (`p:data()`, ...; their methods are the `payload` module's);
 //! * `strings.rs`: per-VM caches of the strings the message path pushes;
+//! * `string_subjects.rs`: the string library taking error objects as the
+//!   strings they stand for (`string.find(err, "x")`);
 //! * `thread.rs`: resuming a process's thread, its results and errors, and
 //!   `rt.bind_env`;
 //! * `interrupt.rs`: the preemption interrupt and the main-thread mark;
@@ -44,9 +49,12 @@ pub(crate) mod interrupt;
 pub(crate) mod layout;
 pub(crate) mod message_object;
 pub(crate) mod payload;
+pub(crate) mod payload_object;
 pub(crate) mod receive;
 pub(crate) mod send;
+pub(crate) mod string_subjects;
 pub(crate) mod strings;
+pub(crate) mod tagged;
 pub(crate) mod thread;
 
 /// Pushes `b` as a Lua string.
@@ -60,11 +68,30 @@ pub(crate) unsafe fn push_bytes(l: *mut lua_State, b: &[u8]) {
     unsafe { ffi::lua_pushlstring(l, b.as_ptr() as *const c_char, b.len()) };
 }
 
-/// Pushes `nil, msg` and returns 2: a C function's `nil, err` result.
+/// Pushes `nil, err` and returns 2: a C function's failure, `err` an error
+/// object of `e`.
+///
+/// # Safety
+/// `l` is the running thread of a C function call of a VM set up by
+/// `error_object::install`, with two free slots (it has `LUA_MINSTACK` on
+/// entry).
+#[cold]
+pub(crate) unsafe fn nil_error(l: *mut lua_State, e: wippy_process::ExitError) -> c_int {
+    // SAFETY: the caller's contract.
+    unsafe { ffi::lua_pushnil(l) };
+    // SAFETY: as above (the second slot).
+    unsafe { error_object::push(l, error_object::ErrorObject::new(e)) };
+    2
+}
+
+/// Pushes `nil, msg` and returns 2: a failure as a plain string (no
+/// caller in this crate: errors are error objects, [`nil_error`]; kept
+/// until the branches that still call it are merged).
 ///
 /// # Safety
 /// `l` is the running thread of a C function call, with two free slots
 /// (it has `LUA_MINSTACK` on entry).
+#[allow(dead_code)]
 pub(crate) unsafe fn nil_err(l: *mut lua_State, msg: &str) -> c_int {
     // SAFETY: the caller's contract.
     unsafe { ffi::lua_pushnil(l) };

@@ -14,7 +14,9 @@ use wippy_process::Payload;
 
 use crate::convert::{MAX_DEPTH, number, push_key, table_payload};
 use crate::ffi::error_object::{self, ErrorObject};
+use crate::ffi::payload_object::PayloadObject;
 use crate::ffi::strings::LuaStrings;
+use crate::ffi::tagged;
 use crate::ffi::{message_object, push_bytes, str_bytes, to_str, utf8};
 
 /// Converts the value at `idx` into an owned payload (rules as in
@@ -99,21 +101,48 @@ unsafe fn convert(l: *mut lua_State, idx: c_int, stack: &mut Stack) -> Result<Pa
                 ffi::LUA_TVECTOR => "vector",
                 ffi::LUA_TUSERDATA => {
                     // SAFETY: a live slot, kept for this conversion.
-                    if let Some(e) = unsafe { error_object::get(l, idx) } {
-                        return Ok(Payload::Error(e.error.clone()));
+                    if let Some(p) = unsafe { carried(l, idx) } {
+                        return Ok(p);
                     }
-                    // SAFETY: a userdata at a live slot.
-                    if unsafe { message_object::is_message(l, idx) } {
-                        "message"
-                    } else {
-                        "userdata"
-                    }
+                    "userdata"
                 }
                 _ => "userdata",
             };
             return Err(ConvError::new(format!("{name} cannot be sent")));
         }
     })
+}
+
+/// What the runtime's userdata at `idx` carries when sent: an error object
+/// its error; a payload object, or a message (its own payload object), its
+/// value. None for any other value.
+///
+/// # Safety
+/// `l` is a live thread of a VM running on this OS thread, and `idx` a
+/// valid index of its current frame.
+pub(crate) unsafe fn carried(l: *mut lua_State, idx: c_int) -> Option<Payload> {
+    // SAFETY: the contract; each reader checks the tag.
+    if let Some(e) = unsafe { error_object::get(l, idx) } {
+        return Some(Payload::Error(e.error.clone()));
+    }
+    // SAFETY: as above.
+    if let Some(p) = unsafe { tagged::get::<PayloadObject>(l, idx) } {
+        return Some(p.value.clone());
+    }
+    // SAFETY: as above.
+    unsafe { message_object::payload_of(l, idx) }
+}
+
+/// [`carried`] for an mlua value (the cold paths of `convert.rs`).
+pub(crate) fn carried_value(lua: &mlua::Lua, v: &mlua::Value) -> Option<Payload> {
+    if !matches!(v, mlua::Value::UserData(_)) {
+        return None;
+    }
+    let mut out = None;
+    // SAFETY: exec_raw pushes `v` as the closure's one argument, at the
+    // top of the main state's stack, for the length of the closure.
+    let read = unsafe { lua.exec_raw::<()>(v, |l| out = carried(l, -1)) };
+    read.ok().and(out)
 }
 
 /// A table's `__wippy` kind (a runtime object: a channel, a timer, a

@@ -15,13 +15,13 @@
 use std::ffi::{c_int, c_void};
 
 use mlua::ffi::{self, lua_State};
-use wippy_process::{Payload, Pid, Topic};
+use wippy_process::{ErrorKind, ExitError, Message, Payload, Pid, Topic};
 
 use crate::engine::current::with_current_or;
 use crate::engine::proc_data::{LastTo, ProcData};
 use crate::engine::vm::ShardEnv;
 use crate::ffi::payload::to_payload;
-use crate::ffi::{bad_argument, nil_err, to_str};
+use crate::ffi::{bad_argument, nil_error, to_str};
 
 /// `process.send` as a Lua function.
 pub(crate) fn send_function(lua: &mlua::Lua) -> mlua::Result<mlua::Function> {
@@ -29,7 +29,12 @@ pub(crate) fn send_function(lua: &mlua::Lua) -> mlua::Result<mlua::Function> {
     unsafe { lua.create_c_function(send) }
 }
 
-/// `process.send(dest, topic, ...)` → `true` or `nil, err`.
+/// `process.send(dest, topic, ...)` → `true` or `nil, err`: Invalid for
+/// fewer than two arguments, a topic starting with `@` or a value that
+/// cannot be sent; NotFound for a destination that names no process (an
+/// unknown name, a process that has ended); PermissionDenied when the
+/// sender may not send there. Each value after the topic is one payload;
+/// several arrive as one message of several ([`Message::multi`]).
 ///
 /// # Safety
 /// Called by Luau as a C function (`l` is the running thread).
@@ -39,7 +44,15 @@ unsafe extern "C-unwind" fn send(l: *mut lua_State) -> c_int {
         // the current process, inside this C function.
         |p, env| unsafe { send_for(l, p, env) },
         // SAFETY: the running thread of a C function call.
-        || unsafe { nil_err(l, "process.send called outside a process") },
+        || unsafe {
+            nil_error(
+                l,
+                ExitError::non_retryable(
+                    ErrorKind::Internal,
+                    "process.send called outside a process",
+                ),
+            )
+        },
     )
 }
 
@@ -53,6 +66,14 @@ unsafe fn send_for(l: *mut lua_State, p: &ProcData, env: &ShardEnv) -> c_int {
     // when an argument error unwinds (this holds for the reads below, up to
     // the conversions).
     let top = unsafe { ffi::lua_gettop(l) };
+    if top < 2 {
+        let e = ExitError::non_retryable(
+            ErrorKind::Invalid,
+            "process.send needs a destination and a topic",
+        );
+        // SAFETY: the running thread of a C function call.
+        return unsafe { nil_error(l, e) };
+    }
     // SAFETY: as above.
     if unsafe { ffi::lua_type(l, 1) } != ffi::LUA_TSTRING {
         // SAFETY: as above.
@@ -79,11 +100,9 @@ unsafe fn send_for(l: *mut lua_State, p: &ProcData, env: &ShardEnv) -> c_int {
             // that stays on the stack for the call.
             let topic = unsafe { to_str(l, 2) };
             if topic.starts_with('@') {
-                let msg = format!(
-                    "topic {topic:?} is reserved (topics starting with @ belong to the runtime)"
-                );
+                let e = wippy_process::Error::ReservedTopic(topic.into()).to_exit_error();
                 // SAFETY: the running thread of a C function call.
-                return unsafe { nil_err(l, &msg) };
+                return unsafe { nil_error(l, e) };
             }
             (Topic::from(topic), false)
         }
@@ -104,23 +123,44 @@ unsafe fn send_for(l: *mut lua_State, p: &ProcData, env: &ShardEnv) -> c_int {
     let payload = match payload {
         Ok(p) => p,
         // SAFETY: the running thread of a C function call.
-        Err(e) => return unsafe { nil_err(l, &e) },
+        Err(e) => return unsafe { nil_error(l, ExitError::non_retryable(ErrorKind::Invalid, e)) },
     };
     let topic = SendTopic {
         topic,
         string: topic_key,
         cached,
     };
+    let multi = top > 3;
     // SAFETY: `l` is `p`'s running thread, with strings at 1 and 2.
-    match unsafe { deliver(l, p, env, topic, payload) } {
+    match unsafe { deliver(l, p, env, topic, payload, multi) } {
         Ok(()) => {
             // SAFETY: a C function has a free slot (LUA_MINSTACK).
             unsafe { ffi::lua_pushboolean(l, 1) };
             1
         }
         // SAFETY: the running thread of a C function call.
-        Err(e) => unsafe { nil_err(l, &e) },
+        Err(e) => unsafe { nil_error(l, e) },
     }
+}
+
+/// The failure of a destination that names no process: not a pid, and no
+/// registered name (Wippy's text).
+#[cold]
+fn unresolved(dest: &str) -> ExitError {
+    ExitError::non_retryable(
+        ErrorKind::NotFound,
+        format!("could not resolve '{dest}' as PID or registered name"),
+    )
+}
+
+/// The failure of a send the sender may not make (Wippy's text; the
+/// denial itself is in the audit log).
+#[cold]
+fn denied(dest: &str) -> ExitError {
+    ExitError::non_retryable(
+        ErrorKind::PermissionDenied,
+        format!("not allowed to send: {dest}"),
+    )
 }
 
 /// The topic of a send (the string at index 2), converted.
@@ -148,9 +188,16 @@ unsafe fn deliver(
         cached,
     }: SendTopic,
     payload: Payload,
-) -> Result<(), String> {
+    multi: bool,
+) -> Result<(), ExitError> {
     let node = &env.host.node;
     let from = Some(p.pid());
+    let message = |topic| Message {
+        from,
+        topic,
+        payload,
+        multi,
+    };
     // SAFETY: index 1 holds a string (the contract).
     let key = unsafe { ffi::lua_topointer(l, 1) };
     let mut last = p.last_to.take();
@@ -165,9 +212,9 @@ unsafe fn deliver(
             t.topic_string = topic_key;
             t.topic = topic.clone();
         }
-        let sent = node.send_to(from, &t.cell, topic, payload);
+        let sent = node.send_message_to(&t.cell, message(topic));
         p.last_to.set(last);
-        return sent.map_err(|e| e.to_string());
+        return sent.map_err(|e| e.to_exit_error());
     }
     p.last_to.set(last);
     // SAFETY: index 1 holds a string, an argument of the call.
@@ -175,27 +222,29 @@ unsafe fn deliver(
     if !dest.starts_with('{') {
         // A name: looked up every time (it may be re-registered).
         let Some(to) = node.lookup(dest) else {
-            return Err(format!("no process registered as {dest:?}"));
+            return Err(unresolved(dest));
         };
-        p.check_host(env, "process.send", to.host())?;
+        p.check_host(env, "process.send", to.host())
+            .map_err(|_| denied(dest))?;
         return node
-            .send(from, to, topic, payload)
-            .map_err(|e| e.to_string());
+            .send_message(to, message(topic))
+            .map_err(|e| e.to_exit_error());
     }
-    let to = parse_pid(dest).map_err(|e| e.to_string())?;
+    let to = parse_pid(dest).map_err(|_| unresolved(dest))?;
     // Checked before a peer is remembered: a remembered peer was allowed,
     // and a process's principal and host never change.
-    p.check_host(env, "process.send", to.host())?;
+    p.check_host(env, "process.send", to.host())
+        .map_err(|_| denied(dest))?;
     let Some(cell) = node.cell(to) else {
-        // Ended (or never lived): a dead letter.
+        // Ended (or never lived): a dead letter, NotFound.
         return node
-            .send(from, to, topic, payload)
-            .map_err(|e| e.to_string());
+            .send_message(to, message(topic))
+            .map_err(|e| e.to_exit_error());
     };
     if p.last_string.replace(key) != key {
         return node
-            .send_to(from, &cell, topic, payload)
-            .map_err(|e| e.to_string());
+            .send_message_to(&cell, message(topic))
+            .map_err(|e| e.to_exit_error());
     }
     // SAFETY: `l` is a thread of `p`'s VM (the contract).
     unsafe { forget_peer(l, p) };
@@ -212,8 +261,8 @@ unsafe fn deliver(
         topic_ref,
         topic: topic.clone(),
     })));
-    node.send_to(from, &cell, topic, payload)
-        .map_err(|e| e.to_string())
+    node.send_message_to(&cell, message(topic))
+        .map_err(|e| e.to_exit_error())
 }
 
 /// Drops `p`'s remembered send destination and the references that kept

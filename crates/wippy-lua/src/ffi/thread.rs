@@ -7,20 +7,30 @@ use std::ffi::c_int;
 
 use mlua::ffi::{self, lua_State};
 use mlua::{Lua, MultiValue, Thread, Value};
-use wippy_process::{Message, Payload};
+use wippy_process::{ErrorKind, ExitError, ExitResult, Message, Payload};
 
 use crate::engine::vm::Token;
-use crate::ffi::message_object;
 use crate::ffi::payload::{push_payload, to_payload};
+use crate::ffi::str_bytes;
 use crate::ffi::strings::LuaStrings;
+use crate::ffi::{error_object, message_object};
 
 /// How a resume ended.
+///
+/// A plain tag byte (`repr(u8)`): the step's match on the common case, an
+/// IDLE yield, is then one compare, not a decoding of the niches of the
+/// variants' payloads.
+#[repr(u8)]
 pub(crate) enum Resumed {
     /// The thread yielded IDLE (the hot path: nothing converted);
     /// `Token::IdleRecv` when it parked in `rt.recv`.
     Idle(Token),
-    /// The method returned: its EXIT value.
-    Finished(Result<Payload, String>),
+    /// The method returned: its outcome (reference §3: `return v, "text"`
+    /// and `return v, err` are failures).
+    Finished(ExitResult),
+    /// The thread raised a Lua value that is not a Rust native's error: an
+    /// error object (kept as it is), a string, a table.
+    Raised(ExitError),
     /// A yield with values or an interrupt, or an error, as mlua's
     /// `Thread::resume` reports it.
     Other(mlua::Result<MultiValue>),
@@ -137,7 +147,30 @@ pub(crate) unsafe fn resume(
             "not enough memory".to_owned(),
         ))),
         // SAFETY: a thread whose resume just failed, of `lua`'s VM.
-        _ => Resumed::Other(Err(unsafe { thread_error(lua, t) })),
+        _ => unsafe { thread_error(lua, t) },
+    }
+}
+
+/// Whether the table on top of `t` has no metatable.
+///
+/// # Safety
+/// `t` is a live thread with a table on top and a free slot.
+unsafe fn plain_table(t: *mut lua_State) -> bool {
+    // SAFETY: the contract; pushes the metatable if there is one.
+    if unsafe { ffi::lua_getmetatable(t, -1) } == 0 {
+        return true;
+    }
+    // SAFETY: the metatable just pushed.
+    unsafe { ffi::lua_pop(t, 1) };
+    false
+}
+
+/// A failure with no kind as a process's outcome: Internal (Wippy's).
+fn internal_if_unknown(e: ExitError) -> ExitError {
+    if *e.kind() == ErrorKind::Unknown {
+        e.kind_set(ErrorKind::Internal)
+    } else {
+        e
     }
 }
 
@@ -158,14 +191,32 @@ unsafe fn idle_token(t: *mut lua_State) -> Option<Token> {
     token.filter(|t| matches!(t, Token::Idle | Token::IdleRecv))
 }
 
-/// The error a thread died of (its error object is on top of `t`), as
-/// mlua reports a failed resume: a Rust error raised through a callback
-/// as itself; any other value as its `tostring` followed by the thread's
-/// traceback.
+/// The error a thread died of (the raised value is on top of `t`): an
+/// error object raised with `error(err)` is that error (no kind becomes
+/// Internal); a Rust native's error as mlua reports a failed resume; any
+/// other value is Internal with its `tostring` (a table's content) and the
+/// thread's traceback.
 ///
 /// # Safety
 /// `t` is a thread of `lua`'s VM whose resume just failed.
-unsafe fn thread_error(lua: &Lua, t: *mut lua_State) -> mlua::Error {
+unsafe fn thread_error(lua: &Lua, t: *mut lua_State) -> Resumed {
+    // SAFETY: a live thread (the contract) with the raised value on top.
+    if let Some(e) = unsafe { error_object::get(t, -1) } {
+        return Resumed::Raised(internal_if_unknown(e.error.clone()));
+    }
+    // A plain table raised as an error (no metatable: nothing says how to
+    // show it) keeps its content, as text and as the details.
+    // SAFETY: as above; lua_type accepts any index.
+    let table = if unsafe { ffi::lua_type(t, -1) } == ffi::LUA_TTABLE
+        // SAFETY: a table on top; lua_getmetatable pushes nothing when
+        // there is none, and pushes one value otherwise.
+        && unsafe { plain_table(t) }
+    {
+        // SAFETY: a table on top, converted in place.
+        unsafe { to_payload(t, -1, "error") }.ok()
+    } else {
+        None
+    };
     // SAFETY: exec_raw leaves on the main state exactly the value it
     // returns: the error object, moved from the thread (room made first).
     let obj = unsafe {
@@ -175,9 +226,9 @@ unsafe fn thread_error(lua: &Lua, t: *mut lua_State) -> mlua::Error {
         })
     };
     let obj = match obj {
-        Ok(Value::Error(e)) => return *e,
+        Ok(Value::Error(e)) => return Resumed::Other(Err(*e)),
         Ok(v) => v,
-        Err(e) => return e,
+        Err(e) => return Resumed::Other(Err(e)),
     };
     // `tostring` may run a __tostring metamethod: exec_raw runs this
     // protected, and the preemption watchdog stops one that never returns.
@@ -194,32 +245,69 @@ unsafe fn thread_error(lua: &Lua, t: *mut lua_State) -> mlua::Error {
             ffi::lua_remove(state, -2);
         })
     };
-    match text {
-        Ok(text) => mlua::Error::RuntimeError(text.to_string_lossy()),
-        Err(e) => e,
-    }
+    let text = match text {
+        Ok(text) => text.to_string_lossy(),
+        Err(e) => return Resumed::Other(Err(e)),
+    };
+    let e = match table {
+        Some(content) => {
+            // `table: 0x...` is replaced by what the table holds.
+            let traceback = text.split_once('\n').map_or("", |(_, rest)| rest);
+            let mut message = content.to_string();
+            if !traceback.is_empty() {
+                message.push('\n');
+                message.push_str(traceback);
+            }
+            ExitError::with_kind(ErrorKind::Internal, message).details(content)
+        }
+        None => ExitError::with_kind(ErrorKind::Internal, text),
+    };
+    Resumed::Raised(e)
 }
 
-/// The EXIT value of a finished thread, from its results on its stack:
-/// its method's return value, or, when it returned several (`return false,
-/// "why"`), an array of them. A `function.lua` entry's value is always the
-/// array of its results (what `funcs.call` returns).
+/// The outcome of a finished thread, from its results on its stack
+/// (reference §3): its method's first return value, unless the second is a
+/// string (a failure: Internal, not retryable, with that text) or an error
+/// object (a failure with that error; no kind becomes Internal); other
+/// second values, and any after it, are ignored. A `function.lua` entry's
+/// value is the array of all its results (what `funcs.call` returns).
 ///
 /// # Safety
 /// `t` is a thread of a VM running on this thread, finished with only its
 /// results on its stack.
-unsafe fn results(t: *mut lua_State, function: bool) -> Result<Payload, String> {
+unsafe fn results(t: *mut lua_State, function: bool) -> ExitResult {
     // SAFETY: a live thread (the contract).
     let n = unsafe { ffi::lua_gettop(t) };
-    match n {
-        0 if !function => Ok(Payload::Nil),
-        // SAFETY: index 1 is its one result.
-        1 if !function => unsafe { to_payload(t, 1, "result") },
-        _ => (1..=n)
+    let unsendable = |e: String| ExitError::with_kind(ErrorKind::Internal, e);
+    if function {
+        return (1..=n)
             // SAFETY: indices 1..=n are its results.
             .map(|i| unsafe { to_payload(t, i, &format!("result[{i}]")) })
             .collect::<Result<Vec<_>, _>>()
-            .map(Payload::Array),
+            .map(Payload::Array)
+            .map_err(unsendable);
+    }
+    if n >= 2 {
+        // SAFETY: index 2 is its second result; lua_type accepts it.
+        match unsafe { ffi::lua_type(t, 2) } {
+            ffi::LUA_TSTRING => {
+                // SAFETY: a string at index 2, on the stack while read.
+                let text = String::from_utf8_lossy(unsafe { str_bytes(t, 2) }).into_owned();
+                return Err(ExitError::with_kind(ErrorKind::Internal, text).retryable(false));
+            }
+            ffi::LUA_TUSERDATA => {
+                // SAFETY: a userdata at index 2, on the stack while read.
+                if let Some(e) = unsafe { error_object::get(t, 2) } {
+                    return Err(internal_if_unknown(e.error.clone()));
+                }
+            }
+            _ => {}
+        }
+    }
+    match n {
+        0 => Ok(Payload::Nil),
+        // SAFETY: index 1 is its first result.
+        _ => unsafe { to_payload(t, 1, "result") }.map_err(unsendable),
     }
 }
 

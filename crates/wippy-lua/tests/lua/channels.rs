@@ -190,8 +190,9 @@ fn close_semantics() {
         out.r4 = tostring(v) .. "," .. tostring(ok)
         local sok, serr = pcall(function() ch:send("late") end)
         out.send_after_close = not sok and tostring(serr):find("closed channel") ~= nil
-        local cok, cerr = pcall(function() ch:close() end)
-        out.close_twice = not cok and tostring(cerr):find("close of closed channel") ~= nil
+        -- closing twice does nothing (Wippy's)
+        local cok = pcall(function() ch:close() end)
+        out.close_twice = cok
         local s = channel.select({ ch:case_receive() })
         out.select_closed = tostring(s.value) .. "," .. tostring(s.ok)
 
@@ -204,7 +205,8 @@ fn close_semantics() {
             results:send("receiver:" .. tostring(v) .. "," .. tostring(ok))
         end)
         coroutine.spawn(function()
-            local ok, err = pcall(function() tx:send("x") end)
+            -- a sender released by close returns nil, err (Wippy's)
+            local ok, err = tx:send("x")
             results:send("sender:" .. tostring(ok) .. ":" .. tostring(err))
         end)
         time.sleep("10ms") -- both are now blocked
@@ -230,10 +232,7 @@ fn close_semantics() {
     assert_eq!(text(&r, "select_closed"), "nil,false");
     assert_eq!(text(&r, "blocked_receiver"), "receiver:nil,false");
     let sender = text(&r, "blocked_sender");
-    assert!(
-        sender.starts_with("sender:false:") && sender.contains("closed channel"),
-        "{sender}"
-    );
+    assert!(sender == "sender:nil:send on closed channel", "{sender}");
 }
 
 #[test]

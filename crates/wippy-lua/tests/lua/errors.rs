@@ -174,3 +174,37 @@ end }
         other => panic!("expected an error value, got {other:?}"),
     }
 }
+
+#[test]
+fn the_string_library_takes_an_error_object_as_its_message() {
+    let r = run(r#"
+        local e = errors.new("process not found")
+        local words = {}
+        for w in string.gmatch(e, "%a+") do words[#words + 1] = w end
+        local ok, raised = pcall(string.find, {}, "x")
+        return {
+            find = string.find(e, "not found"), plain = string.find(e, "not found", 1, true),
+            match = string.match(e, "(%a+) not"), gsub = (string.gsub(e, "not ", "")),
+            lower = string.lower(errors.new("ABC")), upper = string.upper(e),
+            len = string.len(e), sub = string.sub(e, 1, 7), rep = string.rep(errors.new("ab"), 2),
+            byte = string.byte(e), words = table.concat(words, ","),
+            format = string.format("%s!", e),
+            -- strings are unchanged, and other values still raise
+            str = string.find("a not found", "not"), raised = tostring(raised):find("argument #1 to .find.") ~= nil,
+        }
+    "#);
+    assert_eq!(get(&r, "find"), &Payload::Int(9));
+    assert_eq!(get(&r, "plain"), &Payload::Int(9));
+    assert_eq!(get(&r, "match"), &s("process"));
+    assert_eq!(get(&r, "gsub"), &s("process found"));
+    assert_eq!(get(&r, "lower"), &s("abc"));
+    assert_eq!(get(&r, "upper"), &s("PROCESS NOT FOUND"));
+    assert_eq!(get(&r, "len"), &Payload::Int(17));
+    assert_eq!(get(&r, "sub"), &s("process"));
+    assert_eq!(get(&r, "rep"), &s("abab"));
+    assert_eq!(get(&r, "byte"), &Payload::Int(112));
+    assert_eq!(get(&r, "words"), &s("process,not,found"));
+    assert_eq!(get(&r, "format"), &s("process not found!"));
+    assert_eq!(get(&r, "str"), &Payload::Int(3));
+    assert_eq!(get(&r, "raised"), &Payload::Bool(true));
+}

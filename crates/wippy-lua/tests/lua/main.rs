@@ -9,6 +9,7 @@
 
 mod common;
 
+mod casts;
 mod channels;
 mod context;
 mod conventions;
@@ -20,12 +21,17 @@ mod messages;
 mod modules;
 mod native_interop;
 mod observe;
+mod os;
+mod outcomes;
+mod payload_objects;
 mod payloads;
 mod placement;
 mod preemption;
+mod process_api;
 mod sandbox;
 mod scale;
 mod security;
 mod send;
 mod stealing;
 mod time;
+mod uuid;

@@ -84,7 +84,9 @@ return { main = function()
     local events = process.events()
     process.with_options({ trap_links = true }):spawn_monitored("app:child", "app:workers")
     out.trap = events:receive().result.value
-    local okspawn, serr = process.with_options({ bogus = 1 }):spawn("app:child", "app:workers")
+    -- options are opaque (Wippy's): an unknown key is carried and ignored
+    out.opaque = type(process.with_options({ bogus = 1 }):spawn("app:child", "app:workers"))
+    local okspawn, serr = process.with_options({ trap_links = "yes" }):spawn("app:child", "app:workers")
     out.bogus = tostring(okspawn == nil) .. "|" .. tostring(serr)
     return out
 end }
@@ -160,9 +162,10 @@ fn modules_and_entry_kinds_work_together() {
         bogus
             .as_str()
             .unwrap()
-            .contains("unknown spawn option bogus"),
+            .contains("option trap_links must be a boolean"),
         "{bogus:?}"
     );
+    assert_eq!(get("opaque"), Payload::Str("string".into()));
 }
 
 #[test]

@@ -200,7 +200,7 @@ fn lua_monitors_a_crashing_lua_child_and_a_native_process() {
         ev = events:receive()
         assert(ev.kind == "pid.exit", ev.kind)
         assert(ev.from == native, tostring(ev.from))
-        return { crash = first, native = ev.result.value }
+        return { crash = tostring(first), crash_kind = first:kind(), native = ev.result.value }
     end
     return M
     "#;
@@ -216,6 +216,8 @@ fn lua_monitors_a_crashing_lua_child_and_a_native_process() {
     let crash = r.get("crash").and_then(Payload::as_str).unwrap_or_default();
     assert!(crash.contains("kaboom x"), "child error: {crash:?}");
     assert!(crash.contains("app:crash:"), "child error: {crash:?}");
+    let kind = r.get("crash_kind").and_then(Payload::as_str);
+    assert_eq!(kind, Some("Internal"), "a raised error is Internal");
     assert_eq!(r.get("native").map(as_i64), Some(50));
 }
 

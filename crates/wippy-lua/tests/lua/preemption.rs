@@ -255,7 +255,8 @@ fn busy_beside_a_bystander(body: &str) -> Payload {
     exit_value(wait_exit(&events, busy, TIMEOUT))
 }
 
-/// 1.3 s of CPU, longer than the 1 s a step may run unpreempted.
+/// 1.3 s of spinning (os.clock is wall time), longer than the 1 s a step
+/// may run unpreempted.
 const SPIN: &str = "local t0 = os.clock() local n = 0 while os.clock() - t0 < 1.3 do n = n + 1 end";
 
 #[test]

@@ -32,7 +32,7 @@ local function wait_exit(events, pid)
     while exits[pid] == nil do
         local ev = events:receive()
         if ev.kind == process.event.EXIT then
-            if ev.result.error then error("child failed: " .. ev.result.error) end
+            if ev.result.error then error("child failed: " .. tostring(ev.result.error)) end
             exits[ev.from] = ev.result.value
         end
     end
@@ -99,17 +99,24 @@ fn a_remembered_peer_that_ended_takes_nothing_and_nothing_goes_astray() {
         process.send(old, "x", 2) -- remembered now
         process.send(old, "stop")
         local first = wait_exit(events, old)
-        -- `old` has ended: sends still succeed (fire and forget) and
-        -- reach no one, not even a process spawned since.
+        -- `old` has ended: sends fail with NotFound (Wippy's) and reach
+        -- no one, not even a process spawned since.
         local new = process.spawn_monitored("app:sink", "app:workers")
-        for i = 3, 5 do assert(process.send(old, "x", i)) end
+        local not_found = 0
+        for i = 3, 5 do
+            local ok, err = process.send(old, "x", i)
+            if ok == nil and err:kind() == errors.NOT_FOUND and tostring(err) == "process not found" then
+                not_found = not_found + 1
+            end
+        end
         process.send(new, "x", 10)
         process.send(new, "x", 11)
         process.send(new, "stop")
-        return { first = first, new = wait_exit(events, new) }
+        return { first = first, new = wait_exit(events, new), not_found = not_found }
     "#);
     assert_eq!(ints(r.get("first")), vec![1, 2]);
     assert_eq!(ints(r.get("new")), vec![10, 11]);
+    assert_eq!(r.get("not_found"), Some(&Payload::Int(3)));
 }
 
 #[test]
@@ -176,11 +183,12 @@ fn a_remembered_peer_gets_each_send_under_its_own_topic() {
         send("x" .. ""); send(("xy"):sub(1, 1))
         local ok, err = process.send(sink, "@exit", 0)
         process.send(sink, "stop")
-        return { got = wait_exit(events, sink), ok = ok == nil, err = err }
+        return { got = wait_exit(events, sink), ok = ok == nil, err = tostring(err), kind = err:kind() }
     "#);
     // The sink keeps the values of `x` messages only.
     assert_eq!(ints(r.get("got")), vec![1, 2, 4, 7, 8]);
     assert_eq!(r.get("ok"), Some(&Payload::Bool(true)));
     let err = r.get("err").and_then(Payload::as_str).expect("an error");
-    assert!(err.contains("reserved"), "{err}");
+    assert_eq!(err, "cannot send to @ topics");
+    assert_eq!(r.get("kind").and_then(Payload::as_str), Some("Invalid"));
 }

@@ -65,11 +65,7 @@ impl Process for Taker {
 }
 
 fn message() -> Message {
-    Message {
-        from: None,
-        topic: "m".into(),
-        payload: Payload::Nil,
-    }
+    Message::new(None, "m", Payload::Nil)
 }
 
 /// What one sender thread does to the cell.

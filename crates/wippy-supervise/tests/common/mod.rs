@@ -85,7 +85,8 @@ pub async fn next(cx: &Ctx) -> Next {
 
 /// A worker whose start function logs `start ID` (so start lines are in
 /// the order the supervisor starts children), then crashes on a `crash`
-/// message, ends cleanly on `exit`, and on CANCEL logs `stop ID` and ends.
+/// message, ends cleanly on `exit`, and on CANCEL logs `stop ID` (with the
+/// CANCEL's reason if it is not the supervisor's) and ends.
 pub fn worker(host: &NativeHost, id: &str, log: &Log) -> ChildSpec {
     let log = log.clone();
     let host = host.clone();
@@ -106,8 +107,13 @@ pub async fn serve(cx: &Ctx, name: &str, log: &Log) -> ExitResult {
                 return Err(ExitError::new(format!("crash {name}")));
             }
             Next::Message(m) if m.topic == "exit" => return Ok(Payload::Nil),
-            Next::Event(Event::Cancel { .. }) => {
-                log.push(format!("stop {name}"));
+            Next::Event(Event::Cancel { reason, .. }) => {
+                // The supervisor says why (Wippy's reason for a service).
+                if reason == wippy_supervise::STOP_REASON {
+                    log.push(format!("stop {name}"));
+                } else {
+                    log.push(format!("stop {name} ({reason:?})"));
+                }
                 return Ok(Payload::Nil);
             }
             _ => {}

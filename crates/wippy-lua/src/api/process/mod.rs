@@ -1,31 +1,43 @@
-//! The `process` global: the running process's pid, sending, spawning
-//! (`spawn.rs`), the name registry, relations (links, monitors), control
-//! (terminate, cancel), options, and the prelude's inbox, events, listeners
-//! and upgrade. It also gives the prelude the natives its mailbox pump and
-//! boot are built on (`rt.take`, `rt.recv`, `rt.event`, `rt.completion`,
-//! `rt.boot_parts`, `rt.bind_env`, `rt.spawn`).
+//! The `process` global: the running process's pid and entry id, sending,
+//! spawning (`spawn.rs`), `exec`, the name registry, relations (links,
+//! monitors), control (terminate, cancel), options, and the prelude's
+//! inbox, events, listeners and upgrade. It also gives the prelude the
+//! natives its mailbox pump and boot are built on (`rt.take`, `rt.recv`,
+//! `rt.event`, `rt.completion`, `rt.boot_parts`, `rt.bind_env`,
+//! `rt.spawn`, `rt.exec_spawn`).
 //!
-//! Destinations are pid strings or registered names; failures a caller can
-//! act on (an unknown name, a denied action, a dead process) return
-//! `nil, err`.
+//! Destinations are pid strings or registered names. Failures a caller can
+//! act on return `nil, err` with Wippy's kinds and texts (reference §2):
+//! an unresolvable destination is NotFound `could not resolve '<d>' as PID
+//! or registered name`, a denied action PermissionDenied `not allowed to
+//! <action>: <d>`, a failed terminate, monitor or link Internal.
 
-use std::time::{Duration as StdDuration, Instant, SystemTime};
+use std::time::SystemTime;
 
 use mlua::{Lua, MultiValue, Table, Value};
-use wippy_process::{Event, ExitResult, Pid};
+use wippy_process::{ErrorKind, Event, ExitError, ExitResult, Pid};
 
-use super::time::{Time, duration_arg};
-use super::{Exports, err_pair, ok_true};
+use super::errors::{error_value, fail, fail_with};
+use super::{Exports, ok_true, one};
 use crate::convert::to_lua;
 use crate::engine::proc_data::ProcData;
 use crate::engine::vm::ShardEnv;
 
 pub(crate) mod spawn;
 
+/// The scopes of `process.registry` (Wippy's float constants): only
+/// `LOCAL` works until the cluster lands.
+const SCOPES: [(&str, f64); 4] = [
+    ("LOCAL", 0.0),
+    ("EVENTUAL", 1.0),
+    ("CONSISTENT", 2.0),
+    ("STRONG", 3.0),
+];
+
 /// Lists `process.*` and the natives the prelude's process half reads.
 pub(crate) fn register(m: &mut Exports<'_>) -> mlua::Result<()> {
     m.native("pid", pid)?;
-    m.native("id", pid)?;
+    m.native("id", id)?;
     m.set("send", crate::ffi::send::send_function(m.lua())?)?;
     m.native("spawn", spawn::variant("spawn", false, false))?;
     m.native(
@@ -37,10 +49,15 @@ pub(crate) fn register(m: &mut Exports<'_>) -> mlua::Result<()> {
         "spawn_linked_monitored",
         spawn::variant("spawn_linked_monitored", true, true),
     )?;
+    m.prelude("exec");
     m.table("registry", |r| {
         r.native("register", register_name)?;
         r.native("lookup", lookup)?;
-        r.native("unregister", unregister)
+        r.native("unregister", unregister)?;
+        for (name, value) in SCOPES {
+            r.set(name, value)?;
+        }
+        Ok(())
     })?;
     m.table("event", |t| {
         t.set("EXIT", wippy_process::EXIT)?;
@@ -70,122 +87,219 @@ pub(crate) fn register(m: &mut Exports<'_>) -> mlua::Result<()> {
     m.for_prelude("event", super::process_fn(m.lua(), event)?)?;
     m.for_prelude("completion", super::process_fn(m.lua(), completion)?)?;
     m.for_prelude("spawn", super::process_fn(m.lua(), spawn::spawner)?)?;
+    m.for_prelude("exec_spawn", super::process_fn(m.lua(), spawn::exec_spawn)?)?;
     Ok(())
 }
 
-/// `process.pid()` (also `process.id()`): the caller's pid string.
+/// `process.pid()`: the caller's pid string.
 fn pid(_: &Lua, p: &ProcData, _: &ShardEnv, (): ()) -> mlua::Result<String> {
     Ok(p.pid().to_string())
 }
 
-/// `process.registry.register(name, pid?)` → `true` or `nil, err`: names
-/// `pid` (the caller by default); checked as `process.registry.register`.
-fn register_name(
-    lua: &Lua,
-    p: &ProcData,
-    e: &ShardEnv,
-    (name, pid): (String, Option<String>),
-) -> mlua::Result<MultiValue> {
-    let pid = match pid {
-        None => p.pid(),
-        Some(s) => match s.parse::<Pid>() {
-            Ok(pid) => pid,
-            Err(err) => return err_pair(lua, err),
-        },
-    };
-    if let Err(denied) = p.check(e, "process.registry.register", &name) {
-        return err_pair(lua, denied);
-    }
-    match e.host.node.register(&name, pid) {
-        Ok(()) => ok_true(),
-        Err(err) => err_pair(lua, err),
-    }
+/// `process.id()`: the registry id of the entry the caller runs
+/// (`"ns:name"`; after an upgrade, the new entry's).
+fn id(_: &Lua, p: &ProcData, _: &ShardEnv, (): ()) -> mlua::Result<String> {
+    Ok(p.entry.borrow().id.to_string())
 }
 
-/// `process.registry.lookup(name)` → the pid string or `nil, err`.
-fn lookup(lua: &Lua, _: &ProcData, e: &ShardEnv, name: String) -> mlua::Result<MultiValue> {
-    match e.host.node.lookup(&name) {
-        Some(pid) => Ok(MultiValue::from_vec(vec![Value::String(
-            lua.create_string(pid.to_string())?,
-        )])),
-        None => err_pair(lua, format!("no process registered as {name:?}")),
-    }
+/// The failure of an action the caller may not take (Wippy's text; the
+/// denial itself is in the audit log). `action` is the checked action,
+/// shown without its `process.` prefix.
+fn denied(lua: &Lua, action: &str, resource: &str) -> mlua::Result<MultiValue> {
+    let action = action.strip_prefix("process.").unwrap_or(action);
+    fail(
+        lua,
+        ErrorKind::PermissionDenied,
+        format!("not allowed to {action}: {resource}"),
+    )
 }
 
-/// `process.registry.unregister(name)` → whether a name was freed.
-fn unregister(_: &Lua, p: &ProcData, e: &ShardEnv, name: String) -> mlua::Result<bool> {
-    // Freeing another process's name is as strong as taking one: checked
-    // as `process.registry.unregister`; a denial is `false`.
-    if p.check(e, "process.registry.unregister", &name).is_err() {
-        return Ok(false);
-    }
-    Ok(e.host.node.unregister(&name))
-}
-
-/// Resolves a destination: a pid string or a registered name.
-fn resolve(env: &ShardEnv, dest: &Value) -> Result<Pid, String> {
-    match dest {
-        Value::String(s) => {
-            let text = s.to_string_lossy();
-            if text.starts_with('{') {
-                text.parse::<Pid>().map_err(|e| e.to_string())
-            } else {
-                env.host
-                    .node
-                    .lookup(&text)
-                    .ok_or_else(|| format!("no process registered as {text:?}"))
-            }
+/// A scope argument of `process.registry`: `LOCAL` (or none) is `Ok`;
+/// the cluster's scopes and anything else fail as the caller sees it.
+fn local_scope(lua: &Lua, scope: &Value) -> Result<(), mlua::Result<MultiValue>> {
+    let n = match scope {
+        Value::Nil => return Ok(()),
+        Value::Integer(i) => *i as f64,
+        Value::Number(n) => *n,
+        other => {
+            return Err(fail(
+                lua,
+                ErrorKind::Invalid,
+                format!(
+                    "scope must be a number (process.registry.LOCAL, ...), got {}",
+                    other.type_name()
+                ),
+            ));
         }
-        other => Err(format!(
-            "destination must be a pid or a registered name, got {}",
-            other.type_name()
+    };
+    match SCOPES.iter().find(|(_, v)| *v == n) {
+        Some(("LOCAL", _)) => Ok(()),
+        Some((name, _)) => Err(fail(
+            lua,
+            ErrorKind::Unavailable,
+            format!("registry scope {name} needs a cluster, which wippy-rs does not have yet"),
+        )),
+        None => Err(fail(
+            lua,
+            ErrorKind::Invalid,
+            format!("scope must be a number (process.registry.LOCAL, ...), got {n}"),
         )),
     }
 }
 
-/// `process.terminate(dest)` → `true` or `nil, err`.
-fn terminate(lua: &Lua, p: &ProcData, e: &ShardEnv, dest: Value) -> mlua::Result<MultiValue> {
-    let pid = match resolve(e, &dest) {
-        Ok(p) => p,
-        Err(m) => return err_pair(lua, m),
+/// `process.registry.register(name, pid?, scope?)` → `true` or `nil, err`:
+/// names `pid` (the caller by default); naming the process that holds the
+/// name already is `true`; checked as `process.registry.register`.
+fn register_name(
+    lua: &Lua,
+    p: &ProcData,
+    e: &ShardEnv,
+    (name, pid, scope): (String, Value, Value),
+) -> mlua::Result<MultiValue> {
+    let pid = match pid {
+        Value::Nil => p.pid(),
+        Value::String(s) => match s.to_str()?.parse::<Pid>() {
+            Ok(pid) => pid,
+            Err(err) => return fail(lua, ErrorKind::Invalid, format!("invalid pid: {err}")),
+        },
+        _ => return fail(lua, ErrorKind::Invalid, "pid must be a string"),
     };
-    if let Err(denied) = p.check_host(e, "process.terminate", pid.host()) {
-        return err_pair(lua, denied);
+    if let Err(failed) = local_scope(lua, &scope) {
+        return failed;
     }
-    match e.host.node.terminate(pid) {
+    if p.check(e, "process.registry.register", &name).is_err() {
+        return fail(
+            lua,
+            ErrorKind::PermissionDenied,
+            format!("not allowed to register name: {name}"),
+        );
+    }
+    match e.host.node.register(&name, pid) {
         Ok(()) => ok_true(),
-        Err(err) => err_pair(lua, err),
+        Err(wippy_process::Error::NameTaken { holder, .. }) if holder == pid => ok_true(),
+        Err(err) => fail_with(lua, err.to_exit_error()),
     }
 }
 
-/// `process.cancel(dest, deadline?)` → `true` or `nil, err`: asks `dest`
-/// to stop within `deadline` (milliseconds or a duration; the host's
-/// default when absent).
+/// `process.registry.lookup(name)` → the pid string, or `nil, err`
+/// NotFound `name not registered`.
+fn lookup(lua: &Lua, _: &ProcData, e: &ShardEnv, name: String) -> mlua::Result<MultiValue> {
+    match e.host.node.lookup(&name) {
+        Some(pid) => one(Value::String(lua.create_string(pid.to_string())?)),
+        None => fail(lua, ErrorKind::NotFound, "name not registered"),
+    }
+}
+
+/// `process.registry.unregister(name, scope?)` → whether a name was freed.
+fn unregister(
+    lua: &Lua,
+    p: &ProcData,
+    e: &ShardEnv,
+    (name, scope): (String, Value),
+) -> mlua::Result<MultiValue> {
+    if let Err(failed) = local_scope(lua, &scope) {
+        return failed;
+    }
+    // Freeing another process's name is as strong as taking one: checked
+    // as `process.registry.unregister`; a denial is `false`.
+    if p.check(e, "process.registry.unregister", &name).is_err() {
+        return one(Value::Boolean(false));
+    }
+    one(Value::Boolean(e.host.node.unregister(&name)))
+}
+
+/// Resolves a destination: a pid string or a registered name; else the
+/// caller's `nil, err` (NotFound). A destination that is not a string
+/// raises.
+fn resolve(
+    lua: &Lua,
+    env: &ShardEnv,
+    dest: &Value,
+    func: &str,
+) -> mlua::Result<Result<Pid, MultiValue>> {
+    let Value::String(s) = dest else {
+        return Err(mlua::Error::runtime(format!(
+            "bad argument #1 to '{func}' (a pid or a registered name expected, got {})",
+            dest.type_name()
+        )));
+    };
+    let text = s.to_string_lossy();
+    let pid = if text.starts_with('{') {
+        text.parse::<Pid>().ok()
+    } else {
+        env.host.node.lookup(&text)
+    };
+    match pid {
+        Some(pid) => Ok(Ok(pid)),
+        None => Ok(Err(fail(
+            lua,
+            ErrorKind::NotFound,
+            format!("could not resolve '{text}' as PID or registered name"),
+        )?)),
+    }
+}
+
+/// A destination's text, for messages.
+fn shown(dest: &Value) -> String {
+    match dest {
+        Value::String(s) => s.to_string_lossy(),
+        _ => String::new(),
+    }
+}
+
+/// `process.terminate(dest)` → `true` or `nil, err` (Internal, e.g.
+/// `process not found`).
+fn terminate(lua: &Lua, p: &ProcData, e: &ShardEnv, dest: Value) -> mlua::Result<MultiValue> {
+    let pid = match resolve(lua, e, &dest, "process.terminate")? {
+        Ok(pid) => pid,
+        Err(failed) => return Ok(failed),
+    };
+    if p.check_host(e, "process.terminate", pid.host()).is_err() {
+        return denied(lua, "process.terminate", &shown(&dest));
+    }
+    match e.host.node.terminate(pid) {
+        Ok(()) => ok_true(),
+        Err(err) => internal(lua, &err),
+    }
+}
+
+/// `nil, err` of kind Internal with the text `err` has for Lua code.
+fn internal(lua: &Lua, err: &wippy_process::Error) -> mlua::Result<MultiValue> {
+    let text = err.to_exit_error().message().to_owned();
+    fail(lua, ErrorKind::Internal, text)
+}
+
+/// `process.cancel(dest, reason?)` → `true` or `nil, err`: delivers a
+/// CANCEL event with `reason` (`""` when absent). A process that has not
+/// ended by its host's `cancel_deadline` is then terminated (an addition
+/// to Wippy, `docs/differences-from-wippy.md`).
 fn cancel(
     lua: &Lua,
     p: &ProcData,
     e: &ShardEnv,
-    (dest, deadline): (Value, Option<Value>),
+    (dest, reason): (Value, Value),
 ) -> mlua::Result<MultiValue> {
-    let pid = match resolve(e, &dest) {
-        Ok(p) => p,
-        Err(m) => return err_pair(lua, m),
+    let reason = match &reason {
+        Value::Nil => String::new(),
+        Value::String(s) => s.to_str()?.to_owned(),
+        other => {
+            return Err(mlua::Error::runtime(format!(
+                "bad argument #2 to 'process.cancel' (a string reason expected, got {})",
+                other.type_name()
+            )));
+        }
     };
-    if let Err(denied) = p.check_host(e, "process.cancel", pid.host()) {
-        return err_pair(lua, denied);
+    let pid = match resolve(lua, e, &dest, "process.cancel")? {
+        Ok(pid) => pid,
+        Err(failed) => return Ok(failed),
+    };
+    if p.check_host(e, "process.cancel", pid.host()).is_err() {
+        return denied(lua, "process.cancel", &shown(&dest));
     }
-    let within = match deadline {
-        None | Some(Value::Nil) => e.host.config.cancel_deadline,
-        Some(Value::Integer(ms)) => StdDuration::from_millis(ms.max(0) as u64),
-        Some(Value::Number(ms)) => StdDuration::from_millis(ms.max(0.0) as u64),
-        Some(other) => match duration_arg(&other) {
-            Ok(d) => StdDuration::from_nanos(d.0.max(0) as u64),
-            Err(m) => return Err(mlua::Error::runtime(format!("process.cancel: {m}"))),
-        },
-    };
-    match e.host.node.cancel(Some(p.pid()), pid, within) {
+    let within = e.host.config.cancel_deadline;
+    match e.host.node.cancel(Some(p.pid()), pid, within, &reason) {
         Ok(()) => ok_true(),
-        Err(err) => err_pair(lua, err),
+        Err(err) => internal(lua, &err),
     }
 }
 
@@ -226,20 +340,21 @@ fn relate(
     relation: Relation,
 ) -> mlua::Result<MultiValue> {
     let me = p.pid();
-    let pid = match resolve(e, &dest) {
-        Ok(p) => p,
-        Err(m) => return err_pair(lua, m),
+    let (func, action) = match relation {
+        Relation::Monitor => ("process.monitor", Some("process.monitor")),
+        Relation::Link => ("process.link", Some("process.link")),
+        // Removing a relation only narrows what reaches the caller.
+        Relation::Unmonitor => ("process.unmonitor", None),
+        Relation::Unlink => ("process.unlink", None),
     };
-    // Removing a relation only narrows what reaches the caller.
-    let action = match relation {
-        Relation::Monitor => Some("process.monitor"),
-        Relation::Link => Some("process.link"),
-        Relation::Unmonitor | Relation::Unlink => None,
+    let pid = match resolve(lua, e, &dest, func)? {
+        Ok(pid) => pid,
+        Err(failed) => return Ok(failed),
     };
     if let Some(action) = action
-        && let Err(denied) = p.check_host(e, action, pid.host())
+        && p.check_host(e, action, pid.host()).is_err()
     {
-        return err_pair(lua, denied);
+        return denied(lua, action, &shown(&dest));
     }
     let node = &e.host.node;
     let r = match relation {
@@ -256,7 +371,7 @@ fn relate(
     };
     match r {
         Ok(()) => ok_true(),
-        Err(err) => err_pair(lua, err),
+        Err(err) => internal(lua, &err),
     }
 }
 
@@ -267,41 +382,36 @@ fn get_options(lua: &Lua, p: &ProcData, _: &ShardEnv, (): ()) -> mlua::Result<Ta
     Ok(t)
 }
 
-/// `process.set_options(t)` → `true`, or `false, err` naming an unknown
-/// option or a wrong value.
-fn set_options(lua: &Lua, p: &ProcData, e: &ShardEnv, opts: Table) -> mlua::Result<MultiValue> {
+/// `process.set_options(t)` → `true`, or `false, err` (Invalid): `t` not a
+/// table, `trap_links` not a boolean, or an option that does not exist
+/// (the valid ones are applied all the same).
+fn set_options(lua: &Lua, p: &ProcData, e: &ShardEnv, opts: Value) -> mlua::Result<MultiValue> {
     let refuse = |msg: String| -> mlua::Result<MultiValue> {
-        let msg = Value::String(lua.create_string(msg)?);
-        Ok(MultiValue::from_vec(vec![Value::Boolean(false), msg]))
+        let err = error_value(lua, ExitError::non_retryable(ErrorKind::Invalid, msg))?;
+        Ok(MultiValue::from_vec(vec![Value::Boolean(false), err]))
     };
-    let mut unknown = Vec::new();
+    let Value::Table(opts) = opts else {
+        return refuse("options parameter must be a table".to_owned());
+    };
+    let mut unsupported = Vec::new();
     let mut trap = None;
     for pair in opts.pairs::<Value, Value>() {
         let (k, v) = pair?;
-        match (k.to_string()?.as_str(), v) {
+        let Value::String(k) = k else { continue };
+        match (&*k.to_str()?, v) {
             ("trap_links", Value::Boolean(b)) => trap = Some(b),
-            ("trap_links", other) => {
-                return refuse(format!(
-                    "option trap_links must be a boolean, got {}",
-                    other.type_name()
-                ));
-            }
-            (name, _) => unknown.push(name.to_owned()),
+            ("trap_links", _) => return refuse("trap_links must be a boolean".to_owned()),
+            (name, _) => unsupported.push(name.to_owned()),
         }
-    }
-    if !unknown.is_empty() {
-        unknown.sort();
-        return refuse(format!(
-            "unknown option{} {} (known: trap_links)",
-            if unknown.len() > 1 { "s" } else { "" },
-            unknown.join(", ")
-        ));
     }
     if let Some(t) = trap {
         e.host
             .node
             .set_trap_links(p.pid(), t)
             .map_err(mlua::Error::runtime)?;
+    }
+    if let Some(name) = unsupported.iter().min() {
+        return refuse(format!("option {name} is not supported"));
     }
     ok_true()
 }
@@ -319,17 +429,25 @@ fn boot_parts(
         .ok_or_else(|| mlua::Error::runtime("boot_parts: the process has started"))
 }
 
-/// `rt.event()` → the next lifecycle event as a table, or nil.
+/// `rt.event()` → the next lifecycle event as a table, or nil: `{kind,
+/// from, at}` and `result` (EXIT, LINK_DOWN: `{value = v}` or `{error =
+/// err}`) or `reason` (CANCEL), as Wippy's (reference §3). Built only when
+/// the process reads its events.
 fn event(lua: &Lua, p: &ProcData, _: &ShardEnv, (): ()) -> mlua::Result<Value> {
     match p.cell.try_event() {
         None => Ok(Value::Nil),
-        Some(ev) => Ok(Value::Table(event_table(lua, &ev)?)),
+        Some(ev) => Ok(Value::Table(event_table(lua, ev)?)),
     }
 }
 
-fn event_table(lua: &Lua, ev: &Event) -> mlua::Result<Table> {
-    let t = lua.create_table()?;
+fn event_table(lua: &Lua, ev: Event) -> mlua::Result<Table> {
+    let t = lua.create_table_with_capacity(0, 4)?;
     t.raw_set("kind", ev.kind())?;
+    // Unix time in whole seconds, as a float (Wippy's).
+    let at = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs() as f64);
+    t.raw_set("at", at)?;
     match ev {
         Event::Exit { from, result } => {
             t.raw_set("from", from.to_string())?;
@@ -337,26 +455,23 @@ fn event_table(lua: &Lua, ev: &Event) -> mlua::Result<Table> {
         }
         Event::LinkDown { from, error } => {
             t.raw_set("from", from.to_string())?;
-            let r = lua.create_table()?;
-            r.raw_set("error", error.message())?;
-            t.raw_set("result", r)?;
+            t.raw_set("result", result_table(lua, Err(error))?)?;
         }
-        Event::Cancel { from, deadline } => {
-            if let Some(from) = from {
-                t.raw_set("from", from.to_string())?;
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            t.raw_set("deadline", Time::from_system(SystemTime::now() + left))?;
+        Event::Cancel { from, reason, .. } => {
+            t.raw_set("from", from.map(|f| f.to_string()).unwrap_or_default())?;
+            t.raw_set("reason", reason.as_str())?;
         }
     }
     Ok(t)
 }
 
-fn result_table(lua: &Lua, result: &ExitResult) -> mlua::Result<Table> {
-    let r = lua.create_table()?;
+/// An exit result as an event's `result`: `{value = v}` (`{}` for a clean
+/// exit without a value) or `{error = err}`.
+fn result_table(lua: &Lua, result: ExitResult) -> mlua::Result<Table> {
+    let r = lua.create_table_with_capacity(0, 1)?;
     match result {
-        Ok(v) => r.raw_set("value", to_lua(lua, v)?)?,
-        Err(e) => r.raw_set("error", e.message())?,
+        Ok(v) => r.raw_set("value", to_lua(lua, &v)?)?,
+        Err(e) => r.raw_set("error", error_value(lua, e)?)?,
     }
     Ok(r)
 }

@@ -1,17 +1,21 @@
 //! Spawning from Lua: `process.spawn*`, the Spawner's methods
-//! (`process.with_context(...):spawn(...)`, through `rt.spawn`) and
-//! `funcs.call`'s process.
+//! (`process.with_context(...):spawn(...)`, through `rt.spawn`), the
+//! process of `process.exec` (`rt.exec_spawn`) and `funcs.call`'s process.
 //!
-//! Checked (`spec/security.md`): `process.spawn` on the entry,
-//! `process.spawn.host` on the host, and, when the child gets another
-//! actor or scope, that the caller may grant them.
+//! Checked (`spec/security.md`): `process.spawn` (`process.exec` for
+//! exec) on the entry, `process.spawn.host` on the host, and, when the
+//! child gets another actor or scope, that the caller may grant them.
+//! Failures are `nil, err` with Wippy's kinds: Invalid arguments,
+//! PermissionDenied `not allowed to spawn process: <id>` / `not allowed to
+//! spawn on host: <host>`, NotFound `host not found` / `factory not
+//! found`; a Spawner's denials raise instead, as Wippy's do.
 
 use mlua::{Lua, MultiValue, Table, Value, Variadic};
-use wippy_host::SpawnRequest;
 use wippy_host::registry::EntryId;
-use wippy_process::{Payload, SpawnOptions};
+use wippy_host::{HostError, SpawnRequest};
+use wippy_process::{ErrorKind, ExitError, Message, Payload, SpawnOptions, Topic};
 
-use crate::api::err_pair;
+use crate::api::errors::fail_with;
 use crate::api::security::{LuaActor, LuaScope, Object};
 use crate::convert::{push_key, to_payload};
 use crate::engine::proc_data::ProcData;
@@ -48,23 +52,45 @@ pub(crate) fn spawn(
     link: bool,
     monitor: bool,
 ) -> mlua::Result<MultiValue> {
-    let req = Request {
-        what,
-        options: None,
-        entry,
-        host,
-        args,
-        // Nothing added: the child inherits the caller's context unchanged.
-        added: Vec::new(),
-        grant: Grant::default(),
-        link,
-        monitor,
-    };
+    let req = Request::plain(what, "process.spawn", entry, host, args, link, monitor);
     spawn_with(lua, p, env, req)
 }
 
+/// `rt.exec_spawn(entry, host, ...)` → the pid of `process.exec`'s child
+/// (monitored by the caller, which then waits for its EXIT), or `nil,
+/// err`: Invalid for an id without a namespace, else Internal whatever the
+/// spawn's failure was (Wippy forces it).
+pub(crate) fn exec_spawn(
+    lua: &Lua,
+    p: &ProcData,
+    env: &ShardEnv,
+    (entry, host, args): SpawnArgs,
+) -> mlua::Result<MultiValue> {
+    if entry.parse::<EntryId>().is_err() {
+        return fail_with(
+            lua,
+            ExitError::non_retryable(
+                ErrorKind::Invalid,
+                "invalid process ID format (namespace:name required)",
+            ),
+        );
+    }
+    let req = Request::plain("exec", "process.exec", &entry, &host, &args, false, true);
+    let spawned = spawn_with(lua, p, env, req)?;
+    match spawned.get(1) {
+        // A failure: the same error, as Internal.
+        Some(err) => match crate::ffi::error_object::from_value(lua, err) {
+            Some(e) => fail_with(lua, e.error.kind_set(ErrorKind::Internal)),
+            None => Ok(spawned),
+        },
+        None => Ok(spawned),
+    }
+}
+
 /// `rt.spawn(method, spawner, entry, host, ...)`: the Spawner methods (the
-/// spawner's `options`, `context`, `actor` and `scope` fields).
+/// spawner's `options`, `context`, `actor`, `scope`, `name` and `messages`
+/// fields). With a `name` that a process holds already, nothing is
+/// started: the messages go to that process, and its pid is returned.
 pub(crate) fn spawner(
     lua: &Lua,
     p: &ProcData,
@@ -74,10 +100,18 @@ pub(crate) fn spawner(
     let options: Option<Table> = spawner.raw_get("options")?;
     let context: Option<Value> = spawner.raw_get("context")?;
     let (actor, scope) = (spawner.raw_get("actor")?, spawner.raw_get("scope")?);
+    let name: Option<String> = match spawner.raw_get("name")? {
+        Some(name) => Some(name),
+        None => match &options {
+            Some(o) => o.raw_get("process.name")?,
+            None => None,
+        },
+    };
+    let messages = spawner_messages(lua, spawner.raw_get("messages")?)?;
     let added = match context.as_ref().map(|c| context_values(lua, c)) {
         None => Vec::new(),
         Some(Ok(values)) => values,
-        Some(Err(err)) => return err_pair(lua, format!("process.{method}: {err}")),
+        Some(Err(err)) => return invalid(lua, format!("process.{method}: {err}")),
     };
     let grant = Grant {
         actor: granted::<LuaActor>(actor, "actor")?.map(|a| a.0),
@@ -89,8 +123,15 @@ pub(crate) fn spawner(
         "spawn_linked" => (true, false),
         _ => (true, true),
     };
+    let node = &env.host.node;
+    // Spawn-or-signal: the holder of the name gets the messages instead.
+    if let Some(holder) = name.as_deref().and_then(|n| node.lookup(n)) {
+        deliver(env, holder, messages);
+        return pid_result(lua, holder);
+    }
     let req = Request {
         what: &method,
+        action: "process.spawn",
         options: options.as_ref(),
         entry: &entry,
         host: &host,
@@ -99,8 +140,90 @@ pub(crate) fn spawner(
         grant,
         link,
         monitor,
+        raise_denials: true,
     };
-    spawn_with(lua, p, env, req)
+    let spawned = spawn_with(lua, p, env, req)?;
+    let child = match spawned.front() {
+        Some(Value::String(s)) => s.to_str()?.parse::<wippy_process::Pid>().ok(),
+        _ => None,
+    };
+    let Some(child) = child else {
+        return Ok(spawned);
+    };
+    if let Some(name) = name {
+        // Named right after the start; a process that took the name in
+        // between keeps it, and gets the messages (the new child is
+        // stopped: it was never meant to run beside the name's holder).
+        match node.register(&name, child) {
+            Ok(()) => {}
+            Err(wippy_process::Error::NameTaken { holder, .. }) => {
+                let _ = node.terminate(child);
+                deliver(env, holder, messages);
+                return pid_result(lua, holder);
+            }
+            Err(err) => {
+                let _ = node.terminate(child);
+                return fail_with(lua, err.to_exit_error());
+            }
+        }
+    }
+    deliver(env, child, messages);
+    Ok(spawned)
+}
+
+/// A Spawner's `with_message` messages: `{topic, n = count, ...values}`.
+fn spawner_messages(lua: &Lua, list: Option<Table>) -> mlua::Result<Vec<Message>> {
+    let Some(list) = list else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    for (i, m) in list.sequence_values::<Table>().enumerate() {
+        let m = m?;
+        let topic: String = m.raw_get("topic")?;
+        let n: usize = m.raw_get("n")?;
+        let mut values = Vec::with_capacity(n);
+        for k in 1..=n {
+            let v: Value = m.raw_get(k)?;
+            let v = to_payload(lua, &v, &format!("with_message[{}][{k}]", i + 1))
+                .map_err(mlua::Error::runtime)?;
+            values.push(v);
+        }
+        let (payload, multi) = match values.len() {
+            0 => (Payload::Nil, false),
+            1 => (values.pop().expect("one value"), false),
+            _ => (Payload::Array(values), true),
+        };
+        out.push(Message {
+            from: None,
+            topic: Topic::from(topic),
+            payload,
+            multi,
+        });
+    }
+    Ok(out)
+}
+
+/// Sends a Spawner's messages to `to` (their sender is seen as `""`).
+fn deliver(env: &ShardEnv, to: wippy_process::Pid, messages: Vec<Message>) {
+    for m in messages {
+        // A process that ended meanwhile misses them, as any sender's.
+        let _ = env.host.node.send_message(to, m);
+    }
+}
+
+/// `pid`: a spawn's success.
+#[inline]
+fn pid_result(lua: &Lua, pid: wippy_process::Pid) -> mlua::Result<MultiValue> {
+    let mut text = String::with_capacity(32);
+    pid.write_to(&mut text);
+    Ok(MultiValue::from_vec(vec![Value::String(
+        lua.create_string(text)?,
+    )]))
+}
+
+/// `nil, err` of kind Invalid.
+fn invalid(lua: &Lua, msg: String) -> mlua::Result<MultiValue> {
+    fail_with(lua, ExitError::non_retryable(ErrorKind::Invalid, msg))
 }
 
 /// What a Spawner gives a child instead of the spawner's own actor and
@@ -150,33 +273,52 @@ fn context_values(lua: &Lua, ctx: &Value) -> Result<Vec<(String, Payload)>, Stri
         .collect()
 }
 
-/// Spawner options a child may be started with.
-fn spawn_options(options: Option<&Table>) -> Result<bool, String> {
-    let mut trap = false;
-    if let Some(t) = options {
-        for pair in t.pairs::<Value, Value>() {
-            let (k, v) = pair.map_err(|e| e.to_string())?;
-            match (k.to_string().unwrap_or_default().as_str(), v) {
-                ("trap_links", Value::Boolean(b)) => trap = b,
-                ("trap_links", other) => {
-                    return Err(format!(
-                        "option trap_links must be a boolean, got {}",
-                        other.type_name()
-                    ));
-                }
-                (name, _) => {
-                    return Err(format!("unknown spawn option {name} (known: trap_links)"));
-                }
+/// What a Spawner's options (`with_options`) ask of the spawn: options are
+/// opaque to Lua code, and only these keys mean something (others are
+/// carried and ignored, as Wippy's): `trap_links` (the child starts
+/// trapping links), `process.link` (a plain `:spawn` links), and
+/// `process.name` (as `with_name`, read by [`spawner`]).
+#[derive(Default)]
+struct Options {
+    trap: bool,
+    link: bool,
+}
+
+fn spawn_options(options: Option<&Table>) -> Result<Options, String> {
+    let mut out = Options::default();
+    let Some(t) = options else {
+        return Ok(out);
+    };
+    for pair in t.pairs::<Value, Value>() {
+        let (k, v) = pair.map_err(|e| e.to_string())?;
+        let Value::String(k) = k else {
+            return Err("options keys must be strings".into());
+        };
+        let key = k.to_string_lossy();
+        let flag = match (key.as_str(), &v) {
+            ("trap_links" | "process.link", Value::Boolean(b)) => *b,
+            ("trap_links" | "process.link", other) => {
+                return Err(format!(
+                    "option {key} must be a boolean, got {}",
+                    other.type_name()
+                ));
             }
+            _ => continue,
+        };
+        match key.as_str() {
+            "trap_links" => out.trap = flag,
+            _ => out.link = flag,
         }
     }
-    Ok(trap)
+    Ok(out)
 }
 
 /// A spawn as Lua asked for it.
 struct Request<'a> {
     /// The call, for errors (`spawn_linked`, `funcs.call`).
     what: &'a str,
+    /// The action checked on the entry (`process.spawn`, `process.exec`).
+    action: &'static str,
     /// A Spawner's options.
     options: Option<&'a Table>,
     entry: &'a str,
@@ -190,6 +332,61 @@ struct Request<'a> {
     grant: Grant,
     link: bool,
     monitor: bool,
+    /// A denial raises (a Spawner's) instead of returning `nil, err`.
+    raise_denials: bool,
+}
+
+impl<'a> Request<'a> {
+    /// A spawn with the caller's context, no options.
+    #[inline]
+    fn plain(
+        what: &'a str,
+        action: &'static str,
+        entry: &'a str,
+        host: &'a str,
+        args: &'a [Value],
+        link: bool,
+        monitor: bool,
+    ) -> Request<'a> {
+        Request {
+            what,
+            action,
+            options: None,
+            entry,
+            host,
+            args,
+            // Nothing added: the child inherits the caller's context unchanged.
+            added: Vec::new(),
+            grant: Grant::default(),
+            link,
+            monitor,
+            raise_denials: false,
+        }
+    }
+}
+
+/// A host's failure to spawn, as Lua code sees it (Wippy's texts where
+/// Wippy has the failure).
+fn host_failure(what: &str, e: HostError) -> ExitError {
+    match e {
+        HostError::UnknownHost(_) => {
+            ExitError::non_retryable(ErrorKind::NotFound, "host not found")
+        }
+        HostError::UnknownEntry(_) => {
+            ExitError::non_retryable(ErrorKind::NotFound, "factory not found")
+        }
+        HostError::Kernel(e) => e.to_exit_error(),
+        e @ HostError::NotRunnable { .. } => {
+            ExitError::non_retryable(ErrorKind::Invalid, format!("process.{what}: {e}"))
+        }
+        e @ HostError::HostFull { .. } => {
+            ExitError::non_retryable(ErrorKind::LimitExceeded, format!("process.{what}: {e}"))
+        }
+        e @ HostError::ShutDown(_) => {
+            ExitError::non_retryable(ErrorKind::Unavailable, format!("process.{what}: {e}"))
+        }
+        e => ExitError::non_retryable(ErrorKind::Internal, format!("process.{what}: {e}")),
+    }
 }
 
 /// Spawns what `req` asks for, for the running process `p`.
@@ -200,31 +397,41 @@ fn spawn_with(
     req: Request<'_>,
 ) -> mlua::Result<MultiValue> {
     let what = req.what;
-    let trap = match spawn_options(req.options) {
-        Ok(t) => t,
-        Err(e) => return err_pair(lua, format!("process.{what}: {e}")),
+    let options = match spawn_options(req.options) {
+        Ok(o) => o,
+        Err(e) => return invalid(lua, format!("process.{what}: {e}")),
     };
     let entry: EntryId = match req.entry.parse() {
         Ok(id) => id,
-        Err(e) => return err_pair(lua, format!("process.{what}: {e}")),
+        Err(e) => return invalid(lua, format!("process.{what}: {e}")),
     };
     let mut payloads = Vec::with_capacity(req.args.len());
     for (i, a) in req.args.iter().enumerate() {
         // The path is named only on failure (no string per argument).
         match to_payload(lua, a, "") {
             Ok(v) => payloads.push(v),
-            Err(e) => return err_pair(lua, format!("process.{what}: args[{}]{e}", i + 1)),
+            Err(e) => return invalid(lua, format!("process.{what}: args[{}]{e}", i + 1)),
         }
     }
     let Some(app) = env.host.app.upgrade() else {
-        return err_pair(lua, "the app is shutting down");
+        return fail_with(
+            lua,
+            ExitError::non_retryable(ErrorKind::Unavailable, "the app is shutting down"),
+        );
     };
-    for (action, resource) in [
-        ("process.spawn", entry.as_str()),
-        ("process.spawn.host", req.host),
+    for (action, resource, text) in [
+        (req.action, entry.as_str(), "spawn process"),
+        ("process.spawn.host", req.host, "spawn on host"),
     ] {
-        if let Err(denied) = p.check(env, action, resource) {
-            return err_pair(lua, denied);
+        if p.check(env, action, resource).is_err() {
+            let msg = format!("not allowed to {text}: {resource}");
+            if req.raise_denials {
+                return Err(mlua::Error::runtime(msg));
+            }
+            return fail_with(
+                lua,
+                ExitError::non_retryable(ErrorKind::PermissionDenied, msg),
+            );
         }
     }
     // The child's context: ours, with what the Spawner added.
@@ -238,18 +445,24 @@ fn spawn_with(
         );
         let boundary = env.host.config.security.boundary.as_ref();
         if let Err(denied) = mine.may_grant(boundary, &principal, p.pid()) {
-            return err_pair(lua, denied);
+            if req.raise_denials {
+                return Err(mlua::Error::runtime(denied.to_string()));
+            }
+            return fail_with(
+                lua,
+                ExitError::non_retryable(ErrorKind::PermissionDenied, denied.to_string()),
+            );
         }
         child = child.with_principal(principal);
     }
     let mut opts = SpawnOptions::default().parent(p.pid());
-    if req.link {
+    if req.link || options.link {
         opts = opts.linked();
     }
     if req.monitor {
         opts = opts.monitored();
     }
-    opts.trap_links = trap;
+    opts.trap_links = options.trap;
     let spawn = SpawnRequest {
         entry,
         args: payloads,
@@ -257,13 +470,7 @@ fn spawn_with(
         context: child,
     };
     match app.spawn(req.host, spawn) {
-        Ok(pid) => {
-            let mut text = String::with_capacity(32);
-            pid.write_to(&mut text);
-            Ok(MultiValue::from_vec(vec![Value::String(
-                lua.create_string(text)?,
-            )]))
-        }
-        Err(e) => err_pair(lua, format!("process.{what}: {e}")),
+        Ok(pid) => pid_result(lua, pid),
+        Err(e) => fail_with(lua, host_failure(what, e)),
     }
 }
