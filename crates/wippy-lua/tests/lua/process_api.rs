@@ -49,6 +49,10 @@ end
 
 function M.named(tag)
     local m = process.inbox():receive()
+    -- Hold the name until the second with_name spawn has signalled us:
+    -- ending at the first message would free the name for a new process.
+    local again = process.inbox():receive()
+    if again:topic() ~= "again" then error("second message: " .. again:topic()) end
     return tag .. ":" .. m:topic() .. ":" .. tostring(m:payload():data()) .. ":" .. m:from()
 end
 
