@@ -1,5 +1,5 @@
-//! The shared part of a process: pid, mailbox, signals, relations, and the
-//! wake protocol that decides who schedules it.
+//! The shared part of a process: pid, mailbox, events and completions,
+//! relations, and the wake protocol that decides who schedules it.
 //!
 //! # The wake protocol
 //!
@@ -19,6 +19,17 @@
 //!
 //! Hence at most one copy of a process is ever queued or running, and the
 //! runner may touch the process's state without further locking.
+//!
+//! # What the lock costs
+//!
+//! Senders of every host (and the timer thread, and the blocking pool)
+//! take a cell's lock to deliver, so nothing done under it may grow with
+//! what the process has queued: a process that lets 80,000 timer
+//! completions pile up must not make the next EXIT delivered to it, nor the
+//! timers of every other host, wait. Messages, events and completions sit
+//! in three FIFO queues; pushing and taking are O(1) amortised, and so is
+//! asking whether any completion is ready. The queues of a process that
+//! ends are taken out under the lock and dropped after it.
 //!
 //! The fields these invariants govern never leave this module: `run.rs`
 //! (the runner) and `node.rs` (the lifecycle rules) go through the methods
@@ -106,17 +117,18 @@ pub(crate) struct Relations {
     pub(crate) cancel_timer: Option<wippy_sched::TimerId>,
 }
 
-enum Signal {
-    Event(Event),
-    Completion(Completion),
-}
-
 /// The state under a cell's lock. Private to this module: the rest of the
 /// crate goes through the methods of [`ProcessCell`], which keep the wake
 /// protocol's invariants (module docs).
 struct Inner {
     messages: VecDeque<Message>,
-    signals: VecDeque<Signal>,
+    /// Lifecycle events and op completions, each in arrival order. Two
+    /// queues, not one: a process takes them by kind, and taking one kind
+    /// from a queue shared with the other meant walking past everything of
+    /// the other kind (tens of thousands of unread timer completions), under
+    /// this lock.
+    events: VecDeque<Event>,
+    completions: VecDeque<Completion>,
     /// Wake mask while parked, 0 while queued or running (see module docs).
     wait: u8,
     alive: bool,
@@ -134,10 +146,15 @@ struct Inner {
 }
 
 impl Inner {
-    /// Removes and returns the oldest signal `is` picks.
-    fn take_signal(&mut self, is: impl Fn(&Signal) -> bool) -> Option<Signal> {
-        let ix = self.signals.iter().position(is)?;
-        self.signals.remove(ix)
+    /// Takes the mailbox, events and completions out, for the caller to drop
+    /// once it has released the lock (dropping them takes time that grows
+    /// with their length).
+    fn take_queues(&mut self) -> (VecDeque<Message>, VecDeque<Event>, VecDeque<Completion>) {
+        (
+            std::mem::take(&mut self.messages),
+            std::mem::take(&mut self.events),
+            std::mem::take(&mut self.completions),
+        )
     }
 
     /// Records an arrival of `kind`; true if the caller must wake the process.
@@ -243,7 +260,8 @@ impl ProcessCell {
             slot,
             inner: Mutex::new(Inner {
                 messages: VecDeque::new(),
-                signals: VecDeque::new(),
+                events: VecDeque::new(),
+                completions: VecDeque::new(),
                 wait: 0,
                 alive: true,
                 started: false,
@@ -325,10 +343,10 @@ impl ProcessCell {
         inner.messages.push_back(msg);
         let mut wake = inner.arrive(W_MESSAGE);
         if let Some(tag) = inner.recv_op.take() {
-            inner.signals.push_back(Signal::Completion(Completion {
+            inner.completions.push_back(Completion {
                 tag,
                 value: crate::Payload::Nil,
-            }));
+            });
             inner.pending_all = inner.pending_all.saturating_sub(1);
             wake |= inner.arrive(W_COMPLETION);
         }
@@ -343,7 +361,7 @@ impl ProcessCell {
         if !inner.alive {
             return false;
         }
-        inner.signals.push_back(Signal::Event(event));
+        inner.events.push_back(event);
         let wake = inner.arrive(W_EVENT);
         drop(inner);
         self.wake_if(wake);
@@ -358,7 +376,7 @@ impl ProcessCell {
         if !inner.alive {
             return;
         }
-        inner.signals.push_back(Signal::Completion(completion));
+        inner.completions.push_back(completion);
         inner.pending_all = inner.pending_all.saturating_sub(1);
         let wake = inner.arrive(W_COMPLETION);
         drop(inner);
@@ -387,21 +405,12 @@ impl ProcessCell {
 
     /// Takes the oldest lifecycle event (for the process's runner).
     pub fn try_event(&self) -> Option<Event> {
-        match self.lock().take_signal(|s| matches!(s, Signal::Event(_)))? {
-            Signal::Event(e) => Some(e),
-            Signal::Completion(_) => unreachable!("take_signal found an event"),
-        }
+        self.lock().events.pop_front()
     }
 
     /// Takes the oldest op completion (for the process's runner).
     pub fn try_completion(&self) -> Option<Completion> {
-        match self
-            .lock()
-            .take_signal(|s| matches!(s, Signal::Completion(_)))?
-        {
-            Signal::Completion(c) => Some(c),
-            Signal::Event(_) => unreachable!("take_signal found a completion"),
-        }
+        self.lock().completions.pop_front()
     }
 
     /// Whether the process traps links.
@@ -476,10 +485,10 @@ impl ProcessCell {
         if inner.messages.is_empty() {
             inner.recv_op = Some(tag);
         } else {
-            inner.signals.push_back(Signal::Completion(Completion {
+            inner.completions.push_back(Completion {
                 tag,
                 value: crate::Payload::Nil,
-            }));
+            });
             inner.pending_all = inner.pending_all.saturating_sub(1);
         }
     }
@@ -493,10 +502,7 @@ impl ProcessCell {
             || !inner.alive
             || match mode {
                 WaitMode::All => inner.pending_all == 0,
-                WaitMode::Any => inner
-                    .signals
-                    .iter()
-                    .any(|s| matches!(s, Signal::Completion(_))),
+                WaitMode::Any => !inner.completions.is_empty(),
             };
         if ready {
             false
@@ -553,8 +559,10 @@ impl ProcessCell {
         inner.trap_links
     }
 
-    /// Marks the process ended: it takes nothing more, its mailbox and
-    /// signals are dropped and its relations handed to the caller.
+    /// Marks the process ended: it takes nothing more, its mailbox, events
+    /// and completions are dropped (after the lock is released: a mailbox
+    /// may hold millions of messages) and its relations handed to the
+    /// caller.
     pub(crate) fn end(&self) -> Ending {
         let mut inner = self.lock();
         if !inner.alive {
@@ -562,19 +570,23 @@ impl ProcessCell {
         }
         inner.alive = false;
         inner.wait = 0;
-        inner.messages = Default::default();
-        inner.signals = Default::default();
-        Ending::Now(inner.relations.take())
+        let queues = inner.take_queues();
+        let relations = inner.relations.take();
+        drop(inner);
+        drop(queues);
+        Ending::Now(relations)
     }
 
     /// Marks the process ended and drops everything it holds but its state
-    /// machine, without the exit rules (runtime shutdown).
+    /// machine, without the exit rules (runtime shutdown), after releasing
+    /// the lock.
     pub(crate) fn discard(&self) {
         let mut inner = self.lock();
         inner.alive = false;
-        inner.messages = Default::default();
-        inner.signals = Default::default();
-        inner.relations = None;
+        let queues = inner.take_queues();
+        let relations = inner.relations.take();
+        drop(inner);
+        drop((queues, relations));
     }
 }
 

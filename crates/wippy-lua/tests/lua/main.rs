@@ -27,3 +27,4 @@ mod scale;
 mod security;
 mod send;
 mod stealing;
+mod storm;
