@@ -42,6 +42,7 @@
 use std::cell::UnsafeCell;
 use std::collections::VecDeque;
 use std::sync::{Arc, PoisonError};
+use std::time::{Duration, Instant};
 
 use smallvec::SmallVec;
 
@@ -114,7 +115,13 @@ pub(crate) struct Relations {
     /// Processes that monitor this one (they get its EXIT).
     pub(crate) watchers: SmallVec<[Pid; 2]>,
     pub(crate) names: SmallVec<[Topic; 1]>,
+    /// The kill timer of the latest cancel whose deadline has started.
     pub(crate) cancel_timer: Option<wippy_sched::TimerId>,
+    /// When that timer fires (shown to the process in its CANCEL event).
+    pub(crate) cancel_deadline: Option<Instant>,
+    /// The grace of the latest cancel whose deadline has not started: it
+    /// starts when the process next begins a step (`Inner::cancel_pending`).
+    pub(crate) cancel_grace: Option<Duration>,
 }
 
 /// The state under a cell's lock. Private to this module: the rest of the
@@ -134,6 +141,9 @@ struct Inner {
     alive: bool,
     started: bool,
     trap_links: bool,
+    /// A CANCEL arrived whose deadline starts with the next step
+    /// (`Relations::cancel_grace`).
+    cancel_pending: bool,
     /// Arrivals since the cell was created; a step compares it to decide
     /// whether it may park.
     arrivals: u32,
@@ -176,8 +186,33 @@ pub(crate) enum StepStart {
     Killed(ExitError),
     /// Run the step. `seen` is the arrivals count to hand to
     /// [`ProcessCell::park_idle`]; `first` says the process has never run
-    /// (its `init` comes first).
-    Run { seen: u32, first: bool },
+    /// (its `init` comes first); `cancel` is the grace of a cancel whose
+    /// deadline starts now, before the step.
+    Run {
+        seen: u32,
+        first: bool,
+        cancel: Option<Duration>,
+    },
+}
+
+/// What [`ProcessCell::park_ops`] did.
+pub(crate) enum OpsPark {
+    /// Not parked: the wait is satisfied (or a kill is pending, or the
+    /// process ended); run it again.
+    Ready,
+    /// Parked; `cancel` is the grace of a cancel whose deadline starts now.
+    Parked { cancel: Option<Duration> },
+}
+
+/// When the deadline of a delivered CANCEL starts (see
+/// [`ProcessCell::deliver_cancel`]).
+pub(crate) enum CancelStart {
+    /// The process has ended: nothing was delivered.
+    Ended,
+    /// Now: the process is parked on operations and will not run for it.
+    Now,
+    /// With the process's next step ([`StepStart::Run`]'s `cancel`).
+    AtStep,
 }
 
 /// What [`ProcessCell::end`] found.
@@ -266,6 +301,7 @@ impl ProcessCell {
                 alive: true,
                 started: false,
                 trap_links,
+                cancel_pending: false,
                 arrivals: 0,
                 pending_all: 0,
                 recv_op: None,
@@ -368,6 +404,58 @@ impl ProcessCell {
         true
     }
 
+    /// Delivers a CANCEL from `from` whose deadline is `grace` after the
+    /// process gets to see it: when it next begins a step, or now if it is
+    /// parked on operations (a wait that events do not end, so it would not
+    /// run for the CANCEL). Counting from the send instead killed
+    /// well-behaved processes that sat in a long run queue past their
+    /// deadline. The event carries a provisional deadline, replaced when it
+    /// is taken by the one the deadline timer was set for.
+    pub(crate) fn deliver_cancel(
+        self: &Arc<Self>,
+        from: Option<Pid>,
+        grace: Duration,
+    ) -> CancelStart {
+        let mut inner = self.lock();
+        if !inner.alive {
+            return CancelStart::Ended;
+        }
+        inner.events.push_back(Event::Cancel {
+            from,
+            deadline: Instant::now() + grace,
+        });
+        let start = if inner.wait == W_OPS {
+            CancelStart::Now
+        } else {
+            inner.cancel_pending = true;
+            inner
+                .relations
+                .get_or_insert_with(Default::default)
+                .cancel_grace = Some(grace);
+            CancelStart::AtStep
+        };
+        let wake = inner.arrive(W_EVENT);
+        drop(inner);
+        self.wake_if(wake);
+        start
+    }
+
+    /// Records the kill timer `id` of a cancel whose deadline has started,
+    /// firing at `deadline`; returns the timer it replaces (`Ok(None)` if
+    /// none), or `Err(())` if the process has ended (the caller cancels
+    /// `id`).
+    pub(crate) fn set_cancel_timer(
+        &self,
+        id: wippy_sched::TimerId,
+        deadline: Instant,
+    ) -> Result<Option<wippy_sched::TimerId>, ()> {
+        self.relate(|rel| {
+            rel.cancel_deadline = Some(deadline);
+            rel.cancel_timer.replace(id)
+        })
+        .ok_or(())
+    }
+
     /// Delivers an op completion (a timer fired, blocking work finished).
     /// Hosts that register their own operations (a VM shard's timers) use it
     /// to hand the result to the process; it wakes an idle process.
@@ -405,7 +493,14 @@ impl ProcessCell {
 
     /// Takes the oldest lifecycle event (for the process's runner).
     pub fn try_event(&self) -> Option<Event> {
-        self.lock().events.pop_front()
+        let mut inner = self.lock();
+        let mut event = inner.events.pop_front()?;
+        if let Event::Cancel { deadline, .. } = &mut event
+            && let Some(set) = inner.relations.as_ref().and_then(|r| r.cancel_deadline)
+        {
+            *deadline = set;
+        }
+        Some(event)
     }
 
     /// Takes the oldest op completion (for the process's runner).
@@ -449,9 +544,16 @@ impl ProcessCell {
         }
         let first = !inner.started;
         inner.started = true;
+        let cancel = if inner.cancel_pending {
+            inner.cancel_pending = false;
+            inner.relations.as_mut().and_then(|r| r.cancel_grace.take())
+        } else {
+            None
+        };
         StepStart::Run {
             seen: inner.arrivals,
             first,
+            cancel,
         }
     }
 
@@ -494,9 +596,12 @@ impl ProcessCell {
     }
 
     /// Parks the process on the ops of its wait (all registered) unless the
-    /// wait is already satisfied, a kill is pending or it has ended. True if
-    /// parked (a completion or a kill owns the wake-up); false: run it again.
-    pub(crate) fn park_ops(&self, mode: WaitMode) -> bool {
+    /// wait is already satisfied, a kill is pending or it has ended.
+    /// `Parked` (a completion or a kill owns the wake-up) carries the grace
+    /// of a CANCEL that arrived during the step: a parked process does not
+    /// run for it, so its deadline starts now (see
+    /// [`ProcessCell::deliver_cancel`]).
+    pub(crate) fn park_ops(&self, mode: WaitMode) -> OpsPark {
         let mut inner = self.lock();
         let ready = inner.kill.is_some()
             || !inner.alive
@@ -505,11 +610,16 @@ impl ProcessCell {
                 WaitMode::Any => !inner.completions.is_empty(),
             };
         if ready {
-            false
-        } else {
-            inner.wait = W_OPS;
-            true
+            return OpsPark::Ready;
         }
+        inner.wait = W_OPS;
+        let cancel = if inner.cancel_pending {
+            inner.cancel_pending = false;
+            inner.relations.as_mut().and_then(|r| r.cancel_grace.take())
+        } else {
+            None
+        };
+        OpsPark::Parked { cancel }
     }
 
     /// Runs `f` on the process's state machine (`None` for a process whose

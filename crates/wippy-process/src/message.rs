@@ -91,7 +91,9 @@ pub enum Event {
     Cancel {
         /// Who asked, if a process did.
         from: Option<Pid>,
-        /// When the process will be terminated if it has not ended.
+        /// When the process will be terminated if it has not ended: the
+        /// cancel's grace after the process first ran with the CANCEL
+        /// queued (see [`Node::cancel`](crate::Node::cancel)).
         deadline: Instant,
     },
 }

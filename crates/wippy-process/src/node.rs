@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use wippy_sched::{BlockingHandle, TimerHandle};
 
-use crate::cell::{Ending, Home, ProcessCell, Residence};
+use crate::cell::{CancelStart, Ending, Home, ProcessCell, Residence};
 use crate::error::Error;
 use crate::message::{Event, ExitError, ExitResult, Message, Topic};
 use crate::names::Names;
@@ -382,27 +382,42 @@ impl Node {
     }
 
     /// Delivers CANCEL to `target`; if it has not ended `within` the given
-    /// time, it is terminated with error `"cancelled: deadline exceeded"`.
+    /// time after it gets to see it, it is terminated with error
+    /// `"cancelled: deadline exceeded"`. The time counts from when the
+    /// process next runs (a process queued behind a million others is not
+    /// charged for the wait), or from now if it is parked on operations,
+    /// which a CANCEL does not end (see `ProcessCell::deliver_cancel`). A
+    /// later cancel replaces the deadline of an earlier one.
     pub fn cancel(&self, from: Option<Pid>, target: Pid, within: Duration) -> Result<(), Error> {
-        let deadline = Instant::now() + within;
         let cell = self.cell(target).ok_or(Error::NoProcess(target))?;
-        if !cell.deliver_event(Event::Cancel { from, deadline }) {
-            return Err(Error::NoProcess(target));
+        match cell.deliver_cancel(from, within) {
+            CancelStart::Ended => Err(Error::NoProcess(target)),
+            CancelStart::Now => {
+                self.start_cancel_deadline(&cell, within);
+                Ok(())
+            }
+            CancelStart::AtStep => Ok(()),
         }
+    }
+
+    /// Starts the deadline of a cancel of the process of `cell`: it is
+    /// killed `grace` from now unless it ends first.
+    pub(crate) fn start_cancel_deadline(&self, cell: &Arc<ProcessCell>, grace: Duration) {
+        let deadline = Instant::now() + grace;
+        let target = cell.pid();
         let node = self.clone();
         let id = self.inner.timers.at(deadline, move || {
             node.kill(target, ExitError::cancelled());
         });
-        match cell.relate(|rel| rel.cancel_timer.replace(id)) {
-            Some(Some(old)) => {
+        match cell.set_cancel_timer(id, deadline) {
+            Ok(Some(old)) => {
                 self.inner.timers.cancel(old);
             }
-            Some(None) => {}
-            None => {
+            Ok(None) => {}
+            Err(()) => {
                 self.inner.timers.cancel(id);
             }
         }
-        Ok(())
     }
 
     /// Ends `target` now with error `"terminated"`.

@@ -7,7 +7,7 @@ use std::any::Any;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
-use crate::cell::{ProcessCell, StepStart};
+use crate::cell::{OpsPark, ProcessCell, StepStart};
 use crate::context::Context;
 use crate::message::{ExitError, ExitResult};
 use crate::node::Node;
@@ -48,7 +48,16 @@ pub fn drive(node: &Node, cell: &Arc<ProcessCell>, process: &mut Box<dyn Process
     let (seen, first) = match cell.begin_step() {
         StepStart::Ended => return Outcome::Exited,
         StepStart::Killed(kill) => return finish(node, cell, process, Err(kill)),
-        StepStart::Run { seen, first } => (seen, first),
+        StepStart::Run {
+            seen,
+            first,
+            cancel,
+        } => {
+            if let Some(grace) = cancel {
+                node.start_cancel_deadline(cell, grace);
+            }
+            (seen, first)
+        }
     };
     let mut cx = Context::new(node, cell);
     if first && let Err(e) = init(process.as_mut(), &mut cx) {
@@ -140,9 +149,15 @@ fn park_ops(node: &Node, cell: &Arc<ProcessCell>, wait: Wait) -> Outcome {
             }
         }
     }
-    if cell.park_ops(wait.mode) {
-        Outcome::Parked
-    } else {
-        Outcome::Requeue
+    match cell.park_ops(wait.mode) {
+        OpsPark::Ready => Outcome::Requeue,
+        OpsPark::Parked { cancel } => {
+            if let Some(grace) = cancel {
+                // After parking: the deadline's kill must find it parked
+                // (it wakes it), never still running.
+                node.start_cancel_deadline(cell, grace);
+            }
+            Outcome::Parked
+        }
     }
 }
