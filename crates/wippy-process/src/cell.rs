@@ -31,6 +31,19 @@
 //! asking whether any completion is ready. The queues of a process that
 //! ends are taken out under the lock and dropped after it.
 //!
+//! # The mailbox policy
+//!
+//! A mailbox is bounded by its home ([`Home::mailbox_limit`], read when the
+//! process is created): at most so many messages, and at most so many
+//! bytes ([`Message::byte_size`] of each, summed while they are queued: the
+//! receiver's memory limit, so queued messages count against it). A message
+//! that does not fit is refused and the sender told
+//! ([`crate::Error::MailboxFull`], [`crate::Error::MailboxOverMemoryLimit`]);
+//! nothing already queued is dropped and the receiver goes on. Events and
+//! completions are not bounded: they are bounded already by the process's
+//! relations and its own operations, and losing one would break the rules
+//! built on them. Native processes are unbounded.
+//!
 //! The fields these invariants govern never leave this module: `run.rs`
 //! (the runner) and `node.rs` (the lifecycle rules) go through the methods
 //! of [`ProcessCell`], each of which keeps them.
@@ -59,6 +72,30 @@ const W_KILL: u8 = 16;
 const W_IDLE: u8 = W_MESSAGE | W_EVENT | W_COMPLETION | W_WAKE | W_KILL;
 const W_OPS: u8 = W_COMPLETION | W_KILL;
 
+/// How much a process's mailbox may hold (see the module's mailbox policy).
+///
+/// ```
+/// use wippy_process::MailboxLimit;
+/// let limit = MailboxLimit { messages: 1000, bytes: 1 << 20 };
+/// assert!(limit.messages < MailboxLimit::UNBOUNDED.messages);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MailboxLimit {
+    /// Most messages queued at once.
+    pub messages: usize,
+    /// Most bytes queued at once ([`Message::byte_size`] of each): the
+    /// receiver's memory limit.
+    pub bytes: usize,
+}
+
+impl MailboxLimit {
+    /// No bound (native processes, homes that set none).
+    pub const UNBOUNDED: MailboxLimit = MailboxLimit {
+        messages: usize::MAX,
+        bytes: usize::MAX,
+    };
+}
+
 /// Where a process runs: something that can put it back on a run queue.
 ///
 /// Native processes run as their own scheduler task; Lua processes live in a
@@ -75,6 +112,12 @@ pub trait Home: Send + Sync + 'static {
     fn accepts(&self, from: HostId) -> bool {
         let _ = from;
         true
+    }
+
+    /// What the mailbox of a process of this home may hold; read once, when
+    /// the process is created.
+    fn mailbox_limit(&self) -> MailboxLimit {
+        MailboxLimit::UNBOUNDED
     }
 }
 
@@ -128,7 +171,11 @@ pub(crate) struct Relations {
 /// crate goes through the methods of [`ProcessCell`], which keep the wake
 /// protocol's invariants (module docs).
 struct Inner {
-    messages: VecDeque<Message>,
+    /// Each message with its [`Message::byte_size`], counted in
+    /// `queued_bytes` while it is here.
+    messages: VecDeque<(Message, usize)>,
+    /// Sum of the sizes in `messages`.
+    queued_bytes: usize,
     /// Lifecycle events and op completions, each in arrival order. Two
     /// queues, not one: a process takes them by kind, and taking one kind
     /// from a queue shared with the other meant walking past everything of
@@ -159,7 +206,15 @@ impl Inner {
     /// Takes the mailbox, events and completions out, for the caller to drop
     /// once it has released the lock (dropping them takes time that grows
     /// with their length).
-    fn take_queues(&mut self) -> (VecDeque<Message>, VecDeque<Event>, VecDeque<Completion>) {
+    #[allow(clippy::type_complexity)]
+    fn take_queues(
+        &mut self,
+    ) -> (
+        VecDeque<(Message, usize)>,
+        VecDeque<Event>,
+        VecDeque<Completion>,
+    ) {
+        self.queued_bytes = 0;
         (
             std::mem::take(&mut self.messages),
             std::mem::take(&mut self.events),
@@ -193,6 +248,16 @@ pub(crate) enum StepStart {
         first: bool,
         cancel: Option<Duration>,
     },
+}
+
+/// What became of a message handed to [`ProcessCell::deliver`].
+pub(crate) enum Delivery {
+    /// It is in the mailbox.
+    Delivered,
+    /// The process has ended: a dead letter.
+    Ended,
+    /// The mailbox is at its bound: refused, with the error for the sender.
+    Full(crate::Error),
 }
 
 /// What [`ProcessCell::park_ops`] did.
@@ -232,6 +297,8 @@ pub struct ProcessCell {
     residence: Residence,
     /// Slot of the process in its home (a shard's index; 0 for native).
     slot: u32,
+    /// What its mailbox may hold (its home's, fixed at creation).
+    limit: MailboxLimit,
     inner: Mutex<Inner>,
     /// The state machine of a native process. Only the thread running the
     /// process touches it: the wake protocol guarantees one runner at a time.
@@ -289,12 +356,18 @@ impl ProcessCell {
         process: Option<Box<dyn Process>>,
         trap_links: bool,
     ) -> ProcessCell {
+        let limit = match &residence {
+            Residence::Native(_) => MailboxLimit::UNBOUNDED,
+            Residence::Hosted(home) => home.mailbox_limit(),
+        };
         ProcessCell {
             pid,
             residence,
             slot,
+            limit,
             inner: Mutex::new(Inner {
                 messages: VecDeque::new(),
+                queued_bytes: 0,
                 events: VecDeque::new(),
                 completions: VecDeque::new(),
                 wait: 0,
@@ -370,13 +443,32 @@ impl ProcessCell {
         }
     }
 
-    /// Delivers a message; false if the process has ended (a dead letter).
-    pub(crate) fn deliver(self: &Arc<Self>, msg: Message) -> bool {
+    /// Delivers a message, unless the process has ended (a dead letter) or
+    /// its mailbox is at its bound ([`MailboxLimit`]: the message is
+    /// refused, and the sender told).
+    pub(crate) fn deliver(self: &Arc<Self>, msg: Message) -> Delivery {
+        // Sized before the lock: the walk grows with the payload.
+        let size = msg.byte_size();
         let mut inner = self.lock();
         if !inner.alive {
-            return false;
+            return Delivery::Ended;
         }
-        inner.messages.push_back(msg);
+        if inner.messages.len() >= self.limit.messages {
+            return Delivery::Full(crate::Error::MailboxFull {
+                to: self.pid,
+                messages: self.limit.messages,
+            });
+        }
+        if size > self.limit.bytes.saturating_sub(inner.queued_bytes) {
+            return Delivery::Full(crate::Error::MailboxOverMemoryLimit {
+                to: self.pid,
+                size,
+                queued: inner.queued_bytes,
+                limit: self.limit.bytes,
+            });
+        }
+        inner.messages.push_back((msg, size));
+        inner.queued_bytes += size;
         let mut wake = inner.arrive(W_MESSAGE);
         if let Some(tag) = inner.recv_op.take() {
             inner.completions.push_back(Completion {
@@ -388,7 +480,7 @@ impl ProcessCell {
         }
         drop(inner);
         self.wake_if(wake);
-        true
+        Delivery::Delivered
     }
 
     /// Delivers a lifecycle event; false if the process has ended.
@@ -488,7 +580,21 @@ impl ProcessCell {
 
     /// Takes the oldest message from the mailbox (for the process's runner).
     pub fn try_recv(&self) -> Option<Message> {
-        self.lock().messages.pop_front()
+        let mut inner = self.lock();
+        let (msg, size) = inner.messages.pop_front()?;
+        inner.queued_bytes -= size;
+        Some(msg)
+    }
+
+    /// Bytes of the messages waiting in the mailbox ([`Message::byte_size`]
+    /// of each): what they charge against the process's memory limit.
+    pub fn queued_bytes(&self) -> usize {
+        self.lock().queued_bytes
+    }
+
+    /// What the mailbox may hold.
+    pub fn mailbox_limit(&self) -> MailboxLimit {
+        self.limit
     }
 
     /// Takes the oldest lifecycle event (for the process's runner).

@@ -48,7 +48,7 @@ mod runtime;
 mod sync;
 mod table;
 
-pub use cell::{CellStatus, Home, ProcessCell, RunState};
+pub use cell::{CellStatus, Home, MailboxLimit, ProcessCell, RunState};
 pub use context::Context;
 pub use error::Error;
 pub use message::{CANCEL, EXIT, Event, ExitError, ExitResult, LINK_DOWN, Message, Topic};

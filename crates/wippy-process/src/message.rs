@@ -22,6 +22,27 @@ pub struct Message {
     pub payload: Payload,
 }
 
+impl Message {
+    /// Bytes the message takes while it is queued: its own size plus what
+    /// its topic and payload own on the heap (see [`Payload::byte_size`]).
+    ///
+    /// ```
+    /// use wippy_process::{Message, Payload};
+    /// let m = Message { from: None, topic: "t".into(), payload: Payload::Bytes(vec![0; 1000]) };
+    /// assert_eq!(m.byte_size(), std::mem::size_of::<Message>() + 1000);
+    /// ```
+    pub fn byte_size(&self) -> usize {
+        let topic = if self.topic.is_heap_allocated() {
+            self.topic.len()
+        } else {
+            0
+        };
+        std::mem::size_of::<Message>() - std::mem::size_of::<Payload>()
+            + self.payload.byte_size()
+            + topic
+    }
+}
+
 /// Why a process ended abnormally.
 ///
 /// ```

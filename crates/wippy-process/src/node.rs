@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use wippy_sched::{BlockingHandle, TimerHandle};
 
-use crate::cell::{CancelStart, Ending, Home, ProcessCell, Residence};
+use crate::cell::{CancelStart, Delivery, Ending, Home, ProcessCell, Residence};
 use crate::error::Error;
 use crate::message::{Event, ExitError, ExitResult, Message, Topic};
 use crate::names::Names;
@@ -166,8 +166,11 @@ impl Node {
     /// Sends a message: fire and forget, FIFO per sender→receiver pair.
     /// Sending to a process that has ended is not an error (it is counted in
     /// [`NodeStats::dead_letters`]); topics starting with `@` are reserved,
-    /// and a receiver whose host refuses the sender's host
-    /// ([`Home::accepts`](crate::Home::accepts)) is [`Error::NotAccepted`].
+    /// a receiver whose host refuses the sender's host
+    /// ([`Home::accepts`](crate::Home::accepts)) is [`Error::NotAccepted`],
+    /// and a receiver whose mailbox is at its bound
+    /// ([`MailboxLimit`](crate::MailboxLimit)) is [`Error::MailboxFull`] or
+    /// [`Error::MailboxOverMemoryLimit`]: the message is not delivered.
     pub fn send(
         &self,
         from: Option<Pid>,
@@ -177,11 +180,13 @@ impl Node {
     ) -> Result<(), Error> {
         let msg = message(from, topic.into(), payload)?;
         match self.with_cell(to, |c| c.accepts(from).map(|()| c.deliver(msg))) {
-            Some(Ok(true)) => {}
-            Some(Err(refused)) => return Err(refused),
-            Some(Ok(false)) | None => self.dead_letter(),
+            Some(Ok(Delivery::Delivered)) => Ok(()),
+            Some(Ok(Delivery::Full(refused)) | Err(refused)) => Err(refused),
+            Some(Ok(Delivery::Ended)) | None => {
+                self.dead_letter();
+                Ok(())
+            }
         }
-        Ok(())
     }
 
     /// [`Node::send`] to the process of `cell` (from [`Node::cell`]): the
@@ -215,10 +220,14 @@ impl Node {
     ) -> Result<(), Error> {
         let msg = message(from, topic.into(), payload)?;
         cell.accepts(from)?;
-        if !cell.deliver(msg) {
-            self.dead_letter();
+        match cell.deliver(msg) {
+            Delivery::Delivered => Ok(()),
+            Delivery::Full(refused) => Err(refused),
+            Delivery::Ended => {
+                self.dead_letter();
+                Ok(())
+            }
         }
-        Ok(())
     }
 
     /// Sends to the process registered as `name`.

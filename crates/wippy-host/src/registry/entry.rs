@@ -204,6 +204,9 @@ pub struct HostSpec {
     pub local_queue_size: Option<usize>,
     /// Most processes the host runs at once.
     pub max_processes: Option<usize>,
+    /// Most messages queued for one process of the host (`None`: the
+    /// host's default).
+    pub max_mailbox: Option<usize>,
     /// VM sharing.
     pub isolation: Isolation,
     /// Memory budget per process, bytes (YAML: a size like `64MB`, or an

@@ -731,3 +731,24 @@ fn in_memory_files_name_a_missing_source_a_duplicate_and_a_missing_index() {
         "_index.yaml: no _index.yaml among the 1 files of the app"
     );
 }
+
+#[test]
+fn max_mailbox_is_a_host_setting_of_at_least_one() {
+    let text = r#"namespace: app
+entries:
+  - { name: a, kind: process.host, host: { max_mailbox: 5000 } }
+  - { name: b, kind: process.host, host: { max_mailbox: 0 } }
+"#;
+    let errors = load(&[("_index.yaml", text)], &[]).unwrap_err();
+    assert_eq!(errors.0.len(), 1, "{errors}");
+    assert_eq!(
+        error_at(&errors, "_index.yaml", "entries[1].host.max_mailbox").message,
+        "must be at least 1, found 0"
+    );
+    let text = "namespace: app\nentries:\n  - { name: a, kind: process.host, host: { max_mailbox: 5000 } }\n";
+    let reg = load(&[("_index.yaml", text)], &[]).unwrap();
+    let EntrySpec::Host(host) = &reg.get(&id("app:a")).unwrap().spec else {
+        panic!("not a host");
+    };
+    assert_eq!(host.max_mailbox, Some(5000));
+}

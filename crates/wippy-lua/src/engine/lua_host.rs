@@ -14,6 +14,12 @@ use wippy_security::{Actor, Policies, Principal, Scope, SecurityError};
 use crate::engine::code::CodeCache;
 use crate::engine::shard::{Pending, Shard, Work};
 
+/// The default of a host's `max_mailbox`: generous, since Wippy's
+/// mailboxes have no bound and an app may queue a reply from each of many
+/// thousands of children; the memory limit bounds a mailbox of big
+/// messages long before it.
+pub const DEFAULT_MAX_MAILBOX: usize = 1_000_000;
+
 /// Settings of a Lua host.
 #[derive(Clone)]
 pub struct LuaHostConfig {
@@ -33,8 +39,12 @@ pub struct LuaHostConfig {
     pub cancel_deadline: Duration,
     /// Preemption slice.
     pub time_slice: Duration,
-    /// Memory budget per process, bytes.
+    /// Memory budget per process, bytes. Messages queued for a process
+    /// count against it too (the kernel refuses one that does not fit).
     pub memory_limit: Option<u64>,
+    /// Most messages queued for one process ([`DEFAULT_MAX_MAILBOX`]); a
+    /// send past it returns `nil, err`.
+    pub max_mailbox: usize,
     /// VM sharing.
     pub isolation: Isolation,
     /// The host as a security boundary.
@@ -97,6 +107,7 @@ impl LuaHostConfig {
             cancel_deadline: Duration::from_secs(5),
             time_slice: Duration::from_millis(2),
             memory_limit: None,
+            max_mailbox: DEFAULT_MAX_MAILBOX,
             isolation: Isolation::Shared,
             security: HostSecurity::default(),
         }
@@ -129,6 +140,9 @@ impl LuaHostConfig {
             c.time_slice = d;
         }
         c.memory_limit = spec.memory_limit;
+        if let Some(max) = spec.max_mailbox {
+            c.max_mailbox = max;
+        }
         c.isolation = spec.isolation;
         Ok(c)
     }

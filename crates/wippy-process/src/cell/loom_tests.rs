@@ -131,7 +131,7 @@ fn run(wait: Option<bool>, senders: Vec<Sender>) {
 
 fn send_message() -> Sender {
     Box::new(|cell| {
-        cell.deliver(message());
+        let _ = cell.deliver(message());
     })
 }
 
