@@ -103,7 +103,7 @@ impl Scheduler {
     pub fn new(config: Config) -> Result<Scheduler, SchedError> {
         let workers = config.workers.max(1);
         let (queues, stealers): (Vec<_>, Vec<_>) = (0..workers)
-            .map(|_| LocalQueue::new(config.local_queue_capacity))
+            .map(|_| LocalQueue::new(config.local_queue_capacity, config.global_queue_capacity))
             .unzip();
         let shared = Arc::new(Shared {
             name: config.name.clone(),

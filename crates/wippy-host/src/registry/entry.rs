@@ -198,9 +198,11 @@ pub enum Isolation {
 pub struct HostSpec {
     /// Worker threads (`None`: the runtime default).
     pub workers: Option<usize>,
-    /// Global queue size hint.
+    /// Wippy's global run queue size: the soft bound on the host
+    /// scheduler's global queue (`docs/registry.md`).
     pub queue_size: Option<usize>,
-    /// Local queue size per worker.
+    /// Wippy's local run queue size: the soft bound on each worker's run
+    /// queue of the host's scheduler.
     pub local_queue_size: Option<usize>,
     /// Most processes the host runs at once.
     pub max_processes: Option<usize>,

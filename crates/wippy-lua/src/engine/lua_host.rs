@@ -45,6 +45,12 @@ pub struct LuaHostConfig {
     /// Most messages queued for one process ([`DEFAULT_MAX_MAILBOX`]); a
     /// send past it returns `nil, err`.
     pub max_mailbox: usize,
+    /// Wippy's `queue_size`: the soft bound on the global run queue of the
+    /// host's scheduler (default 1024, Wippy's).
+    pub queue_size: usize,
+    /// Wippy's `local_queue_size`: the soft bound on each worker's run
+    /// queue (default 256, Wippy's).
+    pub local_queue_size: usize,
     /// VM sharing.
     pub isolation: Isolation,
     /// The host as a security boundary.
@@ -108,6 +114,8 @@ impl LuaHostConfig {
             time_slice: Duration::from_millis(2),
             memory_limit: None,
             max_mailbox: DEFAULT_MAX_MAILBOX,
+            queue_size: 1024,
+            local_queue_size: 256,
             isolation: Isolation::Shared,
             security: HostSecurity::default(),
         }
@@ -142,6 +150,12 @@ impl LuaHostConfig {
         c.memory_limit = spec.memory_limit;
         if let Some(max) = spec.max_mailbox {
             c.max_mailbox = max;
+        }
+        if let Some(n) = spec.queue_size {
+            c.queue_size = n;
+        }
+        if let Some(n) = spec.local_queue_size {
+            c.local_queue_size = n;
         }
         c.isolation = spec.isolation;
         Ok(c)
@@ -247,7 +261,13 @@ impl LuaHost {
         code: Arc<CodeCache>,
         config: LuaHostConfig,
     ) -> Result<Arc<LuaHost>, HostError> {
-        let sched = rt.scheduler(&config.name, config.workers)?;
+        let sched = rt.scheduler_with(wippy_process::wippy_sched::Config {
+            name: config.name.clone(),
+            workers: config.workers,
+            local_queue_capacity: config.local_queue_size,
+            global_queue_capacity: config.queue_size,
+            ..Default::default()
+        })?;
         let shards = if config.shards == 0 {
             config.workers * 4
         } else {

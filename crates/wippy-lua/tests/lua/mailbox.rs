@@ -100,3 +100,34 @@ fn queued_messages_count_against_the_receivers_memory_limit() {
     );
     assert_eq!(took, sent);
 }
+
+#[test]
+fn a_host_entry_sets_max_mailbox_and_wippys_queue_sizes() {
+    use wippy_host::registry::{EntryKind, EntrySpec};
+    let index = "version: \"1.0\"\nnamespace: app\nentries:\n\
+        \x20 - { name: sized, kind: process.host, host: { max_mailbox: 7, queue_size: 64, local_queue_size: 16 } }\n\
+        \x20 - { name: plain, kind: process.host }\n";
+    let registry = registry(index.to_owned(), vec![]);
+    let policies = wippy_security::Policies::default();
+    let config = |name: &str| {
+        let e = registry
+            .of_kind(EntryKind::ProcessHost)
+            .find(|e| e.id.as_str() == name)
+            .expect("host entry");
+        let EntrySpec::Host(spec) = &e.spec else {
+            unreachable!()
+        };
+        LuaHostConfig::from_spec(name, spec, 1, &policies).unwrap()
+    };
+    let sized = config("app:sized");
+    assert_eq!(
+        (sized.max_mailbox, sized.queue_size, sized.local_queue_size),
+        (7, 64, 16)
+    );
+    let plain = config("app:plain");
+    assert_eq!(
+        (plain.max_mailbox, plain.queue_size, plain.local_queue_size),
+        (wippy_lua::DEFAULT_MAX_MAILBOX, 1024, 256),
+        "Wippy's queue sizes by default"
+    );
+}
