@@ -191,6 +191,10 @@ struct Inner {
     /// A CANCEL arrived whose deadline starts with the next step
     /// (`Relations::cancel_grace`).
     cancel_pending: bool,
+    /// Steps the process may still begin after a cancel deadline that
+    /// passed while it was not parked (`None`: no such deadline; see
+    /// [`ProcessCell::deadline_passed`]).
+    overdue: Option<u8>,
     /// Arrivals since the cell was created; a step compares it to decide
     /// whether it may park.
     arrivals: u32,
@@ -260,6 +264,25 @@ pub(crate) enum Delivery {
     Full(crate::Error),
 }
 
+/// Steps a process that was queued or running when its cancel deadline
+/// passed may still begin (see [`ProcessCell::deadline_passed`]). One is
+/// all a well-behaved process needs to end; three, because on a loaded
+/// machine the watchdog can preempt a step that had barely run (its
+/// worker thread descheduled by the OS), and a preempted process goes back
+/// to the end of its run queue.
+const LAST_STEPS: u8 = 3;
+
+/// What [`ProcessCell::park_idle`] did.
+pub(crate) enum IdlePark {
+    /// Parked: a later arrival owns the wake-up.
+    Parked,
+    /// Something arrived since the step began (or a kill is pending, or it
+    /// has ended): run it again.
+    Again,
+    /// It parks after its cancel deadline passed: end it with this error.
+    Overdue(ExitError),
+}
+
 /// What [`ProcessCell::park_ops`] did.
 pub(crate) enum OpsPark {
     /// Not parked: the wait is satisfied (or a kill is pending, or the
@@ -267,6 +290,8 @@ pub(crate) enum OpsPark {
     Ready,
     /// Parked; `cancel` is the grace of a cancel whose deadline starts now.
     Parked { cancel: Option<Duration> },
+    /// It parks after its cancel deadline passed: end it with this error.
+    Overdue(ExitError),
 }
 
 /// When the deadline of a delivered CANCEL starts (see
@@ -375,6 +400,7 @@ impl ProcessCell {
                 started: false,
                 trap_links,
                 cancel_pending: false,
+                overdue: None,
                 arrivals: 0,
                 pending_all: 0,
                 recv_op: None,
@@ -578,6 +604,31 @@ impl ProcessCell {
         true
     }
 
+    /// The deadline of a cancel has passed (its timer fired). A parked
+    /// process is killed now: it has seen its CANCEL (the deadline starts
+    /// when it does) and chose to wait. A queued or running one is not
+    /// charged for waiting for a worker: it is killed when it next parks,
+    /// or when it would begin a step after [`LAST_STEPS`] more
+    /// (`begin_step`, `park_idle`, `park_ops`). Without this, a
+    /// well-behaved process preempted while handling its CANCEL went to
+    /// the back of a run queue of a million and was killed there.
+    pub(crate) fn deadline_passed(self: &Arc<Self>) {
+        let mut inner = self.lock();
+        if !inner.alive {
+            return;
+        }
+        if inner.wait == 0 {
+            inner.overdue.get_or_insert(LAST_STEPS);
+            return;
+        }
+        if inner.kill.is_none() {
+            inner.kill = Some(Box::new(ExitError::cancelled()));
+        }
+        let wake = inner.arrive(W_KILL);
+        drop(inner);
+        self.wake_if(wake);
+    }
+
     /// Takes the oldest message from the mailbox (for the process's runner).
     pub fn try_recv(&self) -> Option<Message> {
         let mut inner = self.lock();
@@ -648,6 +699,12 @@ impl ProcessCell {
         if let Some(kill) = inner.kill.take() {
             return StepStart::Killed(*kill);
         }
+        match inner.overdue {
+            None => {}
+            // Its last step ended in a yield and it is back.
+            Some(0) => return StepStart::Killed(ExitError::cancelled()),
+            Some(n) => inner.overdue = Some(n - 1),
+        }
         let first = !inner.started;
         inner.started = true;
         let cancel = if inner.cancel_pending {
@@ -666,15 +723,18 @@ impl ProcessCell {
     /// Parks a process whose step returned `Step::Idle`, waiting for
     /// anything, unless something arrived since the step began (`seen`, from
     /// [`ProcessCell::begin_step`]), a kill is pending or it has ended.
-    /// True if parked: a later arrival owns the wake-up. False: the runner
-    /// must run it again.
-    pub(crate) fn park_idle(&self, seen: u32) -> bool {
+    /// A park after a cancel deadline passed ends it instead
+    /// ([`ProcessCell::deadline_passed`]).
+    pub(crate) fn park_idle(&self, seen: u32) -> IdlePark {
         let mut inner = self.lock();
+        if inner.overdue.is_some() && inner.alive {
+            return IdlePark::Overdue(ExitError::cancelled());
+        }
         if inner.arrivals != seen || inner.kill.is_some() || !inner.alive {
-            return false;
+            return IdlePark::Again;
         }
         inner.wait = W_IDLE;
-        true
+        IdlePark::Parked
     }
 
     /// Begins registering the `ops` ops of a wait in `mode` (before any of
@@ -709,6 +769,9 @@ impl ProcessCell {
     /// [`ProcessCell::deliver_cancel`]).
     pub(crate) fn park_ops(&self, mode: WaitMode) -> OpsPark {
         let mut inner = self.lock();
+        if inner.overdue.is_some() && inner.alive {
+            return OpsPark::Overdue(ExitError::cancelled());
+        }
         let ready = inner.kill.is_some()
             || !inner.alive
             || match mode {

@@ -395,8 +395,12 @@ impl Node {
     /// `"cancelled: deadline exceeded"`. The time counts from when the
     /// process next runs (a process queued behind a million others is not
     /// charged for the wait), or from now if it is parked on operations,
-    /// which a CANCEL does not end (see `ProcessCell::deliver_cancel`). A
-    /// later cancel replaces the deadline of an earlier one.
+    /// which a CANCEL does not end (see `ProcessCell::deliver_cancel`).
+    /// At the deadline a parked process is terminated at once; one waiting
+    /// for a worker (or running) is not charged for that wait: it is
+    /// terminated when it next parks, or after a few more steps
+    /// (`ProcessCell::deadline_passed`). A later cancel replaces the
+    /// deadline of an earlier one.
     pub fn cancel(&self, from: Option<Pid>, target: Pid, within: Duration) -> Result<(), Error> {
         let cell = self.cell(target).ok_or(Error::NoProcess(target))?;
         match cell.deliver_cancel(from, within) {
@@ -416,7 +420,7 @@ impl Node {
         let target = cell.pid();
         let node = self.clone();
         let id = self.inner.timers.at(deadline, move || {
-            node.kill(target, ExitError::cancelled());
+            node.with_cell(target, |c| c.deadline_passed());
         });
         match cell.set_cancel_timer(id, deadline) {
             Ok(Some(old)) => {

@@ -7,7 +7,7 @@ use std::any::Any;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
-use crate::cell::{OpsPark, ProcessCell, StepStart};
+use crate::cell::{IdlePark, OpsPark, ProcessCell, StepStart};
 use crate::context::Context;
 use crate::message::{ExitError, ExitResult};
 use crate::node::Node;
@@ -76,9 +76,16 @@ pub fn drive(node: &Node, cell: &Arc<ProcessCell>, process: &mut Box<dyn Process
                 Err(e) => finish(node, cell, process, Err(e)),
             }
         }
-        Step::Idle => park_idle(cell, seen),
+        Step::Idle => match cell.park_idle(seen) {
+            IdlePark::Parked => Outcome::Parked,
+            IdlePark::Again => Outcome::Requeue,
+            IdlePark::Overdue(error) => finish(node, cell, process, Err(error)),
+        },
         Step::Yield(wait) if wait.ops.is_empty() => Outcome::Requeue,
-        Step::Yield(wait) => park_ops(node, cell, wait),
+        Step::Yield(wait) => match park_ops(node, cell, wait) {
+            Ok(outcome) => outcome,
+            Err(error) => finish(node, cell, process, Err(error)),
+        },
     }
 }
 
@@ -104,18 +111,10 @@ fn finish(
     Outcome::Exited
 }
 
-/// Parks a process that returned `Step::Idle` unless something arrived
-/// since its step began (`seen`).
-fn park_idle(cell: &Arc<ProcessCell>, seen: u32) -> Outcome {
-    if cell.park_idle(seen) {
-        Outcome::Parked
-    } else {
-        Outcome::Requeue
-    }
-}
-
-/// Registers the ops of a wait and parks unless it is already satisfied.
-fn park_ops(node: &Node, cell: &Arc<ProcessCell>, wait: Wait) -> Outcome {
+/// Registers the ops of a wait and parks unless it is already satisfied;
+/// the error to end it with if this was its last step after a cancel
+/// deadline.
+fn park_ops(node: &Node, cell: &Arc<ProcessCell>, wait: Wait) -> Result<Outcome, ExitError> {
     cell.begin_wait(wait.mode, wait.ops.len());
     for op in wait.ops {
         let tag = op.tag;
@@ -150,14 +149,15 @@ fn park_ops(node: &Node, cell: &Arc<ProcessCell>, wait: Wait) -> Outcome {
         }
     }
     match cell.park_ops(wait.mode) {
-        OpsPark::Ready => Outcome::Requeue,
+        OpsPark::Ready => Ok(Outcome::Requeue),
         OpsPark::Parked { cancel } => {
             if let Some(grace) = cancel {
-                // After parking: the deadline's kill must find it parked
-                // (it wakes it), never still running.
+                // After parking: the deadline must find it parked (and
+                // kill it), never still running.
                 node.start_cancel_deadline(cell, grace);
             }
-            Outcome::Parked
+            Ok(Outcome::Parked)
         }
+        OpsPark::Overdue(error) => Err(error),
     }
 }

@@ -508,6 +508,104 @@ fn cancel_deadline_counts_from_when_the_process_runs_with_the_cancel() {
     }
 }
 
+/// Parks; woken (by its CANCEL), it starts a 400 ms hog and yields
+/// without looking at its events, as a process preempted right after it
+/// was woken does; its next step takes the CANCEL and ends politely.
+struct Preempted {
+    host: NativeHost,
+    steps: u32,
+}
+
+impl Process for Preempted {
+    fn step(&mut self, cx: &mut Context<'_>) -> Step {
+        self.steps += 1;
+        match self.steps {
+            1 => Step::Idle,
+            2 => {
+                let (started, _) = mpsc::channel();
+                self.host
+                    .spawn(
+                        Hog {
+                            busy: Duration::from_millis(400),
+                            started,
+                        },
+                        SpawnOptions::default(),
+                    )
+                    .unwrap();
+                Step::Yield(wippy_process::Wait::yield_now())
+            }
+            _ => match cx.next_event() {
+                Some(Event::Cancel { .. }) => Step::Complete(Ok(Payload::Str("polite".into()))),
+                other => Step::Complete(Err(ExitError::new(format!("unexpected {other:?}")))),
+            },
+        }
+    }
+}
+
+#[test]
+fn a_process_waiting_for_a_worker_at_its_cancel_deadline_gets_its_next_step() {
+    // Its 100 ms start when it is woken; it is then queued behind a 400 ms
+    // hog. It is not charged for that wait: its next step runs, and it ends
+    // itself there. (As a process preempted while it handles its CANCEL,
+    // in a run queue of a million.)
+    let (rt, host) = runtime(1);
+    let (tx, rx) = mpsc::channel();
+    let w = watcher(&host, false, tx);
+    let p = host
+        .spawn(
+            Preempted {
+                host: host.clone(),
+                steps: 0,
+            },
+            SpawnOptions::default(),
+        )
+        .unwrap();
+    rt.node().monitor(w, p).unwrap();
+    wait_until("it parks", || {
+        rt.node().cell(p).unwrap().status().state == wippy_process::RunState::Idle
+    });
+    rt.node()
+        .cancel(None, p, Duration::from_millis(100))
+        .unwrap();
+    assert_eq!(
+        rx.recv_timeout(TIMEOUT).unwrap(),
+        Event::Exit {
+            from: p,
+            result: Ok(Payload::Str("polite".into()))
+        }
+    );
+}
+
+/// Busy forever: yields the worker at every step, never parks.
+struct Spinner;
+
+impl Process for Spinner {
+    fn step(&mut self, _: &mut Context<'_>) -> Step {
+        Step::Yield(wippy_process::Wait::yield_now())
+    }
+}
+
+#[test]
+fn a_busy_process_that_ignores_its_cancel_is_terminated_after_its_deadline() {
+    let (rt, host) = runtime(1);
+    let (tx, rx) = mpsc::channel();
+    let w = watcher(&host, false, tx);
+    let p = host.spawn(Spinner, SpawnOptions::default()).unwrap();
+    rt.node().monitor(w, p).unwrap();
+    let start = Instant::now();
+    rt.node()
+        .cancel(None, p, Duration::from_millis(50))
+        .unwrap();
+    assert_eq!(
+        rx.recv_timeout(TIMEOUT).unwrap(),
+        Event::Exit {
+            from: p,
+            result: Err(ExitError::cancelled())
+        }
+    );
+    assert!(start.elapsed() >= Duration::from_millis(50));
+}
+
 /// Waits on one long sleep op (parked on ops: events do not wake it).
 struct Sleeper {
     slept: bool,
