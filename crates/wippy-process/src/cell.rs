@@ -44,6 +44,12 @@
 //! relations and its own operations, and losing one would break the rules
 //! built on them. Native processes are unbounded.
 //!
+//! # Cancel deadlines
+//!
+//! A cancel's deadline counts from when the process gets to see its
+//! CANCEL, and time spent waiting for a worker is not held against it:
+//! `cell/cancel.rs` says how.
+//!
 //! The fields these invariants govern never leave this module: `run.rs`
 //! (the runner) and `node.rs` (the lifecycle rules) go through the methods
 //! of [`ProcessCell`], each of which keeps them.
@@ -264,14 +270,6 @@ pub(crate) enum Delivery {
     Full(crate::Error),
 }
 
-/// Steps a process that was queued or running when its cancel deadline
-/// passed may still begin (see [`ProcessCell::deadline_passed`]). One is
-/// all a well-behaved process needs to end; three, because on a loaded
-/// machine the watchdog can preempt a step that had barely run (its
-/// worker thread descheduled by the OS), and a preempted process goes back
-/// to the end of its run queue.
-const LAST_STEPS: u8 = 3;
-
 /// What [`ProcessCell::park_idle`] did.
 pub(crate) enum IdlePark {
     /// Parked: a later arrival owns the wake-up.
@@ -292,17 +290,6 @@ pub(crate) enum OpsPark {
     Parked { cancel: Option<Duration> },
     /// It parks after its cancel deadline passed: end it with this error.
     Overdue(ExitError),
-}
-
-/// When the deadline of a delivered CANCEL starts (see
-/// [`ProcessCell::deliver_cancel`]).
-pub(crate) enum CancelStart {
-    /// The process has ended: nothing was delivered.
-    Ended,
-    /// Now: the process is parked on operations and will not run for it.
-    Now,
-    /// With the process's next step ([`StepStart::Run`]'s `cancel`).
-    AtStep,
 }
 
 /// What [`ProcessCell::end`] found.
@@ -522,58 +509,6 @@ impl ProcessCell {
         true
     }
 
-    /// Delivers a CANCEL from `from` whose deadline is `grace` after the
-    /// process gets to see it: when it next begins a step, or now if it is
-    /// parked on operations (a wait that events do not end, so it would not
-    /// run for the CANCEL). Counting from the send instead killed
-    /// well-behaved processes that sat in a long run queue past their
-    /// deadline. The event carries a provisional deadline, replaced when it
-    /// is taken by the one the deadline timer was set for.
-    pub(crate) fn deliver_cancel(
-        self: &Arc<Self>,
-        from: Option<Pid>,
-        grace: Duration,
-    ) -> CancelStart {
-        let mut inner = self.lock();
-        if !inner.alive {
-            return CancelStart::Ended;
-        }
-        inner.events.push_back(Event::Cancel {
-            from,
-            deadline: Instant::now() + grace,
-        });
-        let start = if inner.wait == W_OPS {
-            CancelStart::Now
-        } else {
-            inner.cancel_pending = true;
-            inner
-                .relations
-                .get_or_insert_with(Default::default)
-                .cancel_grace = Some(grace);
-            CancelStart::AtStep
-        };
-        let wake = inner.arrive(W_EVENT);
-        drop(inner);
-        self.wake_if(wake);
-        start
-    }
-
-    /// Records the kill timer `id` of a cancel whose deadline has started,
-    /// firing at `deadline`; returns the timer it replaces (`Ok(None)` if
-    /// none), or `Err(())` if the process has ended (the caller cancels
-    /// `id`).
-    pub(crate) fn set_cancel_timer(
-        &self,
-        id: wippy_sched::TimerId,
-        deadline: Instant,
-    ) -> Result<Option<wippy_sched::TimerId>, ()> {
-        self.relate(|rel| {
-            rel.cancel_deadline = Some(deadline);
-            rel.cancel_timer.replace(id)
-        })
-        .ok_or(())
-    }
-
     /// Delivers an op completion (a timer fired, blocking work finished).
     /// Hosts that register their own operations (a VM shard's timers) use it
     /// to hand the result to the process; it wakes an idle process.
@@ -602,31 +537,6 @@ impl ProcessCell {
         drop(inner);
         self.wake_if(wake);
         true
-    }
-
-    /// The deadline of a cancel has passed (its timer fired). A parked
-    /// process is killed now: it has seen its CANCEL (the deadline starts
-    /// when it does) and chose to wait. A queued or running one is not
-    /// charged for waiting for a worker: it is killed when it next parks,
-    /// or when it would begin a step after [`LAST_STEPS`] more
-    /// (`begin_step`, `park_idle`, `park_ops`). Without this, a
-    /// well-behaved process preempted while handling its CANCEL went to
-    /// the back of a run queue of a million and was killed there.
-    pub(crate) fn deadline_passed(self: &Arc<Self>) {
-        let mut inner = self.lock();
-        if !inner.alive {
-            return;
-        }
-        if inner.wait == 0 {
-            inner.overdue.get_or_insert(LAST_STEPS);
-            return;
-        }
-        if inner.kill.is_none() {
-            inner.kill = Some(Box::new(ExitError::cancelled()));
-        }
-        let wake = inner.arrive(W_KILL);
-        drop(inner);
-        self.wake_if(wake);
     }
 
     /// Takes the oldest message from the mailbox (for the process's runner).
@@ -885,6 +795,9 @@ impl std::fmt::Debug for ProcessCell {
             .finish()
     }
 }
+
+mod cancel;
+pub(crate) use cancel::CancelStart;
 
 #[cfg(all(test, loom))]
 mod loom_tests;

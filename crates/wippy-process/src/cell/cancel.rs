@@ -1,0 +1,125 @@
+//! Cancel deadlines: when a cancel's deadline starts, and what happens
+//! when it passes (the lifecycle rule is `Node::cancel`'s).
+//!
+//! At scale a deadline counted from the send killed well-behaved
+//! processes that had not yet run: a CANCEL sent to a million processes
+//! waits in their shards' run queues for seconds. So:
+//!
+//! 1. The deadline starts when the process next begins a step with the
+//!    CANCEL queued ([`super::StepStart::Run`]'s `cancel`, armed by the runner),
+//!    or at delivery if it is parked on operations, which an event does not
+//!    end ([`CancelStart::Now`]; also when a step during which it arrived
+//!    parks on operations: [`super::OpsPark::Parked`]'s `cancel`).
+//! 2. When it passes, a parked process is killed: it has seen the CANCEL
+//!    and chose to wait. A queued or running one is not charged for
+//!    waiting for a worker (a step the watchdog preempted right after it
+//!    began goes to the back of its run queue): it is killed when it next
+//!    parks, or when it would begin a step past [`LAST_STEPS`] more.
+//!
+//! A later cancel replaces the deadline of an earlier one. The deadline a
+//! process reads in its CANCEL event is the one its timer was set for.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::{ExitError, ProcessCell, W_EVENT, W_KILL, W_OPS};
+use crate::message::Event;
+use crate::pid::Pid;
+
+/// Steps a process that was queued or running when its cancel deadline
+/// passed may still begin (see [`ProcessCell::deadline_passed`]). One is
+/// all a well-behaved process needs to end; three, because on a loaded
+/// machine the watchdog can preempt a step that had barely run (its
+/// worker thread descheduled by the OS), and a preempted process goes back
+/// to the end of its run queue.
+pub(super) const LAST_STEPS: u8 = 3;
+
+/// When the deadline of a delivered CANCEL starts (see
+/// [`ProcessCell::deliver_cancel`]).
+pub(crate) enum CancelStart {
+    /// The process has ended: nothing was delivered.
+    Ended,
+    /// Now: the process is parked on operations and will not run for it.
+    Now,
+    /// With the process's next step ([`super::StepStart::Run`]'s `cancel`).
+    AtStep,
+}
+
+impl ProcessCell {
+    /// Delivers a CANCEL from `from` whose deadline is `grace` after the
+    /// process gets to see it: when it next begins a step, or now if it is
+    /// parked on operations (a wait that events do not end, so it would not
+    /// run for the CANCEL). Counting from the send instead killed
+    /// well-behaved processes that sat in a long run queue past their
+    /// deadline. The event carries a provisional deadline, replaced when it
+    /// is taken by the one the deadline timer was set for.
+    pub(crate) fn deliver_cancel(
+        self: &Arc<Self>,
+        from: Option<Pid>,
+        grace: Duration,
+    ) -> CancelStart {
+        let mut inner = self.lock();
+        if !inner.alive {
+            return CancelStart::Ended;
+        }
+        inner.events.push_back(Event::Cancel {
+            from,
+            deadline: Instant::now() + grace,
+        });
+        let start = if inner.wait == W_OPS {
+            CancelStart::Now
+        } else {
+            inner.cancel_pending = true;
+            inner
+                .relations
+                .get_or_insert_with(Default::default)
+                .cancel_grace = Some(grace);
+            CancelStart::AtStep
+        };
+        let wake = inner.arrive(W_EVENT);
+        drop(inner);
+        self.wake_if(wake);
+        start
+    }
+
+    /// Records the kill timer `id` of a cancel whose deadline has started,
+    /// firing at `deadline`; returns the timer it replaces (`Ok(None)` if
+    /// none), or `Err(())` if the process has ended (the caller cancels
+    /// `id`).
+    pub(crate) fn set_cancel_timer(
+        &self,
+        id: wippy_sched::TimerId,
+        deadline: Instant,
+    ) -> Result<Option<wippy_sched::TimerId>, ()> {
+        self.relate(|rel| {
+            rel.cancel_deadline = Some(deadline);
+            rel.cancel_timer.replace(id)
+        })
+        .ok_or(())
+    }
+
+    /// The deadline of a cancel has passed (its timer fired). A parked
+    /// process is killed now: it has seen its CANCEL (the deadline starts
+    /// when it does) and chose to wait. A queued or running one is not
+    /// charged for waiting for a worker: it is killed when it next parks,
+    /// or when it would begin a step after [`LAST_STEPS`] more
+    /// (`begin_step`, `park_idle`, `park_ops`). Without this, a
+    /// well-behaved process preempted while handling its CANCEL went to
+    /// the back of a run queue of a million and was killed there.
+    pub(crate) fn deadline_passed(self: &Arc<Self>) {
+        let mut inner = self.lock();
+        if !inner.alive {
+            return;
+        }
+        if inner.wait == 0 {
+            inner.overdue.get_or_insert(LAST_STEPS);
+            return;
+        }
+        if inner.kill.is_none() {
+            inner.kill = Some(Box::new(ExitError::cancelled()));
+        }
+        let wake = inner.arrive(W_KILL);
+        drop(inner);
+        self.wake_if(wake);
+    }
+}
