@@ -177,11 +177,11 @@ pub(crate) struct Relations {
 /// crate goes through the methods of [`ProcessCell`], which keep the wake
 /// protocol's invariants (module docs).
 struct Inner {
-    /// Each message with its [`Message::byte_size`], counted in
-    /// `queued_bytes` while it is here.
-    messages: VecDeque<(Message, usize)>,
-    /// Sum of the sizes in `messages`.
-    queued_bytes: usize,
+    messages: VecDeque<Message>,
+    /// The [`Message::byte_size`] of each message in `messages`, and their
+    /// sum, for a mailbox with a byte bound (`None` until its first
+    /// message, and always for one without: nothing to hold sizes against).
+    sizes: Option<Box<Sizes>>,
     /// Lifecycle events and op completions, each in arrival order. Two
     /// queues, not one: a process takes them by kind, and taking one kind
     /// from a queue shared with the other meant walking past everything of
@@ -194,13 +194,9 @@ struct Inner {
     alive: bool,
     started: bool,
     trap_links: bool,
-    /// A CANCEL arrived whose deadline starts with the next step
-    /// (`Relations::cancel_grace`).
-    cancel_pending: bool,
-    /// Steps the process may still begin after a cancel deadline that
-    /// passed while it was not parked (`None`: no such deadline; see
-    /// [`ProcessCell::deadline_passed`]).
-    overdue: Option<u8>,
+    /// Where its cancel deadlines stand (`cell/cancel.rs`): one byte that
+    /// is zero unless a cancel needs the runner's attention.
+    cancel: CancelState,
     /// Arrivals since the cell was created; a step compares it to decide
     /// whether it may park.
     arrivals: u32,
@@ -220,13 +216,14 @@ impl Inner {
     fn take_queues(
         &mut self,
     ) -> (
-        VecDeque<(Message, usize)>,
+        VecDeque<Message>,
+        Option<Box<Sizes>>,
         VecDeque<Event>,
         VecDeque<Completion>,
     ) {
-        self.queued_bytes = 0;
         (
             std::mem::take(&mut self.messages),
+            self.sizes.take(),
             std::mem::take(&mut self.events),
             std::mem::take(&mut self.completions),
         )
@@ -251,13 +248,32 @@ pub(crate) enum StepStart {
     Killed(ExitError),
     /// Run the step. `seen` is the arrivals count to hand to
     /// [`ProcessCell::park_idle`]; `first` says the process has never run
-    /// (its `init` comes first); `cancel` is the grace of a cancel whose
-    /// deadline starts now, before the step.
+    /// (its `init` comes first); `cancel` says the deadline of a cancel
+    /// starts now, before the step ([`ProcessCell::take_cancel_grace`]).
     Run {
         seen: u32,
         first: bool,
-        cancel: Option<Duration>,
+        cancel: bool,
     },
+}
+
+/// The sizes of the messages of a byte-bounded mailbox (see
+/// `Inner::sizes`).
+#[derive(Default)]
+struct Sizes {
+    /// One per message, in mailbox order.
+    each: VecDeque<usize>,
+    /// Their sum.
+    total: usize,
+}
+
+impl Sizes {
+    /// Forgets the size of the message taken from the front.
+    fn take_front(&mut self) {
+        if let Some(size) = self.each.pop_front() {
+            self.total -= size;
+        }
+    }
 }
 
 /// What became of a message handed to [`ProcessCell::deliver`].
@@ -266,8 +282,10 @@ pub(crate) enum Delivery {
     Delivered,
     /// The process has ended: a dead letter.
     Ended,
-    /// The mailbox is at its bound: refused, with the error for the sender.
-    Full(crate::Error),
+    /// Refused (the mailbox is at its bound, or the receiver's host does
+    /// not accept the sender's), with the error for the sender (boxed:
+    /// this is returned on every send, and is two words so).
+    Refused(Box<crate::Error>),
 }
 
 /// What [`ProcessCell::park_idle`] did.
@@ -277,8 +295,9 @@ pub(crate) enum IdlePark {
     /// Something arrived since the step began (or a kill is pending, or it
     /// has ended): run it again.
     Again,
-    /// It parks after its cancel deadline passed: end it with this error.
-    Overdue(ExitError),
+    /// It parks after its cancel deadline passed: end it
+    /// ([`ExitError::cancelled`]).
+    Overdue,
 }
 
 /// What [`ProcessCell::park_ops`] did.
@@ -286,10 +305,12 @@ pub(crate) enum OpsPark {
     /// Not parked: the wait is satisfied (or a kill is pending, or the
     /// process ended); run it again.
     Ready,
-    /// Parked; `cancel` is the grace of a cancel whose deadline starts now.
-    Parked { cancel: Option<Duration> },
-    /// It parks after its cancel deadline passed: end it with this error.
-    Overdue(ExitError),
+    /// Parked; `cancel` says the deadline of a cancel starts now
+    /// ([`ProcessCell::take_cancel_grace`]).
+    Parked { cancel: bool },
+    /// It parks after its cancel deadline passed: end it
+    /// ([`ExitError::cancelled`]).
+    Overdue,
 }
 
 /// What [`ProcessCell::end`] found.
@@ -379,15 +400,14 @@ impl ProcessCell {
             limit,
             inner: Mutex::new(Inner {
                 messages: VecDeque::new(),
-                queued_bytes: 0,
+                sizes: None,
                 events: VecDeque::new(),
                 completions: VecDeque::new(),
                 wait: 0,
                 alive: true,
                 started: false,
                 trap_links,
-                cancel_pending: false,
-                overdue: None,
+                cancel: CancelState::default(),
                 arrivals: 0,
                 pending_all: 0,
                 recv_op: None,
@@ -460,28 +480,31 @@ impl ProcessCell {
     /// its mailbox is at its bound ([`MailboxLimit`]: the message is
     /// refused, and the sender told).
     pub(crate) fn deliver(self: &Arc<Self>, msg: Message) -> Delivery {
-        // Sized before the lock: the walk grows with the payload.
-        let size = msg.byte_size();
+        // Sized before the lock (the walk grows with the payload), and only
+        // for a mailbox with a byte bound: an unbounded one has nothing to
+        // hold the size against.
+        let bounded = self.limit.bytes != usize::MAX;
+        let size = if bounded { msg.byte_size() } else { 0 };
         let mut inner = self.lock();
         if !inner.alive {
             return Delivery::Ended;
         }
         if inner.messages.len() >= self.limit.messages {
-            return Delivery::Full(crate::Error::MailboxFull {
-                to: self.pid,
-                messages: self.limit.messages,
-            });
+            drop(inner);
+            return Delivery::Refused(self.refusal(size, None));
         }
-        if size > self.limit.bytes.saturating_sub(inner.queued_bytes) {
-            return Delivery::Full(crate::Error::MailboxOverMemoryLimit {
-                to: self.pid,
-                size,
-                queued: inner.queued_bytes,
-                limit: self.limit.bytes,
-            });
+        if bounded {
+            let sizes = inner.sizes.get_or_insert_with(Default::default);
+            // `sizes.total <= limit.bytes` always: only what fits is added.
+            if size > self.limit.bytes - sizes.total {
+                let queued = sizes.total;
+                drop(inner);
+                return Delivery::Refused(self.refusal(size, Some(queued)));
+            }
+            sizes.total += size;
+            sizes.each.push_back(size);
         }
-        inner.messages.push_back((msg, size));
-        inner.queued_bytes += size;
+        inner.messages.push_back(msg);
         let mut wake = inner.arrive(W_MESSAGE);
         if let Some(tag) = inner.recv_op.take() {
             inner.completions.push_back(Completion {
@@ -494,6 +517,26 @@ impl ProcessCell {
         drop(inner);
         self.wake_if(wake);
         Delivery::Delivered
+    }
+
+    /// The error of a message of `size` bytes refused: over the byte
+    /// bound with `queued` bytes in the mailbox, or (`None`) at the message
+    /// bound. Out of the way of the delivering path.
+    #[cold]
+    #[inline(never)]
+    fn refusal(&self, size: usize, queued: Option<usize>) -> Box<crate::Error> {
+        Box::new(match queued {
+            Some(queued) => crate::Error::MailboxOverMemoryLimit {
+                to: self.pid,
+                size,
+                queued,
+                limit: self.limit.bytes,
+            },
+            None => crate::Error::MailboxFull {
+                to: self.pid,
+                messages: self.limit.messages,
+            },
+        })
     }
 
     /// Delivers a lifecycle event; false if the process has ended.
@@ -542,15 +585,18 @@ impl ProcessCell {
     /// Takes the oldest message from the mailbox (for the process's runner).
     pub fn try_recv(&self) -> Option<Message> {
         let mut inner = self.lock();
-        let (msg, size) = inner.messages.pop_front()?;
-        inner.queued_bytes -= size;
-        Some(msg)
+        if let Some(sizes) = inner.sizes.as_deref_mut() {
+            sizes.take_front();
+        }
+        // The tail expression: the message is returned in place.
+        inner.messages.pop_front()
     }
 
     /// Bytes of the messages waiting in the mailbox ([`Message::byte_size`]
     /// of each): what they charge against the process's memory limit.
+    /// Counted only for a mailbox with a byte bound (0 otherwise).
     pub fn queued_bytes(&self) -> usize {
-        self.lock().queued_bytes
+        self.lock().sizes.as_ref().map_or(0, |s| s.total)
     }
 
     /// What the mailbox may hold.
@@ -609,20 +655,16 @@ impl ProcessCell {
         if let Some(kill) = inner.kill.take() {
             return StepStart::Killed(*kill);
         }
-        match inner.overdue {
-            None => {}
-            // Its last step ended in a yield and it is back.
-            Some(0) => return StepStart::Killed(ExitError::cancelled()),
-            Some(n) => inner.overdue = Some(n - 1),
-        }
         let first = !inner.started;
         inner.started = true;
-        let cancel = if inner.cancel_pending {
-            inner.cancel_pending = false;
-            inner.relations.as_mut().and_then(|r| r.cancel_grace.take())
-        } else {
-            None
-        };
+        let mut cancel = false;
+        if inner.cancel.needs_attention() {
+            match inner.cancel.step_begins() {
+                StepCancel::Kill => return StepStart::Killed(ExitError::cancelled()),
+                StepCancel::StartDeadline => cancel = true,
+                StepCancel::Nothing => {}
+            }
+        }
         StepStart::Run {
             seen: inner.arrivals,
             first,
@@ -637,8 +679,8 @@ impl ProcessCell {
     /// ([`ProcessCell::deadline_passed`]).
     pub(crate) fn park_idle(&self, seen: u32) -> IdlePark {
         let mut inner = self.lock();
-        if inner.overdue.is_some() && inner.alive {
-            return IdlePark::Overdue(ExitError::cancelled());
+        if inner.cancel.overdue() && inner.alive {
+            return IdlePark::Overdue;
         }
         if inner.arrivals != seen || inner.kill.is_some() || !inner.alive {
             return IdlePark::Again;
@@ -679,8 +721,8 @@ impl ProcessCell {
     /// [`ProcessCell::deliver_cancel`]).
     pub(crate) fn park_ops(&self, mode: WaitMode) -> OpsPark {
         let mut inner = self.lock();
-        if inner.overdue.is_some() && inner.alive {
-            return OpsPark::Overdue(ExitError::cancelled());
+        if inner.cancel.overdue() && inner.alive {
+            return OpsPark::Overdue;
         }
         let ready = inner.kill.is_some()
             || !inner.alive
@@ -692,12 +734,7 @@ impl ProcessCell {
             return OpsPark::Ready;
         }
         inner.wait = W_OPS;
-        let cancel = if inner.cancel_pending {
-            inner.cancel_pending = false;
-            inner.relations.as_mut().and_then(|r| r.cancel_grace.take())
-        } else {
-            None
-        };
+        let cancel = inner.cancel.take_pending();
         OpsPark::Parked { cancel }
     }
 
@@ -798,6 +835,7 @@ impl std::fmt::Debug for ProcessCell {
 
 mod cancel;
 pub(crate) use cancel::CancelStart;
+use cancel::{CancelState, StepCancel};
 
 #[cfg(all(test, loom))]
 mod loom_tests;

@@ -86,16 +86,15 @@ pub struct Node {
     pub(crate) inner: Arc<NodeInner>,
 }
 
-/// A message from user code: topics starting with `@` are the runtime's.
-fn message(from: Option<Pid>, topic: Topic, payload: Payload) -> Result<Message, Error> {
+/// Refuses a topic of the runtime's (starting with `@`) in a message from
+/// user code. Only the check: the message is built where it is used, not
+/// moved through a `Result`.
+#[inline]
+fn check_topic(topic: &Topic) -> Result<(), Error> {
     if topic.starts_with('@') {
-        return Err(Error::ReservedTopic(topic));
+        return Err(Error::ReservedTopic(topic.clone()));
     }
-    Ok(Message {
-        from,
-        topic,
-        payload,
-    })
+    Ok(())
 }
 
 impl Node {
@@ -178,11 +177,21 @@ impl Node {
         topic: impl Into<Topic>,
         payload: Payload,
     ) -> Result<(), Error> {
-        let msg = message(from, topic.into(), payload)?;
-        match self.with_cell(to, |c| c.accepts(from).map(|()| c.deliver(msg))) {
-            Some(Ok(Delivery::Delivered)) => Ok(()),
-            Some(Ok(Delivery::Full(refused)) | Err(refused)) => Err(refused),
-            Some(Ok(Delivery::Ended)) | None => {
+        let topic = topic.into();
+        check_topic(&topic)?;
+        let msg = Message {
+            from,
+            topic,
+            payload,
+        };
+        let delivery = self.with_cell(to, |c| match c.accepts(from) {
+            Ok(()) => c.deliver(msg),
+            Err(refused) => Delivery::Refused(Box::new(refused)),
+        });
+        match delivery {
+            Some(Delivery::Delivered) => Ok(()),
+            Some(Delivery::Refused(refused)) => Err(*refused),
+            Some(Delivery::Ended) | None => {
                 self.dead_letter();
                 Ok(())
             }
@@ -218,11 +227,17 @@ impl Node {
         topic: impl Into<Topic>,
         payload: Payload,
     ) -> Result<(), Error> {
-        let msg = message(from, topic.into(), payload)?;
+        let topic = topic.into();
+        check_topic(&topic)?;
         cell.accepts(from)?;
+        let msg = Message {
+            from,
+            topic,
+            payload,
+        };
         match cell.deliver(msg) {
             Delivery::Delivered => Ok(()),
-            Delivery::Full(refused) => Err(refused),
+            Delivery::Refused(refused) => Err(*refused),
             Delivery::Ended => {
                 self.dead_letter();
                 Ok(())

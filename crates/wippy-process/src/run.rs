@@ -53,8 +53,8 @@ pub fn drive(node: &Node, cell: &Arc<ProcessCell>, process: &mut Box<dyn Process
             first,
             cancel,
         } => {
-            if let Some(grace) = cancel {
-                node.start_cancel_deadline(cell, grace);
+            if cancel {
+                start_cancel_deadline(node, cell);
             }
             (seen, first)
         }
@@ -79,7 +79,7 @@ pub fn drive(node: &Node, cell: &Arc<ProcessCell>, process: &mut Box<dyn Process
         Step::Idle => match cell.park_idle(seen) {
             IdlePark::Parked => Outcome::Parked,
             IdlePark::Again => Outcome::Requeue,
-            IdlePark::Overdue(error) => finish(node, cell, process, Err(error)),
+            IdlePark::Overdue => finish(node, cell, process, Err(ExitError::cancelled())),
         },
         Step::Yield(wait) if wait.ops.is_empty() => Outcome::Requeue,
         Step::Yield(wait) => match park_ops(node, cell, wait) {
@@ -93,6 +93,14 @@ fn init(process: &mut dyn Process, cx: &mut Context<'_>) -> Result<(), ExitError
     match catch_unwind(AssertUnwindSafe(|| process.init(cx))) {
         Ok(r) => r,
         Err(panic) => Err(panic_error(panic)),
+    }
+}
+
+/// Starts the deadline of the cancel the process now gets to see.
+#[cold]
+fn start_cancel_deadline(node: &Node, cell: &Arc<ProcessCell>) {
+    if let Some(grace) = cell.take_cancel_grace() {
+        node.start_cancel_deadline(cell, grace);
     }
 }
 
@@ -151,13 +159,13 @@ fn park_ops(node: &Node, cell: &Arc<ProcessCell>, wait: Wait) -> Result<Outcome,
     match cell.park_ops(wait.mode) {
         OpsPark::Ready => Ok(Outcome::Requeue),
         OpsPark::Parked { cancel } => {
-            if let Some(grace) = cancel {
+            if cancel {
                 // After parking: the deadline must find it parked (and
                 // kill it), never still running.
-                node.start_cancel_deadline(cell, grace);
+                start_cancel_deadline(node, cell);
             }
             Ok(Outcome::Parked)
         }
-        OpsPark::Overdue(error) => Err(error),
+        OpsPark::Overdue => Err(ExitError::cancelled()),
     }
 }

@@ -22,7 +22,9 @@ use crate::ffi::{message_object, push_bytes, str_bytes, to_str, utf8};
 ///
 /// # Safety
 /// `l` is a live thread of a VM running on this OS thread, and `idx` a
-/// valid index of its current frame.
+/// valid index of its current frame; `l` has `LUA_MINSTACK` free stack
+/// slots (as a C function has when it is called), which the first
+/// [`UNCHECKED_DEPTH`] levels of tables use without asking for more.
 pub(crate) unsafe fn to_payload(
     l: *mut lua_State,
     idx: c_int,
@@ -38,6 +40,12 @@ pub(crate) unsafe fn to_payload(
     // SAFETY: an absolute index of a live slot (the contract).
     unsafe { convert(l, idx, &mut stack) }.map_err(|e| e.render(root))
 }
+
+/// Levels of nested tables [`to_payload`] converts in the `LUA_MINSTACK`
+/// (20) free slots its caller leaves: a level holds its key and value while
+/// it converts them (2 slots each), and a table's metatable check briefly
+/// two more, so 8 levels use at most 2 * 8 + 2 = 18.
+const UNCHECKED_DEPTH: usize = 8;
 
 /// Tables being converted, outermost first (cycle detection); inline for
 /// the usual shallow payloads.
@@ -133,9 +141,11 @@ unsafe fn runtime_kind(l: *mut lua_State, idx: c_int) -> Option<String> {
 /// `l` is a live thread of a VM running on this OS thread; `idx` is the
 /// absolute index of a table.
 unsafe fn table(l: *mut lua_State, idx: c_int, stack: &mut Stack) -> Result<Payload, ConvError> {
-    // Room for the metatable and its field, then a key and a value.
+    // Room for the metatable and its field, then a key and a value: asked
+    // for only past the levels the caller's free slots hold (a call costs
+    // about as much as the rest of converting a small table).
     // SAFETY: `l` is live (the contract).
-    if unsafe { ffi::lua_checkstack(l, 4) } == 0 {
+    if stack.len() >= UNCHECKED_DEPTH && unsafe { ffi::lua_checkstack(l, 4) } == 0 {
         return Err(ConvError::new("too deeply nested"));
     }
     // SAFETY: a table at `idx`, with the slots just reserved.
@@ -324,6 +334,8 @@ mod tests {
         // top and popped, so the state is left as it was.
         let run = unsafe {
             lua.exec_raw::<()>(v.clone(), |state| {
+                // The room `to_payload` asks of its caller.
+                ffi::lua_checkstack(state, ffi::LUA_MINSTACK);
                 out = Some(to_payload(state, -1, "payload"));
                 ffi::lua_pop(state, 1);
             })

@@ -211,6 +211,11 @@ unsafe fn thread_error(lua: &Lua, t: *mut lua_State) -> mlua::Error {
 unsafe fn results(t: *mut lua_State, function: bool) -> Result<Payload, String> {
     // SAFETY: a live thread (the contract).
     let n = unsafe { ffi::lua_gettop(t) };
+    // The room `to_payload` needs (its contract).
+    // SAFETY: a live thread (the contract).
+    if unsafe { ffi::lua_checkstack(t, ffi::LUA_MINSTACK) } == 0 {
+        return Err("result: no stack space left to convert it".to_owned());
+    }
     match n {
         0 if !function => Ok(Payload::Nil),
         // SAFETY: index 1 is its one result.

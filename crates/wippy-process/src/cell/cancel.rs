@@ -32,7 +32,81 @@ use crate::pid::Pid;
 /// machine the watchdog can preempt a step that had barely run (its
 /// worker thread descheduled by the OS), and a preempted process goes back
 /// to the end of its run queue.
-pub(super) const LAST_STEPS: u8 = 3;
+const LAST_STEPS: u8 = 3;
+
+/// Where a process's cancel deadlines stand, in one byte (read at every
+/// step's begin and park, so zero means "nothing to do" in one compare):
+/// bit 0, a CANCEL arrived whose deadline starts with the next step (its
+/// grace is `Relations::cancel_grace`); bits 1-3, the steps it may still
+/// begin after a deadline that passed while it was not parked, plus one
+/// (0: no such deadline).
+#[derive(Clone, Copy, Default)]
+pub(super) struct CancelState(u8);
+
+const PENDING: u8 = 1;
+const OVERDUE_SHIFT: u8 = 1;
+
+/// What a step's begin does about cancels ([`CancelState::step_begins`]).
+pub(super) enum StepCancel {
+    /// Nothing.
+    Nothing,
+    /// Start the deadline of a pending cancel.
+    StartDeadline,
+    /// Kill the process: its steps after a passed deadline are used up.
+    Kill,
+}
+
+impl CancelState {
+    /// Whether anything is pending or overdue.
+    #[inline(always)]
+    pub(super) fn needs_attention(self) -> bool {
+        self.0 != 0
+    }
+
+    /// Whether a deadline passed while the process was not parked.
+    #[inline(always)]
+    pub(super) fn overdue(self) -> bool {
+        self.0 >> OVERDUE_SHIFT != 0
+    }
+
+    /// Marks a cancel whose deadline starts with the next step.
+    fn set_pending(&mut self) {
+        self.0 |= PENDING;
+    }
+
+    /// Takes the pending mark: true if a deadline is to start now.
+    pub(super) fn take_pending(&mut self) -> bool {
+        let pending = self.0 & PENDING != 0;
+        self.0 &= !PENDING;
+        pending
+    }
+
+    /// A deadline passed while the process was not parked: it may begin
+    /// [`LAST_STEPS`] more steps (unless one already passed).
+    fn mark_overdue(&mut self) {
+        if !self.overdue() {
+            self.0 |= (LAST_STEPS + 1) << OVERDUE_SHIFT;
+        }
+    }
+
+    /// A step begins: counts it against an overdue process's last steps
+    /// and takes the pending mark.
+    #[cold]
+    pub(super) fn step_begins(&mut self) -> StepCancel {
+        let left = self.0 >> OVERDUE_SHIFT;
+        if left == 1 {
+            return StepCancel::Kill;
+        }
+        if left > 1 {
+            self.0 = ((left - 1) << OVERDUE_SHIFT) | (self.0 & PENDING);
+        }
+        if self.take_pending() {
+            StepCancel::StartDeadline
+        } else {
+            StepCancel::Nothing
+        }
+    }
+}
 
 /// When the deadline of a delivered CANCEL starts (see
 /// [`ProcessCell::deliver_cancel`]).
@@ -69,7 +143,7 @@ impl ProcessCell {
         let start = if inner.wait == W_OPS {
             CancelStart::Now
         } else {
-            inner.cancel_pending = true;
+            inner.cancel.set_pending();
             inner
                 .relations
                 .get_or_insert_with(Default::default)
@@ -80,6 +154,13 @@ impl ProcessCell {
         drop(inner);
         self.wake_if(wake);
         start
+    }
+
+    /// The grace of the cancel whose deadline starts now (after a
+    /// [`super::StepStart::Run`] or an [`super::OpsPark::Parked`] said so);
+    /// `None` if a later one took it already.
+    pub(crate) fn take_cancel_grace(&self) -> Option<Duration> {
+        self.unrelate(|rel| rel.cancel_grace.take()).flatten()
     }
 
     /// Records the kill timer `id` of a cancel whose deadline has started,
@@ -112,7 +193,7 @@ impl ProcessCell {
             return;
         }
         if inner.wait == 0 {
-            inner.overdue.get_or_insert(LAST_STEPS);
+            inner.cancel.mark_overdue();
             return;
         }
         if inner.kill.is_none() {
