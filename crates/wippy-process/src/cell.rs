@@ -186,8 +186,9 @@ struct Inner {
     /// queues, not one: a process takes them by kind, and taking one kind
     /// from a queue shared with the other meant walking past everything of
     /// the other kind (tens of thousands of unread timer completions), under
-    /// this lock.
-    events: VecDeque<Event>,
+    /// this lock. The events' queue is allocated with the first event: most
+    /// processes get none, and an empty queue is four words of every cell.
+    events: Option<Box<VecDeque<Event>>>,
     completions: VecDeque<Completion>,
     /// Wake mask while parked, 0 while queued or running (see module docs).
     wait: u8,
@@ -218,15 +219,22 @@ impl Inner {
     ) -> (
         VecDeque<Message>,
         Option<Box<Sizes>>,
-        VecDeque<Event>,
+        Option<Box<VecDeque<Event>>>,
         VecDeque<Completion>,
     ) {
         (
             std::mem::take(&mut self.messages),
             self.sizes.take(),
-            std::mem::take(&mut self.events),
+            self.events.take(),
             std::mem::take(&mut self.completions),
         )
+    }
+
+    /// Queues a lifecycle event (allocating the queue for the first).
+    fn push_event(&mut self, event: Event) {
+        self.events
+            .get_or_insert_with(Default::default)
+            .push_back(event);
     }
 
     /// Records an arrival of `kind`; true if the caller must wake the process.
@@ -401,7 +409,7 @@ impl ProcessCell {
             inner: Mutex::new(Inner {
                 messages: VecDeque::new(),
                 sizes: None,
-                events: VecDeque::new(),
+                events: None,
                 completions: VecDeque::new(),
                 wait: 0,
                 alive: true,
@@ -545,7 +553,7 @@ impl ProcessCell {
         if !inner.alive {
             return false;
         }
-        inner.events.push_back(event);
+        inner.push_event(event);
         let wake = inner.arrive(W_EVENT);
         drop(inner);
         self.wake_if(wake);
@@ -607,7 +615,7 @@ impl ProcessCell {
     /// Takes the oldest lifecycle event (for the process's runner).
     pub fn try_event(&self) -> Option<Event> {
         let mut inner = self.lock();
-        let mut event = inner.events.pop_front()?;
+        let mut event = inner.events.as_mut()?.pop_front()?;
         if let Event::Cancel { deadline, .. } = &mut event
             && let Some(set) = inner.relations.as_ref().and_then(|r| r.cancel_deadline)
         {

@@ -136,7 +136,7 @@ impl ProcessCell {
         if !inner.alive {
             return CancelStart::Ended;
         }
-        inner.events.push_back(Event::Cancel {
+        inner.push_event(Event::Cancel {
             from,
             deadline: Instant::now() + grace,
         });
