@@ -1,10 +1,11 @@
 //! Developer commands: `cargo xtask bench [--quick] [FILTER] [--json FILE]`
-//! and `cargo xtask stress`.
+//! and `cargo xtask stress [--quick] [FILTER]`.
 
 mod bench;
+mod stress;
 
 use std::path::PathBuf;
-use std::process::{Command, ExitCode};
+use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
@@ -28,8 +29,17 @@ enum Cmd {
         /// Run only benchmarks whose name contains FILTER.
         filter: Option<String>,
     },
-    /// Runs the `#[ignore]`d stress tests in release mode.
-    Stress,
+    /// Runs the stress scenarios (`xtask/src/stress/`), and before them,
+    /// at full size, the `#[ignore]`d stress tests in release mode.
+    Stress {
+        /// Scaled-down sizes (seconds, not minutes; what CI runs), without
+        /// the ignored tests.
+        #[arg(long)]
+        quick: bool,
+        /// Run only scenarios whose name contains FILTER (and not the
+        /// ignored tests).
+        filter: Option<String>,
+    },
 }
 
 /// Benchmarks measure the runtime as the `wippy` binary ships it: with
@@ -41,33 +51,15 @@ fn main() -> ExitCode {
     if let Some(code) = bench::run_child() {
         return code;
     }
+    if let Some(code) = stress::run_child() {
+        return code;
+    }
     match Cli::parse().cmd {
         Cmd::Bench {
             quick,
             json,
             filter,
         } => bench::run(quick, filter.as_deref(), json.as_deref()),
-        Cmd::Stress => {
-            let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-                .args([
-                    "test",
-                    "--release",
-                    "--workspace",
-                    "--",
-                    "--ignored",
-                    "--test-threads=1",
-                    "--nocapture",
-                    "stress",
-                ])
-                .status();
-            match status {
-                Ok(s) if s.success() => ExitCode::SUCCESS,
-                Ok(_) => ExitCode::FAILURE,
-                Err(e) => {
-                    eprintln!("xtask stress: cannot run cargo: {e}");
-                    ExitCode::FAILURE
-                }
-            }
-        }
+        Cmd::Stress { quick, filter } => stress::run(quick, filter.as_deref()),
     }
 }

@@ -35,7 +35,8 @@ fn convert(
     Ok(match value {
         Value::Nil => Payload::Nil,
         Value::Boolean(b) => Payload::Bool(*b),
-        Value::Integer(i) => Payload::Int(*i),
+        // As a number: beyond 2^53 it is a float, as on the raw path.
+        Value::Integer(i) => number(*i as f64),
         Value::Number(n) => number(*n),
         Value::String(s) => match s.to_str() {
             Ok(text) => Payload::Str((&*text).into()),
@@ -174,7 +175,19 @@ pub(crate) fn push_key(path: &mut String, key: &Payload) {
     }
 }
 
-/// Builds a fresh Lua value owned by the receiving process.
+/// Whether a Lua table can hold `key` as a key: not nil, not NaN. A map
+/// payload made in Rust may have such keys; converting it to Lua drops
+/// them (Lua code can never make one).
+pub(crate) fn is_table_key(key: &Payload) -> bool {
+    match key {
+        Payload::Nil => false,
+        Payload::Float(f) => !f.is_nan(),
+        _ => true,
+    }
+}
+
+/// Builds a fresh Lua value owned by the receiving process (keys a table
+/// cannot hold are dropped: [`is_table_key`]).
 pub(crate) fn to_lua(lua: &Lua, payload: &Payload) -> mlua::Result<Value> {
     Ok(match payload {
         Payload::Nil => Value::Nil,
@@ -194,12 +207,8 @@ pub(crate) fn to_lua(lua: &Lua, payload: &Payload) -> mlua::Result<Value> {
         }
         Payload::Map(pairs) => {
             let t = lua.create_table_with_capacity(0, pairs.len())?;
-            for (k, v) in pairs {
-                let key = to_lua(lua, k)?;
-                if key.is_nil() {
-                    continue;
-                }
-                t.raw_set(key, to_lua(lua, v)?)?;
+            for (k, v) in pairs.iter().filter(|(k, _)| is_table_key(k)) {
+                t.raw_set(to_lua(lua, k)?, to_lua(lua, v)?)?;
             }
             Value::Table(t)
         }

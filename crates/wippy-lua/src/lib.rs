@@ -93,6 +93,7 @@ mod ffi;
 
 pub use engine::code::{CodeCache, Compiled};
 pub use engine::lua_host::{
-    HostSecurity, HostSnapshot, LuaHost, LuaHostConfig, ProcessInfo, ShardId, ShardInfo,
+    DEFAULT_MAX_MAILBOX, HostSecurity, HostSnapshot, LuaHost, LuaHostConfig, ProcessInfo, ShardId,
+    ShardInfo,
 };
 pub use error::Error;

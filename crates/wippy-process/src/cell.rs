@@ -1,5 +1,5 @@
-//! The shared part of a process: pid, mailbox, signals, relations, and the
-//! wake protocol that decides who schedules it.
+//! The shared part of a process: pid, mailbox, events and completions,
+//! relations, and the wake protocol that decides who schedules it.
 //!
 //! # The wake protocol
 //!
@@ -20,6 +20,36 @@
 //! Hence at most one copy of a process is ever queued or running, and the
 //! runner may touch the process's state without further locking.
 //!
+//! # What the lock costs
+//!
+//! Senders of every host (and the timer thread, and the blocking pool)
+//! take a cell's lock to deliver, so nothing done under it may grow with
+//! what the process has queued: a process that lets 80,000 timer
+//! completions pile up must not make the next EXIT delivered to it, nor the
+//! timers of every other host, wait. Messages, events and completions sit
+//! in three FIFO queues; pushing and taking are O(1) amortised, and so is
+//! asking whether any completion is ready. The queues of a process that
+//! ends are taken out under the lock and dropped after it.
+//!
+//! # The mailbox policy
+//!
+//! A mailbox is bounded by its home ([`Home::mailbox_limit`], read when the
+//! process is created): at most so many messages, and at most so many
+//! bytes ([`Message::byte_size`] of each, summed while they are queued: the
+//! receiver's memory limit, so queued messages count against it). A message
+//! that does not fit is refused and the sender told
+//! ([`crate::Error::MailboxFull`], [`crate::Error::MailboxOverMemoryLimit`]);
+//! nothing already queued is dropped and the receiver goes on. Events and
+//! completions are not bounded: they are bounded already by the process's
+//! relations and its own operations, and losing one would break the rules
+//! built on them. Native processes are unbounded.
+//!
+//! # Cancel deadlines
+//!
+//! A cancel's deadline counts from when the process gets to see its
+//! CANCEL, and time spent waiting for a worker is not held against it:
+//! `cell/cancel.rs` says how.
+//!
 //! The fields these invariants govern never leave this module: `run.rs`
 //! (the runner) and `node.rs` (the lifecycle rules) go through the methods
 //! of [`ProcessCell`], each of which keeps them.
@@ -31,6 +61,7 @@
 use std::cell::UnsafeCell;
 use std::collections::VecDeque;
 use std::sync::{Arc, PoisonError};
+use std::time::{Duration, Instant};
 
 use smallvec::SmallVec;
 
@@ -46,6 +77,30 @@ const W_WAKE: u8 = 8;
 const W_KILL: u8 = 16;
 const W_IDLE: u8 = W_MESSAGE | W_EVENT | W_COMPLETION | W_WAKE | W_KILL;
 const W_OPS: u8 = W_COMPLETION | W_KILL;
+
+/// How much a process's mailbox may hold (see the module's mailbox policy).
+///
+/// ```
+/// use wippy_process::MailboxLimit;
+/// let limit = MailboxLimit { messages: 1000, bytes: 1 << 20 };
+/// assert!(limit.messages < MailboxLimit::UNBOUNDED.messages);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MailboxLimit {
+    /// Most messages queued at once.
+    pub messages: usize,
+    /// Most bytes queued at once ([`Message::byte_size`] of each): the
+    /// receiver's memory limit.
+    pub bytes: usize,
+}
+
+impl MailboxLimit {
+    /// No bound (native processes, homes that set none).
+    pub const UNBOUNDED: MailboxLimit = MailboxLimit {
+        messages: usize::MAX,
+        bytes: usize::MAX,
+    };
+}
 
 /// Where a process runs: something that can put it back on a run queue.
 ///
@@ -73,6 +128,12 @@ pub trait Home: Send + Sync + 'static {
     fn credentials(&self, cell: &Arc<ProcessCell>) -> Option<crate::remote::Credential> {
         let _ = cell;
         None
+    }
+
+    /// What the mailbox of a process of this home may hold; read once, when
+    /// the process is created.
+    fn mailbox_limit(&self) -> MailboxLimit {
+        MailboxLimit::UNBOUNDED
     }
 }
 
@@ -113,12 +174,13 @@ pub(crate) struct Relations {
     /// Processes that monitor this one (they get its EXIT).
     pub(crate) watchers: SmallVec<[Pid; 2]>,
     pub(crate) names: SmallVec<[Topic; 1]>,
+    /// The kill timer of the latest cancel whose deadline has started.
     pub(crate) cancel_timer: Option<wippy_sched::TimerId>,
-}
-
-enum Signal {
-    Event(Event),
-    Completion(Completion),
+    /// When that timer fires (shown to the process in its CANCEL event).
+    pub(crate) cancel_deadline: Option<Instant>,
+    /// The grace of the latest cancel whose deadline has not started: it
+    /// starts when the process next begins a step (`Inner::cancel_pending`).
+    pub(crate) cancel_grace: Option<Duration>,
 }
 
 /// The state under a cell's lock. Private to this module: the rest of the
@@ -126,12 +188,27 @@ enum Signal {
 /// protocol's invariants (module docs).
 struct Inner {
     messages: VecDeque<Message>,
-    signals: VecDeque<Signal>,
+    /// The [`Message::byte_size`] of each message in `messages`, and their
+    /// sum, for a mailbox with a byte bound (`None` until its first
+    /// message, and always for one without: nothing to hold sizes against).
+    sizes: Option<Box<Sizes>>,
+    /// Lifecycle events and op completions, each in arrival order. Two
+    /// queues, not one: a process takes them by kind, and taking one kind
+    /// from a queue shared with the other meant walking past everything of
+    /// the other kind (tens of thousands of unread timer completions), under
+    /// this lock. The events' queue is allocated with the first event: most
+    /// processes get none, and an empty queue is four words of every cell.
+    #[allow(clippy::box_collection, reason = "one word in every cell, not four")]
+    events: Option<Box<VecDeque<Event>>>,
+    completions: VecDeque<Completion>,
     /// Wake mask while parked, 0 while queued or running (see module docs).
     wait: u8,
     alive: bool,
     started: bool,
     trap_links: bool,
+    /// Where its cancel deadlines stand (`cell/cancel.rs`): one byte that
+    /// is zero unless a cancel needs the runner's attention.
+    cancel: CancelState,
     /// Arrivals since the cell was created; a step compares it to decide
     /// whether it may park.
     arrivals: u32,
@@ -144,10 +221,31 @@ struct Inner {
 }
 
 impl Inner {
-    /// Removes and returns the oldest signal `is` picks.
-    fn take_signal(&mut self, is: impl Fn(&Signal) -> bool) -> Option<Signal> {
-        let ix = self.signals.iter().position(is)?;
-        self.signals.remove(ix)
+    /// Takes the mailbox, events and completions out, for the caller to drop
+    /// once it has released the lock (dropping them takes time that grows
+    /// with their length).
+    #[allow(clippy::type_complexity)]
+    fn take_queues(
+        &mut self,
+    ) -> (
+        VecDeque<Message>,
+        Option<Box<Sizes>>,
+        Option<Box<VecDeque<Event>>>,
+        VecDeque<Completion>,
+    ) {
+        (
+            std::mem::take(&mut self.messages),
+            self.sizes.take(),
+            self.events.take(),
+            std::mem::take(&mut self.completions),
+        )
+    }
+
+    /// Queues a lifecycle event (allocating the queue for the first).
+    fn push_event(&mut self, event: Event) {
+        self.events
+            .get_or_insert_with(Default::default)
+            .push_back(event);
     }
 
     /// Records an arrival of `kind`; true if the caller must wake the process.
@@ -169,8 +267,69 @@ pub(crate) enum StepStart {
     Killed(ExitError),
     /// Run the step. `seen` is the arrivals count to hand to
     /// [`ProcessCell::park_idle`]; `first` says the process has never run
-    /// (its `init` comes first).
-    Run { seen: u32, first: bool },
+    /// (its `init` comes first); `cancel` says the deadline of a cancel
+    /// starts now, before the step ([`ProcessCell::take_cancel_grace`]).
+    Run {
+        seen: u32,
+        first: bool,
+        cancel: bool,
+    },
+}
+
+/// The sizes of the messages of a byte-bounded mailbox (see
+/// `Inner::sizes`).
+#[derive(Default)]
+struct Sizes {
+    /// One per message, in mailbox order.
+    each: VecDeque<usize>,
+    /// Their sum.
+    total: usize,
+}
+
+impl Sizes {
+    /// Forgets the size of the message taken from the front.
+    fn take_front(&mut self) {
+        if let Some(size) = self.each.pop_front() {
+            self.total -= size;
+        }
+    }
+}
+
+/// What became of a message handed to [`ProcessCell::deliver`].
+pub(crate) enum Delivery {
+    /// It is in the mailbox.
+    Delivered,
+    /// The process has ended: a dead letter.
+    Ended,
+    /// Refused (the mailbox is at its bound, or the receiver's host does
+    /// not accept the sender's), with the error for the sender (boxed:
+    /// this is returned on every send, and is two words so).
+    Refused(Box<crate::Error>),
+}
+
+/// What [`ProcessCell::park_idle`] did.
+pub(crate) enum IdlePark {
+    /// Parked: a later arrival owns the wake-up.
+    Parked,
+    /// Something arrived since the step began (or a kill is pending, or it
+    /// has ended): run it again.
+    Again,
+    /// It parks after its cancel deadline passed: end it
+    /// ([`ExitError::cancelled`]).
+    Overdue,
+}
+
+/// What [`ProcessCell::park_ops`] did.
+pub(crate) enum OpsPark {
+    /// Not parked: the wait is satisfied (or a kill is pending, or the
+    /// process ended); run it again.
+    Ready,
+    /// Parked; `cancel` says the deadline of a cancel starts now
+    /// ([`ProcessCell::take_cancel_grace`]).
+    Parked { cancel: bool },
+    /// It parks after its cancel deadline passed: end it
+    /// ([`ExitError::cancelled`]).
+    Overdue,
 }
 
 /// What [`ProcessCell::end`] found.
@@ -190,6 +349,8 @@ pub struct ProcessCell {
     residence: Residence,
     /// Slot of the process in its home (a shard's index; 0 for native).
     slot: u32,
+    /// What its mailbox may hold (its home's, fixed at creation).
+    limit: MailboxLimit,
     inner: Mutex<Inner>,
     /// The state machine of a native process. Only the thread running the
     /// process touches it: the wake protocol guarantees one runner at a time.
@@ -247,17 +408,25 @@ impl ProcessCell {
         process: Option<Box<dyn Process>>,
         trap_links: bool,
     ) -> ProcessCell {
+        let limit = match &residence {
+            Residence::Native(_) => MailboxLimit::UNBOUNDED,
+            Residence::Hosted(home) => home.mailbox_limit(),
+        };
         ProcessCell {
             pid,
             residence,
             slot,
+            limit,
             inner: Mutex::new(Inner {
                 messages: VecDeque::new(),
-                signals: VecDeque::new(),
+                sizes: None,
+                events: None,
+                completions: VecDeque::new(),
                 wait: 0,
                 alive: true,
                 started: false,
                 trap_links,
+                cancel: CancelState::default(),
                 arrivals: 0,
                 pending_all: 0,
                 recv_op: None,
@@ -326,25 +495,67 @@ impl ProcessCell {
         }
     }
 
-    /// Delivers a message; false if the process has ended (a dead letter).
-    pub(crate) fn deliver(self: &Arc<Self>, msg: Message) -> bool {
+    /// Delivers a message, unless the process has ended (a dead letter) or
+    /// its mailbox is at its bound ([`MailboxLimit`]: the message is
+    /// refused, and the sender told).
+    pub(crate) fn deliver(self: &Arc<Self>, msg: Message) -> Delivery {
+        // Sized before the lock (the walk grows with the payload), and only
+        // for a mailbox with a byte bound: an unbounded one has nothing to
+        // hold the size against.
+        let bounded = self.limit.bytes != usize::MAX;
+        let size = if bounded { msg.byte_size() } else { 0 };
         let mut inner = self.lock();
         if !inner.alive {
-            return false;
+            return Delivery::Ended;
+        }
+        if inner.messages.len() >= self.limit.messages {
+            drop(inner);
+            return Delivery::Refused(self.refusal(size, None));
+        }
+        if bounded {
+            let sizes = inner.sizes.get_or_insert_with(Default::default);
+            // `sizes.total <= limit.bytes` always: only what fits is added.
+            if size > self.limit.bytes - sizes.total {
+                let queued = sizes.total;
+                drop(inner);
+                return Delivery::Refused(self.refusal(size, Some(queued)));
+            }
+            sizes.total += size;
+            sizes.each.push_back(size);
         }
         inner.messages.push_back(msg);
         let mut wake = inner.arrive(W_MESSAGE);
         if let Some(tag) = inner.recv_op.take() {
-            inner.signals.push_back(Signal::Completion(Completion {
+            inner.completions.push_back(Completion {
                 tag,
                 value: crate::Payload::Nil,
-            }));
+            });
             inner.pending_all = inner.pending_all.saturating_sub(1);
             wake |= inner.arrive(W_COMPLETION);
         }
         drop(inner);
         self.wake_if(wake);
-        true
+        Delivery::Delivered
+    }
+
+    /// The error of a message of `size` bytes refused: over the byte
+    /// bound with `queued` bytes in the mailbox, or (`None`) at the message
+    /// bound. Out of the way of the delivering path.
+    #[cold]
+    #[inline(never)]
+    fn refusal(&self, size: usize, queued: Option<usize>) -> Box<crate::Error> {
+        Box::new(match queued {
+            Some(queued) => crate::Error::MailboxOverMemoryLimit {
+                to: self.pid,
+                size,
+                queued,
+                limit: self.limit.bytes,
+            },
+            None => crate::Error::MailboxFull {
+                to: self.pid,
+                messages: self.limit.messages,
+            },
+        })
     }
 
     /// Delivers a lifecycle event; false if the process has ended.
@@ -353,7 +564,7 @@ impl ProcessCell {
         if !inner.alive {
             return false;
         }
-        inner.signals.push_back(Signal::Event(event));
+        inner.push_event(event);
         let wake = inner.arrive(W_EVENT);
         drop(inner);
         self.wake_if(wake);
@@ -368,7 +579,7 @@ impl ProcessCell {
         if !inner.alive {
             return;
         }
-        inner.signals.push_back(Signal::Completion(completion));
+        inner.completions.push_back(completion);
         inner.pending_all = inner.pending_all.saturating_sub(1);
         let wake = inner.arrive(W_COMPLETION);
         drop(inner);
@@ -392,26 +603,41 @@ impl ProcessCell {
 
     /// Takes the oldest message from the mailbox (for the process's runner).
     pub fn try_recv(&self) -> Option<Message> {
-        self.lock().messages.pop_front()
+        let mut inner = self.lock();
+        if let Some(sizes) = inner.sizes.as_deref_mut() {
+            sizes.take_front();
+        }
+        // The tail expression: the message is returned in place.
+        inner.messages.pop_front()
+    }
+
+    /// Bytes of the messages waiting in the mailbox ([`Message::byte_size`]
+    /// of each): what they charge against the process's memory limit.
+    /// Counted only for a mailbox with a byte bound (0 otherwise).
+    pub fn queued_bytes(&self) -> usize {
+        self.lock().sizes.as_ref().map_or(0, |s| s.total)
+    }
+
+    /// What the mailbox may hold.
+    pub fn mailbox_limit(&self) -> MailboxLimit {
+        self.limit
     }
 
     /// Takes the oldest lifecycle event (for the process's runner).
     pub fn try_event(&self) -> Option<Event> {
-        match self.lock().take_signal(|s| matches!(s, Signal::Event(_)))? {
-            Signal::Event(e) => Some(e),
-            Signal::Completion(_) => unreachable!("take_signal found an event"),
+        let mut inner = self.lock();
+        let mut event = inner.events.as_mut()?.pop_front()?;
+        if let Event::Cancel { deadline, .. } = &mut event
+            && let Some(set) = inner.relations.as_ref().and_then(|r| r.cancel_deadline)
+        {
+            *deadline = set;
         }
+        Some(event)
     }
 
     /// Takes the oldest op completion (for the process's runner).
     pub fn try_completion(&self) -> Option<Completion> {
-        match self
-            .lock()
-            .take_signal(|s| matches!(s, Signal::Completion(_)))?
-        {
-            Signal::Completion(c) => Some(c),
-            Signal::Event(_) => unreachable!("take_signal found a completion"),
-        }
+        self.lock().completions.pop_front()
     }
 
     /// Whether the process traps links.
@@ -450,24 +676,36 @@ impl ProcessCell {
         }
         let first = !inner.started;
         inner.started = true;
+        let mut cancel = false;
+        if inner.cancel.needs_attention() {
+            match inner.cancel.step_begins() {
+                StepCancel::Kill => return StepStart::Killed(ExitError::cancelled()),
+                StepCancel::StartDeadline => cancel = true,
+                StepCancel::Nothing => {}
+            }
+        }
         StepStart::Run {
             seen: inner.arrivals,
             first,
+            cancel,
         }
     }
 
     /// Parks a process whose step returned `Step::Idle`, waiting for
     /// anything, unless something arrived since the step began (`seen`, from
     /// [`ProcessCell::begin_step`]), a kill is pending or it has ended.
-    /// True if parked: a later arrival owns the wake-up. False: the runner
-    /// must run it again.
-    pub(crate) fn park_idle(&self, seen: u32) -> bool {
+    /// A park after a cancel deadline passed ends it instead
+    /// ([`ProcessCell::deadline_passed`]).
+    pub(crate) fn park_idle(&self, seen: u32) -> IdlePark {
         let mut inner = self.lock();
+        if inner.cancel.overdue() && inner.alive {
+            return IdlePark::Overdue;
+        }
         if inner.arrivals != seen || inner.kill.is_some() || !inner.alive {
-            return false;
+            return IdlePark::Again;
         }
         inner.wait = W_IDLE;
-        true
+        IdlePark::Parked
     }
 
     /// Begins registering the `ops` ops of a wait in `mode` (before any of
@@ -486,34 +724,37 @@ impl ProcessCell {
         if inner.messages.is_empty() {
             inner.recv_op = Some(tag);
         } else {
-            inner.signals.push_back(Signal::Completion(Completion {
+            inner.completions.push_back(Completion {
                 tag,
                 value: crate::Payload::Nil,
-            }));
+            });
             inner.pending_all = inner.pending_all.saturating_sub(1);
         }
     }
 
     /// Parks the process on the ops of its wait (all registered) unless the
-    /// wait is already satisfied, a kill is pending or it has ended. True if
-    /// parked (a completion or a kill owns the wake-up); false: run it again.
-    pub(crate) fn park_ops(&self, mode: WaitMode) -> bool {
+    /// wait is already satisfied, a kill is pending or it has ended.
+    /// `Parked` (a completion or a kill owns the wake-up) carries the grace
+    /// of a CANCEL that arrived during the step: a parked process does not
+    /// run for it, so its deadline starts now (see
+    /// [`ProcessCell::deliver_cancel`]).
+    pub(crate) fn park_ops(&self, mode: WaitMode) -> OpsPark {
         let mut inner = self.lock();
+        if inner.cancel.overdue() && inner.alive {
+            return OpsPark::Overdue;
+        }
         let ready = inner.kill.is_some()
             || !inner.alive
             || match mode {
                 WaitMode::All => inner.pending_all == 0,
-                WaitMode::Any => inner
-                    .signals
-                    .iter()
-                    .any(|s| matches!(s, Signal::Completion(_))),
+                WaitMode::Any => !inner.completions.is_empty(),
             };
         if ready {
-            false
-        } else {
-            inner.wait = W_OPS;
-            true
+            return OpsPark::Ready;
         }
+        inner.wait = W_OPS;
+        let cancel = inner.cancel.take_pending();
+        OpsPark::Parked { cancel }
     }
 
     /// Runs `f` on the process's state machine (`None` for a process whose
@@ -563,8 +804,10 @@ impl ProcessCell {
         inner.trap_links
     }
 
-    /// Marks the process ended: it takes nothing more, its mailbox and
-    /// signals are dropped and its relations handed to the caller.
+    /// Marks the process ended: it takes nothing more, its mailbox, events
+    /// and completions are dropped (after the lock is released: a mailbox
+    /// may hold millions of messages) and its relations handed to the
+    /// caller.
     pub(crate) fn end(&self) -> Ending {
         let mut inner = self.lock();
         if !inner.alive {
@@ -572,19 +815,23 @@ impl ProcessCell {
         }
         inner.alive = false;
         inner.wait = 0;
-        inner.messages = Default::default();
-        inner.signals = Default::default();
-        Ending::Now(inner.relations.take())
+        let queues = inner.take_queues();
+        let relations = inner.relations.take();
+        drop(inner);
+        drop(queues);
+        Ending::Now(relations)
     }
 
     /// Marks the process ended and drops everything it holds but its state
-    /// machine, without the exit rules (runtime shutdown).
+    /// machine, without the exit rules (runtime shutdown), after releasing
+    /// the lock.
     pub(crate) fn discard(&self) {
         let mut inner = self.lock();
         inner.alive = false;
-        inner.messages = Default::default();
-        inner.signals = Default::default();
-        inner.relations = None;
+        let queues = inner.take_queues();
+        let relations = inner.relations.take();
+        drop(inner);
+        drop((queues, relations));
     }
 }
 
@@ -604,6 +851,10 @@ impl std::fmt::Debug for ProcessCell {
             .finish()
     }
 }
+
+mod cancel;
+pub(crate) use cancel::CancelStart;
+use cancel::{CancelState, StepCancel};
 
 #[cfg(all(test, loom))]
 mod loom_tests;

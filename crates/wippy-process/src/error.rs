@@ -54,6 +54,31 @@ pub enum Error {
     /// so the other node could not check it.
     #[error("process {0} cannot act on another node: its host gives no credentials")]
     NoCredentials(Pid),
+    /// The receiver's mailbox holds as many messages as its host allows
+    /// (`max_mailbox`); the message was not delivered.
+    #[error("mailbox of {to} is full ({messages} messages queued, its host's max_mailbox)")]
+    MailboxFull {
+        /// The receiver.
+        to: Pid,
+        /// The bound it is at.
+        messages: usize,
+    },
+    /// Queuing the message would take the receiver's queued messages past
+    /// its memory limit; the message was not delivered.
+    #[error(
+        "mailbox of {to} is full: a {size}-byte message does not fit its memory limit \
+         ({queued} of {limit} bytes queued)"
+    )]
+    MailboxOverMemoryLimit {
+        /// The receiver.
+        to: Pid,
+        /// The message's size ([`Message::byte_size`](crate::Message::byte_size)).
+        size: usize,
+        /// Bytes already queued for the receiver.
+        queued: usize,
+        /// The receiver's memory limit.
+        limit: usize,
+    },
     /// The process table is full.
     #[error("process table full ({capacity} processes)")]
     TableFull {
@@ -81,7 +106,9 @@ impl Error {
             Error::NameTaken { .. } => ErrorKind::AlreadyExists,
             Error::InvalidName(_) | Error::ReservedTopic(_) => ErrorKind::Invalid,
             Error::NotAccepted { .. } => ErrorKind::PermissionDenied,
-            Error::TableFull { .. } => ErrorKind::LimitExceeded,
+            Error::TableFull { .. }
+            | Error::MailboxFull { .. }
+            | Error::MailboxOverMemoryLimit { .. } => ErrorKind::LimitExceeded,
             Error::ShutDown => ErrorKind::Unavailable,
             Error::Sched(_) => ErrorKind::Internal,
         }

@@ -55,7 +55,7 @@ mod runtime;
 mod sync;
 mod table;
 
-pub use cell::{CellStatus, Home, ProcessCell, RunState};
+pub use cell::{CellStatus, Home, MailboxLimit, ProcessCell, RunState};
 pub use context::Context;
 pub use error::Error;
 pub use exit_error::{ErrorKind, ExitError};

@@ -37,6 +37,25 @@ impl Message {
             multi: false,
         }
     }
+
+    /// Bytes the message takes while it is queued: its own size plus what
+    /// its topic and payload own on the heap (see [`Payload::byte_size`]).
+    ///
+    /// ```
+    /// use wippy_process::{Message, Payload};
+    /// let m = Message::new(None, "t", Payload::Bytes(vec![0; 1000]));
+    /// assert_eq!(m.byte_size(), std::mem::size_of::<Message>() + 1000);
+    /// ```
+    pub fn byte_size(&self) -> usize {
+        let topic = if self.topic.is_heap_allocated() {
+            self.topic.len()
+        } else {
+            0
+        };
+        std::mem::size_of::<Message>() - std::mem::size_of::<Payload>()
+            + self.payload.byte_size()
+            + topic
+    }
 }
 
 /// How a process ended: its return value, or an error.
@@ -64,7 +83,9 @@ pub enum Event {
     Cancel {
         /// Who asked, if a process did.
         from: Option<Pid>,
-        /// When the process will be terminated if it has not ended.
+        /// When the process will be terminated if it has not ended: the
+        /// cancel's grace after the process first ran with the CANCEL
+        /// queued (see [`Node::cancel`](crate::Node::cancel)).
         deadline: Instant,
         /// Why, as the canceller said (`""` when it said nothing; a
         /// supervisor stopping a service says `"service stopping"`).

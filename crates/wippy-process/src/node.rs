@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use wippy_sched::{BlockingHandle, TimerHandle};
 
-use crate::cell::{Ending, Home, ProcessCell, Residence};
+use crate::cell::{CancelStart, Delivery, Ending, Home, ProcessCell, Residence};
 use crate::error::Error;
 use crate::message::{Event, ExitError, ExitResult, Message, Topic};
 use crate::names::Names;
@@ -177,6 +177,9 @@ impl Node {
     /// Topics starting with `@` are reserved ([`Error::ReservedTopic`]);
     /// a receiver whose host refuses the sender's host
     /// ([`Home::accepts`](crate::Home::accepts)) is [`Error::NotAccepted`];
+    /// a receiver whose mailbox is at its bound
+    /// ([`MailboxLimit`](crate::MailboxLimit)) is [`Error::MailboxFull`] or
+    /// [`Error::MailboxOverMemoryLimit`] (the message is not delivered);
     /// a process that has ended (or never lived) is [`Error::NoProcess`],
     /// and the message is counted in [`NodeStats::dead_letters`].
     pub fn send(
@@ -197,10 +200,14 @@ impl Node {
             return self.send_elsewhere(to, msg);
         }
         let from = msg.from;
-        match self.with_cell(to, |c| c.accepts(from).map(|()| c.deliver(msg))) {
-            Some(Ok(true)) => Ok(()),
-            Some(Err(refused)) => Err(refused),
-            Some(Ok(false)) | None => {
+        let delivery = self.with_cell(to, |c| match c.accepts(from) {
+            Ok(()) => c.deliver(msg),
+            Err(refused) => Delivery::Refused(Box::new(refused)),
+        });
+        match delivery {
+            Some(Delivery::Delivered) => Ok(()),
+            Some(Delivery::Refused(refused)) => Err(*refused),
+            Some(Delivery::Ended) | None => {
                 self.dead_letter();
                 Err(Error::NoProcess(to))
             }
@@ -243,11 +250,14 @@ impl Node {
     pub fn send_message_to(&self, cell: &Arc<ProcessCell>, msg: Message) -> Result<(), Error> {
         reserved(&msg.topic)?;
         cell.accepts(msg.from)?;
-        if !cell.deliver(msg) {
-            self.dead_letter();
-            return Err(Error::NoProcess(cell.pid()));
+        match cell.deliver(msg) {
+            Delivery::Delivered => Ok(()),
+            Delivery::Refused(refused) => Err(*refused),
+            Delivery::Ended => {
+                self.dead_letter();
+                Err(Error::NoProcess(cell.pid()))
+            }
         }
-        Ok(())
     }
 
     /// Sends to the process registered as `name`.
@@ -424,8 +434,16 @@ impl Node {
     }
 
     /// Delivers CANCEL (with `reason`, `""` for none) to `target`; if it
-    /// has not ended `within` the given time, it is terminated with error
-    /// `"cancelled: deadline exceeded"`.
+    /// has not ended `within` the given time after it gets to see it, it is
+    /// terminated with error `"cancelled: deadline exceeded"`. The time
+    /// counts from when the process next runs (a process queued behind a
+    /// million others is not charged for the wait), or from now if it is
+    /// parked on operations, which a CANCEL does not end (see
+    /// `ProcessCell::deliver_cancel`). At the deadline a parked process is
+    /// terminated at once; one waiting for a worker (or running) is not
+    /// charged for that wait: it is terminated when it next parks, or after
+    /// a few more steps (`ProcessCell::deadline_passed`). A later cancel
+    /// replaces the deadline of an earlier one.
     pub fn cancel(
         &self,
         from: Option<Pid>,
@@ -436,30 +454,35 @@ impl Node {
         if target.node() != self.inner.node_id {
             return self.cancel_elsewhere(from, target, within, reason);
         }
-        let deadline = Instant::now() + within;
         let cell = self.cell(target).ok_or(Error::NoProcess(target))?;
-        let reason = reason.into();
-        if !cell.deliver_event(Event::Cancel {
-            from,
-            deadline,
-            reason,
-        }) {
-            return Err(Error::NoProcess(target));
+        match cell.deliver_cancel(from, within, reason.into()) {
+            CancelStart::Ended => Err(Error::NoProcess(target)),
+            CancelStart::Now => {
+                self.start_cancel_deadline(&cell, within);
+                Ok(())
+            }
+            CancelStart::AtStep => Ok(()),
         }
+    }
+
+    /// Starts the deadline of a cancel of the process of `cell`: it is
+    /// killed `grace` from now unless it ends first.
+    pub(crate) fn start_cancel_deadline(&self, cell: &Arc<ProcessCell>, grace: Duration) {
+        let deadline = Instant::now() + grace;
+        let target = cell.pid();
         let node = self.clone();
         let id = self.inner.timers.at(deadline, move || {
-            node.kill(target, ExitError::cancelled());
+            node.with_cell(target, |c| c.deadline_passed());
         });
-        match cell.relate(|rel| rel.cancel_timer.replace(id)) {
-            Some(Some(old)) => {
+        match cell.set_cancel_timer(id, deadline) {
+            Ok(Some(old)) => {
                 self.inner.timers.cancel(old);
             }
-            Some(None) => {}
-            None => {
+            Ok(None) => {}
+            Err(()) => {
                 self.inner.timers.cancel(id);
             }
         }
-        Ok(())
     }
 
     /// Ends `target` now with error `"process terminated"` (kind Internal).

@@ -96,6 +96,42 @@ impl Payload {
         }
     }
 
+    /// Bytes the value takes: its own size plus everything it owns on the
+    /// heap (strings past the 23 bytes stored inline, byte strings, the
+    /// elements of arrays and maps). An estimate, cheap to take (allocator
+    /// overhead and spare capacity are not counted): what a queued message
+    /// charges against its receiver's memory limit.
+    ///
+    /// ```
+    /// use wippy_process::Payload;
+    /// let word = std::mem::size_of::<Payload>();
+    /// assert_eq!(Payload::Int(1).byte_size(), word);
+    /// assert_eq!(Payload::Bytes(vec![0; 1000]).byte_size(), word + 1000);
+    /// assert_eq!(Payload::Array(vec![Payload::Nil; 3]).byte_size(), 4 * word);
+    /// ```
+    pub fn byte_size(&self) -> usize {
+        std::mem::size_of::<Payload>() + self.heap_bytes()
+    }
+
+    /// The heap part of [`Payload::byte_size`]. Recursive: payloads are
+    /// built by conversions that bound their depth (and dropping one
+    /// recurses as deep).
+    fn heap_bytes(&self) -> usize {
+        match self {
+            Payload::Str(s) if s.is_heap_allocated() => s.len(),
+            Payload::Bytes(b) => b.len(),
+            Payload::Array(items) => items.iter().map(Payload::byte_size).sum(),
+            Payload::Map(pairs) => pairs
+                .iter()
+                .map(|(k, v)| k.byte_size() + v.byte_size())
+                .sum(),
+            Payload::Error(e) => {
+                e.message().len() + e.details_payload().map_or(0, Payload::byte_size)
+            }
+            _ => 0,
+        }
+    }
+
     /// A short name of the value's type, for error messages.
     pub fn type_name(&self) -> &'static str {
         match self {
@@ -332,6 +368,18 @@ mod tests {
     fn integral_floats_convert_to_int() {
         assert_eq!(Payload::Float(3.0).as_int(), Some(3));
         assert_eq!(Payload::Float(3.5).as_int(), None);
+    }
+
+    #[test]
+    fn byte_size_counts_what_the_tree_owns() {
+        let word = std::mem::size_of::<Payload>();
+        assert_eq!(Payload::Str("short".into()).byte_size(), word);
+        let long = "x".repeat(100);
+        assert_eq!(Payload::Str(long.into()).byte_size(), word + 100);
+        let map = Payload::map([("k", Payload::Bytes(vec![1; 10]))]);
+        assert_eq!(map.byte_size(), word + (word + word + 10));
+        let nested = Payload::Array(vec![map.clone(), map.clone()]);
+        assert_eq!(nested.byte_size(), word + 2 * map.byte_size());
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::any::Any;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
-use crate::cell::{ProcessCell, StepStart};
+use crate::cell::{IdlePark, OpsPark, ProcessCell, StepStart};
 use crate::context::Context;
 use crate::message::{ExitError, ExitResult};
 use crate::node::Node;
@@ -48,7 +48,16 @@ pub fn drive(node: &Node, cell: &Arc<ProcessCell>, process: &mut Box<dyn Process
     let (seen, first) = match cell.begin_step() {
         StepStart::Ended => return Outcome::Exited,
         StepStart::Killed(kill) => return finish(node, cell, process, Err(kill)),
-        StepStart::Run { seen, first } => (seen, first),
+        StepStart::Run {
+            seen,
+            first,
+            cancel,
+        } => {
+            if cancel {
+                start_cancel_deadline(node, cell);
+            }
+            (seen, first)
+        }
     };
     let mut cx = Context::new(node, cell);
     if first && let Err(e) = init(process.as_mut(), &mut cx) {
@@ -67,9 +76,16 @@ pub fn drive(node: &Node, cell: &Arc<ProcessCell>, process: &mut Box<dyn Process
                 Err(e) => finish(node, cell, process, Err(e)),
             }
         }
-        Step::Idle => park_idle(cell, seen),
+        Step::Idle => match cell.park_idle(seen) {
+            IdlePark::Parked => Outcome::Parked,
+            IdlePark::Again => Outcome::Requeue,
+            IdlePark::Overdue => finish(node, cell, process, Err(ExitError::cancelled())),
+        },
         Step::Yield(wait) if wait.ops.is_empty() => Outcome::Requeue,
-        Step::Yield(wait) => park_ops(node, cell, wait),
+        Step::Yield(wait) => match park_ops(node, cell, wait) {
+            Ok(outcome) => outcome,
+            Err(error) => finish(node, cell, process, Err(error)),
+        },
     }
 }
 
@@ -77,6 +93,14 @@ fn init(process: &mut dyn Process, cx: &mut Context<'_>) -> Result<(), ExitError
     match catch_unwind(AssertUnwindSafe(|| process.init(cx))) {
         Ok(r) => r,
         Err(panic) => Err(panic_error(panic)),
+    }
+}
+
+/// Starts the deadline of the cancel the process now gets to see.
+#[cold]
+fn start_cancel_deadline(node: &Node, cell: &Arc<ProcessCell>) {
+    if let Some(grace) = cell.take_cancel_grace() {
+        node.start_cancel_deadline(cell, grace);
     }
 }
 
@@ -95,18 +119,10 @@ fn finish(
     Outcome::Exited
 }
 
-/// Parks a process that returned `Step::Idle` unless something arrived
-/// since its step began (`seen`).
-fn park_idle(cell: &Arc<ProcessCell>, seen: u32) -> Outcome {
-    if cell.park_idle(seen) {
-        Outcome::Parked
-    } else {
-        Outcome::Requeue
-    }
-}
-
-/// Registers the ops of a wait and parks unless it is already satisfied.
-fn park_ops(node: &Node, cell: &Arc<ProcessCell>, wait: Wait) -> Outcome {
+/// Registers the ops of a wait and parks unless it is already satisfied;
+/// the error to end it with if this was its last step after a cancel
+/// deadline.
+fn park_ops(node: &Node, cell: &Arc<ProcessCell>, wait: Wait) -> Result<Outcome, ExitError> {
     cell.begin_wait(wait.mode, wait.ops.len());
     for op in wait.ops {
         let tag = op.tag;
@@ -140,9 +156,16 @@ fn park_ops(node: &Node, cell: &Arc<ProcessCell>, wait: Wait) -> Outcome {
             }
         }
     }
-    if cell.park_ops(wait.mode) {
-        Outcome::Parked
-    } else {
-        Outcome::Requeue
+    match cell.park_ops(wait.mode) {
+        OpsPark::Ready => Ok(Outcome::Requeue),
+        OpsPark::Parked { cancel } => {
+            if cancel {
+                // After parking: the deadline must find it parked (and
+                // kill it), never still running.
+                start_cancel_deadline(node, cell);
+            }
+            Ok(Outcome::Parked)
+        }
+        OpsPark::Overdue => Err(ExitError::cancelled()),
     }
 }

@@ -85,6 +85,12 @@ impl Runtime {
         if workers > 0 {
             config.workers = workers;
         }
+        self.scheduler_with(config)
+    }
+
+    /// Starts a scheduler of `config` that the runtime owns and stops at
+    /// shutdown (a host with its own queue sizes).
+    pub fn scheduler_with(&self, config: SchedConfig) -> Result<wippy_sched::Handle, Error> {
         let sched = Scheduler::new(config)?;
         let handle = sched.handle();
         self.schedulers

@@ -459,6 +459,267 @@ fn cancel_delivers_cancel_then_terminates_at_deadline() {
     );
 }
 
+/// A step that holds its worker for `busy` (a process that cannot yield),
+/// saying on `started` when it begins.
+struct Hog {
+    busy: Duration,
+    started: mpsc::Sender<()>,
+}
+
+impl Process for Hog {
+    fn step(&mut self, _: &mut Context<'_>) -> Step {
+        self.started.send(()).ok();
+        std::thread::sleep(self.busy);
+        Step::Complete(Ok(Payload::Nil))
+    }
+}
+
+#[test]
+fn cancel_deadline_counts_from_when_the_process_runs_with_the_cancel() {
+    // One worker, held by a hog for 400 ms: a process cancelled meanwhile
+    // with 100 ms to go cannot even look at its CANCEL before the hog lets
+    // go. Its 100 ms start when it runs, so it ends itself politely.
+    let (rt, host) = runtime(1);
+    let (tx, rx) = mpsc::channel();
+    let w = watcher(&host, false, tx);
+    let polite = host
+        .spawn_async(SpawnOptions::default(), |cx| async move {
+            match cx.next_event().await {
+                Event::Cancel { deadline, .. } => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    Ok(Payload::Int(left.as_millis() as i64))
+                }
+                other => Err(ExitError::new(format!("unexpected {other:?}"))),
+            }
+        })
+        .unwrap();
+    rt.node().monitor(w, polite).unwrap();
+    wait_until("the polite process parks", || {
+        rt.node().cell(polite).unwrap().status().state == wippy_process::RunState::Idle
+    });
+    let (started, hogging) = mpsc::channel();
+    host.spawn(
+        Hog {
+            busy: Duration::from_millis(400),
+            started,
+        },
+        SpawnOptions::default(),
+    )
+    .unwrap();
+    hogging.recv_timeout(TIMEOUT).expect("the hog runs");
+    rt.node()
+        .cancel(None, polite, Duration::from_millis(100), "")
+        .unwrap();
+    match rx.recv_timeout(TIMEOUT).unwrap() {
+        Event::Exit {
+            from,
+            result: Ok(Payload::Int(left)),
+        } => {
+            assert_eq!(from, polite);
+            // The deadline it was shown starts when it ran, too.
+            assert!(left > 50, "it saw only {left} ms of its 100");
+        }
+        other => panic!("the polite process was not let finish: {other:?}"),
+    }
+}
+
+/// Parks; woken (by its CANCEL), it starts a 400 ms hog and yields
+/// without looking at its events, as a process preempted right after it
+/// was woken does; its next step takes the CANCEL and ends politely.
+struct Preempted {
+    host: NativeHost,
+    steps: u32,
+}
+
+impl Process for Preempted {
+    fn step(&mut self, cx: &mut Context<'_>) -> Step {
+        self.steps += 1;
+        match self.steps {
+            1 => Step::Idle,
+            2 => {
+                let (started, _) = mpsc::channel();
+                self.host
+                    .spawn(
+                        Hog {
+                            busy: Duration::from_millis(400),
+                            started,
+                        },
+                        SpawnOptions::default(),
+                    )
+                    .unwrap();
+                Step::Yield(wippy_process::Wait::yield_now())
+            }
+            _ => match cx.next_event() {
+                Some(Event::Cancel { .. }) => Step::Complete(Ok(Payload::Str("polite".into()))),
+                other => Step::Complete(Err(ExitError::new(format!("unexpected {other:?}")))),
+            },
+        }
+    }
+}
+
+#[test]
+fn a_process_waiting_for_a_worker_at_its_cancel_deadline_gets_its_next_step() {
+    // Its 100 ms start when it is woken; it is then queued behind a 400 ms
+    // hog. It is not charged for that wait: its next step runs, and it ends
+    // itself there. (As a process preempted while it handles its CANCEL,
+    // in a run queue of a million.)
+    let (rt, host) = runtime(1);
+    let (tx, rx) = mpsc::channel();
+    let w = watcher(&host, false, tx);
+    let p = host
+        .spawn(
+            Preempted {
+                host: host.clone(),
+                steps: 0,
+            },
+            SpawnOptions::default(),
+        )
+        .unwrap();
+    rt.node().monitor(w, p).unwrap();
+    wait_until("it parks", || {
+        rt.node().cell(p).unwrap().status().state == wippy_process::RunState::Idle
+    });
+    rt.node()
+        .cancel(None, p, Duration::from_millis(100), "")
+        .unwrap();
+    assert_eq!(
+        rx.recv_timeout(TIMEOUT).unwrap(),
+        Event::Exit {
+            from: p,
+            result: Ok(Payload::Str("polite".into()))
+        }
+    );
+}
+
+/// Busy forever: yields the worker at every step, never parks.
+struct Spinner;
+
+impl Process for Spinner {
+    fn step(&mut self, _: &mut Context<'_>) -> Step {
+        Step::Yield(wippy_process::Wait::yield_now())
+    }
+}
+
+#[test]
+fn a_busy_process_that_ignores_its_cancel_is_terminated_after_its_deadline() {
+    let (rt, host) = runtime(1);
+    let (tx, rx) = mpsc::channel();
+    let w = watcher(&host, false, tx);
+    let p = host.spawn(Spinner, SpawnOptions::default()).unwrap();
+    rt.node().monitor(w, p).unwrap();
+    let start = Instant::now();
+    rt.node()
+        .cancel(None, p, Duration::from_millis(50), "")
+        .unwrap();
+    assert_eq!(
+        rx.recv_timeout(TIMEOUT).unwrap(),
+        Event::Exit {
+            from: p,
+            result: Err(ExitError::cancelled())
+        }
+    );
+    assert!(start.elapsed() >= Duration::from_millis(50));
+}
+
+/// Waits on one long sleep op (parked on ops: events do not wake it).
+struct Sleeper {
+    slept: bool,
+}
+
+impl Process for Sleeper {
+    fn step(&mut self, _: &mut Context<'_>) -> Step {
+        if self.slept {
+            return Step::Complete(Ok(Payload::Nil));
+        }
+        self.slept = true;
+        Step::Yield(wippy_process::Wait::any([wippy_process::Op::sleep(
+            1,
+            Duration::from_secs(3600),
+        )]))
+    }
+}
+
+#[test]
+fn a_process_parked_on_ops_is_terminated_a_deadline_after_the_cancel_arrives() {
+    // It will not run before its sleep ends, so its deadline starts when the
+    // CANCEL arrives.
+    let (rt, host) = runtime(1);
+    let (tx, rx) = mpsc::channel();
+    let w = watcher(&host, false, tx);
+    let sleeper = host
+        .spawn(Sleeper { slept: false }, SpawnOptions::default())
+        .unwrap();
+    rt.node().monitor(w, sleeper).unwrap();
+    wait_until("the sleeper parks", || {
+        rt.node().cell(sleeper).unwrap().status().state == wippy_process::RunState::Waiting
+    });
+    let start = Instant::now();
+    rt.node()
+        .cancel(None, sleeper, Duration::from_millis(50), "")
+        .unwrap();
+    match rx.recv_timeout(TIMEOUT).unwrap() {
+        Event::Exit {
+            from,
+            result: Err(e),
+        } => {
+            assert_eq!(from, sleeper);
+            assert_eq!(e, ExitError::cancelled());
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    let took = start.elapsed();
+    assert!(
+        took >= Duration::from_millis(50) && took < Duration::from_secs(5),
+        "terminated after {took:?}, with a 50 ms deadline"
+    );
+}
+
+/// Its first step says it runs, waits for `go`, then sleeps for an hour
+/// (parked on ops, events do not wake it).
+struct LateSleeper {
+    running: mpsc::Sender<()>,
+    go: mpsc::Receiver<()>,
+}
+
+impl Process for LateSleeper {
+    fn step(&mut self, _: &mut Context<'_>) -> Step {
+        self.running.send(()).ok();
+        self.go.recv_timeout(TIMEOUT).ok();
+        Step::Yield(wippy_process::Wait::any([wippy_process::Op::sleep(
+            1,
+            Duration::from_secs(3600),
+        )]))
+    }
+}
+
+#[test]
+fn a_cancel_arriving_during_a_step_that_then_parks_on_ops_still_has_its_deadline() {
+    let (rt, host) = runtime(1);
+    let (tx, rx) = mpsc::channel();
+    let w = watcher(&host, false, tx);
+    let (running, started) = mpsc::channel();
+    let (go, wait) = mpsc::channel();
+    let sleeper = host
+        .spawn(LateSleeper { running, go: wait }, SpawnOptions::default())
+        .unwrap();
+    rt.node().monitor(w, sleeper).unwrap();
+    started.recv_timeout(TIMEOUT).expect("the sleeper runs");
+    rt.node()
+        .cancel(None, sleeper, Duration::from_millis(50), "")
+        .unwrap();
+    go.send(()).unwrap();
+    match rx.recv_timeout(TIMEOUT).unwrap() {
+        Event::Exit {
+            from,
+            result: Err(e),
+        } => {
+            assert_eq!(from, sleeper);
+            assert_eq!(e, ExitError::cancelled());
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
 #[test]
 fn terminate_ends_process_with_terminated_error() {
     let (rt, host) = runtime(1);

@@ -12,8 +12,14 @@ pub struct Config {
     /// Default: the number of available cores.
     pub workers: usize,
     /// Soft bound on each worker's local queue. When a push finds the queue
-    /// at this length, half of it moves to the global queue. Default: 256.
+    /// at this length, half of it moves to the global queue. Default: 256
+    /// (Wippy's `local_queue_size`).
     pub local_queue_capacity: usize,
+    /// Soft bound on the global queue: a local queue overflows into it only
+    /// while it holds fewer tasks (else the overflow stays local, for other
+    /// workers to steal). Tasks woken from other threads always enter it.
+    /// Default: unbounded; Wippy's `queue_size` sets it for a host.
+    pub global_queue_capacity: usize,
     /// A worker looks at the global queue before its local queue once every
     /// this many tasks, so tasks woken from outside cannot starve.
     /// Default: 61 (as in tokio and Go).
@@ -31,6 +37,7 @@ impl Default for Config {
                 .map(|n| n.get())
                 .unwrap_or(1),
             local_queue_capacity: 256,
+            global_queue_capacity: usize::MAX,
             global_queue_interval: 61,
             lifo_budget: 3,
         }

@@ -1,5 +1,6 @@
 //! A worker's local run queue: a FIFO crossbeam-deque `Worker` with a soft
-//! capacity that overflows half its tasks into the global injector.
+//! capacity that overflows half its tasks into the global injector while
+//! the injector holds fewer than its own soft capacity.
 
 use crate::task::TaskRef;
 use crossbeam_deque::{Injector, Steal, Stealer, Worker};
@@ -28,28 +29,38 @@ fn taken(steal: Steal<TaskRef>) -> Taken {
 pub(crate) struct LocalQueue {
     inner: Worker<TaskRef>,
     capacity: usize,
+    /// The global queue's soft capacity: overflow goes there only while it
+    /// holds fewer tasks.
+    global_capacity: usize,
 }
 
 impl LocalQueue {
-    /// A queue holding about `capacity` tasks before it overflows, and the
-    /// stealer other workers use on it.
-    pub(crate) fn new(capacity: usize) -> (LocalQueue, Stealer<TaskRef>) {
+    /// A queue holding about `capacity` tasks before it overflows into a
+    /// global queue of soft capacity `global_capacity`, and the stealer
+    /// other workers use on it.
+    pub(crate) fn new(capacity: usize, global_capacity: usize) -> (LocalQueue, Stealer<TaskRef>) {
         let inner = Worker::new_fifo();
         let stealer = inner.stealer();
         let queue = LocalQueue {
             inner,
             capacity: capacity.max(2),
+            global_capacity,
         };
         (queue, stealer)
     }
 
     /// Pushes to the back. If the queue already holds `capacity` tasks, the
     /// older half moves to `injector` first, so a burst on one worker
-    /// becomes visible to every worker and the local queue stays bounded.
+    /// becomes visible to every worker and the local queue stays bounded;
+    /// unless `injector` already holds `global_capacity` tasks, and then
+    /// the burst stays here, where other workers steal it.
     ///
-    /// The bound is soft: a batch stolen into this queue may pass it.
+    /// Both bounds are soft: a batch stolen into this queue may pass
+    /// `capacity`, wake-ups from other threads always enter the injector,
+    /// and a spill may take it past `global_capacity`. Nothing is ever
+    /// refused or delayed.
     pub(crate) fn push(&self, task: TaskRef, injector: &Injector<TaskRef>) {
-        if self.inner.len() >= self.capacity {
+        if self.inner.len() >= self.capacity && injector.len() < self.global_capacity {
             for _ in 0..self.capacity / 2 {
                 match self.inner.pop() {
                     Some(t) => injector.push(t),
@@ -108,7 +119,7 @@ mod tests {
 
     #[test]
     fn pops_in_fifo_order() {
-        let (q, _s) = LocalQueue::new(8);
+        let (q, _s) = LocalQueue::new(8, usize::MAX);
         let inj = Injector::new();
         let tasks: Vec<TaskRef> = (0..3).map(|_| Arc::new(Numbered) as TaskRef).collect();
         for t in &tasks {
@@ -122,7 +133,7 @@ mod tests {
 
     #[test]
     fn overflow_moves_the_older_half_to_the_injector() {
-        let (q, _s) = LocalQueue::new(4);
+        let (q, _s) = LocalQueue::new(4, usize::MAX);
         let inj = Injector::new();
         let tasks: Vec<TaskRef> = (0..5).map(|_| Arc::new(Numbered) as TaskRef).collect();
         for t in &tasks {
@@ -138,9 +149,23 @@ mod tests {
     }
 
     #[test]
+    fn overflow_stays_local_while_the_global_queue_is_at_its_capacity() {
+        let (q, _s) = LocalQueue::new(4, 2);
+        let inj = Injector::new();
+        for _ in 0..5 {
+            q.push(Arc::new(Numbered), &inj);
+        }
+        assert_eq!((q.len(), inj.len()), (3, 2), "the first overflow spills");
+        for _ in 0..3 {
+            q.push(Arc::new(Numbered), &inj);
+        }
+        assert_eq!((q.len(), inj.len()), (6, 2), "the global queue is full");
+    }
+
+    #[test]
     fn stealer_takes_a_batch() {
-        let (victim, stealer) = LocalQueue::new(64);
-        let (thief, _) = LocalQueue::new(64);
+        let (victim, stealer) = LocalQueue::new(64, usize::MAX);
+        let (thief, _) = LocalQueue::new(64, usize::MAX);
         let inj = Injector::new();
         for _ in 0..10 {
             victim.push(Arc::new(Numbered), &inj);
@@ -152,7 +177,7 @@ mod tests {
 
     #[test]
     fn clear_drops_every_task() {
-        let (q, _s) = LocalQueue::new(8);
+        let (q, _s) = LocalQueue::new(8, usize::MAX);
         let inj = Injector::new();
         let t: TaskRef = Arc::new(Numbered);
         q.push(t.clone(), &inj);

@@ -118,7 +118,7 @@ impl Scheduler {
             });
         }
         let (queues, stealers): (Vec<_>, Vec<_>) = (0..workers)
-            .map(|_| LocalQueue::new(config.local_queue_capacity))
+            .map(|_| LocalQueue::new(config.local_queue_capacity, config.global_queue_capacity))
             .unzip();
         let shared = Arc::new(Shared {
             name: config.name.clone(),

@@ -240,12 +240,17 @@ pub struct HostSpec {
     /// Worker threads (`None`: the runtime default; at most
     /// [`limits::max_workers`](crate::limits::max_workers)).
     pub workers: Option<usize>,
-    /// Global queue size hint.
+    /// Wippy's global run queue size: the soft bound on the host
+    /// scheduler's global queue (`docs/registry.md`).
     pub queue_size: Option<usize>,
-    /// Local queue size per worker.
+    /// Wippy's local run queue size: the soft bound on each worker's run
+    /// queue of the host's scheduler.
     pub local_queue_size: Option<usize>,
     /// Most processes the host runs at once.
     pub max_processes: Option<usize>,
+    /// Most messages queued for one process of the host (`None`: the
+    /// host's default).
+    pub max_mailbox: Option<usize>,
     /// VM sharing.
     pub isolation: Isolation,
     /// Memory budget per process, bytes (YAML: a size like `64MB`, or an

@@ -203,6 +203,7 @@ impl Cx<'_> {
             "queue_size",
             "local_queue_size",
             "max_processes",
+            "max_mailbox",
             "isolation",
             "memory_limit",
             "time_slice",
@@ -218,6 +219,7 @@ impl Cx<'_> {
                 "queue_size" => spec.queue_size = count(&f, 0, r),
                 "local_queue_size" => spec.local_queue_size = count(&f, 0, r),
                 "max_processes" => spec.max_processes = count(&f, 1, r),
+                "max_mailbox" => spec.max_mailbox = count(&f, 1, r),
                 "isolation" => {
                     if let Some(text) = yaml::string(f.value, &f.path, r) {
                         match text.as_str() {

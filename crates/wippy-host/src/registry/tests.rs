@@ -933,3 +933,24 @@ entries:
     assert_eq!((e.line, e.entry.as_deref()), (20, Some("app:b")));
     assert_eq!(e.message, "requires cycle: app:a -> app:b -> app:a");
 }
+
+#[test]
+fn max_mailbox_is_a_host_setting_of_at_least_one() {
+    let text = r#"namespace: app
+entries:
+  - { name: a, kind: process.host, host: { max_mailbox: 5000 } }
+  - { name: b, kind: process.host, host: { max_mailbox: 0 } }
+"#;
+    let errors = load(&[("_index.yaml", text)], &[]).unwrap_err();
+    assert_eq!(errors.0.len(), 1, "{errors}");
+    assert_eq!(
+        error_at(&errors, "_index.yaml", "entries[1].host.max_mailbox").message,
+        "must be at least 1, found 0"
+    );
+    let text = "namespace: app\nentries:\n  - { name: a, kind: process.host, host: { max_mailbox: 5000 } }\n";
+    let reg = load(&[("_index.yaml", text)], &[]).unwrap();
+    let EntrySpec::Host(host) = &reg.get(&id("app:a")).unwrap().spec else {
+        panic!("not a host");
+    };
+    assert_eq!(host.max_mailbox, Some(5000));
+}

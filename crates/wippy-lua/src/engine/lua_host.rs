@@ -14,6 +14,12 @@ use wippy_security::{Actor, Policies, Principal, Scope, SecurityError};
 use crate::engine::code::CodeCache;
 use crate::engine::shard::{Pending, Shard, Work};
 
+/// The default of a host's `max_mailbox`: generous, since Wippy's
+/// mailboxes have no bound and an app may queue a reply from each of many
+/// thousands of children; the memory limit bounds a mailbox of big
+/// messages long before it.
+pub const DEFAULT_MAX_MAILBOX: usize = 1_000_000;
+
 /// Settings of a Lua host.
 #[derive(Clone)]
 pub struct LuaHostConfig {
@@ -36,7 +42,18 @@ pub struct LuaHostConfig {
     /// Memory budget per process, bytes (`None`: no limit). A host built
     /// with [`LuaHostConfig::new`] or from a spec has
     /// [`wippy_host::limits::DEFAULT_MEMORY_LIMIT`] unless it sets its own.
+    /// Messages queued for a process count against it too (the kernel
+    /// refuses one that does not fit).
     pub memory_limit: Option<u64>,
+    /// Most messages queued for one process ([`DEFAULT_MAX_MAILBOX`]); a
+    /// send past it returns `nil, err`.
+    pub max_mailbox: usize,
+    /// Wippy's `queue_size`: the soft bound on the global run queue of the
+    /// host's scheduler (default 1024, Wippy's).
+    pub queue_size: usize,
+    /// Wippy's `local_queue_size`: the soft bound on each worker's run
+    /// queue (default 256, Wippy's).
+    pub local_queue_size: usize,
     /// VM sharing.
     pub isolation: Isolation,
     /// The host as a security boundary.
@@ -99,6 +116,9 @@ impl LuaHostConfig {
             cancel_deadline: Duration::from_secs(5),
             time_slice: Duration::from_millis(2),
             memory_limit: Some(wippy_host::limits::DEFAULT_MEMORY_LIMIT),
+            max_mailbox: DEFAULT_MAX_MAILBOX,
+            queue_size: 1024,
+            local_queue_size: 256,
             isolation: Isolation::Shared,
             security: HostSecurity::default(),
         }
@@ -131,6 +151,15 @@ impl LuaHostConfig {
             c.time_slice = d;
         }
         c.memory_limit = wippy_host::limits::memory_limit(spec.memory_limit);
+        if let Some(max) = spec.max_mailbox {
+            c.max_mailbox = max;
+        }
+        if let Some(n) = spec.queue_size {
+            c.queue_size = n;
+        }
+        if let Some(n) = spec.local_queue_size {
+            c.local_queue_size = n;
+        }
         c.isolation = spec.isolation;
         Ok(c)
     }
@@ -235,7 +264,13 @@ impl LuaHost {
         code: Arc<CodeCache>,
         config: LuaHostConfig,
     ) -> Result<Arc<LuaHost>, HostError> {
-        let sched = rt.scheduler(&config.name, config.workers)?;
+        let sched = rt.scheduler_with(wippy_process::wippy_sched::Config {
+            name: config.name.clone(),
+            workers: config.workers,
+            local_queue_capacity: config.local_queue_size,
+            global_queue_capacity: config.queue_size,
+            ..Default::default()
+        })?;
         let shards = if config.shards == 0 {
             config.workers * 4
         } else {

@@ -265,6 +265,16 @@ impl Home for Shard {
     fn accepts(&self, from: wippy_process::HostId) -> bool {
         self.core.config.security.accepts(from)
     }
+
+    fn mailbox_limit(&self) -> wippy_process::MailboxLimit {
+        let config = &self.core.config;
+        wippy_process::MailboxLimit {
+            messages: config.max_mailbox,
+            bytes: config
+                .memory_limit
+                .map_or(usize::MAX, |b| usize::try_from(b).unwrap_or(usize::MAX)),
+        }
+    }
 }
 
 impl Task for Shard {

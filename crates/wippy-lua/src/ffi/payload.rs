@@ -25,7 +25,9 @@ use crate::ffi::{message_object, push_bytes, str_bytes, to_str, utf8};
 ///
 /// # Safety
 /// `l` is a live thread of a VM running on this OS thread, and `idx` a
-/// valid index of its current frame.
+/// valid index of its current frame; `l` has `LUA_MINSTACK` free stack
+/// slots (as a C function has when it is called), which the first
+/// [`UNCHECKED_DEPTH`] levels of tables use without asking for more.
 pub(crate) unsafe fn to_payload(
     l: *mut lua_State,
     idx: c_int,
@@ -41,6 +43,12 @@ pub(crate) unsafe fn to_payload(
     // SAFETY: an absolute index of a live slot (the contract).
     unsafe { convert(l, idx, &mut stack) }.map_err(|e| e.render(root))
 }
+
+/// Levels of nested tables [`to_payload`] converts in the `LUA_MINSTACK`
+/// (20) free slots its caller leaves: a level holds its key and value while
+/// it converts them (2 slots each), and a table's metatable check briefly
+/// two more, so 8 levels use at most 2 * 8 + 2 = 18.
+const UNCHECKED_DEPTH: usize = 8;
 
 /// Tables being converted, outermost first (cycle detection); inline for
 /// the usual shallow payloads.
@@ -173,9 +181,11 @@ unsafe fn runtime_kind(l: *mut lua_State, idx: c_int) -> Option<String> {
 /// `l` is a live thread of a VM running on this OS thread; `idx` is the
 /// absolute index of a table.
 unsafe fn table(l: *mut lua_State, idx: c_int, stack: &mut Stack) -> Result<Payload, ConvError> {
-    // Room for the metatable and its field, then a key and a value.
+    // Room for the metatable and its field, then a key and a value: asked
+    // for only past the levels the caller's free slots hold (a call costs
+    // about as much as the rest of converting a small table).
     // SAFETY: `l` is live (the contract).
-    if unsafe { ffi::lua_checkstack(l, 4) } == 0 {
+    if stack.len() >= UNCHECKED_DEPTH && unsafe { ffi::lua_checkstack(l, 4) } == 0 {
         return Err(ConvError::new("too deeply nested"));
     }
     // SAFETY: a table at `idx`, with the slots just reserved.
@@ -218,10 +228,16 @@ unsafe fn table(l: *mut lua_State, idx: c_int, stack: &mut Stack) -> Result<Payl
                 convert(l, top - 1, stack)
             },
             t => {
+                // The names mlua's `Value::type_name` gives (`convert.rs`
+                // says the same of the same key).
                 let name = match t {
                     ffi::LUA_TTABLE => "table",
                     ffi::LUA_TFUNCTION => "function",
-                    _ => "non-scalar",
+                    ffi::LUA_TTHREAD => "thread",
+                    ffi::LUA_TLIGHTUSERDATA => "lightuserdata",
+                    ffi::LUA_TBUFFER => "buffer",
+                    ffi::LUA_TVECTOR => "vector",
+                    _ => "userdata",
                 };
                 Err(ConvError::new(format!("a {name} key cannot be sent")))
             }
@@ -304,7 +320,11 @@ pub(crate) unsafe fn push_payload(l: *mut lua_State, p: &Payload, strings: &LuaS
             // SAFETY: the caller's free slot.
             unsafe { ffi::lua_createtable(l, 0, n) };
             for (k, v) in pairs {
-                if matches!(k, Payload::Nil) {
+                // Keys no Lua table can hold are dropped, as `to_lua`
+                // drops them: setting one would raise, and a raise here is
+                // outside any protected call when the payload is a spawn
+                // argument (it aborted the runtime).
+                if !crate::convert::is_table_key(k) {
                     continue;
                 }
                 match k {
@@ -318,6 +338,289 @@ pub(crate) unsafe fn push_payload(l: *mut lua_State, p: &Payload, strings: &LuaS
                 // SAFETY: the table at -3, key and value on top.
                 unsafe { ffi::lua_rawset(l, -3) };
             }
+        }
+    }
+}
+
+/// Property tests of Lua ↔ payload conversion, on both paths (the raw one
+/// here, `convert.rs` through mlua): any payload converts into Lua without
+/// raising (a raise outside a protected call aborts the runtime), the two
+/// paths build the same tables and read any Lua value the same way, and a
+/// payload Lua can hold comes back as itself. Cases: proptest's default
+/// (256) in the normal run; set `PROPTEST_CASES` for a long fuzzing run.
+#[cfg(test)]
+mod tests {
+    use mlua::{Lua, Value};
+    use proptest::prelude::*;
+    use wippy_process::{HostId, Pid};
+
+    use super::*;
+    use crate::convert;
+
+    thread_local! {
+        static LUA: (Lua, LuaStrings) = (Lua::new(), LuaStrings::new());
+    }
+
+    /// Pushes `p` with [`push_payload`] in a protected call; an error means
+    /// it raised.
+    fn push(lua: &Lua, strings: &LuaStrings, p: &Payload) -> mlua::Result<Value> {
+        // SAFETY: exec_raw hands the closure the main state of `lua` (whose
+        // cache `strings` is), with a free slot, and keeps exactly the one
+        // value pushed.
+        unsafe { lua.exec_raw::<Value>((), |state| push_payload(state, p, strings)) }
+    }
+
+    /// `v` read by the raw path.
+    fn raw_read(lua: &Lua, v: &Value) -> Result<Payload, String> {
+        let mut out = None;
+        // SAFETY: exec_raw pushes `v` on the main state; it is read at the
+        // top and popped, so the state is left as it was.
+        let run = unsafe {
+            lua.exec_raw::<()>(v.clone(), |state| {
+                // The room `to_payload` asks of its caller.
+                ffi::lua_checkstack(state, ffi::LUA_MINSTACK);
+                out = Some(to_payload(state, -1, "payload"));
+                ffi::lua_pop(state, 1);
+            })
+        };
+        run.expect("reading a value raises nothing");
+        out.expect("the closure ran")
+    }
+
+    /// Map pairs in a canonical order (the two paths may walk a table's
+    /// hash part in different orders), NaN equal to NaN.
+    fn canonical(p: Payload) -> Payload {
+        match p {
+            Payload::Array(items) => Payload::Array(items.into_iter().map(canonical).collect()),
+            Payload::Map(pairs) => {
+                let mut pairs: Vec<_> = pairs
+                    .into_iter()
+                    .map(|(k, v)| (canonical(k), canonical(v)))
+                    .collect();
+                pairs.sort_by_key(|(k, _)| format!("{k:?}"));
+                Payload::Map(pairs)
+            }
+            Payload::Float(f) if f.is_nan() => Payload::Str("<NaN>".into()),
+            other => other,
+        }
+    }
+
+    fn pid(id: u64) -> Payload {
+        Payload::Pid(Pid::new(HostId::intern("convert:test"), id))
+    }
+
+    /// Any payload, keys of any kind included (a map made in Rust may have
+    /// nil, NaN or table keys).
+    fn hostile() -> impl Strategy<Value = Payload> {
+        let leaf = prop_oneof![
+            Just(Payload::Nil),
+            any::<bool>().prop_map(Payload::Bool),
+            any::<i64>().prop_map(Payload::Int),
+            any::<u64>().prop_map(|b| Payload::Float(f64::from_bits(b))),
+            Just(Payload::Float(f64::NAN)),
+            (-4i64..8).prop_map(|i| Payload::Float(i as f64)),
+            (-4i64..8).prop_map(Payload::Int),
+            ".{0,12}".prop_map(|s: String| Payload::Str(s.into())),
+            proptest::collection::vec(any::<u8>(), 0..12).prop_map(Payload::Bytes),
+            (0u64..100).prop_map(pid),
+        ];
+        leaf.prop_recursive(5, 128, 6, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..6).prop_map(Payload::Array),
+                proptest::collection::vec((inner.clone(), inner), 0..6).prop_map(Payload::Map),
+            ]
+        })
+    }
+
+    /// A payload Lua holds as it is: integers within 2^53, non-integral
+    /// finite floats, no nil in arrays or as values, unique string keys.
+    fn faithful() -> impl Strategy<Value = Payload> {
+        const EXACT: i64 = (1 << 53) - 1;
+        let leaf = prop_oneof![
+            any::<bool>().prop_map(Payload::Bool),
+            (-EXACT..=EXACT).prop_map(Payload::Int),
+            // Finite and non-integral, made so rather than filtered (a
+            // filter rejecting many of its draws aborts a long run).
+            (prop::num::f64::NORMAL | prop::num::f64::SUBNORMAL)
+                .prop_map(|f| Payload::Float(if f.fract() == 0.0 { f / 1e300 + 0.5 } else { f })),
+            ".{0,12}".prop_map(|s: String| Payload::Str(s.into())),
+            proptest::collection::vec(any::<u8>(), 0..12).prop_map(Payload::Bytes),
+            (0u64..100).prop_map(pid),
+        ];
+        leaf.prop_recursive(5, 128, 6, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 1..6).prop_map(Payload::Array),
+                proptest::collection::btree_map("[a-z_][a-z0-9_]{0,6}|.{0,5}", inner, 0..6)
+                    .prop_map(|m| Payload::Map(
+                        m.into_iter()
+                            .map(|(k, v)| (Payload::Str(k.into()), v))
+                            .collect()
+                    )),
+            ]
+        })
+    }
+
+    /// What a faithful payload comes back as: pids as their strings, UTF-8
+    /// bytes as strings.
+    fn lua_form(p: &Payload) -> Payload {
+        match p {
+            Payload::Pid(pid) => Payload::Str(pid.to_string().into()),
+            Payload::Bytes(b) => match std::str::from_utf8(b) {
+                Ok(s) => Payload::Str(s.into()),
+                Err(_) => p.clone(),
+            },
+            Payload::Array(items) => Payload::Array(items.iter().map(lua_form).collect()),
+            Payload::Map(pairs) => Payload::Map(
+                pairs
+                    .iter()
+                    .map(|(k, v)| (k.clone(), lua_form(v)))
+                    .collect(),
+            ),
+            other => other.clone(),
+        }
+    }
+
+    /// A Lua expression that builds a value to read: scalars, strings with
+    /// any bytes, tables with any keys, values that cannot be sent
+    /// (functions, threads, buffers, runtime objects, messages' kin) and
+    /// cycles.
+    fn lua_expr() -> impl Strategy<Value = String> {
+        let leaf = prop_oneof![
+            Just("nil".to_owned()),
+            Just("true".to_owned()),
+            Just("false".to_owned()),
+            any::<i32>().prop_map(|i| i.to_string()),
+            any::<f64>()
+                .prop_filter("finite", |f| f.is_finite())
+                .prop_map(|f| format!("{f:e}")),
+            Just("2^53".to_owned()),
+            Just("2^63".to_owned()),
+            Just("-0.0".to_owned()),
+            Just("1/0".to_owned()),
+            Just("0/0".to_owned()),
+            proptest::collection::vec(any::<u8>(), 0..10).prop_map(|b| {
+                let escaped: String = b.iter().map(|c| format!("\\{c}")).collect();
+                format!("\"{escaped}\"")
+            }),
+            Just("function() end".to_owned()),
+            Just("coroutine.create(function() end)".to_owned()),
+            Just("buffer.create(4)".to_owned()),
+            Just("newproxy()".to_owned()),
+            Just("setmetatable({}, { __wippy = 'channel' })".to_owned()),
+            Just("setmetatable({ 1 }, { __index = {} })".to_owned()),
+        ];
+        leaf.prop_recursive(4, 64, 6, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..6)
+                    .prop_map(|items| format!("{{ {} }}", items.join(", "))),
+                proptest::collection::vec((inner.clone(), inner.clone()), 0..6).prop_map(|kv| {
+                    let fields: Vec<String> =
+                        kv.iter().map(|(k, v)| format!("[{k}] = {v}")).collect();
+                    format!("{{ {} }}", fields.join(", "))
+                }),
+                inner.prop_map(|t| format!(
+                    "(function() local t = {{ x = {t} }} t.self = t return t end)()"
+                )),
+            ]
+        })
+    }
+
+    // What the properties below found, kept as plain tests.
+
+    #[test]
+    fn a_nan_or_nil_map_key_is_dropped_not_raised() {
+        LUA.with(|(lua, strings)| {
+            let p = Payload::Map(vec![
+                (Payload::Float(f64::NAN), Payload::Int(1)),
+                (Payload::Nil, Payload::Int(2)),
+                (Payload::Str("k".into()), Payload::Int(3)),
+            ]);
+            let want = Ok(Payload::Map(vec![(
+                Payload::Str("k".into()),
+                Payload::Int(3),
+            )]));
+            let raw = push(lua, strings, &p).expect("pushing raises nothing");
+            assert_eq!(raw_read(lua, &raw), want);
+            let via_mlua = convert::to_lua(lua, &p).expect("to_lua succeeds");
+            assert_eq!(convert::to_payload(lua, &via_mlua, "payload"), want);
+        });
+    }
+
+    #[test]
+    fn an_integer_past_2_pow_53_reads_as_a_float_on_both_paths() {
+        LUA.with(|(lua, _)| {
+            let v: Value = lua.load("return 2^53").eval().unwrap();
+            let want = Ok(Payload::Float(9007199254740992.0));
+            assert_eq!(raw_read(lua, &v), want);
+            assert_eq!(convert::to_payload(lua, &v, "payload"), want);
+        });
+    }
+
+    #[test]
+    fn an_unsendable_key_is_named_alike_on_both_paths() {
+        LUA.with(|(lua, _)| {
+            let v: Value = lua
+                .load("return { [coroutine.create(function() end)] = true }")
+                .eval()
+                .unwrap();
+            let want = Err("payload: a thread key cannot be sent".to_owned());
+            assert_eq!(raw_read(lua, &v), want);
+            assert_eq!(convert::to_payload(lua, &v, "payload"), want);
+        });
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { failure_persistence: None, ..ProptestConfig::default() })]
+
+        #[test]
+        fn any_payload_converts_into_lua_without_raising_and_both_paths_agree(p in hostile()) {
+            LUA.with(|(lua, strings)| {
+                let raw = push(lua, strings, &p);
+                prop_assert!(raw.is_ok(), "push_payload raised on {p:?}: {raw:?}");
+                let raw = raw.unwrap();
+                let via_mlua = convert::to_lua(lua, &p);
+                prop_assert!(via_mlua.is_ok(), "to_lua failed on {p:?}: {via_mlua:?}");
+                let via_mlua = via_mlua.unwrap();
+                // Both paths read the same table alike, errors included.
+                let a = raw_read(lua, &raw).map(canonical);
+                let c = convert::to_payload(lua, &raw, "payload").map(canonical);
+                prop_assert_eq!(&a, &c, "{:?}", p);
+                // Both built the same value: the same payload back, or an
+                // error for both (which of several unsendable keys is met
+                // first depends on each table's layout).
+                let b = convert::to_payload(lua, &via_mlua, "payload").map(canonical);
+                match (&a, &b) {
+                    (Ok(x), Ok(y)) => prop_assert_eq!(x, y, "{:?}", p),
+                    (Err(_), Err(_)) => {}
+                    _ => prop_assert!(false, "{a:?} against {b:?} for {p:?}"),
+                }
+                Ok(())
+            })?;
+        }
+
+        #[test]
+        fn a_payload_lua_can_hold_comes_back_as_itself(p in faithful()) {
+            LUA.with(|(lua, strings)| {
+                let v = push(lua, strings, &p).expect("a faithful payload pushes");
+                let back = raw_read(lua, &v).map(canonical);
+                prop_assert_eq!(back, Ok(canonical(lua_form(&p))));
+                Ok(())
+            })?;
+        }
+
+        #[test]
+        fn both_paths_read_any_lua_value_alike(expr in lua_expr()) {
+            LUA.with(|(lua, _)| {
+                // Some expressions are not values (a NaN or nil table key
+                // raises in Lua itself): nothing to read.
+                let Ok(v) = lua.load(format!("return {expr}")).eval::<Value>() else {
+                    return Ok(());
+                };
+                let raw = raw_read(lua, &v).map(canonical);
+                let via_mlua = convert::to_payload(lua, &v, "payload").map(canonical);
+                prop_assert_eq!(raw, via_mlua, "{}", expr);
+                Ok(())
+            })?;
         }
     }
 }

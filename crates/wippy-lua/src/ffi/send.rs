@@ -110,12 +110,14 @@ unsafe fn send_for(l: *mut lua_State, p: &ProcData, env: &ShardEnv) -> c_int {
     let payload = if top <= 2 {
         Ok(Payload::Nil)
     } else if top == 3 {
-        // SAFETY: index 3 is an argument of the call, on the running thread.
+        // SAFETY: index 3 is an argument of the call, on the running thread,
+        // which has the LUA_MINSTACK free slots of a C function's call
+        // (nothing was pushed yet).
         unsafe { to_payload(l, 3, "payload") }
     } else {
         (3..=top)
             // SAFETY: indices 3..=top are arguments of the call, on the
-            // running thread.
+            // running thread, with a C function's free slots (as above).
             .map(|i| unsafe { to_payload(l, i, &format!("payload[{}]", i - 2)) })
             .collect::<Result<Vec<_>, _>>()
             .map(Payload::Array)

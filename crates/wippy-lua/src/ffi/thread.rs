@@ -279,6 +279,13 @@ unsafe fn results(t: *mut lua_State, function: bool) -> ExitResult {
     // SAFETY: a live thread (the contract).
     let n = unsafe { ffi::lua_gettop(t) };
     let unsendable = |e: String| ExitError::with_kind(ErrorKind::Internal, e);
+    // The room `to_payload` needs (its contract).
+    // SAFETY: a live thread (the contract).
+    if unsafe { ffi::lua_checkstack(t, ffi::LUA_MINSTACK) } == 0 {
+        return Err(unsendable(
+            "result: no stack space left to convert it".to_owned(),
+        ));
+    }
     if function {
         return (1..=n)
             // SAFETY: indices 1..=n are its results.

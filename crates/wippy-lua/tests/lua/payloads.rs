@@ -146,3 +146,52 @@ fn unsendable_values_are_refused_with_their_path_and_nothing_is_delivered() {
     assert_eq!(m.topic.as_str(), "ok");
     assert!(inbox.try_recv().is_err(), "a refused send was delivered");
 }
+
+/// Returns the keys of its argument, sorted, joined by commas.
+const KEYS: &str = r#"
+return { main = function(t)
+    local keys = {}
+    for k in pairs(t) do keys[#keys + 1] = tostring(k) end
+    table.sort(keys)
+    return table.concat(keys, ",")
+end }
+"#;
+
+#[test]
+fn keys_no_lua_table_can_hold_are_dropped_not_fatal() {
+    // A map made in Rust may have a NaN or nil key. Setting one in a Lua
+    // table raises, and for a spawn argument that raise happened outside
+    // any protected call: it aborted the whole runtime (found by the
+    // conversion proptest, ffi/payload.rs).
+    let of_message = KEYS.replace(
+        "main = function(t)",
+        "main = function()\n    local t = process.inbox():receive():payload():data()",
+    );
+    let t = TestApp::new(
+        vec![entry("keys", KEYS), entry("keys_of_message", &of_message)],
+        1,
+    );
+    let odd = || {
+        Payload::Map(vec![
+            (Payload::Float(f64::NAN), Payload::Int(1)),
+            (Payload::Nil, Payload::Int(2)),
+            (Payload::Str("k".into()), Payload::Int(3)),
+        ])
+    };
+    assert_eq!(
+        exit_value(t.run("keys", vec![odd()], TIMEOUT)),
+        Payload::Str("k".into())
+    );
+    // The same as a message's data.
+    let (w, events) = t.watcher();
+    let reader = t.spawn_opts(
+        "keys_of_message",
+        vec![],
+        wippy_process::SpawnOptions::default().parent(w).monitored(),
+    );
+    t.send(None, reader, "m", odd());
+    assert_eq!(
+        exit_value(wait_exit(&events, reader, TIMEOUT)),
+        Payload::Str("k".into())
+    );
+}

@@ -5,8 +5,9 @@
 //! Checked in every interleaving: the process is handed to at most one
 //! runner (never both requeued by its runner and woken by a sender, never
 //! woken twice), no arrival is lost (it was seen by the step, or the process
-//! runs again), and `Home::wake` is never called under the cell's lock (the
-//! recording home takes it; loom reports the deadlock otherwise).
+//! runs again), a passed cancel deadline ends the process whether it finds
+//! it running or parked, and `Home::wake` is never called under the cell's
+//! lock (the recording home takes it; loom reports the deadlock otherwise).
 
 use super::*;
 use crate::message::ExitError;
@@ -74,8 +75,8 @@ type Sender = Box<dyn FnOnce(&Arc<ProcessCell>) + Send>;
 /// One model run: the runner drives a freshly scheduled process (its
 /// first step) while `senders` run on other threads; then it checks the
 /// invariants and, if the process was handed back, runs it again until
-/// it parks or exits.
-fn run(wait: Option<bool>, senders: Vec<Sender>) {
+/// it parks or exits. Returns whether it exited.
+fn run(wait: Option<bool>, senders: Vec<Sender>) -> bool {
     let node = node();
     let home = Arc::new(Recorder::default());
     let pid = Pid::new(HostId::intern("loom:cell"), 1);
@@ -110,7 +111,7 @@ fn run(wait: Option<bool>, senders: Vec<Sender>) {
             }
             Outcome::Exited => {
                 assert_eq!(woken, 0, "woken after it exited");
-                return;
+                return true;
             }
             Outcome::Parked if woken == 0 => break,
             Outcome::Parked => {}
@@ -123,26 +124,46 @@ fn run(wait: Option<bool>, senders: Vec<Sender>) {
     assert!(inner.alive && inner.kill.is_none(), "a kill was lost");
     assert!(inner.messages.is_empty(), "a message was lost");
     assert!(
-        !inner.signals.iter().any(|s| matches!(s, Signal::Event(_))),
+        inner.events.as_ref().is_none_or(|e| e.is_empty()),
         "an event was lost"
     );
+    false
 }
 
 fn send_message() -> Sender {
     Box::new(|cell| {
-        cell.deliver(message());
+        let _ = cell.deliver(message());
     })
 }
 
 #[test]
 fn a_message_racing_an_idle_park_is_never_lost_or_doubled() {
-    loom::model(|| run(None, vec![send_message()]));
+    loom::model(|| {
+        run(None, vec![send_message()]);
+    });
 }
 
 #[test]
 fn a_message_racing_a_receive_op_wakes_once() {
-    loom::model(|| run(Some(false), vec![send_message()]));
-    loom::model(|| run(Some(true), vec![send_message()]));
+    loom::model(|| {
+        run(Some(false), vec![send_message()]);
+    });
+    loom::model(|| {
+        run(Some(true), vec![send_message()]);
+    });
+}
+
+#[test]
+fn a_cancel_deadline_passing_while_the_process_runs_or_parks_ends_it_once() {
+    // Whether the deadline finds it running (it ends when it parks) or
+    // parked (it is woken once, and ends): it ends, never parked for good.
+    loom::model(|| {
+        let exited = run(
+            None,
+            vec![Box::new(|cell: &Arc<ProcessCell>| cell.deadline_passed())],
+        );
+        assert!(exited, "a passed deadline was lost");
+    });
 }
 
 #[test]
@@ -152,7 +173,7 @@ fn a_message_an_event_and_a_kill_racing_a_park_wake_once() {
         builder.preemption_bound = Some(3);
     }
     builder.check(|| {
-        run(
+        let _ = run(
             None,
             vec![
                 send_message(),
@@ -166,6 +187,6 @@ fn a_message_an_event_and_a_kill_racing_a_park_wake_once() {
                     cell.kill(ExitError::terminated());
                 }),
             ],
-        )
+        );
     });
 }
