@@ -24,7 +24,7 @@ pub(crate) fn register(m: &mut Exports<'_>) -> mlua::Result<()> {
     m.prelude("xpcall");
     m.prelude("loadstring");
     m.prelude_as("load", "loadstring");
-    m.function("collectgarbage", collectgarbage)?;
+    m.native("collectgarbage", collectgarbage)?;
     m.for_prelude("require", super::process_fn(m.lua(), require)?)?;
     m.for_prelude("load_text", m.lua().create_function(load_text)?)?;
     Ok(())
@@ -44,10 +44,16 @@ fn print(_: &Lua, p: &ProcData, env: &ShardEnv, args: Variadic<Value>) -> mlua::
     Ok(())
 }
 
-/// `collectgarbage("count")` only: kilobytes of Lua heap in use.
-fn collectgarbage(lua: &Lua, opt: Option<String>) -> mlua::Result<f64> {
+/// `collectgarbage("count")` only: kilobytes of Lua heap the process holds
+/// (what its memory limit is checked against; `engine/memory.rs`).
+fn collectgarbage(
+    lua: &Lua,
+    p: &ProcData,
+    env: &ShardEnv,
+    opt: Option<String>,
+) -> mlua::Result<f64> {
     match opt.as_deref() {
-        None | Some("count") => Ok(lua.used_memory() as f64 / 1024.0),
+        None | Some("count") => Ok(p.heap_bytes(lua, env) as f64 / 1024.0),
         Some(other) => Err(mlua::Error::runtime(format!(
             "collectgarbage: option {other:?} is not allowed"
         ))),

@@ -40,8 +40,6 @@ pub(crate) struct LuaProc {
     /// The last resume handed the thread a message (see `resume`): the step
     /// is message-driven, and its park is worth recording for prefetching.
     fed: bool,
-    /// Bytes of VM memory charged to this process (see `step`).
-    charged: usize,
 }
 
 // SAFETY: a LuaProc holds handles into its shard's VM (non-atomic refcounts).
@@ -83,10 +81,14 @@ impl LuaProc {
     ) -> mlua::Result<LuaProc> {
         let code = data.entry.borrow().clone();
         let lua = &vm.lua;
-        let chunk = vm.instantiate(&code)?;
-        // Room for main, env and inbox without growing (three rehashes).
-        let state = lua.create_table_with_capacity(0, 4)?;
-        let thread = lua.create_thread(vm.boot.clone())?;
+        // Made in the process's memory category; the thread inherits it.
+        let (chunk, state, thread) = vm.made_for(&data.memory, || {
+            let chunk = vm.instantiate(&code)?;
+            // Room for main, env and inbox without growing (three rehashes).
+            let state = lua.create_table_with_capacity(0, 4)?;
+            let thread = lua.create_thread(vm.boot.clone())?;
+            Ok::<_, mlua::Error>((chunk, state, thread))
+        })?;
         mark_main(&thread);
         let method = vm.method_name(&code)?;
         data.boot
@@ -100,7 +102,6 @@ impl LuaProc {
             preempted: false,
             in_recv: false,
             fed: false,
-            charged: 0,
         })
     }
 
@@ -232,7 +233,10 @@ impl LuaProc {
                 Box::new(BootArgs::Upgrade(MultiValue::from_vec(args))),
             ))
         };
-        let (thread, boot) = build().map_err(|e| error_text(&e))?;
+        let (thread, boot) = self
+            .vm
+            .made_for(&self.data.memory, build)
+            .map_err(|e| error_text(&e))?;
         self.thread = thread;
         self.in_recv = false;
         self.boot = Some(boot);
@@ -248,18 +252,30 @@ impl Process for LuaProc {
         // `self.data`), and the guard drops at its end.
         let _current =
             unsafe { crate::engine::current::CurrentGuard::set(Rc::as_ptr(&self.data), &*env) };
-        // Memory budget (execution.md §7): allocation during the step is
-        // charged to this process. The VM's limit is set to what is in use
-        // plus the process's remaining budget, so going over raises a memory
-        // error inside this process only; the limit is lifted afterwards.
+        // Memory budget (`docs/execution.md` §7, `engine/memory.rs`): the
+        // process is charged what it holds. The VM's limit is set to what
+        // is in use plus the process's remaining budget, so going over
+        // raises a memory error inside this process only; the limit is
+        // lifted afterwards.
         let limit = env.host.config.memory_limit.map(|l| l as usize);
         let vm = self.vm.clone();
         let lua = &vm.lua;
-        let used_before = if let Some(limit) = limit {
-            let used = lua.used_memory();
-            let budget = limit.saturating_sub(self.charged).max(1);
-            let _ = lua.set_memory_limit(used + budget);
-            used
+        let cat_before = if let Some(limit) = limit {
+            let charge = &self.data.memory;
+            let collect = || {
+                // A collection runs no Lua code (there are no finalisers).
+                let _ = lua.gc_collect();
+            };
+            let bytes = |cat| vm.category_bytes(cat);
+            let held = vm
+                .categories
+                .borrow_mut()
+                .held(bytes, charge, limit, collect);
+            let budget = limit.saturating_sub(held).max(1);
+            let _ = lua.set_memory_limit(lua.used_memory() + budget);
+            let before = vm.category_bytes(charge.cat);
+            env.step_start.set(Some(before));
+            before
         } else {
             0
         };
@@ -268,8 +284,9 @@ impl Process for LuaProc {
         let after_preemption = self.preempted;
         let r = self.resume();
         if limit.is_some() {
-            let used_after = lua.used_memory();
-            self.charged = (self.charged + used_after).saturating_sub(used_before);
+            let charge = &self.data.memory;
+            charge.add(cat_before, vm.category_bytes(charge.cat));
+            env.step_start.set(None);
             let _ = lua.set_memory_limit(0);
         }
         match r {
@@ -328,6 +345,15 @@ impl Process for LuaProc {
         // SAFETY: the VM's main state, on the shard's runner, between
         // resumes.
         unsafe { crate::ffi::send::forget_peer(self.vm.main, &self.data) };
+    }
+}
+
+impl Drop for LuaProc {
+    fn drop(&mut self) {
+        self.vm
+            .categories
+            .borrow_mut()
+            .release(self.data.memory.cat);
     }
 }
 

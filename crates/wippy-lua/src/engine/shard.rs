@@ -27,6 +27,7 @@ use wippy_process::{Home, Outcome, Payload, Pid, Process, ProcessCell, drive};
 use crate::Error;
 use crate::engine::code::Compiled;
 use crate::engine::lua_host::HostCore;
+use crate::engine::memory::Charge;
 use crate::engine::preempt::Preempt;
 use crate::engine::proc_data::ProcData;
 use crate::engine::process::{Failed, LuaProc, error_text};
@@ -451,14 +452,18 @@ impl Shard {
             context,
             last_to: Default::default(),
             last_string: std::cell::Cell::new(std::ptr::null()),
+            memory: Charge::new(state.vm.categories.borrow_mut().take()),
         });
         let process: Box<dyn Process> = match LuaProc::new(state.vm.clone(), data.clone(), args) {
             Ok(p) => Box::new(p),
-            Err(e) => Box::new(Failed(format!(
-                "cannot start {}: {}",
-                code.id,
-                error_text(&e)
-            ))),
+            Err(e) => {
+                state.vm.categories.borrow_mut().release(data.memory.cat);
+                Box::new(Failed(format!(
+                    "cannot start {}: {}",
+                    code.id,
+                    error_text(&e)
+                )))
+            }
         };
         (process, data)
     }

@@ -18,6 +18,8 @@ use wippy_host::registry::EntryId;
 
 use crate::engine::code::Compiled;
 use crate::engine::lua_host::HostCore;
+use crate::engine::memory::{Categories, Charge, VM_CATEGORY};
+use crate::ffi::memory::{category_bytes, set_category};
 
 /// What the natives of one VM share (they reach it, with the running
 /// process, through `engine::current::with_current`).
@@ -28,6 +30,10 @@ pub(crate) struct ShardEnv {
     pub(crate) modules: AHashMap<&'static str, Value>,
     /// Interned topics, keys and pid strings of the message path.
     pub(crate) strings: crate::ffi::strings::LuaStrings,
+    /// The count of the running process's memory category when its step
+    /// began, on a host with a memory limit (`engine/memory.rs`); `None`
+    /// between steps.
+    pub(crate) step_start: std::cell::Cell<Option<usize>>,
 }
 
 /// Sentinels yielded by a process's threads: IDLE (park until news
@@ -98,6 +104,8 @@ pub(crate) struct Vm {
     pub(crate) main: *mut mlua::ffi::lua_State,
     /// Where each parked process's memory is, for its next wake-up.
     pub(crate) warm: Arc<crate::engine::prefetch::Warm>,
+    /// The memory categories of its processes.
+    pub(crate) categories: RefCell<Categories>,
     /// Loaded (never run) top-level chunk of each entry; processes run clones.
     templates: RefCell<AHashMap<EntryId, Function>>,
     /// Method names of entries as Lua strings, made once per VM.
@@ -141,6 +149,7 @@ impl Vm {
             host,
             modules: api.modules,
             strings: crate::ffi::strings::LuaStrings::new(),
+            step_start: std::cell::Cell::new(None),
         });
         let boot: Function = prelude.get("boot")?;
         // Freeze every library table, the string metatable and the globals.
@@ -163,6 +172,7 @@ impl Vm {
             boot,
             main,
             warm,
+            categories: RefCell::new(Categories::new()),
             templates: RefCell::new(AHashMap::new()),
             method_names: RefCell::new(AHashMap::new()),
         })
@@ -183,6 +193,37 @@ impl Vm {
             .borrow_mut()
             .insert(code.id.clone(), f.clone());
         Ok(f)
+    }
+
+    /// Runs `f`, which makes objects for the process charged by `charge`
+    /// through the main state (its thread, its chunk, its state table), with
+    /// the main state making them in the process's memory category; adds
+    /// what the category gained to the charge on a host with a memory
+    /// limit (`engine/memory.rs`).
+    pub(crate) fn made_for<R>(&self, charge: &Charge, f: impl FnOnce() -> R) -> R {
+        let limited = self.env.host.config.memory_limit.is_some();
+        let before = limited.then(|| self.category_bytes(charge.cat));
+        self.set_main_category(charge.cat);
+        let r = f();
+        self.set_main_category(VM_CATEGORY);
+        if let Some(before) = before {
+            charge.add(before, self.category_bytes(charge.cat));
+        }
+        r
+    }
+
+    /// Bytes of the live objects of memory category `cat` in this VM.
+    #[inline]
+    pub(crate) fn category_bytes(&self, cat: u8) -> usize {
+        // SAFETY: the VM's main state, on the shard's runner (a `Vm` is
+        // touched only there).
+        unsafe { category_bytes(self.main, cat) }
+    }
+
+    /// Makes the main state create its objects in category `cat`.
+    fn set_main_category(&self, cat: u8) {
+        // SAFETY: as in `category_bytes`.
+        unsafe { set_category(self.main, cat) }
     }
 
     /// The VM's callback table (for the preemption interrupt).

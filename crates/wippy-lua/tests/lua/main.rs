@@ -15,6 +15,7 @@ mod conventions;
 mod footprint;
 mod idle;
 mod logging;
+mod memory;
 mod messages;
 mod modules;
 mod native_interop;
