@@ -289,6 +289,11 @@ impl Process for LuaProc {
             env.step_start.set(None);
             let _ = lua.set_memory_limit(0);
         }
+        if crate::engine::preempt::stopped() {
+            // Past the hard limit in code that cannot be preempted: the
+            // process ends, whatever its code made of the stop error.
+            return Step::Complete(Err(ExitError::new(crate::engine::preempt::OVERRUN)));
+        }
         match r {
             // Invariant (lost wake-ups): an IDLE yield parks the process
             // only if the prelude has pumped the mailbox since the thread
