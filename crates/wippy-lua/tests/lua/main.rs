@@ -14,6 +14,7 @@ mod context;
 mod conventions;
 mod footprint;
 mod idle;
+mod imports;
 mod logging;
 mod memory;
 mod messages;
