@@ -59,15 +59,75 @@ fn is_memory_error(e: &mlua::Error) -> bool {
     }
 }
 
-/// Readable text of a Lua error: message plus traceback.
+/// Readable text of a Lua error: message plus traceback, bounded
+/// ([`bounded`]).
 pub(crate) fn error_text(e: &mlua::Error) -> String {
+    bounded(full_error_text(e))
+}
+
+/// The longest message an error text keeps (the part before its
+/// traceback), and the most lines of traceback.
+const MAX_MESSAGE: usize = 4096;
+const MAX_TRACEBACK_LINES: usize = 24;
+
+/// `text` cut to at most [`MAX_MESSAGE`] bytes of message and
+/// [`MAX_TRACEBACK_LINES`] lines of traceback (the first and the last
+/// half), saying what was cut: an error (a stack overflow, an
+/// `error(string.rep(...))`) must not put megabytes into an EXIT and the
+/// log.
+fn bounded(text: String) -> String {
+    const HEADER: &str = "\nstack traceback:";
+    let (message, trace) = match text.find(HEADER) {
+        Some(at) => text.split_at(at),
+        None => (text.as_str(), ""),
+    };
+    let lines: Vec<&str> = trace.lines().collect();
+    if message.len() <= MAX_MESSAGE && lines.len() <= MAX_TRACEBACK_LINES + 2 {
+        return text;
+    }
+    let mut out = String::with_capacity(MAX_MESSAGE + 2048);
+    if message.len() <= MAX_MESSAGE {
+        out.push_str(message);
+    } else {
+        let mut end = MAX_MESSAGE;
+        while !message.is_char_boundary(end) {
+            end -= 1;
+        }
+        out.push_str(&message[..end]);
+        out.push_str(&format!("... ({} bytes cut)", message.len() - end));
+    }
+    if lines.len() <= MAX_TRACEBACK_LINES + 2 {
+        out.push_str(trace);
+    } else {
+        // `lines[0]` is empty (the header starts with a newline), then the
+        // header line, then the levels.
+        let half = MAX_TRACEBACK_LINES / 2;
+        let levels = &lines[2..];
+        out.push_str(HEADER);
+        for l in &levels[..half] {
+            out.push('\n');
+            out.push_str(l);
+        }
+        out.push_str(&format!("\n\t...\t({} lines cut)", levels.len() - 2 * half));
+        for l in &levels[levels.len() - half..] {
+            out.push('\n');
+            out.push_str(l);
+        }
+    }
+    out
+}
+
+/// [`error_text`] before it is bounded.
+fn full_error_text(e: &mlua::Error) -> String {
     match e {
         mlua::Error::RuntimeError(s) => s.clone(),
         mlua::Error::MemoryError(_) => "memory limit exceeded".to_owned(),
         mlua::Error::CallbackError { traceback, cause } => {
-            format!("{}\n{traceback}", error_text(cause))
+            format!("{}\n{traceback}", full_error_text(cause))
         }
-        mlua::Error::WithContext { context, cause } => format!("{context}: {}", error_text(cause)),
+        mlua::Error::WithContext { context, cause } => {
+            format!("{context}: {}", full_error_text(cause))
+        }
         other => other.to_string(),
     }
 }
@@ -368,5 +428,31 @@ pub(crate) struct Failed(pub(crate) String);
 impl Process for Failed {
     fn step(&mut self, _cx: &mut Context<'_>) -> Step {
         Step::Complete(Err(ExitError::new(std::mem::take(&mut self.0))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_texts_are_cut_to_a_bounded_message_and_traceback() {
+        let short = "boom\nstack traceback:\n\tx:1: in function 'f'".to_owned();
+        assert_eq!(bounded(short.clone()), short, "short texts are kept whole");
+        let levels: String = (0..100).map(|i| format!("\n\tx:{i}: in ?")).collect();
+        let long = format!("{}\nstack traceback:{levels}", "é".repeat(5000));
+        let cut = bounded(long);
+        let (message, trace) = cut.split_once("\nstack traceback:").unwrap();
+        assert!(
+            message.ends_with("... (5904 bytes cut)"),
+            "{}",
+            &message[4000..]
+        );
+        assert!(message.len() <= MAX_MESSAGE + 30);
+        let lines: Vec<&str> = trace.lines().skip(1).collect();
+        assert_eq!(lines.len(), MAX_TRACEBACK_LINES + 1);
+        assert_eq!(lines[0], "\tx:0: in ?");
+        assert_eq!(lines[12], "\t...\t(76 lines cut)");
+        assert_eq!(lines[24], "\tx:99: in ?");
     }
 }

@@ -161,7 +161,9 @@ unsafe fn idle_token(t: *mut lua_State) -> Option<Token> {
 /// The error a thread died of (its error object is on top of `t`), as
 /// mlua reports a failed resume: a Rust error raised through a callback
 /// as itself; any other value as its `tostring` followed by the thread's
-/// traceback.
+/// traceback ([`traceback`]: bounded, unlike the one mlua's Luau compat
+/// builds, which counts the levels of the wrong thread and so listed all
+/// 20,000 of a stack overflow).
 ///
 /// # Safety
 /// `t` is a thread of `lua`'s VM whose resume just failed.
@@ -179,24 +181,93 @@ unsafe fn thread_error(lua: &Lua, t: *mut lua_State) -> mlua::Error {
         Ok(v) => v,
         Err(e) => return e,
     };
+    // A table raised as an error (`error({ code = 1 })`) reads as its
+    // contents, not as `table: 0x...` (unless it says how to print itself).
+    if let Value::Table(table) = &obj
+        && !table
+            .metatable()
+            .is_some_and(|mt| !matches!(mt.raw_get("__tostring"), Ok(Value::Nil)))
+        && let Ok(contents) = crate::convert::to_payload(&obj, "error")
+    {
+        let mut text = contents.to_string();
+        text.push('\n');
+        // SAFETY: `t` is the thread whose resume just failed.
+        unsafe { traceback(t, &mut text) };
+        return mlua::Error::RuntimeError(text);
+    }
     // `tostring` may run a __tostring metamethod: exec_raw runs this
     // protected, and the preemption watchdog stops one that never returns.
     // SAFETY: exec_raw pushes `obj` and keeps exactly the value it returns:
-    // the string (with the traceback when there is room for it), the
-    // object removed.
+    // the string, the object removed.
     let text = unsafe {
         lua.exec_raw::<mlua::LuaString>(obj, |state| {
-            let s = ffi::luaL_tolstring(state, -1, std::ptr::null_mut());
-            if ffi::lua_checkstack(state, ffi::LUA_TRACEBACK_STACK) != 0 {
-                ffi::luaL_traceback(state, t, s, 0);
-                ffi::lua_remove(state, -2);
-            }
+            ffi::luaL_tolstring(state, -1, std::ptr::null_mut());
             ffi::lua_remove(state, -2);
         })
     };
     match text {
-        Ok(text) => mlua::Error::RuntimeError(text.to_string_lossy()),
+        Ok(text) => {
+            let mut text = text.to_string_lossy();
+            text.push('\n');
+            // SAFETY: `t` is the thread whose resume just failed (its
+            // frames are still there to read).
+            unsafe { traceback(t, &mut text) };
+            mlua::Error::RuntimeError(text)
+        }
         Err(e) => e,
+    }
+}
+
+/// Levels a traceback lists from the top of the stack, and from its
+/// bottom; the ones between are counted, not listed (as Lua 5.x does).
+const TRACE_TOP: c_int = 10;
+const TRACE_BOTTOM: c_int = 11;
+
+/// Appends the traceback of `t` to `out`, in mlua's words
+/// (`stack traceback:` then one `\n\tsource:line: in function 'name'` per
+/// level), listing at most [`TRACE_TOP`] + [`TRACE_BOTTOM`] levels.
+///
+/// # Safety
+/// `t` is a live thread of a VM running on this OS thread, not running.
+unsafe fn traceback(t: *mut lua_State, out: &mut String) {
+    use std::fmt::Write;
+    // SAFETY: the contract.
+    let depth = unsafe { ffi::lua_stackdepth(t) };
+    out.push_str("stack traceback:");
+    let mut level = 0;
+    while level < depth {
+        if level == TRACE_TOP && depth > TRACE_TOP + TRACE_BOTTOM {
+            let cut = depth - TRACE_TOP - TRACE_BOTTOM;
+            let _ = write!(out, "\n\t...\t({cut} levels cut)");
+            level += cut;
+            continue;
+        }
+        // SAFETY: a plain C struct, filled by lua_getinfo.
+        let mut ar: ffi::lua_Debug = unsafe { std::mem::zeroed() };
+        // SAFETY: the contract; a level below the depth.
+        if unsafe { ffi::lua_getinfo(t, level, c"sln".as_ptr(), &mut ar) } == 0 {
+            break;
+        }
+        let text = |p: *const std::ffi::c_char| {
+            // SAFETY: lua_getinfo's strings are null or C strings that live
+            // as long as the frame's function (or in `ar` itself).
+            (!p.is_null()).then(|| unsafe { std::ffi::CStr::from_ptr(p) }.to_string_lossy())
+        };
+        let src = text(ar.short_src).unwrap_or_default();
+        let _ = write!(out, "\n\t{src}:");
+        if ar.currentline > 0 {
+            let _ = write!(out, "{}:", ar.currentline);
+        }
+        match text(ar.name) {
+            Some(name) => {
+                let _ = write!(out, " in function '{name}'");
+            }
+            None if text(ar.what).as_deref() == Some("C") => out.push_str(" in ?"),
+            None => {
+                let _ = write!(out, " in function <{src}:{}>", ar.linedefined);
+            }
+        }
+        level += 1;
     }
 }
 

@@ -12,6 +12,7 @@ mod common;
 mod channels;
 mod context;
 mod conventions;
+mod error_text;
 mod footprint;
 mod idle;
 mod imports;
