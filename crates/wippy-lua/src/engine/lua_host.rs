@@ -39,6 +39,13 @@ pub struct LuaHostConfig {
     pub isolation: Isolation,
     /// The host as a security boundary.
     pub security: HostSecurity,
+    /// Makes the global allocator return memory it holds free to the
+    /// operating system, on the calling thread: called on a worker after
+    /// one of its shards collected what ended processes left (a binary
+    /// that uses mimalloc passes its `mi_collect`; `None`: nothing to
+    /// do, as with the system allocator, which gives memory back as it
+    /// can).
+    pub release_memory: Option<fn()>,
 }
 
 /// A host as a security boundary (`spec/security.md`, "Hosts are
@@ -99,6 +106,7 @@ impl LuaHostConfig {
             memory_limit: None,
             isolation: Isolation::Shared,
             security: HostSecurity::default(),
+            release_memory: None,
         }
     }
 

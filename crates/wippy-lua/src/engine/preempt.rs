@@ -130,7 +130,13 @@ impl Preempt {
 
     /// Forgets the VM (before it is dropped).
     pub(crate) fn detach(&self) {
-        self.lock.lock().unwrap_or_else(PoisonError::into_inner).0 = std::ptr::null_mut();
+        self.attach(std::ptr::null_mut());
+    }
+
+    /// Watches the VM whose callback table is `callbacks` instead (the
+    /// shard's VM was replaced; the old one is dropped after this).
+    pub(crate) fn attach(&self, callbacks: *mut ffi::lua_Callbacks) {
+        self.lock.lock().unwrap_or_else(PoisonError::into_inner).0 = callbacks;
     }
 }
 

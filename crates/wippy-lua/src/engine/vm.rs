@@ -113,7 +113,13 @@ pub(crate) struct Vm {
 }
 
 impl Vm {
-    pub(crate) fn new(host: Arc<HostCore>) -> mlua::Result<Vm> {
+    /// A new VM for a shard of `host`; `warm` is the shard's prefetch
+    /// table when it replaces the shard's VM (the table does not depend on
+    /// the VM: all VMs share Luau's struct layout), `None` for a new shard.
+    pub(crate) fn new(
+        host: Arc<HostCore>,
+        warm: Option<Arc<crate::engine::prefetch::Warm>>,
+    ) -> mlua::Result<Vm> {
         let lua = Lua::new_with(
             StdLib::COROUTINE
                 | StdLib::TABLE
@@ -164,7 +170,7 @@ impl Vm {
         env_mt.set_readonly(true);
         globals.set_readonly(true);
         let main = lua.state();
-        let warm = Arc::new(crate::engine::prefetch::Warm::new(&lua));
+        let warm = warm.unwrap_or_else(|| Arc::new(crate::engine::prefetch::Warm::new(&lua)));
         Ok(Vm {
             lua,
             env,

@@ -25,6 +25,7 @@ mod observe;
 mod payloads;
 mod placement;
 mod preemption;
+mod reclaim;
 mod sandbox;
 mod scale;
 mod security;
