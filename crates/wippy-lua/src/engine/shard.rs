@@ -53,8 +53,12 @@ const RECLAIM_AFTER: Duration = Duration::from_secs(1);
 const RECLAIM_MIN: usize = 64 << 10;
 
 /// How much larger than a new VM an empty shard's VM may stay after a
-/// reclaim before it is replaced by a new one (`Shard::trim`).
+/// reclaim before it is replaced by a new one (`Shard::trim`)...
 const RENEW_OVER: usize = 256 << 10;
+
+/// ... once it has held this many processes at once: what a crowd grows
+/// (not, say, the code of many entries, which a new VM would load again).
+const RENEW_CROWD: usize = 4096;
 
 pub(crate) struct Pending {
     pub(crate) cell: Arc<ProcessCell>,
@@ -90,11 +94,10 @@ struct State {
     ended: usize,
     /// A reclaim collected: shrink the buffers at the end of the run.
     trim: bool,
-    /// A trim gave memory back: tell the allocator once more at the next
-    /// reclaim (see `reclaim`).
-    release_again: bool,
     /// Bytes of heap of the VM when it was new (see `trim`).
     fresh_heap: usize,
+    /// The most processes the VM has held at once (see `trim`).
+    peak: usize,
 }
 
 // SAFETY: `State` holds the VM and handles into it (non-atomic refcounts,
@@ -180,8 +183,8 @@ impl Shard {
                 batch: VecDeque::new(),
                 ended: 0,
                 trim: false,
-                release_again: false,
                 fresh_heap,
+                peak: 0,
             })),
             preempt,
             warm,
@@ -447,6 +450,7 @@ impl Shard {
     fn handle(self: &Arc<Self>, state: &mut State, work: Work) -> bool {
         let slot = match work {
             Work::Spawn(p) => {
+                state.peak = state.peak.max(self.load());
                 let slot = p.cell.slot();
                 let (process, data) = self.start(state, &p.cell, p.code, p.args, p.context);
                 let ix = slot as usize;
@@ -528,20 +532,11 @@ impl Shard {
     /// (a VM whose collector is running anyway, or whose heap is mostly
     /// live, is left alone), it runs a full collection, and its slot
     /// table and buffers shrink (`trim`). The allocator is then told to
-    /// return what it freed (`LuaHostConfig::release_memory`).
+    /// return what it freed, on every worker (`HostCore::release_soon`).
     fn reclaim(self: &Arc<Self>, state: &mut State) {
         // Cleared before looking: a process that ends after this arms the
         // next one.
         self.reclaim_due.store(false, Ordering::Release);
-        if std::mem::take(&mut state.release_again)
-            && let Some(release) = self.core.config.release_memory
-        {
-            // What other workers freed of this one's memory since, and
-            // this one of theirs, is the allocator's to return now: with
-            // mimalloc, memory freed by another thread than the one that
-            // allocated it is returned only when its owner collects.
-            release();
-        }
         let heap = state.vm.lua.used_memory();
         if state.ended < RECLAIM_MIN || state.ended < heap / 8 {
             return;
@@ -554,9 +549,10 @@ impl Shard {
 
     /// Shrinks what a crowd of processes grew and left empty: the slot
     /// table past the last live process (all of it, and the slot numbers,
-    /// when the shard is empty) and the work buffers; an empty shard whose
-    /// VM stayed larger than a new one by [`RENEW_OVER`] gets a new VM.
-    /// Between slices, after a reclaim.
+    /// when the shard is empty) and the work buffers; an empty shard that
+    /// held [`RENEW_CROWD`] processes at once and whose VM stayed larger
+    /// than a new one by [`RENEW_OVER`] gets a new VM. Between slices,
+    /// after a reclaim.
     ///
     /// Why a new VM: a collection leaves what the crowd grew for good in
     /// the VM: mlua's reference stack (two slots per process, never
@@ -572,7 +568,9 @@ impl Shard {
             .map_or(0, |i| i + 1);
         if live == 0 && self.trim_slots() {
             state.slots = Vec::new();
-            if state.vm.lua.used_memory() > state.fresh_heap + RENEW_OVER {
+            if state.peak >= RENEW_CROWD
+                && state.vm.lua.used_memory() > state.fresh_heap + RENEW_OVER
+            {
                 self.renew_vm(state);
             }
         } else {
@@ -581,11 +579,7 @@ impl Shard {
         }
         state.batch.shrink_to(64);
         lock(&self.queue).shrink_to(64);
-        if let Some(release) = self.core.config.release_memory {
-            release();
-            state.release_again = true;
-            self.reclaim_soon();
-        }
+        self.core.release_soon();
     }
 
     /// Replaces the VM of an empty shard by a new one (see `trim`).
@@ -597,6 +591,7 @@ impl Shard {
         // dropped (its invariant: it never writes into a freed VM).
         self.preempt.attach(vm.callbacks());
         state.fresh_heap = vm.lua.used_memory();
+        state.peak = 0;
         state.vm = Rc::new(vm);
     }
 
