@@ -81,6 +81,13 @@ impl Preempt {
         self.epoch.store(next, Ordering::Relaxed);
     }
 
+    /// Steps the shard has begun so far (wrapping; runner side, or a
+    /// sample from elsewhere).
+    pub(crate) fn steps(&self) -> u32 {
+        // Relaxed: the runner's own counter (see `epoch`); the high half.
+        (self.epoch.load(Ordering::Relaxed) >> 32) as u32
+    }
+
     /// The slot of the process whose step the shard is running, if it is
     /// running (any thread; a sample: it may be a step old, and between
     /// steps of a run it names the previous step's process).

@@ -52,6 +52,10 @@ const RECLAIM_AFTER: Duration = Duration::from_secs(1);
 /// The least garbage of ended processes worth a full collection.
 const RECLAIM_MIN: usize = 64 << 10;
 
+/// Most steps a shard may run in a [`RECLAIM_AFTER`] and still count as
+/// quiet (see `Shard::reclaim`).
+const QUIET_STEPS: u32 = 256;
+
 /// How much larger than a new VM an empty shard's VM may stay after a
 /// reclaim before it is replaced by a new one (`Shard::trim`)...
 const RENEW_OVER: usize = 256 << 10;
@@ -96,6 +100,9 @@ struct State {
     trim: bool,
     /// Bytes of heap of the VM when it was new (see `trim`).
     fresh_heap: usize,
+    /// The shard's step count when the due reclaim was armed (see
+    /// `reclaim`).
+    reclaim_steps: u32,
     /// The most processes the VM has held at once (see `trim`).
     peak: usize,
 }
@@ -184,6 +191,7 @@ impl Shard {
                 ended: 0,
                 trim: false,
                 fresh_heap,
+                reclaim_steps: 0,
                 peak: 0,
             })),
             preempt,
@@ -499,7 +507,7 @@ impl Shard {
                 self.core.live.fetch_sub(1, Ordering::Relaxed);
                 self.release_slot(slot);
                 if !self.dedicated {
-                    self.reclaim_soon();
+                    self.reclaim_soon(state);
                 }
                 false
             }
@@ -507,13 +515,14 @@ impl Shard {
     }
 
     /// Arms a `Work::Reclaim` in [`RECLAIM_AFTER`], unless one is due.
-    fn reclaim_soon(self: &Arc<Self>) {
+    fn reclaim_soon(self: &Arc<Self>, state: &mut State) {
         let due = &self.reclaim_due;
         // A plain load first: while one is due (the common case when
         // processes end in numbers) that is all it costs.
         if due.load(Ordering::Relaxed) || due.swap(true, Ordering::AcqRel) {
             return;
         }
+        state.reclaim_steps = self.preempt.steps();
         let weak = Arc::downgrade(self);
         self.core.node.timers().after(RECLAIM_AFTER, move || {
             if let Some(shard) = weak.upgrade() {
@@ -527,11 +536,13 @@ impl Shard {
     /// The collector of a VM runs as its processes allocate; when they end
     /// and the rest stay quiet (a million processes cancelled), it never
     /// runs again and their memory is kept for good. So a shard whose
-    /// processes ended looks, [`RECLAIM_AFTER`] later, at what they held:
-    /// when it is at least [`RECLAIM_MIN`] and an eighth of the VM's heap
-    /// (a VM whose collector is running anyway, or whose heap is mostly
-    /// live, is left alone), it runs a full collection, and its slot
-    /// table and buffers shrink (`trim`). The allocator is then told to
+    /// processes ended looks, [`RECLAIM_AFTER`] later, at whether it has
+    /// been quiet since (at most [`QUIET_STEPS`] steps: a busy shard's
+    /// collector runs as it allocates, and it looks again a period later)
+    /// and at what they held: when that is at least [`RECLAIM_MIN`] and an
+    /// eighth of the VM's heap (a VM whose heap is mostly live is left
+    /// alone), it runs a full collection, and its slot table and buffers
+    /// shrink (`trim`). The allocator is then told to
     /// return what it freed, on every worker (`HostCore::release_soon`).
     fn reclaim(self: &Arc<Self>, state: &mut State) {
         // Cleared before looking: a process that ends after this arms the
@@ -539,6 +550,11 @@ impl Shard {
         self.reclaim_due.store(false, Ordering::Release);
         let heap = state.vm.lua.used_memory();
         if state.ended < RECLAIM_MIN || state.ended < heap / 8 {
+            return;
+        }
+        let steps = self.preempt.steps().wrapping_sub(state.reclaim_steps);
+        if steps > QUIET_STEPS {
+            self.reclaim_soon(state);
             return;
         }
         state.ended = 0;
