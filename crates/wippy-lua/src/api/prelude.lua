@@ -917,7 +917,6 @@ local function start(p, chunk, method)
     local env = setmetatable({}, ENV_MT)
     p.env = env
     p.mods = nil
-    p.loading = nil
     rt_bind_env(chunk, env)
     local mod = chunk()
     local f
@@ -994,6 +993,7 @@ end
 
 local rt_require, rt_load_library = rt.require, rt.load_library
 local LOADING = {} -- a library whose chunk is running (in `p.mods`)
+local CHAIN = {} -- key, in `p.mods`, of the ids of the libraries loading, in order
 local t_concat = table.concat
 
 -- require(name): a built-in module, or a library the calling chunk's entry
@@ -1018,7 +1018,7 @@ function M.require(name)
     end
     local m = mods[id]
     if m == LOADING then
-        local chain, loading = {}, p.loading
+        local chain, loading = {}, mods[CHAIN]
         for i = #loading, 1, -1 do
             table.insert(chain, 1, loading[i])
             if loading[i] == id then
@@ -1031,10 +1031,10 @@ function M.require(name)
         return m
     end
     local chunk = rt_load_library(id, p.env)
-    local loading = p.loading
+    local loading = mods[CHAIN]
     if not loading then
         loading = {}
-        p.loading = loading
+        mods[CHAIN] = loading
     end
     mods[id] = LOADING
     loading[#loading + 1] = id
