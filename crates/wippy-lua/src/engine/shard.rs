@@ -12,6 +12,9 @@
 //!   schedules) — never lost.
 //! * `state` (VM + processes) is touched only by the runner; the mutex is
 //!   never contended except by host shutdown.
+//! * A reclaim (`Shard::reclaim`) is work too: its timer sets
+//!   `reclaim_ready` before it looks at `scheduled`, and the runner looks
+//!   at `reclaim_ready` after clearing `scheduled`, as for `queue`.
 
 use std::collections::VecDeque;
 use std::rc::Rc;
@@ -39,9 +42,6 @@ const SHARD_SLICE: Duration = Duration::from_millis(2);
 pub(crate) enum Work {
     Spawn(Pending),
     Wake(u32, Pid),
-    /// A quiet moment after processes ended: collect what they left (see
-    /// `Shard::reclaim`).
-    Reclaim,
 }
 
 /// How long after a process ends its shard looks at whether to collect
@@ -49,8 +49,8 @@ pub(crate) enum Work {
 /// together are collected together, at most once a period per shard.
 const RECLAIM_AFTER: Duration = Duration::from_secs(1);
 
-/// The least garbage of ended processes worth a full collection.
-const RECLAIM_MIN: usize = 64 << 10;
+/// The fewest ended processes worth a full collection.
+const RECLAIM_MIN: usize = 32;
 
 /// Most steps a shard may run in a [`RECLAIM_AFTER`] and still count as
 /// quiet (see `Shard::reclaim`).
@@ -92,12 +92,9 @@ struct State {
     /// Work taken from `queue` for the running slice; swapped with the
     /// queue so neither buffer is reallocated run after run.
     batch: VecDeque<Work>,
-    /// Bytes the processes that ended since the last reclaim held (their
-    /// memory categories' counts when they ended): garbage, unless the
-    /// collector has run since.
+    /// Processes that ended since the last reclaim: what they held is
+    /// garbage, unless the collector has run since.
     ended: usize,
-    /// A reclaim collected: shrink the buffers at the end of the run.
-    trim: bool,
     /// Bytes of heap of the VM when it was new (see `trim`).
     fresh_heap: usize,
     /// The shard's step count when the due reclaim was armed (see
@@ -122,8 +119,10 @@ pub(crate) struct Shard {
     scheduled: AtomicBool,
     /// Live processes (placement picks the least loaded shard).
     load: AtomicUsize,
-    /// A `Work::Reclaim` is due (its timer armed, or it is queued).
+    /// A reclaim is due: its timer is armed, or it has fired and the
+    /// shard's next run looks (`ready`). See `Shard::reclaim`.
     reclaim_due: AtomicBool,
+    reclaim_ready: AtomicBool,
     free: Mutex<FreeSlots>,
     state: Mutex<Option<State>>,
     pub(crate) preempt: Preempt,
@@ -183,13 +182,13 @@ impl Shard {
             scheduled: AtomicBool::new(false),
             load: AtomicUsize::new(0),
             reclaim_due: AtomicBool::new(false),
+            reclaim_ready: AtomicBool::new(false),
             free: Mutex::new(FreeSlots::default()),
             state: Mutex::new(Some(State {
                 vm: Rc::new(vm),
                 slots: Vec::new(),
                 batch: VecDeque::new(),
                 ended: 0,
-                trim: false,
                 fresh_heap,
                 reclaim_steps: 0,
                 peak: 0,
@@ -338,6 +337,10 @@ impl Task for Shard {
         {
             let mut guard = lock(&self.state);
             if let Some(state) = guard.as_mut() {
+                // Relaxed: a hint; the swap in `reclaim` decides.
+                if self.reclaim_ready.load(Ordering::Relaxed) {
+                    self.reclaim(state);
+                }
                 // SeqCst, with `armed` read after it: see `arm_watchdog`.
                 self.preempt.running.store(true, Ordering::SeqCst);
                 self.arm_watchdog();
@@ -346,10 +349,6 @@ impl Task for Shard {
                 RUNNING.with(|r| r.set(std::ptr::null()));
                 self.preempt.running.store(false, Ordering::Release);
                 self.preempt.clear();
-                if state.trim && !unfinished {
-                    state.trim = false;
-                    self.trim(state);
-                }
                 if self.dedicated && state.slots.iter().all(Option::is_none) {
                     // Its one process has ended: free the VM now.
                     self.preempt.detach();
@@ -366,7 +365,10 @@ impl Task for Shard {
             return;
         }
         self.scheduled.store(false, Ordering::SeqCst);
-        let more = !lock(&self.queue).is_empty();
+        // A reclaim that became ready during the run counts as work: its
+        // timer saw `scheduled` set and left the run to it (SeqCst on both
+        // sides, as for the queue).
+        let more = !lock(&self.queue).is_empty() || self.reclaim_ready.load(Ordering::SeqCst);
         if more && !self.scheduled.swap(true, Ordering::SeqCst) {
             self.core.sched.yield_now(self.clone());
         }
@@ -479,10 +481,6 @@ impl Shard {
                 }
                 slot
             }
-            Work::Reclaim => {
-                self.reclaim(state);
-                return false;
-            }
         };
         let entry = &mut state.slots[slot as usize];
         let Some(s) = entry.as_mut() else {
@@ -501,7 +499,7 @@ impl Shard {
             }
             Outcome::Exited => {
                 // What it held becomes garbage (see `reclaim`).
-                state.ended += state.vm.category_bytes(s.data.memory.cat);
+                state.ended += 1;
                 *entry = None;
                 self.warm.clear(slot);
                 self.core.live.fetch_sub(1, Ordering::Relaxed);
@@ -514,7 +512,9 @@ impl Shard {
         }
     }
 
-    /// Arms a `Work::Reclaim` in [`RECLAIM_AFTER`], unless one is due.
+    /// Arms a reclaim in [`RECLAIM_AFTER`], unless one is due: the timer
+    /// marks it ready and makes the shard run (with nothing queued, if so
+    /// be it), and the run begins with it.
     fn reclaim_soon(self: &Arc<Self>, state: &mut State) {
         let due = &self.reclaim_due;
         // A plain load first: while one is due (the common case when
@@ -526,7 +526,12 @@ impl Shard {
         let weak = Arc::downgrade(self);
         self.core.node.timers().after(RECLAIM_AFTER, move || {
             if let Some(shard) = weak.upgrade() {
-                shard.push(Work::Reclaim);
+                shard.reclaim_ready.store(true, Ordering::SeqCst);
+                // As `push` does, with nothing to push: a run that is
+                // under way sees `ready` at its next start.
+                if !shard.scheduled.swap(true, Ordering::SeqCst) {
+                    shard.core.sched.schedule(shard.clone());
+                }
             }
         });
     }
@@ -539,17 +544,20 @@ impl Shard {
     /// processes ended looks, [`RECLAIM_AFTER`] later, at whether it has
     /// been quiet since (at most [`QUIET_STEPS`] steps: a busy shard's
     /// collector runs as it allocates, and it looks again a period later)
-    /// and at what they held: when that is at least [`RECLAIM_MIN`] and an
-    /// eighth of the VM's heap (a VM whose heap is mostly live is left
-    /// alone), it runs a full collection, and its slot table and buffers
-    /// shrink (`trim`). The allocator is then told to
+    /// and at how many ended: when they are at least [`RECLAIM_MIN`] and an
+    /// eighth of the processes the VM held (a VM whose heap is mostly live
+    /// is left alone), it runs a full collection, and its slot table and
+    /// buffers shrink (`trim`). The allocator is then told to
     /// return what it freed, on every worker (`HostCore::release_soon`).
     fn reclaim(self: &Arc<Self>, state: &mut State) {
+        if !self.reclaim_ready.swap(false, Ordering::AcqRel) {
+            return;
+        }
         // Cleared before looking: a process that ends after this arms the
         // next one.
         self.reclaim_due.store(false, Ordering::Release);
-        let heap = state.vm.lua.used_memory();
-        if state.ended < RECLAIM_MIN || state.ended < heap / 8 {
+        let held = state.ended + self.load();
+        if state.ended < RECLAIM_MIN || state.ended < held / 8 {
             return;
         }
         let steps = self.preempt.steps().wrapping_sub(state.reclaim_steps);
@@ -560,15 +568,15 @@ impl Shard {
         state.ended = 0;
         // A collection runs no Lua code (there are no finalisers).
         let _ = state.vm.lua.gc_collect();
-        state.trim = true;
+        self.trim(state);
     }
 
     /// Shrinks what a crowd of processes grew and left empty: the slot
     /// table past the last live process (all of it, and the slot numbers,
     /// when the shard is empty) and the work buffers; an empty shard that
     /// held [`RENEW_CROWD`] processes at once and whose VM stayed larger
-    /// than a new one by [`RENEW_OVER`] gets a new VM. Between slices,
-    /// after a reclaim.
+    /// than a new one by [`RENEW_OVER`] gets a new VM. At the start of a
+    /// run, after a reclaim collected.
     ///
     /// Why a new VM: a collection leaves what the crowd grew for good in
     /// the VM: mlua's reference stack (two slots per process, never
