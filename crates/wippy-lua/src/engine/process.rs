@@ -142,7 +142,7 @@ impl LuaProc {
         let code = data.entry.borrow().clone();
         let lua = &vm.lua;
         // Made in the process's memory category; the thread inherits it.
-        let (chunk, state, thread) = vm.made_for(&data.memory, || {
+        let ((chunk, method), state, thread) = vm.made_for(&data.memory, || {
             let chunk = vm.instantiate(&code)?;
             // Room for main, env and inbox without growing (three rehashes).
             let state = lua.create_table_with_capacity(0, 4)?;
@@ -150,7 +150,6 @@ impl LuaProc {
             Ok::<_, mlua::Error>((chunk, state, thread))
         })?;
         mark_main(&thread);
-        let method = vm.method_name(&code)?;
         data.boot
             .set(Some(Box::new((state.clone(), chunk, method))));
         Ok(LuaProc {
@@ -283,10 +282,10 @@ impl LuaProc {
         }
         let lua = &self.vm.lua;
         let build = || -> mlua::Result<(Thread, Box<BootArgs>)> {
-            let chunk = self.vm.instantiate(&code)?;
+            let (chunk, method) = self.vm.instantiate(&code)?;
             let thread = lua.create_thread(self.vm.boot.clone())?;
             mark_main(&thread);
-            let parts = (self.state.clone(), chunk, self.vm.method_name(&code)?);
+            let parts = (self.state.clone(), chunk, method);
             self.data.boot.set(Some(Box::new(parts)));
             Ok((
                 thread,

@@ -106,10 +106,15 @@ pub(crate) struct Vm {
     pub(crate) warm: Arc<crate::engine::prefetch::Warm>,
     /// The memory categories of its processes.
     pub(crate) categories: RefCell<Categories>,
-    /// Loaded (never run) top-level chunk of each entry; processes run clones.
-    templates: RefCell<AHashMap<EntryId, Function>>,
-    /// Method names of entries as Lua strings, made once per VM.
-    method_names: RefCell<AHashMap<String, mlua::LuaString>>,
+    /// Each entry's loaded (never run) top-level chunk, which processes
+    /// run clones of, and its method name.
+    templates: RefCell<AHashMap<EntryId, Template>>,
+}
+
+/// An entry as a VM keeps it (see [`Vm::instantiate`]).
+struct Template {
+    chunk: Function,
+    method: Value,
 }
 
 impl Vm {
@@ -180,25 +185,33 @@ impl Vm {
             warm,
             categories: RefCell::new(Categories::new()),
             templates: RefCell::new(AHashMap::new()),
-            method_names: RefCell::new(AHashMap::new()),
         })
     }
 
-    /// The loaded chunk of `code` (loaded into this VM on first use).
-    pub(crate) fn template(&self, code: &Compiled) -> mlua::Result<Function> {
-        if let Some(f) = self.templates.borrow().get(&code.id) {
-            return Ok(f.clone());
+    /// A fresh clone of the entry's chunk, which the prelude's boot binds
+    /// to the process's own environment before running it, and the entry's
+    /// method name as a Lua string (nil: the chunk itself). The chunk is
+    /// loaded, and the name made, once per VM (both at the first spawn);
+    /// one lookup serves both.
+    pub(crate) fn instantiate(&self, code: &Compiled) -> mlua::Result<(Function, Value)> {
+        if let Some(t) = self.templates.borrow().get(&code.id) {
+            return Ok((t.chunk.deep_clone()?, t.method.clone()));
         }
-        let f = self
+        let chunk = self
             .lua
             .load(&code.bytecode[..])
             .set_name(&code.chunk_name)
             .set_mode(mlua::chunk::ChunkMode::Binary)
             .into_function()?;
+        let method = match &code.method {
+            Some(m) => Value::String(self.lua.create_string(m)?),
+            None => Value::Nil,
+        };
+        let fresh = (chunk.deep_clone()?, method.clone());
         self.templates
             .borrow_mut()
-            .insert(code.id.clone(), f.clone());
-        Ok(f)
+            .insert(code.id.clone(), Template { chunk, method });
+        Ok(fresh)
     }
 
     /// Runs `f`, which makes objects for the process charged by `charge`
@@ -235,25 +248,6 @@ impl Vm {
     /// The VM's callback table (for the preemption interrupt).
     pub(crate) fn callbacks(&self) -> *mut mlua::ffi::lua_Callbacks {
         crate::ffi::interrupt::callbacks(&self.lua)
-    }
-
-    /// A fresh clone of the entry's chunk; the prelude's boot binds it to
-    /// the process's own environment before running it.
-    pub(crate) fn instantiate(&self, code: &Compiled) -> mlua::Result<Function> {
-        self.template(code)?.deep_clone()
-    }
-
-    /// The entry's method name as a Lua string (nil: the chunk itself).
-    pub(crate) fn method_name(&self, code: &Compiled) -> mlua::Result<Value> {
-        let Some(m) = &code.method else {
-            return Ok(Value::Nil);
-        };
-        if let Some(s) = self.method_names.borrow().get(m) {
-            return Ok(Value::String(s.clone()));
-        }
-        let s = self.lua.create_string(m)?;
-        self.method_names.borrow_mut().insert(m.clone(), s.clone());
-        Ok(Value::String(s))
     }
 }
 
