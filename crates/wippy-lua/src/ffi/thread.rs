@@ -168,6 +168,16 @@ unsafe fn idle_token(t: *mut lua_State) -> Option<Token> {
 /// # Safety
 /// `t` is a thread of `lua`'s VM whose resume just failed.
 unsafe fn thread_error(lua: &Lua, t: *mut lua_State) -> mlua::Error {
+    // A table raised as an error (`error({ code = 1 })`) reads as its
+    // contents, not as `table: 0x...` (unless it says how to print itself).
+    // SAFETY: the thread's error object is on top of its stack.
+    if let Some(contents) = unsafe { table_error(t) } {
+        let mut text = contents.to_string();
+        text.push('\n');
+        // SAFETY: `t` is the thread whose resume just failed.
+        unsafe { traceback(t, &mut text) };
+        return mlua::Error::RuntimeError(text);
+    }
     // SAFETY: exec_raw leaves on the main state exactly the value it
     // returns: the error object, moved from the thread (room made first).
     let obj = unsafe {
@@ -181,20 +191,6 @@ unsafe fn thread_error(lua: &Lua, t: *mut lua_State) -> mlua::Error {
         Ok(v) => v,
         Err(e) => return e,
     };
-    // A table raised as an error (`error({ code = 1 })`) reads as its
-    // contents, not as `table: 0x...` (unless it says how to print itself).
-    if let Value::Table(table) = &obj
-        && !table
-            .metatable()
-            .is_some_and(|mt| !matches!(mt.raw_get("__tostring"), Ok(Value::Nil)))
-        && let Ok(contents) = crate::convert::to_payload(&obj, "error")
-    {
-        let mut text = contents.to_string();
-        text.push('\n');
-        // SAFETY: `t` is the thread whose resume just failed.
-        unsafe { traceback(t, &mut text) };
-        return mlua::Error::RuntimeError(text);
-    }
     // `tostring` may run a __tostring metamethod: exec_raw runs this
     // protected, and the preemption watchdog stops one that never returns.
     // SAFETY: exec_raw pushes `obj` and keeps exactly the value it returns:
@@ -216,6 +212,33 @@ unsafe fn thread_error(lua: &Lua, t: *mut lua_State) -> mlua::Error {
         }
         Err(e) => e,
     }
+}
+
+/// The contents of the error object on top of `t` when it is a table
+/// without a `__tostring` metamethod (and one a payload can hold).
+///
+/// # Safety
+/// `t` is a live thread of a VM running on this OS thread, not running,
+/// with its error object on top.
+unsafe fn table_error(t: *mut lua_State) -> Option<Payload> {
+    // SAFETY: the contract; lua_type accepts any index.
+    if unsafe { ffi::lua_type(t, -1) } != ffi::LUA_TTABLE {
+        return None;
+    }
+    // SAFETY: the contract.
+    if unsafe { ffi::lua_checkstack(t, 1) } == 0 {
+        return None;
+    }
+    // SAFETY: a table on top; its metafield (if any) is pushed into the
+    // slot just made, and popped at once.
+    if unsafe { ffi::luaL_getmetafield(t, -1, c"__tostring".as_ptr()) } != ffi::LUA_TNIL {
+        // SAFETY: the metafield just pushed.
+        unsafe { ffi::lua_pop(t, 1) };
+        return None;
+    }
+    // SAFETY: a table at the top (an absolute index, as the conversion
+    // pushes while it walks).
+    unsafe { to_payload(t, ffi::lua_gettop(t), "error") }.ok()
 }
 
 /// Levels a traceback lists from the top of the stack, and from its
