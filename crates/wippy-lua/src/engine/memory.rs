@@ -39,7 +39,7 @@
 //! others still give each process a category, for
 //! `collectgarbage("count")`.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 
 /// The category of the VM's own objects.
@@ -90,36 +90,36 @@ impl Categories {
             self.free.push_back(cat);
         }
     }
+}
 
-    /// Whether a process near its limit should have a full collection
-    /// before its step (see the module doc): `held` is its charge, `bytes`
-    /// its category's count.
-    fn should_collect(&self, cat: u8, held: usize, bytes: usize, limit: usize) -> bool {
-        held > limit - limit / 4 && bytes >= self.collected[usize::from(cat)] + limit / 8
+/// What the process charged by `charge` holds before its step on a host
+/// whose limit is `limit`, and its category's count then: `bytes` reads a
+/// category's count in the VM. Within a quarter of its limit, with its
+/// category grown by an eighth of the limit since the last such
+/// collection, it gets a full collection (`collect`) first (see the module
+/// doc); the categories are borrowed only then.
+pub(crate) fn held_before_step(
+    categories: &RefCell<Categories>,
+    bytes: impl Fn(u8) -> usize,
+    charge: &Charge,
+    limit: usize,
+    collect: impl FnOnce(),
+) -> (usize, usize) {
+    let count = bytes(charge.cat);
+    let held = charge.own.get().min(count);
+    if held <= limit - limit / 4 {
+        return (held, count);
     }
-
-    /// What process `charge` holds before its step on a host whose limit
-    /// is `limit`, after a full collection (`collect`) when it is near its
-    /// limit with garbage that a collection may free. `bytes` reads a
-    /// category's count in the VM.
-    pub(crate) fn held(
-        &mut self,
-        bytes: impl Fn(u8) -> usize,
-        charge: &Charge,
-        limit: usize,
-        collect: impl FnOnce(),
-    ) -> usize {
-        let count = bytes(charge.cat);
-        let held = charge.own.get().min(count);
-        if !self.should_collect(charge.cat, held, count, limit) {
-            return held;
-        }
-        collect();
-        for (cat, after) in self.collected.iter_mut().enumerate() {
-            *after = bytes(cat as u8);
-        }
-        charge.own.get().min(bytes(charge.cat))
+    let mut cats = categories.borrow_mut();
+    if count < cats.collected[usize::from(charge.cat)] + limit / 8 {
+        return (held, count);
     }
+    collect();
+    for (cat, after) in cats.collected.iter_mut().enumerate() {
+        *after = bytes(cat as u8);
+    }
+    let count = bytes(charge.cat);
+    (charge.own.get().min(count), count)
 }
 
 /// A process's memory category and its `own` count (see the module doc).

@@ -5,6 +5,7 @@ use std::rc::Rc;
 use mlua::{MultiValue, Table, Thread, Value};
 use wippy_process::{Context, ExitError, ExitResult, Process, Step, Wait};
 
+use crate::engine::memory::held_before_step;
 use crate::engine::proc_data::ProcData;
 use crate::engine::vm::{Token, Vm};
 use crate::ffi::interrupt::mark_main;
@@ -315,7 +316,8 @@ impl Process for LuaProc {
         // process is charged what it holds. The VM's limit is set to what
         // is in use plus the process's remaining budget, so going over
         // raises a memory error inside this process only; the limit is
-        // lifted afterwards.
+        // lifted afterwards (with a limit set, mlua makes every value in a
+        // protected call: a spawn between steps would pay for it).
         let limit = env.host.config.memory_limit.map(|l| l as usize);
         let vm = self.vm.clone();
         let lua = &vm.lua;
@@ -326,13 +328,9 @@ impl Process for LuaProc {
                 let _ = lua.gc_collect();
             };
             let bytes = |cat| vm.category_bytes(cat);
-            let held = vm
-                .categories
-                .borrow_mut()
-                .held(bytes, charge, limit, collect);
+            let (held, before) = held_before_step(&vm.categories, bytes, charge, limit, collect);
             let budget = limit.saturating_sub(held).max(1);
             let _ = lua.set_memory_limit(lua.used_memory() + budget);
-            let before = vm.category_bytes(charge.cat);
             env.step_start.set(Some(before));
             before
         } else {
