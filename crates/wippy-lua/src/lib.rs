@@ -70,11 +70,13 @@
 //!   * `current` — the process running on this thread, for its natives;
 //!   * `code` — [`CodeCache`]: entries compiled to bytecode once;
 //!   * `preempt` — the per-shard watchdog that preempts long steps;
+//!   * `memory` — what each process holds, against the memory limit;
 //!   * `prefetch` — cache warming for a process about to run.
 //! * `ffi/` — the raw Luau C API code, the only place with unsafe Luau
 //!   calls: `receive`, `send`, `payload` (the message path), `message_object`,
 //!   `strings`, `thread` (resuming a process's thread), `interrupt`
-//!   (preemption), `layout` (Luau struct offsets for prefetching).
+//!   (preemption), `memory` (memory categories), `layout` (Luau struct
+//!   offsets for prefetching).
 //! * `api/` — what Lua code sees, one file per module: `base` (print,
 //!   require, load, pcall), `process` (with `process/spawn`), `channel`,
 //!   `coroutine`, `time` (with `time/layout`, Go layouts), `funcs`, `json`,

@@ -203,6 +203,12 @@ impl ExitError {
         self
     }
 
+    /// The same error, with another message.
+    pub fn with_message(mut self, message: impl Into<String>) -> ExitError {
+        self.0.message = message.into();
+        self
+    }
+
     /// The same error, of another kind.
     pub fn kind_set(mut self, kind: ErrorKind) -> ExitError {
         self.0.kind = kind;

@@ -3,14 +3,19 @@
 //! VM removes; see `engine/vm.rs`, `trim_globals`), and Wippy's
 //! `subscribe(topic, ch)` / `unsubscribe(ch)` (the prelude's).
 //!
-//! `require(name)` returns a library the entry imports (`imports`, run
-//! once per process in its own environment) or a built-in module the entry
-//! lists under `modules` and its host grants; a deny policy can still
-//! refuse it (`module.require`). `load`/`loadstring` compile source text
+//! `require(name)` returns a library imported as `name` by the entry whose
+//! chunk calls it (a library's own `imports` for code of a library; run
+//! once per process in the process's environment; a circular require is
+//! an error that says so) or a built-in module the entry lists under
+//! `modules` and its host grants; a deny policy can still refuse it
+//! (`module.require`). `load`/`loadstring` compile source text
 //! only, never bytecode. Errors of Rust natives are caught by `pcall` as
 //! strings (see the prelude).
 
-use mlua::{Lua, Table, Value, Variadic};
+use std::sync::Arc;
+
+use mlua::{Function, Lua, Table, Value, Variadic};
+use wippy_host::registry::{EntryId, EntryKind};
 
 use super::Exports;
 use crate::engine::code::Compiled;
@@ -25,10 +30,11 @@ pub(crate) fn register(m: &mut Exports<'_>) -> mlua::Result<()> {
     m.prelude("xpcall");
     m.prelude("loadstring");
     m.prelude_as("load", "loadstring");
-    m.function("collectgarbage", collectgarbage)?;
+    m.native("collectgarbage", collectgarbage)?;
     m.prelude("subscribe");
     m.prelude("unsubscribe");
     m.for_prelude("require", super::process_fn(m.lua(), require)?)?;
+    m.for_prelude("load_library", super::process_fn(m.lua(), load_library)?)?;
     m.for_prelude("load_text", m.lua().create_function(load_text)?)?;
     Ok(())
 }
@@ -46,10 +52,16 @@ fn print(lua: &Lua, _: &ProcData, env: &ShardEnv, args: Variadic<Value>) -> mlua
     Ok(())
 }
 
-/// `collectgarbage("count")` only: kilobytes of Lua heap in use.
-fn collectgarbage(lua: &Lua, opt: Option<String>) -> mlua::Result<f64> {
+/// `collectgarbage("count")` only: kilobytes of Lua heap the process holds
+/// (what its memory limit is checked against; `engine/memory.rs`).
+fn collectgarbage(
+    lua: &Lua,
+    p: &ProcData,
+    env: &ShardEnv,
+    opt: Option<String>,
+) -> mlua::Result<f64> {
     match opt.as_deref() {
-        None | Some("count") => Ok(lua.used_memory() as f64 / 1024.0),
+        None | Some("count") => Ok(p.heap_bytes(lua, env) as f64 / 1024.0),
         Some(other) => Err(mlua::Error::runtime(format!(
             "collectgarbage: option {other:?} is not allowed"
         ))),
@@ -93,29 +105,71 @@ fn load_text(
     }
 }
 
-/// `rt.require(name, env)` → `"module", value` for a built-in module, or
-/// `"chunk", {fn = chunk}` for a library to run in `env` (the prelude's
-/// `require` caches what either gives).
+/// The source name of the prelude's chunk (see `api/mod.rs`, `install`).
+const PRELUDE_SOURCE: &str = "=wippy:prelude";
+
+/// Most stack levels [`calling_entry`] looks through.
+const CALLER_DEPTH: usize = 64;
+
+/// The entry whose chunk called `require`: the innermost Lua function on
+/// the running thread's stack that is not the prelude's, named by its
+/// chunk (`@ns:name`, see `engine/code.rs`); the process's own entry when
+/// that is no entry's (a `loadstring` chunk).
+fn calling_entry(lua: &Lua, p: &ProcData, e: &ShardEnv) -> Arc<Compiled> {
+    let own = || p.entry.borrow().clone();
+    // Level 0 is `rt.require` itself.
+    for level in 1..CALLER_DEPTH {
+        let source = lua.inspect_stack(level, |d| {
+            let s = d.source();
+            (s.what != "C").then(|| s.source.map(|s| s.into_owned()))
+        });
+        let Some(source) = source else {
+            break; // the bottom of the stack
+        };
+        let Some(Some(source)) = source else {
+            continue; // a C function (pcall, the native itself)
+        };
+        if source == PRELUDE_SOURCE {
+            continue;
+        }
+        let Some(id) = source
+            .strip_prefix('@')
+            .and_then(|s| s.parse::<EntryId>().ok())
+        else {
+            return own();
+        };
+        if id == p.entry.borrow().id {
+            return own();
+        }
+        return e.host.code.get(&id).unwrap_or_else(|_| own());
+    }
+    own()
+}
+
+/// `rt.require(name)` → `"module", value` for a built-in module, or
+/// `"library", id` for a library that the entry of the calling chunk
+/// imports as `name` (the prelude loads it with `rt.load_library` once per
+/// process, and reports a circular require). Each chunk's requires resolve
+/// against its own entry (a library's against the library's `imports`),
+/// the process's entry for code that is no entry's.
 fn require(
-    _: &Lua,
+    lua: &Lua,
     p: &ProcData,
     e: &ShardEnv,
-    (name, penv): (String, Table),
+    name: String,
 ) -> mlua::Result<(&'static str, Value)> {
-    let entry = p.entry.borrow().clone();
+    let entry = calling_entry(lua, p, e);
     if let Some(lib) = entry.imports.get(&name) {
-        let code = e
-            .host
-            .code
-            .get(lib)
-            .map_err(|err| mlua::Error::runtime(err.to_string()))?;
-        if code.kind != wippy_host::registry::EntryKind::LibraryLua {
+        let code = e.host.code.get(lib).map_err(|err| {
+            mlua::Error::runtime(format!("require({name:?}) in {}: {err}", entry.id))
+        })?;
+        if code.kind != EntryKind::LibraryLua {
             return Err(mlua::Error::runtime(format!(
-                "require({name:?}): {lib} is a {}, not a library.lua",
-                code.kind
+                "require({name:?}) in {}: {lib} is a {}, not a library.lua",
+                entry.id, code.kind
             )));
         }
-        return Ok(("chunk", Value::Table(library_loader(&code, &penv)?)));
+        return Ok(("library", Value::String(lua.create_string(lib.as_str())?)));
     }
     if name == "io" && e.host.config.terminal.is_none() {
         return Err(mlua::Error::runtime(format!(
@@ -125,25 +179,23 @@ fn require(
     }
     let Some(module) = e.modules.get(name.as_str()) else {
         return Err(mlua::Error::runtime(format!(
-            "require({name:?}): no such module (built-in modules: {}; libraries come from the entry's imports)",
+            "require({name:?}) in {}: no such module (built-in modules: {}; libraries come from the entry's imports)",
+            entry.id,
             wippy_host::BUILTIN_MODULES.join(", ")
         )));
     };
-    if !entry.modules.iter().any(|m| m == &name) {
+    // The calling chunk's entry may list it, or the process's.
+    let listed = |c: &Compiled| c.modules.iter().any(|m| m == &name);
+    if !listed(&entry) && !listed(&p.entry.borrow()) {
         return Err(mlua::Error::runtime(format!(
             "require({name:?}): module {name} is not listed under `modules` of entry {}",
             entry.id
         )));
     }
-    if !e.host.config.modules.allows(&name) || (name == "io" && e.host.config.terminal.is_none()) {
+    if !e.host.config.modules.allows(&name) {
         return Err(mlua::Error::runtime(format!(
-            "require({name:?}): host {} does not grant module {name}{}",
+            "require({name:?}): host {} does not grant module {name}",
             e.host.name,
-            if name == "io" {
-                " (only a terminal.host grants io)"
-            } else {
-                ""
-            }
         )));
     }
     // The entry's `modules` and the host's module set allow the load; a
@@ -159,16 +211,26 @@ fn require(
     Ok(("module", module.clone()))
 }
 
-/// Returns `{fn = chunk}` for a library bound to the process environment.
-fn library_loader(code: &Compiled, penv: &Table) -> mlua::Result<Table> {
+/// `rt.load_library(id, env)` → library `id`'s chunk, bound to the process
+/// environment `env` (`id` as `rt.require` gave it).
+fn load_library(
+    _: &Lua,
+    _: &ProcData,
+    e: &ShardEnv,
+    (id, penv): (String, Table),
+) -> mlua::Result<Function> {
+    let id: EntryId = id
+        .parse()
+        .map_err(|err| mlua::Error::runtime(format!("{err}")))?;
+    let code = e
+        .host
+        .code
+        .get(&id)
+        .map_err(|err| mlua::Error::runtime(err.to_string()))?;
     let lua = penv.weak_lua().upgrade();
-    let f = lua
-        .load(&code.bytecode[..])
+    lua.load(&code.bytecode[..])
         .set_name(&code.chunk_name)
         .set_mode(mlua::chunk::ChunkMode::Binary)
-        .set_environment(penv.clone())
-        .into_function()?;
-    let t = lua.create_table()?;
-    t.set("fn", f)?;
-    Ok(t)
+        .set_environment(penv)
+        .into_function()
 }

@@ -1113,33 +1113,64 @@ function M.loadstring(text, name)
     return rt_load(text, name, P.env)
 end
 
-local rt_require = rt.require
+local rt_require, rt_load_library = rt.require, rt.load_library
+local LOADING = {} -- a library whose chunk is running (in `p.mods`)
+local CHAIN = {} -- key, in `p.mods`, of the ids of the libraries loading, in order
+local t_concat = table.concat
 
+-- require(name): a built-in module, or a library the calling chunk's entry
+-- imports as `name` (resolved in Rust against that entry's `imports`), run
+-- once per process in its environment and kept by its id. A library
+-- required again while its chunk runs is a circular require: an error
+-- naming the cycle, not a stack overflow.
 function M.require(name)
     if type(name) ~= "string" then
         error("require: expected a module name, got " .. type(name), 2)
     end
     local p = P
+    local kind, v = rt_require(name)
+    if kind == "module" then
+        return v
+    end
+    local id = v
     local mods = p.mods
-    if mods then
-        local m = mods[name]
-        if m ~= nil then
-            return m
-        end
-    end
-    local kind, v = rt_require(name, p.env)
-    if kind == "chunk" then
-        v = v.fn()
-        if v == nil then
-            v = true
-        end
-    end
     if not mods then
         mods = {}
         p.mods = mods
     end
-    mods[name] = v
-    return v
+    local m = mods[id]
+    if m == LOADING then
+        local chain, loading = {}, mods[CHAIN]
+        for i = #loading, 1, -1 do
+            table.insert(chain, 1, loading[i])
+            if loading[i] == id then
+                break
+            end
+        end
+        chain[#chain + 1] = id
+        error("require(" .. string.format("%q", name) .. "): circular require: " .. t_concat(chain, " -> "), 2)
+    elseif m ~= nil then
+        return m
+    end
+    local chunk = rt_load_library(id, p.env)
+    local loading = mods[CHAIN]
+    if not loading then
+        loading = {}
+        mods[CHAIN] = loading
+    end
+    mods[id] = LOADING
+    loading[#loading + 1] = id
+    local ok, r = b_pcall(chunk)
+    loading[#loading] = nil
+    if not ok then
+        mods[id] = nil
+        error(r, 0)
+    end
+    if r == nil then
+        r = true
+    end
+    mods[id] = r
+    return r
 end
 
 ---------------------------------------------------------------- funcs

@@ -7,7 +7,8 @@
 //! sandboxed thread of that VM with its Rust state (`proc_data.rs`),
 //! stepped by the kernel like any other `Process`: each step resumes the
 //! thread until it parks (an IDLE yield), finishes, or is preempted
-//! (`preempt.rs`). While a step runs, its process is the current one
+//! (`preempt.rs`). What a process holds is counted in a memory category
+//! of its VM, against its host's limit (`memory.rs`). While a step runs, its process is the current one
 //! (`current.rs`) for the natives it calls. Code is compiled once per
 //! runtime (`code.rs`); a process woken by its own shard has its memory
 //! prefetched (`prefetch.rs`).
@@ -25,6 +26,7 @@
 pub(crate) mod code;
 pub(crate) mod current;
 pub(crate) mod lua_host;
+pub(crate) mod memory;
 pub(crate) mod preempt;
 pub(crate) mod prefetch;
 pub(crate) mod proc_data;

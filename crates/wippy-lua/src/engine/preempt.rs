@@ -81,6 +81,13 @@ impl Preempt {
         self.epoch.store(next, Ordering::Relaxed);
     }
 
+    /// Steps the shard has begun so far (wrapping; runner side, or a
+    /// sample from elsewhere).
+    pub(crate) fn steps(&self) -> u32 {
+        // Relaxed: the runner's own counter (see `epoch`); the high half.
+        (self.epoch.load(Ordering::Relaxed) >> 32) as u32
+    }
+
     /// The slot of the process whose step the shard is running, if it is
     /// running (any thread; a sample: it may be a step old, and between
     /// steps of a run it names the previous step's process).
@@ -130,18 +137,35 @@ impl Preempt {
 
     /// Forgets the VM (before it is dropped).
     pub(crate) fn detach(&self) {
-        self.lock.lock().unwrap_or_else(PoisonError::into_inner).0 = std::ptr::null_mut();
+        self.attach(std::ptr::null_mut());
+    }
+
+    /// Watches the VM whose callback table is `callbacks` instead (the
+    /// shard's VM was replaced; the old one is dropped after this).
+    pub(crate) fn attach(&self, callbacks: *mut ffi::lua_Callbacks) {
+        self.lock.lock().unwrap_or_else(PoisonError::into_inner).0 = callbacks;
     }
 }
 
 /// How long one step may run in code that cannot be preempted (a Rust or
-/// C boundary such as a `table.sort` comparator or a metamethod) before it
-/// is stopped with an error.
+/// C boundary such as a `table.sort` comparator or a metamethod) before its
+/// process is stopped.
+///
+/// A stop ends the process, as a terminate does: Lua code cannot catch it.
+/// Lua has no error `pcall` cannot catch, so a stop is an error raised
+/// again at every safe point (every call, return and loop back-edge) until
+/// the step ends, and whatever the step then comes to (an error caught and
+/// survived, a park, a finish) the process ends with [`OVERRUN`]
+/// (`LuaProc::step` asks [`stopped`]). Before, the error was raised once
+/// more only where the interrupt could not yield, and a `pcall` retried in
+/// a loop held the worker a second per round.
 pub(crate) const HARD_LIMIT: Duration = Duration::from_secs(1);
 
 thread_local! {
     /// When the step running on this worker overruns `HARD_LIMIT`.
     static HARD_DEADLINE: Cell<Option<Instant>> = const { Cell::new(None) };
+    /// The step running on this worker has been stopped (see `HARD_LIMIT`).
+    static STOPPED: Cell<bool> = const { Cell::new(false) };
 }
 
 /// Marks the start of a process step on this thread. The hard deadline is
@@ -149,11 +173,19 @@ thread_local! {
 /// slice into the step), so a step that is never interrupted reads no clock.
 pub(crate) fn begin_step() {
     HARD_DEADLINE.with(|d| d.set(None));
+    STOPPED.with(|s| s.set(false));
 }
 
 /// Marks the end of a process step on this thread.
 pub(crate) fn end_step() {
     HARD_DEADLINE.with(|d| d.set(None));
+    STOPPED.with(|s| s.set(false));
+}
+
+/// Whether the step running on this thread has been stopped: its process
+/// must end with [`OVERRUN`], however the step ended.
+pub(crate) fn stopped() -> bool {
+    STOPPED.with(Cell::get)
 }
 
 /// The error a step past [`HARD_LIMIT`] in code that cannot be preempted
@@ -162,16 +194,21 @@ pub(crate) const OVERRUN: &str = "time slice exceeded by more than 1s in code th
 
 /// Whether the running step has overrun [`HARD_LIMIT`] where it cannot be
 /// preempted: the interrupt asks this each time it finds it cannot yield;
-/// the first time starts the clock.
+/// the first time starts the clock. Once it has, the step is stopped
+/// ([`stopped`]).
 pub(crate) fn overdue() -> bool {
     let now = Instant::now();
-    HARD_DEADLINE.with(|d| match d.get() {
+    let over = HARD_DEADLINE.with(|d| match d.get() {
         Some(t) => now >= t,
         None => {
             d.set(Some(now + HARD_LIMIT));
             false
         }
-    })
+    });
+    if over {
+        STOPPED.with(|s| s.set(true));
+    }
+    over
 }
 
 /// One watchdog look at a shard: the epoch seen last time, updated.

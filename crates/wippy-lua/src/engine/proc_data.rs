@@ -17,6 +17,7 @@ use wippy_process::Pid;
 use wippy_process::wippy_sched::TimerId;
 
 use crate::engine::code::Compiled;
+use crate::engine::memory::Charge;
 use crate::engine::vm::ShardEnv;
 
 /// A process's armed timers: op tag → (timer, periodic).
@@ -44,6 +45,8 @@ pub(crate) struct ProcData {
     /// `last_to` did not serve (only compared: a hint that the next send
     /// repeats it).
     pub(crate) last_string: Cell<*const std::ffi::c_void>,
+    /// Its memory category and what it is charged (`engine/memory.rs`).
+    pub(crate) memory: Charge,
 }
 
 /// A send destination remembered by the Lua string that named it.
@@ -131,6 +134,14 @@ impl ProcData {
     #[inline(always)]
     fn unchecked(&self, env: &ShardEnv) -> bool {
         self.context.principal().is_unrestricted() && env.host.config.security.boundary.is_none()
+    }
+
+    /// Bytes of Lua heap it holds (`engine/memory.rs`), read by one of its
+    /// natives (`lua` runs its step).
+    pub(crate) fn heap_bytes(&self, lua: &mlua::Lua, env: &ShardEnv) -> usize {
+        let bytes = crate::ffi::memory::category_bytes_of(lua, self.memory.cat);
+        let kept = env.host.config.memory_limit.is_some();
+        self.memory.held(bytes, kept, env.step_start.get())
     }
 
     /// Cancels every timer still armed.

@@ -5,6 +5,7 @@ use std::rc::Rc;
 use mlua::{MultiValue, Table, Thread, Value};
 use wippy_process::{Context, ErrorKind, ExitError, ExitResult, Process, Step, Wait};
 
+use crate::engine::memory::held_before_step;
 use crate::engine::proc_data::ProcData;
 use crate::engine::vm::{Token, Vm};
 use crate::ffi::interrupt::mark_main;
@@ -40,8 +41,6 @@ pub(crate) struct LuaProc {
     /// The last resume handed the thread a message (see `resume`): the step
     /// is message-driven, and its park is worth recording for prefetching.
     fed: bool,
-    /// Bytes of VM memory charged to this process (see `step`).
-    charged: usize,
 }
 
 // SAFETY: a LuaProc holds handles into its shard's VM (non-atomic refcounts).
@@ -67,15 +66,86 @@ fn internal(message: impl Into<String>) -> ExitError {
     ExitError::with_kind(ErrorKind::Internal, message)
 }
 
-/// Readable text of a Lua error: message plus traceback.
+/// Readable text of a Lua error: message plus traceback, bounded
+/// ([`bounded`]).
 pub(crate) fn error_text(e: &mlua::Error) -> String {
+    bounded(full_error_text(e))
+}
+
+/// The longest message an error text keeps (the part before its
+/// traceback), and the most lines of traceback.
+const MAX_MESSAGE: usize = 4096;
+const MAX_TRACEBACK_LINES: usize = 24;
+
+/// A raised error with its message [`bounded`] (kind, retryable and
+/// details kept).
+fn bounded_error(e: ExitError) -> ExitError {
+    let message = e.message();
+    if message.len() <= MAX_MESSAGE && message.lines().count() <= MAX_TRACEBACK_LINES + 3 {
+        return e;
+    }
+    let text = bounded(message.to_owned());
+    e.with_message(text)
+}
+
+/// `text` cut to at most [`MAX_MESSAGE`] bytes of message and
+/// [`MAX_TRACEBACK_LINES`] lines of traceback (the first and the last
+/// half), saying what was cut: an error (a stack overflow, an
+/// `error(string.rep(...))`) must not put megabytes into an EXIT and the
+/// log.
+fn bounded(text: String) -> String {
+    const HEADER: &str = "\nstack traceback:";
+    let (message, trace) = match text.find(HEADER) {
+        Some(at) => text.split_at(at),
+        None => (text.as_str(), ""),
+    };
+    let lines: Vec<&str> = trace.lines().collect();
+    if message.len() <= MAX_MESSAGE && lines.len() <= MAX_TRACEBACK_LINES + 2 {
+        return text;
+    }
+    let mut out = String::with_capacity(MAX_MESSAGE + 2048);
+    if message.len() <= MAX_MESSAGE {
+        out.push_str(message);
+    } else {
+        let mut end = MAX_MESSAGE;
+        while !message.is_char_boundary(end) {
+            end -= 1;
+        }
+        out.push_str(&message[..end]);
+        out.push_str(&format!("... ({} bytes cut)", message.len() - end));
+    }
+    if lines.len() <= MAX_TRACEBACK_LINES + 2 {
+        out.push_str(trace);
+    } else {
+        // `lines[0]` is empty (the header starts with a newline), then the
+        // header line, then the levels.
+        let half = MAX_TRACEBACK_LINES / 2;
+        let levels = &lines[2..];
+        out.push_str(HEADER);
+        for l in &levels[..half] {
+            out.push('\n');
+            out.push_str(l);
+        }
+        out.push_str(&format!("\n\t...\t({} lines cut)", levels.len() - 2 * half));
+        for l in &levels[levels.len() - half..] {
+            out.push('\n');
+            out.push_str(l);
+        }
+    }
+    out
+}
+
+/// [`error_text`] before it is bounded.
+fn full_error_text(e: &mlua::Error) -> String {
     match e {
         mlua::Error::RuntimeError(s) => s.clone(),
         mlua::Error::MemoryError(_) => "memory limit exceeded".to_owned(),
         mlua::Error::CallbackError { traceback, cause } => {
-            format!("{}\n{traceback}", error_text(cause))
+            format!("{}\n{traceback}", full_error_text(cause))
         }
-        mlua::Error::WithContext { context, cause } => format!("{context}: {}", error_text(cause)),
+        mlua::Error::WithContext { context, cause } => {
+            format!("{context}: {}", full_error_text(cause))
+        }
         other => other.to_string(),
     }
 }
@@ -89,12 +159,15 @@ impl LuaProc {
     ) -> mlua::Result<LuaProc> {
         let code = data.entry.borrow().clone();
         let lua = &vm.lua;
-        let chunk = vm.instantiate(&code)?;
-        // Room for main, env and inbox without growing (three rehashes).
-        let state = lua.create_table_with_capacity(0, 4)?;
-        let thread = lua.create_thread(vm.boot.clone())?;
+        // Made in the process's memory category; the thread inherits it.
+        let ((chunk, method), state, thread) = vm.made_for(&data.memory, || {
+            let chunk = vm.instantiate(&code)?;
+            // Room for main, env and inbox without growing (three rehashes).
+            let state = lua.create_table_with_capacity(0, 4)?;
+            let thread = lua.create_thread(vm.boot.clone())?;
+            Ok::<_, mlua::Error>((chunk, state, thread))
+        })?;
         mark_main(&thread);
-        let method = vm.method_name(&code)?;
         data.boot
             .set(Some(Box::new((state.clone(), chunk, method))));
         Ok(LuaProc {
@@ -106,7 +179,6 @@ impl LuaProc {
             preempted: false,
             in_recv: false,
             fed: false,
-            charged: 0,
         })
     }
 
@@ -228,17 +300,20 @@ impl LuaProc {
         }
         let lua = &self.vm.lua;
         let build = || -> mlua::Result<(Thread, Box<BootArgs>)> {
-            let chunk = self.vm.instantiate(&code)?;
+            let (chunk, method) = self.vm.instantiate(&code)?;
             let thread = lua.create_thread(self.vm.boot.clone())?;
             mark_main(&thread);
-            let parts = (self.state.clone(), chunk, self.vm.method_name(&code)?);
+            let parts = (self.state.clone(), chunk, method);
             self.data.boot.set(Some(Box::new(parts)));
             Ok((
                 thread,
                 Box::new(BootArgs::Upgrade(MultiValue::from_vec(args))),
             ))
         };
-        let (thread, boot) = build().map_err(|e| error_text(&e))?;
+        let (thread, boot) = self
+            .vm
+            .made_for(&self.data.memory, build)
+            .map_err(|e| error_text(&e))?;
         self.thread = thread;
         self.in_recv = false;
         self.boot = Some(boot);
@@ -254,18 +329,27 @@ impl Process for LuaProc {
         // `self.data`), and the guard drops at its end.
         let _current =
             unsafe { crate::engine::current::CurrentGuard::set(Rc::as_ptr(&self.data), &*env) };
-        // Memory budget (execution.md §7): allocation during the step is
-        // charged to this process. The VM's limit is set to what is in use
-        // plus the process's remaining budget, so going over raises a memory
-        // error inside this process only; the limit is lifted afterwards.
+        // Memory budget (`docs/execution.md` §7, `engine/memory.rs`): the
+        // process is charged what it holds. The VM's limit is set to what
+        // is in use plus the process's remaining budget, so going over
+        // raises a memory error inside this process only; the limit is
+        // lifted afterwards (with a limit set, mlua makes every value in a
+        // protected call: a spawn between steps would pay for it).
         let limit = env.host.config.memory_limit.map(|l| l as usize);
         let vm = self.vm.clone();
         let lua = &vm.lua;
-        let used_before = if let Some(limit) = limit {
-            let used = lua.used_memory();
-            let budget = limit.saturating_sub(self.charged).max(1);
-            let _ = lua.set_memory_limit(used + budget);
-            used
+        let cat_before = if let Some(limit) = limit {
+            let charge = &self.data.memory;
+            let collect = || {
+                // A collection runs no Lua code (there are no finalisers).
+                let _ = lua.gc_collect();
+            };
+            let bytes = |cat| vm.category_bytes(cat);
+            let (held, before) = held_before_step(&vm.categories, bytes, charge, limit, collect);
+            let budget = limit.saturating_sub(held).max(1);
+            let _ = lua.set_memory_limit(lua.used_memory() + budget);
+            env.step_start.set(Some(before));
+            before
         } else {
             0
         };
@@ -274,9 +358,15 @@ impl Process for LuaProc {
         let after_preemption = self.preempted;
         let r = self.resume();
         if limit.is_some() {
-            let used_after = lua.used_memory();
-            self.charged = (self.charged + used_after).saturating_sub(used_before);
+            let charge = &self.data.memory;
+            charge.add(cat_before, vm.category_bytes(charge.cat));
+            env.step_start.set(None);
             let _ = lua.set_memory_limit(0);
+        }
+        if crate::engine::preempt::stopped() {
+            // Past the hard limit in code that cannot be preempted: the
+            // process ends, whatever its code made of the stop error.
+            return Step::Complete(Err(ExitError::new(crate::engine::preempt::OVERRUN)));
         }
         match r {
             // Invariant (lost wake-ups): an IDLE yield parks the process
@@ -319,7 +409,7 @@ impl Process for LuaProc {
                 Step::Idle
             }
             Resumed::Finished(r) => Step::Complete(r),
-            Resumed::Raised(e) => Step::Complete(Err(e)),
+            Resumed::Raised(e) => Step::Complete(Err(bounded_error(e))),
             Resumed::Other(Err(e)) if is_memory_error(&e) => {
                 Step::Complete(Err(ExitError::with_kind(
                     ErrorKind::LimitExceeded,
@@ -341,11 +431,46 @@ impl Process for LuaProc {
     }
 }
 
+impl Drop for LuaProc {
+    fn drop(&mut self) {
+        self.vm
+            .categories
+            .borrow_mut()
+            .release(self.data.memory.cat);
+    }
+}
+
 /// A process whose code could not be set up: ends at once with the error.
 pub(crate) struct Failed(pub(crate) String);
 
 impl Process for Failed {
     fn step(&mut self, _cx: &mut Context<'_>) -> Step {
         Step::Complete(Err(internal(std::mem::take(&mut self.0))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_texts_are_cut_to_a_bounded_message_and_traceback() {
+        let short = "boom\nstack traceback:\n\tx:1: in function 'f'".to_owned();
+        assert_eq!(bounded(short.clone()), short, "short texts are kept whole");
+        let levels: String = (0..100).map(|i| format!("\n\tx:{i}: in ?")).collect();
+        let long = format!("{}\nstack traceback:{levels}", "é".repeat(5000));
+        let cut = bounded(long);
+        let (message, trace) = cut.split_once("\nstack traceback:").unwrap();
+        assert!(
+            message.ends_with("... (5904 bytes cut)"),
+            "{}",
+            &message[4000..]
+        );
+        assert!(message.len() <= MAX_MESSAGE + 30);
+        let lines: Vec<&str> = trace.lines().skip(1).collect();
+        assert_eq!(lines.len(), MAX_TRACEBACK_LINES + 1);
+        assert_eq!(lines[0], "\tx:0: in ?");
+        assert_eq!(lines[12], "\t...\t(76 lines cut)");
+        assert_eq!(lines[24], "\tx:99: in ?");
     }
 }

@@ -19,6 +19,8 @@ use wippy_host::registry::EntryId;
 
 use crate::engine::code::Compiled;
 use crate::engine::lua_host::HostCore;
+use crate::engine::memory::{Categories, Charge, VM_CATEGORY};
+use crate::ffi::memory::{category_bytes, set_category};
 
 /// What the natives of one VM share (they reach it, with the running
 /// process, through `engine::current::with_current`).
@@ -29,6 +31,10 @@ pub(crate) struct ShardEnv {
     pub(crate) modules: AHashMap<&'static str, Value>,
     /// Interned topics, keys and pid strings of the message path.
     pub(crate) strings: crate::ffi::strings::LuaStrings,
+    /// The count of the running process's memory category when its step
+    /// began, on a host with a memory limit (`engine/memory.rs`); `None`
+    /// between steps.
+    pub(crate) step_start: std::cell::Cell<Option<usize>>,
 }
 
 /// Sentinels yielded by a process's threads: IDLE (park until news
@@ -99,14 +105,27 @@ pub(crate) struct Vm {
     pub(crate) main: *mut mlua::ffi::lua_State,
     /// Where each parked process's memory is, for its next wake-up.
     pub(crate) warm: Arc<crate::engine::prefetch::Warm>,
-    /// Loaded (never run) top-level chunk of each entry; processes run clones.
-    templates: RefCell<AHashMap<EntryId, Function>>,
-    /// Method names of entries as Lua strings, made once per VM.
-    method_names: RefCell<AHashMap<String, mlua::LuaString>>,
+    /// The memory categories of its processes.
+    pub(crate) categories: RefCell<Categories>,
+    /// Each entry's loaded (never run) top-level chunk, which processes
+    /// run clones of, and its method name.
+    templates: RefCell<AHashMap<EntryId, Template>>,
+}
+
+/// An entry as a VM keeps it (see [`Vm::instantiate`]).
+struct Template {
+    chunk: Function,
+    method: Value,
 }
 
 impl Vm {
-    pub(crate) fn new(host: Arc<HostCore>) -> mlua::Result<Vm> {
+    /// A new VM for a shard of `host`; `warm` is the shard's prefetch
+    /// table when it replaces the shard's VM (the table does not depend on
+    /// the VM: all VMs share Luau's struct layout), `None` for a new shard.
+    pub(crate) fn new(
+        host: Arc<HostCore>,
+        warm: Option<Arc<crate::engine::prefetch::Warm>>,
+    ) -> mlua::Result<Vm> {
         let lua = Lua::new_with(
             StdLib::COROUTINE
                 | StdLib::TABLE
@@ -141,6 +160,7 @@ impl Vm {
             host,
             modules: api.modules,
             strings: crate::ffi::strings::LuaStrings::new(),
+            step_start: std::cell::Cell::new(None),
         });
         let boot: Function = prelude.get("boot")?;
         // Freeze every library table, the string metatable and the globals.
@@ -155,7 +175,7 @@ impl Vm {
         env_mt.set_readonly(true);
         globals.set_readonly(true);
         let main = lua.state();
-        let warm = Arc::new(crate::engine::prefetch::Warm::new(&lua));
+        let warm = warm.unwrap_or_else(|| Arc::new(crate::engine::prefetch::Warm::new(&lua)));
         Ok(Vm {
             lua,
             env,
@@ -163,50 +183,71 @@ impl Vm {
             boot,
             main,
             warm,
+            categories: RefCell::new(Categories::new()),
             templates: RefCell::new(AHashMap::new()),
-            method_names: RefCell::new(AHashMap::new()),
         })
     }
 
-    /// The loaded chunk of `code` (loaded into this VM on first use).
-    pub(crate) fn template(&self, code: &Compiled) -> mlua::Result<Function> {
-        if let Some(f) = self.templates.borrow().get(&code.id) {
-            return Ok(f.clone());
+    /// A fresh clone of the entry's chunk, which the prelude's boot binds
+    /// to the process's own environment before running it, and the entry's
+    /// method name as a Lua string (nil: the chunk itself). The chunk is
+    /// loaded, and the name made, once per VM (both at the first spawn);
+    /// one lookup serves both.
+    pub(crate) fn instantiate(&self, code: &Compiled) -> mlua::Result<(Function, Value)> {
+        if let Some(t) = self.templates.borrow().get(&code.id) {
+            return Ok((t.chunk.deep_clone()?, t.method.clone()));
         }
-        let f = self
+        let chunk = self
             .lua
             .load(&code.bytecode[..])
             .set_name(&code.chunk_name)
             .set_mode(mlua::chunk::ChunkMode::Binary)
             .into_function()?;
+        let method = match &code.method {
+            Some(m) => Value::String(self.lua.create_string(m)?),
+            None => Value::Nil,
+        };
+        let fresh = (chunk.deep_clone()?, method.clone());
         self.templates
             .borrow_mut()
-            .insert(code.id.clone(), f.clone());
-        Ok(f)
+            .insert(code.id.clone(), Template { chunk, method });
+        Ok(fresh)
+    }
+
+    /// Runs `f`, which makes objects for the process charged by `charge`
+    /// through the main state (its thread, its chunk, its state table), with
+    /// the main state making them in the process's memory category; adds
+    /// what the category gained to the charge on a host with a memory
+    /// limit (`engine/memory.rs`).
+    pub(crate) fn made_for<R>(&self, charge: &Charge, f: impl FnOnce() -> R) -> R {
+        let limited = self.env.host.config.memory_limit.is_some();
+        let before = limited.then(|| self.category_bytes(charge.cat));
+        self.set_main_category(charge.cat);
+        let r = f();
+        self.set_main_category(VM_CATEGORY);
+        if let Some(before) = before {
+            charge.add(before, self.category_bytes(charge.cat));
+        }
+        r
+    }
+
+    /// Bytes of the live objects of memory category `cat` in this VM.
+    #[inline]
+    pub(crate) fn category_bytes(&self, cat: u8) -> usize {
+        // SAFETY: the VM's main state, on the shard's runner (a `Vm` is
+        // touched only there).
+        unsafe { category_bytes(self.main, cat) }
+    }
+
+    /// Makes the main state create its objects in category `cat`.
+    fn set_main_category(&self, cat: u8) {
+        // SAFETY: as in `category_bytes`.
+        unsafe { set_category(self.main, cat) }
     }
 
     /// The VM's callback table (for the preemption interrupt).
     pub(crate) fn callbacks(&self) -> *mut mlua::ffi::lua_Callbacks {
         crate::ffi::interrupt::callbacks(&self.lua)
-    }
-
-    /// A fresh clone of the entry's chunk; the prelude's boot binds it to
-    /// the process's own environment before running it.
-    pub(crate) fn instantiate(&self, code: &Compiled) -> mlua::Result<Function> {
-        self.template(code)?.deep_clone()
-    }
-
-    /// The entry's method name as a Lua string (nil: the chunk itself).
-    pub(crate) fn method_name(&self, code: &Compiled) -> mlua::Result<Value> {
-        let Some(m) = &code.method else {
-            return Ok(Value::Nil);
-        };
-        if let Some(s) = self.method_names.borrow().get(m) {
-            return Ok(Value::String(s.clone()));
-        }
-        let s = self.lua.create_string(m)?;
-        self.method_names.borrow_mut().insert(m.clone(), s.clone());
-        Ok(Value::String(s))
     }
 }
 

@@ -6,7 +6,7 @@ use std::os::raw::c_int;
 
 use mlua::ffi::{self, lua_Callbacks, lua_State};
 
-use crate::engine::preempt::{OVERRUN, overdue};
+use crate::engine::preempt::{OVERRUN, overdue, stopped};
 use crate::engine::vm::Token;
 
 /// The callback table of `lua`'s VM, where [`set_interrupt`] writes. It
@@ -60,13 +60,19 @@ pub(crate) unsafe fn is_main(l: *mut lua_State) -> bool {
 /// until the main thread yields, then resumes it where it stopped.
 /// Otherwise (inside a Rust or C callback, a metamethod) the interrupt
 /// stays installed and fires again at the next safe point, or, past
-/// `HARD_LIMIT`, stops the step with an error.
+/// `HARD_LIMIT`, stops the step: from then on it raises the stop error at
+/// every safe point, yieldable or not, until the step ends (see
+/// `engine/preempt.rs`, `HARD_LIMIT`: a `pcall` cannot survive it).
 ///
 /// # Safety
 /// Called by the VM on its own thread with its running state.
 unsafe extern "C-unwind" fn interrupt(l: *mut lua_State, gc: c_int) {
     if gc >= 0 {
         return; // GC safepoint, not a code safepoint
+    }
+    if stopped() {
+        // SAFETY: as below.
+        unsafe { raise_overrun(l) };
     }
     // SAFETY: the running state (the contract).
     if unsafe { ffi::lua_isyieldable(l) } != 0 {
@@ -85,13 +91,23 @@ unsafe extern "C-unwind" fn interrupt(l: *mut lua_State, gc: c_int) {
         }
         return;
     }
-    // Cannot yield here. Past the hard limit, raise an error; the
-    // interrupt stays installed, so it is raised again at every safe point
-    // until the step ends (a `pcall` cannot swallow it for good).
+    // Cannot yield here. Past the hard limit, the step is stopped: raise the
+    // error; the interrupt stays installed, so it is raised again at every
+    // safe point until the step ends.
     if overdue() {
-        // SAFETY: a free slot at a safe point; a static message.
-        unsafe { ffi::lua_pushlstring(l, OVERRUN.as_ptr() as *const _, OVERRUN.len()) };
-        // SAFETY: the interrupt owns nothing; the error unwinds into the VM.
-        unsafe { ffi::lua_error(l) };
+        // SAFETY: the contract.
+        unsafe { raise_overrun(l) };
     }
+}
+
+/// Raises the stop error ([`OVERRUN`]) in `l`.
+///
+/// # Safety
+/// Called from the interrupt at a code safe point of `l`, the running
+/// thread, owning nothing that needs dropping.
+unsafe fn raise_overrun(l: *mut lua_State) -> ! {
+    // SAFETY: a free slot at a safe point; a static message.
+    unsafe { ffi::lua_pushlstring(l, OVERRUN.as_ptr() as *const _, OVERRUN.len()) };
+    // SAFETY: the interrupt owns nothing; the error unwinds into the VM.
+    unsafe { ffi::lua_error(l) }
 }

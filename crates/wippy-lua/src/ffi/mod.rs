@@ -19,6 +19,7 @@
 //! * `thread.rs`: resuming a process's thread, its results and errors, and
 //!   `rt.bind_env`;
 //! * `interrupt.rs`: the preemption interrupt and the main-thread mark;
+//! * `memory.rs`: Luau's memory categories (what each process holds);
 //! * `layout.rs`: Luau's struct offsets, for cache warming
 //!   (`engine/prefetch.rs`).
 //!
@@ -47,6 +48,7 @@ use mlua::ffi::{self, lua_State};
 pub(crate) mod error_object;
 pub(crate) mod interrupt;
 pub(crate) mod layout;
+pub(crate) mod memory;
 pub(crate) mod message_object;
 pub(crate) mod payload;
 pub(crate) mod payload_object;

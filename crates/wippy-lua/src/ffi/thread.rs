@@ -151,20 +151,6 @@ pub(crate) unsafe fn resume(
     }
 }
 
-/// Whether the table on top of `t` has no metatable.
-///
-/// # Safety
-/// `t` is a live thread with a table on top and a free slot.
-unsafe fn plain_table(t: *mut lua_State) -> bool {
-    // SAFETY: the contract; pushes the metatable if there is one.
-    if unsafe { ffi::lua_getmetatable(t, -1) } == 0 {
-        return true;
-    }
-    // SAFETY: the metatable just pushed.
-    unsafe { ffi::lua_pop(t, 1) };
-    false
-}
-
 /// A failure with no kind as a process's outcome: Internal (Wippy's).
 fn internal_if_unknown(e: ExitError) -> ExitError {
     if *e.kind() == ErrorKind::Unknown {
@@ -193,9 +179,13 @@ unsafe fn idle_token(t: *mut lua_State) -> Option<Token> {
 
 /// The error a thread died of (the raised value is on top of `t`): an
 /// error object raised with `error(err)` is that error (no kind becomes
-/// Internal); a Rust native's error as mlua reports a failed resume; any
-/// other value is Internal with its `tostring` (a table's content) and the
-/// thread's traceback.
+/// Internal); a Rust native's error as mlua reports a failed resume; a
+/// table without `__tostring` (`error({ code = 1 })`) is Internal with its
+/// contents as text and as the details; any other value is Internal with
+/// its `tostring`. The thread's traceback follows the text ([`traceback`]:
+/// bounded, unlike the one mlua's Luau compat builds, which counts the
+/// levels of the wrong thread and so listed all 20,000 of a stack
+/// overflow).
 ///
 /// # Safety
 /// `t` is a thread of `lua`'s VM whose resume just failed.
@@ -204,19 +194,14 @@ unsafe fn thread_error(lua: &Lua, t: *mut lua_State) -> Resumed {
     if let Some(e) = unsafe { error_object::get(t, -1) } {
         return Resumed::Raised(internal_if_unknown(e.error.clone()));
     }
-    // A plain table raised as an error (no metatable: nothing says how to
-    // show it) keeps its content, as text and as the details.
-    // SAFETY: as above; lua_type accepts any index.
-    let table = if unsafe { ffi::lua_type(t, -1) } == ffi::LUA_TTABLE
-        // SAFETY: a table on top; lua_getmetatable pushes nothing when
-        // there is none, and pushes one value otherwise.
-        && unsafe { plain_table(t) }
-    {
-        // SAFETY: a table on top, converted in place.
-        unsafe { to_payload(t, -1, "error") }.ok()
-    } else {
-        None
-    };
+    // SAFETY: the thread's error object is on top of its stack.
+    if let Some(contents) = unsafe { table_error(t) } {
+        let mut text = contents.to_string();
+        text.push('\n');
+        // SAFETY: `t` is the thread whose resume just failed.
+        unsafe { traceback(t, &mut text) };
+        return Resumed::Raised(ExitError::with_kind(ErrorKind::Internal, text).details(contents));
+    }
     // SAFETY: exec_raw leaves on the main state exactly the value it
     // returns: the error object, moved from the thread (room made first).
     let obj = unsafe {
@@ -233,36 +218,102 @@ unsafe fn thread_error(lua: &Lua, t: *mut lua_State) -> Resumed {
     // `tostring` may run a __tostring metamethod: exec_raw runs this
     // protected, and the preemption watchdog stops one that never returns.
     // SAFETY: exec_raw pushes `obj` and keeps exactly the value it returns:
-    // the string (with the traceback when there is room for it), the
-    // object removed.
+    // the string, the object removed.
     let text = unsafe {
         lua.exec_raw::<mlua::LuaString>(obj, |state| {
-            let s = ffi::luaL_tolstring(state, -1, std::ptr::null_mut());
-            if ffi::lua_checkstack(state, ffi::LUA_TRACEBACK_STACK) != 0 {
-                ffi::luaL_traceback(state, t, s, 0);
-                ffi::lua_remove(state, -2);
-            }
+            ffi::luaL_tolstring(state, -1, std::ptr::null_mut());
             ffi::lua_remove(state, -2);
         })
     };
-    let text = match text {
+    let mut text = match text {
         Ok(text) => text.to_string_lossy(),
         Err(e) => return Resumed::Other(Err(e)),
     };
-    let e = match table {
-        Some(content) => {
-            // `table: 0x...` is replaced by what the table holds.
-            let traceback = text.split_once('\n').map_or("", |(_, rest)| rest);
-            let mut message = content.to_string();
-            if !traceback.is_empty() {
-                message.push('\n');
-                message.push_str(traceback);
-            }
-            ExitError::with_kind(ErrorKind::Internal, message).details(content)
+    text.push('\n');
+    // SAFETY: `t` is the thread whose resume just failed (its frames are
+    // still there to read).
+    unsafe { traceback(t, &mut text) };
+    Resumed::Raised(ExitError::with_kind(ErrorKind::Internal, text))
+}
+
+/// The contents of the error object on top of `t` when it is a table
+/// without a `__tostring` metamethod (and one a payload can hold).
+///
+/// # Safety
+/// `t` is a live thread of a VM running on this OS thread, not running,
+/// with its error object on top.
+unsafe fn table_error(t: *mut lua_State) -> Option<Payload> {
+    // SAFETY: the contract; lua_type accepts any index.
+    if unsafe { ffi::lua_type(t, -1) } != ffi::LUA_TTABLE {
+        return None;
+    }
+    // SAFETY: the contract.
+    if unsafe { ffi::lua_checkstack(t, 1) } == 0 {
+        return None;
+    }
+    // SAFETY: a table on top; its metafield (if any) is pushed into the
+    // slot just made, and popped at once.
+    if unsafe { ffi::luaL_getmetafield(t, -1, c"__tostring".as_ptr()) } != ffi::LUA_TNIL {
+        // SAFETY: the metafield just pushed.
+        unsafe { ffi::lua_pop(t, 1) };
+        return None;
+    }
+    // SAFETY: a table at the top (an absolute index, as the conversion
+    // pushes while it walks).
+    unsafe { to_payload(t, ffi::lua_gettop(t), "error") }.ok()
+}
+
+/// Levels a traceback lists from the top of the stack, and from its
+/// bottom; the ones between are counted, not listed (as Lua 5.x does).
+const TRACE_TOP: c_int = 10;
+const TRACE_BOTTOM: c_int = 11;
+
+/// Appends the traceback of `t` to `out`, in mlua's words
+/// (`stack traceback:` then one `\n\tsource:line: in function 'name'` per
+/// level), listing at most [`TRACE_TOP`] + [`TRACE_BOTTOM`] levels.
+///
+/// # Safety
+/// `t` is a live thread of a VM running on this OS thread, not running.
+unsafe fn traceback(t: *mut lua_State, out: &mut String) {
+    use std::fmt::Write;
+    // SAFETY: the contract.
+    let depth = unsafe { ffi::lua_stackdepth(t) };
+    out.push_str("stack traceback:");
+    let mut level = 0;
+    while level < depth {
+        if level == TRACE_TOP && depth > TRACE_TOP + TRACE_BOTTOM {
+            let cut = depth - TRACE_TOP - TRACE_BOTTOM;
+            let _ = write!(out, "\n\t...\t({cut} levels cut)");
+            level += cut;
+            continue;
         }
-        None => ExitError::with_kind(ErrorKind::Internal, text),
-    };
-    Resumed::Raised(e)
+        // SAFETY: a plain C struct, filled by lua_getinfo.
+        let mut ar: ffi::lua_Debug = unsafe { std::mem::zeroed() };
+        // SAFETY: the contract; a level below the depth.
+        if unsafe { ffi::lua_getinfo(t, level, c"sln".as_ptr(), &mut ar) } == 0 {
+            break;
+        }
+        let text = |p: *const std::ffi::c_char| {
+            // SAFETY: lua_getinfo's strings are null or C strings that live
+            // as long as the frame's function (or in `ar` itself).
+            (!p.is_null()).then(|| unsafe { std::ffi::CStr::from_ptr(p) }.to_string_lossy())
+        };
+        let src = text(ar.short_src).unwrap_or_default();
+        let _ = write!(out, "\n\t{src}:");
+        if ar.currentline > 0 {
+            let _ = write!(out, "{}:", ar.currentline);
+        }
+        match text(ar.name) {
+            Some(name) => {
+                let _ = write!(out, " in function '{name}'");
+            }
+            None if text(ar.what).as_deref() == Some("C") => out.push_str(" in ?"),
+            None => {
+                let _ = write!(out, " in function <{src}:{}>", ar.linedefined);
+            }
+        }
+        level += 1;
+    }
 }
 
 /// The outcome of a finished thread, from its results on its stack

@@ -2,16 +2,15 @@
 //! ([`registry`]), an app of Lua entries with one Lua host ([`TestApp`]),
 //! native helper processes that forward what they get (messages, lifecycle
 //! events) to the test thread, the guard that lets a test have the machine
-//! to itself ([`alone`]), and [`skip`] for a test that cannot run here.
+//! to itself ([`alone`]).
 
 use std::cell::{Cell, RefCell};
-use std::io::Write;
 use std::marker::PhantomData;
 use std::sync::mpsc::{self, Receiver};
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
-use wippy_host::registry::{Registry, Source};
+use wippy_host::registry::Registry;
 use wippy_host::{App, ProcessHost, SpawnContext, SpawnRequest};
 use wippy_lua::{CodeCache, LuaHost, LuaHostConfig};
 use wippy_process::{Event, ExitResult, Message, NativeHost, Payload, Pid, Runtime, SpawnOptions};
@@ -49,22 +48,15 @@ pub fn entry_time(name: &'static str, source: &str) -> Lua {
 }
 
 /// The registry of an app read from memory: `index` is its
-/// `app/_index.yaml`, `files` the sources it names, by file name.
+/// `app/_index.yaml`, `files` the sources it names, by path below `app/`
+/// (`x.lua`, `lib/y.lua`).
 pub fn registry(index: String, files: Vec<(String, String)>) -> Arc<Registry> {
-    let read = move |p: &std::path::Path| -> std::io::Result<String> {
-        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-        files
-            .iter()
-            .find(|(f, _)| f == name)
-            .map(|(_, s)| s.clone())
-            .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, name.to_owned()))
-    };
-    let source = Source {
-        path: "app/_index.yaml".into(),
-        text: index,
-    };
-    let registry = Registry::load_sources(&[source], &read)
-        .unwrap_or_else(|e| panic!("test app does not load: {e:?}"));
+    let files = files
+        .into_iter()
+        .map(|(name, text)| (format!("app/{name}"), text))
+        .chain([("app/_index.yaml".to_owned(), index)]);
+    let registry =
+        Registry::load_files(files).unwrap_or_else(|e| panic!("test app does not load: {e}"));
     Arc::new(registry)
 }
 
@@ -146,14 +138,6 @@ impl Drop for Alone {
     fn drop(&mut self) {
         ALONE.with(|a| a.set(false));
     }
-}
-
-/// Says, visibly, that `test` did not run here and why: written to the
-/// test binary's stderr itself, past libtest's output capture, so the line
-/// shows in every run (a skipped test still reports `ok`: libtest has no
-/// other way to say it at run time).
-pub fn skip(test: &str, reason: &str) {
-    let _ = writeln!(std::io::stderr(), "test {test} ... SKIPPED: {reason}");
 }
 
 /// A running test app.

@@ -3,10 +3,13 @@
 //! allocator (Lua allocates through Rust's). `lua.idle_memory` measures the
 //! same thing as resident memory, which is noisier; this pins it down.
 //! The allocator counts the whole test binary, so the test runs alone
-//! (`common::alone`).
+//! (`common::alone`). It allocates through mimalloc, as the `wippy` binary
+//! does, so tests of resident memory (`reclaim.rs`) see what it sees.
 
-use std::alloc::{GlobalAlloc, Layout, System};
+use std::alloc::{GlobalAlloc, Layout};
 use std::sync::atomic::{AtomicIsize, Ordering};
+
+use mimalloc::MiMalloc;
 use std::time::Duration;
 
 use wippy_process::Payload;
@@ -18,28 +21,28 @@ struct Counting;
 
 static NET: AtomicIsize = AtomicIsize::new(0);
 
-// SAFETY: forwards to the system allocator; only counts.
+// SAFETY: forwards to mimalloc; only counts.
 unsafe impl GlobalAlloc for Counting {
     /// # Safety
     /// As for [`GlobalAlloc::alloc`].
     unsafe fn alloc(&self, l: Layout) -> *mut u8 {
         NET.fetch_add(l.size() as isize, Ordering::Relaxed);
         // SAFETY: the caller's contract, forwarded.
-        unsafe { System.alloc(l) }
+        unsafe { MiMalloc.alloc(l) }
     }
     /// # Safety
     /// As for [`GlobalAlloc::dealloc`].
     unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
         NET.fetch_sub(l.size() as isize, Ordering::Relaxed);
         // SAFETY: the caller's contract, forwarded.
-        unsafe { System.dealloc(p, l) }
+        unsafe { MiMalloc.dealloc(p, l) }
     }
     /// # Safety
     /// As for [`GlobalAlloc::realloc`].
     unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
         NET.fetch_add(new as isize - l.size() as isize, Ordering::Relaxed);
         // SAFETY: the caller's contract, forwarded.
-        unsafe { System.realloc(p, l, new) }
+        unsafe { MiMalloc.realloc(p, l, new) }
     }
 }
 

@@ -315,3 +315,95 @@ fn a_busy_wrapped_coroutine_is_preempted_and_errors_still_propagate() {
     assert!(err.contains("boom"), "{err}");
     assert_eq!(v.get("nested").and_then(Payload::as_str), Some("inner"));
 }
+
+/// Answers every message with a `pong` to its sender.
+const ECHO: &str = r#"
+local M = {}
+function M.main()
+    local inbox = process.inbox()
+    while true do
+        local m = inbox:receive()
+        process.send(m:from(), "pong", m:payload():data())
+    end
+end
+return M
+"#;
+
+/// Code that cannot be preempted (a loop in an `__index` metamethod), run
+/// again and again by a caller that catches the stop error each way Lua
+/// can: a process stopped past the hard limit must end with it, once, and
+/// the worker must be free again at once.
+#[test]
+fn a_stopped_process_ends_however_it_catches_the_stop() {
+    let catchers = [
+        ("pcall", "pcall(touch)"),
+        ("xpcall", "xpcall(touch, function(e) return e end)"),
+        ("resume", "coroutine.resume(coroutine.create(touch))"),
+        ("wrap", "pcall(coroutine.wrap(touch))"),
+        ("finish", "pcall(touch) do return 'survived' end"),
+    ];
+    for (how, catch) in catchers {
+        let body = format!(
+            "local looping = setmetatable({{}}, {{ __index = function() while true do end end }})
+             local function touch() return looping.x end
+             while true do {catch} end"
+        );
+        let src = format!("local M = {{}}\nfunction M.main()\n{body}\nend\nreturn M\n");
+        let t = one_worker(vec![entry("stopper", &src), entry("echo", ECHO)]);
+        let (w, events) = t.watcher();
+        let (me, pongs) = t.mailbox();
+        let echo = t.spawn("echo", vec![]);
+        let stopper = t.spawn_opts(
+            "stopper",
+            vec![],
+            wippy_process::SpawnOptions::default().parent(w).monitored(),
+        );
+        // Ping the echo beside it until the stopper has ended and twenty
+        // pings after that were answered.
+        let start = Instant::now();
+        let mut ended: Option<(Duration, String)> = None;
+        let mut slow = Vec::new();
+        let mut after = Vec::new();
+        while after.len() < 20 {
+            assert!(
+                start.elapsed() < Duration::from_secs(8),
+                "{how}: the stopper has not ended within {:?}; pings over 900 ms: {slow:?}",
+                start.elapsed()
+            );
+            let sent = Instant::now();
+            t.send(Some(me), echo, "ping", Payload::Int(1));
+            next_msg(&pongs, TIMEOUT);
+            let latency = sent.elapsed();
+            if latency > Duration::from_millis(900) {
+                slow.push(latency);
+            }
+            if ended.is_some() {
+                after.push(latency);
+            }
+            if let Ok(wippy_process::Event::Exit { from, result }) = events.try_recv()
+                && from == stopper
+            {
+                ended = Some((start.elapsed(), exit_error(&result)));
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let (at, err) = ended.expect("the loop ends after the stop");
+        assert!(
+            err.contains("cannot be preempted") && err.contains("stopped"),
+            "{how}: the stopper ended with: {err}"
+        );
+        assert!(
+            slow.len() <= 1,
+            "{how}: the worker was held {} times: {slow:?}",
+            slow.len()
+        );
+        let worst = after.iter().max().copied().unwrap_or_default();
+        assert!(
+            worst < Duration::from_millis(200),
+            "{how}: a ping after the stop took {worst:?}"
+        );
+        eprintln!(
+            "{how}: stopped after {at:?}; pings held over 900 ms: {slow:?}; worst after: {worst:?}"
+        );
+    }
+}
