@@ -66,7 +66,9 @@ pub trait ProcessHost: Send + Sync + 'static {
 /// `modules:` of an entry or a host may name only these (the registry
 /// checks it at load); libraries are not modules, they come from an
 /// entry's `imports`.
-pub const BUILTIN_MODULES: &[&str] = &["time", "io", "json", "logger", "funcs", "ctx", "security"];
+pub const BUILTIN_MODULES: &[&str] = &[
+    "time", "io", "json", "logger", "funcs", "ctx", "security", "base64", "hash",
+];
 
 /// The modules a host lets its processes load.
 ///

@@ -28,9 +28,10 @@ pub(crate) fn register(m: &mut Exports<'_>) -> mlua::Result<()> {
     m.function("call_stack", call_stack)
 }
 
-/// `nil, err`: a failure of `kind`, as natives return it.
+/// `nil, err`: a failure of `kind`, as natives return it (not retryable:
+/// Wippy's module errors never are).
 pub(crate) fn fail(lua: &Lua, kind: ErrorKind, msg: impl Into<String>) -> mlua::Result<MultiValue> {
-    fail_with(lua, ExitError::with_kind(kind, msg))
+    fail_with(lua, ExitError::with_kind(kind, msg).retryable(false))
 }
 
 /// `nil, err` for an error value built by the caller.

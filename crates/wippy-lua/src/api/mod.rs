@@ -34,11 +34,13 @@ use crate::engine::proc_data::ProcData;
 use crate::engine::vm::ShardEnv;
 
 mod base;
+mod base64;
 mod channel;
 mod coroutine;
 mod ctx;
 pub(crate) mod errors;
 mod funcs;
+mod hash;
 mod io;
 pub(crate) mod json;
 mod logger;
@@ -60,6 +62,8 @@ const MODULES: &[Module] = &[
     Module(Reach::Require("security"), security::register),
     Module(Reach::Require("logger"), logger::register),
     Module(Reach::Require("io"), io::register),
+    Module(Reach::Require("base64"), base64::register),
+    Module(Reach::Require("hash"), hash::register),
 ];
 
 /// A module: how Lua code reaches it, and the function that lists its names.
@@ -350,6 +354,15 @@ pub(crate) fn err_pair(lua: &Lua, msg: impl std::fmt::Display) -> mlua::Result<m
         Value::Nil,
         Value::String(lua.create_string(msg.to_string())?),
     ]))
+}
+
+/// The type of `v` as Lua names it (`number` for integers too), for
+/// argument errors.
+pub(crate) fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Integer(_) | Value::Number(_) => "number",
+        other => other.type_name(),
+    }
 }
 
 /// `true` alone: a success with nothing to return.

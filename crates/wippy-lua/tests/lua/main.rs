@@ -7,14 +7,17 @@
 //! or need every core run alone (`common::alone`): every other test app
 //! holds a shared guard while it lives.
 
+mod apps;
 mod common;
 
 mod channels;
+mod codecs;
 mod context;
 mod conventions;
 mod errors;
 mod footprint;
 mod idle;
+mod json;
 mod logging;
 mod messages;
 mod modules;
