@@ -906,6 +906,8 @@ ENV_MT.__index = function(env, k)
     return GLOBALS[k]
 end
 
+local bind -- defined with `require` below
+
 -- Sets up a process (its environment, its chunk run) and returns the
 -- entry's method.
 local function start(p, chunk, method)
@@ -918,6 +920,11 @@ local function start(p, chunk, method)
     p.env = env
     p.mods = nil
     rt_bind_env(chunk, env)
+    local binds = p.binds -- set by Rust when the entry has modules or imports
+    if binds then
+        p.binds = nil
+        bind(env, binds)
+    end
     local mod = chunk()
     local f
     if method == nil then
@@ -1018,6 +1025,28 @@ function M.require(name)
     end
     mods[name] = v
     return v
+end
+
+-- Binds the entry's modules and imports as globals of its environment
+-- `env` (`binds` = {modules = {names}, imports = {aliases}}, made once per
+-- entry in Rust: the modules listed that the host grants), as Wippy does:
+-- each global is what `require` of its name returns. A module a policy
+-- denies stays unbound (`require` reports the denial); an import runs its
+-- library now, and its failure fails the process.
+bind = function(env, binds)
+    local mods = binds.modules
+    for i = 1, #mods do
+        local name = mods[i]
+        local ok, m = b_pcall(M.require, name)
+        if ok then
+            env[name] = m
+        end
+    end
+    local imports = binds.imports
+    for i = 1, #imports do
+        local alias = imports[i]
+        env[alias] = M.require(alias)
+    end
 end
 
 ---------------------------------------------------------------- funcs

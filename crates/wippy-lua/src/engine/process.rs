@@ -89,6 +89,9 @@ impl LuaProc {
         let thread = lua.create_thread(vm.boot.clone())?;
         mark_main(&thread);
         let method = vm.method_name(&code)?;
+        if let Some(binds) = vm.bindings(&code)? {
+            state.raw_set("binds", binds)?;
+        }
         data.boot
             .set(Some(Box::new((state.clone(), chunk, method))));
         Ok(LuaProc {
@@ -225,6 +228,9 @@ impl LuaProc {
             let chunk = self.vm.instantiate(&code)?;
             let thread = lua.create_thread(self.vm.boot.clone())?;
             mark_main(&thread);
+            if let Some(binds) = self.vm.bindings(&code)? {
+                self.state.raw_set("binds", binds)?;
+            }
             let parts = (self.state.clone(), chunk, self.vm.method_name(&code)?);
             self.data.boot.set(Some(Box::new(parts)));
             Ok((

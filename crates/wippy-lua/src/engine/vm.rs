@@ -102,6 +102,8 @@ pub(crate) struct Vm {
     templates: RefCell<AHashMap<EntryId, Function>>,
     /// Method names of entries as Lua strings, made once per VM.
     method_names: RefCell<AHashMap<String, mlua::LuaString>>,
+    /// What each entry binds as globals (see [`Vm::bindings`]).
+    bindings: RefCell<AHashMap<EntryId, Option<Table>>>,
 }
 
 impl Vm {
@@ -165,6 +167,7 @@ impl Vm {
             warm,
             templates: RefCell::new(AHashMap::new()),
             method_names: RefCell::new(AHashMap::new()),
+            bindings: RefCell::new(AHashMap::new()),
         })
     }
 
@@ -207,6 +210,47 @@ impl Vm {
         let s = self.lua.create_string(m)?;
         self.method_names.borrow_mut().insert(m.clone(), s.clone());
         Ok(Value::String(s))
+    }
+}
+
+impl Vm {
+    /// What a process of `code` binds as globals before its chunk runs
+    /// (`spec/wippy-reference.md` §8.1): `{modules = {names}, imports =
+    /// {aliases}}`, the modules it lists that its host grants and its
+    /// import aliases; `None` when there are none. Made once per entry per
+    /// VM, frozen; the prelude's `start` binds each name to what `require`
+    /// returns for it.
+    pub(crate) fn bindings(&self, code: &Compiled) -> mlua::Result<Option<Table>> {
+        if code.modules.is_empty() && code.imports.is_empty() {
+            return Ok(None);
+        }
+        if let Some(b) = self.bindings.borrow().get(&code.id) {
+            return Ok(b.clone());
+        }
+        let config = &self.env.host.config;
+        let modules = self.lua.create_sequence_from(
+            code.modules
+                .iter()
+                .filter(|m| {
+                    self.env.modules.contains_key(m.as_str())
+                        && config.modules.allows(m)
+                        && (m.as_str() != "io" || config.terminal.is_some())
+                })
+                .map(String::as_str),
+        )?;
+        let imports = self
+            .lua
+            .create_sequence_from(code.imports.keys().map(String::as_str))?;
+        let t = self.lua.create_table_with_capacity(0, 2)?;
+        t.raw_set("modules", &modules)?;
+        t.raw_set("imports", &imports)?;
+        for x in [&modules, &imports, &t] {
+            x.set_readonly(true);
+        }
+        self.bindings
+            .borrow_mut()
+            .insert(code.id.clone(), Some(t.clone()));
+        Ok(Some(t))
     }
 }
 

@@ -10,6 +10,7 @@
 mod apps;
 mod common;
 
+mod bindings;
 mod channels;
 mod codecs;
 mod context;
