@@ -17,6 +17,7 @@ mod context;
 mod conventions;
 mod errors;
 mod footprint;
+mod funcs;
 mod idle;
 mod json;
 mod logging;
