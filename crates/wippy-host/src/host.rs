@@ -16,6 +16,7 @@ use wippy_security::Policies;
 
 use crate::context::SpawnContext;
 use crate::error::HostError;
+use crate::events::EventBus;
 use crate::registry::{EntryId, Registry};
 
 /// A request to start a process of a registry entry on a host.
@@ -67,7 +68,7 @@ pub trait ProcessHost: Send + Sync + 'static {
 /// checks it at load); libraries are not modules, they come from an
 /// entry's `imports`.
 pub const BUILTIN_MODULES: &[&str] = &[
-    "time", "io", "json", "logger", "funcs", "ctx", "security", "base64", "hash",
+    "time", "io", "json", "logger", "funcs", "ctx", "security", "base64", "hash", "events",
 ];
 
 /// The modules a host lets its processes load.
@@ -119,6 +120,7 @@ pub struct App {
     registry: Arc<Registry>,
     policies: Policies,
     hosts: RwLock<AHashMap<HostId, Arc<dyn ProcessHost>>>,
+    events: EventBus,
 }
 
 impl App {
@@ -129,7 +131,13 @@ impl App {
             policies: registry.policies(),
             registry,
             hosts: RwLock::new(AHashMap::new()),
+            events: EventBus::new(),
         })
+    }
+
+    /// The app's event bus.
+    pub fn events(&self) -> &EventBus {
+        &self.events
     }
 
     /// The kernel node.

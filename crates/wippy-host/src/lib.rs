@@ -10,6 +10,7 @@
 
 mod context;
 mod error;
+mod events;
 mod host;
 pub mod registry;
 mod terminal;
@@ -17,5 +18,6 @@ pub mod units;
 
 pub use context::SpawnContext;
 pub use error::{HostError, ParseError};
+pub use events::{BusEvent, EventBus, SubscriptionId};
 pub use host::{App, BUILTIN_MODULES, ModuleSet, ProcessHost, SpawnRequest};
 pub use terminal::{ReadKind, Terminal};

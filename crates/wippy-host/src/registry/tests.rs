@@ -666,7 +666,7 @@ entries:
     assert_eq!(
         e.suggestion.as_deref(),
         Some(
-            "built-in modules: time, io, json, logger, funcs, ctx, security, base64, hash; libraries come from imports"
+            "built-in modules: time, io, json, logger, funcs, ctx, security, base64, hash, events; libraries come from imports"
         )
     );
     let e = error_at(&errors, f, "entries[1].modules[0]");

@@ -39,6 +39,7 @@ mod channel;
 mod coroutine;
 mod ctx;
 pub(crate) mod errors;
+mod events;
 mod funcs;
 mod hash;
 mod io;
@@ -64,6 +65,7 @@ const MODULES: &[Module] = &[
     Module(Reach::Require("io"), io::register),
     Module(Reach::Require("base64"), base64::register),
     Module(Reach::Require("hash"), hash::register),
+    Module(Reach::Require("events"), events::register),
 ];
 
 /// A module: how Lua code reaches it, and the function that lists its names.

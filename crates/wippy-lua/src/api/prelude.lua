@@ -1271,6 +1271,45 @@ function M.new_executor()
     return setmetatable({}, Executor)
 end
 
+---------------------------------------------------------------- events
+-- events.subscribe (api/events.rs): the bus completes op `tag` with each
+-- event; its handler stays registered until `close`.
+local rt_events_sub, rt_events_close = rt.events_sub, rt.events_close
+
+local Subscription = {}
+Subscription.__index = Subscription
+Subscription.__metatable = "subscription"
+Subscription.__wippy = "subscription"
+
+function M.events_subscribe(system, kind)
+    local p = P
+    local ch = new_channel(64)
+    local tag = new_op(p, function(ev)
+        feed(ch, ev)
+    end)
+    local id, err = rt_events_sub(tag, system, kind)
+    if not id then
+        drop_op(p, tag)
+        return nil, err
+    end
+    return setmetatable({ ch = ch, tag = tag, id = id }, Subscription), nil
+end
+
+function Subscription:channel()
+    return self.ch
+end
+
+function Subscription:close()
+    local id = self.id
+    if id then
+        self.id = false
+        rt_events_close(id)
+        drop_op(P, self.tag)
+        close_chan(self.ch)
+    end
+    return true
+end
+
 ---------------------------------------------------------------- spawner
 -- A Spawner holds what the next spawns get. `context` (merged across
 -- chained `with_context` calls, later values winning) is added by Rust over
@@ -1341,7 +1380,7 @@ end
 -- Every table a process can reach from a runtime object is shared by all
 -- processes of the shard: freeze them (objects expose metatables through
 -- `__index`).
-for _, t in ipairs({ Chan, Timer, Spawner, Future, Executor, CallPayload, channel, M }) do
+for _, t in ipairs({ Chan, Timer, Spawner, Future, Executor, CallPayload, Subscription, channel, M }) do
     table.freeze(t)
 end
 

@@ -16,6 +16,7 @@ mod codecs;
 mod context;
 mod conventions;
 mod errors;
+mod events;
 mod footprint;
 mod funcs;
 mod idle;
