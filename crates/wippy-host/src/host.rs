@@ -15,6 +15,7 @@ use wippy_process::{HostId, Node, Payload, Pid, SpawnOptions};
 use wippy_security::Policies;
 
 use crate::context::SpawnContext;
+use crate::env::Env;
 use crate::error::HostError;
 use crate::events::EventBus;
 use crate::registry::{EntryId, Registry};
@@ -68,7 +69,8 @@ pub trait ProcessHost: Send + Sync + 'static {
 /// checks it at load); libraries are not modules, they come from an
 /// entry's `imports`.
 pub const BUILTIN_MODULES: &[&str] = &[
-    "time", "io", "json", "logger", "funcs", "ctx", "security", "base64", "hash", "events",
+    "time", "io", "json", "logger", "funcs", "ctx", "security", "base64", "hash", "events", "env",
+    "registry",
 ];
 
 /// The modules a host lets its processes load.
@@ -121,6 +123,7 @@ pub struct App {
     policies: Policies,
     hosts: RwLock<AHashMap<HostId, Arc<dyn ProcessHost>>>,
     events: EventBus,
+    env: Env,
 }
 
 impl App {
@@ -129,10 +132,16 @@ impl App {
         Arc::new(App {
             node,
             policies: registry.policies(),
+            env: Env::new(&registry),
             registry,
             hosts: RwLock::new(AHashMap::new()),
             events: EventBus::new(),
         })
+    }
+
+    /// The app's environment variables (`env.*` entries).
+    pub fn env(&self) -> &Env {
+        &self.env
     }
 
     /// The app's event bus.

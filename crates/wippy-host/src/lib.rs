@@ -9,6 +9,7 @@
 //! none of it.
 
 mod context;
+mod env;
 mod error;
 mod events;
 mod host;
@@ -17,6 +18,7 @@ mod terminal;
 pub mod units;
 
 pub use context::SpawnContext;
+pub use env::Env;
 pub use error::{HostError, ParseError};
 pub use events::{BusEvent, EventBus, SubscriptionId};
 pub use host::{App, BUILTIN_MODULES, ModuleSet, ProcessHost, SpawnRequest};

@@ -38,6 +38,7 @@ mod base64;
 mod channel;
 mod coroutine;
 mod ctx;
+mod env;
 pub(crate) mod errors;
 mod events;
 mod funcs;
@@ -46,6 +47,7 @@ mod io;
 pub(crate) mod json;
 mod logger;
 mod process;
+mod registry;
 pub(crate) mod security;
 pub(crate) mod time;
 
@@ -66,6 +68,8 @@ const MODULES: &[Module] = &[
     Module(Reach::Require("base64"), base64::register),
     Module(Reach::Require("hash"), hash::register),
     Module(Reach::Require("events"), events::register),
+    Module(Reach::Require("env"), env::register),
+    Module(Reach::Require("registry"), registry::register),
 ];
 
 /// A module: how Lua code reaches it, and the function that lists its names.
