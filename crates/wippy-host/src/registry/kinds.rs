@@ -3,7 +3,7 @@
 //! unknown fields are typos, are in `load.rs`.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use wippy_process::Payload;
@@ -515,6 +515,56 @@ impl Cx<'_> {
                 Some(EnvStorageSpec::Router(storages))
             }
             _ => None,
+        }
+    }
+
+    /// The data of a `registry.entry` with every `file://rel` string
+    /// replaced by the text of that file, relative to the index file's
+    /// folder (as Wippy's loader does). A path that is absolute or climbs
+    /// out with `..` is an error: data is readable by every process that
+    /// may `registry.get` the entry.
+    pub(super) fn data_files(&mut self, data: Payload, entry_line: usize, path: &str) -> Payload {
+        match data {
+            Payload::Str(s) if s.starts_with("file://") => {
+                let rel = Path::new(&s["file://".len()..]);
+                let inside = !rel.as_os_str().is_empty()
+                    && rel
+                        .components()
+                        .all(|c| matches!(c, std::path::Component::Normal(_)));
+                if !inside {
+                    let hint =
+                        "data files are relative to the index file and stay below its folder";
+                    self.r.error(
+                        entry_line,
+                        path,
+                        format!("invalid data file {s:?}"),
+                        Some(hint.into()),
+                    );
+                    return Payload::Str(s);
+                }
+                let file = self.dir.join(rel);
+                match (self.read)(&file) {
+                    Ok(text) => Payload::from(text),
+                    Err(e) => {
+                        let message = format!("cannot read data file {}: {e}", file.display());
+                        self.r.error(entry_line, path, message, None);
+                        Payload::Str(s)
+                    }
+                }
+            }
+            Payload::Array(items) => Payload::Array(
+                items
+                    .into_iter()
+                    .map(|i| self.data_files(i, entry_line, path))
+                    .collect(),
+            ),
+            Payload::Map(pairs) => Payload::Map(
+                pairs
+                    .into_iter()
+                    .map(|(k, v)| (k, self.data_files(v, entry_line, path)))
+                    .collect(),
+            ),
+            other => other,
         }
     }
 

@@ -496,6 +496,11 @@ impl Cx<'_> {
             Some(i) if kind == EntryKind::RegistryEntry => data.swap_remove(i).1,
             _ => Payload::Map(data),
         };
+        let data = if kind == EntryKind::RegistryEntry {
+            self.data_files(data, entry_line, path)
+        } else {
+            data
+        };
         if self.r.errors.len() > before {
             return None;
         }

@@ -743,7 +743,7 @@ entries:
     options: { level: 3 }
   - name: explicit
     kind: registry.entry
-    data: [1, two]
+    data: [1, two, { prompt: file://prompts/hello.txt }]
   - name: main
     kind: process.lua
     source: file://main.lua
@@ -762,7 +762,7 @@ entries:
 fn registry_entries_keep_their_fields_as_data() {
     let reg = load(
         &[("_index.yaml", DATA_AND_ENV)],
-        &[("main.lua", "return {}")],
+        &[("main.lua", "return {}"), ("prompts/hello.txt", "Hello!\n")],
     )
     .unwrap_or_else(|e| panic!("{e}"));
     let plugin = reg.get(&id("app:plugin")).unwrap();
@@ -775,9 +775,14 @@ fn registry_entries_keep_their_fields_as_data() {
     );
     assert!(!plugin.meta.contains_key("title"), "data is not meta");
     let explicit = reg.get(&id("app:explicit")).unwrap();
+    // A `file://` string is the file's text.
     assert_eq!(
         explicit.data,
-        Payload::Array(vec![Payload::Int(1), Payload::from("two")])
+        Payload::Array(vec![
+            Payload::Int(1),
+            Payload::from("two"),
+            Payload::Map(vec![(Payload::from("prompt"), Payload::from("Hello!\n"))]),
+        ])
     );
     // Other kinds: their own fields are the data; unknown ones stay meta.
     let main = reg.get(&id("app:main")).unwrap();
@@ -789,7 +794,7 @@ fn registry_entries_keep_their_fields_as_data() {
 fn env_entries_are_typed() {
     let reg = load(
         &[("_index.yaml", DATA_AND_ENV)],
-        &[("main.lua", "return {}")],
+        &[("main.lua", "return {}"), ("prompts/hello.txt", "Hello!\n")],
     )
     .unwrap_or_else(|e| panic!("{e}"));
     let spec = |name: &str| reg.get(&id(&format!("app:{name}"))).unwrap().spec.clone();
@@ -873,4 +878,31 @@ entries:
     );
     assert_eq!(error_at(&errors, f, "entries[5].file_mode").line, 8);
     assert_eq!(errors.0.len(), 6, "{errors}");
+}
+
+#[test]
+fn data_files_stay_below_the_index_folder() {
+    let text = r#"namespace: app
+entries:
+  - { name: up, kind: registry.entry, data: { text: "file://../secret.txt" } }
+  - { name: rooted, kind: registry.entry, body: "file:///etc/passwd" }
+  - { name: gone, kind: registry.entry, body: "file://missing.txt" }
+"#;
+    let errors = load(&[("app/_index.yaml", text)], &[("secret.txt", "s")]).unwrap_err();
+    let messages: Vec<_> = errors
+        .0
+        .iter()
+        .map(|e| (e.line, e.message.as_str()))
+        .collect();
+    assert_eq!(
+        messages,
+        [
+            (3, "invalid data file \"file://../secret.txt\""),
+            (4, "invalid data file \"file:///etc/passwd\""),
+            (
+                5,
+                "cannot read data file app/missing.txt: not among the app's files"
+            ),
+        ]
+    );
 }
