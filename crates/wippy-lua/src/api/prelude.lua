@@ -910,7 +910,7 @@ local bind -- defined with `require` below
 
 -- Sets up a process (its environment, its chunk run) and returns the
 -- entry's method.
-local function start(p, chunk, method)
+local function start(p, chunk, method, bound)
     P = p
     p.main = co_running()
     if p.f == nil then
@@ -920,10 +920,9 @@ local function start(p, chunk, method)
     p.env = env
     p.mods = nil
     rt_bind_env(chunk, env)
-    local binds = p.binds -- set by Rust when the entry has modules or imports
-    if binds then
+    if bound then
+        bind(env, p.binds) -- set by Rust (`Vm::boot_of`)
         p.binds = nil
-        bind(env, binds)
     end
     local mod = chunk()
     local f
@@ -951,6 +950,13 @@ end
 local rt_boot_parts = rt.boot_parts
 function M.boot(...)
     local f = start(rt_boot_parts())
+    return f(...)
+end
+
+-- The boot of an entry with modules or imports to bind as globals.
+function M.boot_bound(...)
+    local p, chunk, method = rt_boot_parts()
+    local f = start(p, chunk, method, true)
     return f(...)
 end
 

@@ -86,10 +86,11 @@ impl LuaProc {
         let chunk = vm.instantiate(&code)?;
         // Room for main, env and inbox without growing (three rehashes).
         let state = lua.create_table_with_capacity(0, 4)?;
-        let thread = lua.create_thread(vm.boot.clone())?;
+        let (boot, binds) = vm.boot_of(&code)?;
+        let thread = lua.create_thread(boot.clone())?;
         mark_main(&thread);
         let method = vm.method_name(&code)?;
-        if let Some(binds) = vm.bindings(&code)? {
+        if let Some(binds) = binds {
             state.raw_set("binds", binds)?;
         }
         data.boot
@@ -226,9 +227,10 @@ impl LuaProc {
         let lua = &self.vm.lua;
         let build = || -> mlua::Result<(Thread, Box<BootArgs>)> {
             let chunk = self.vm.instantiate(&code)?;
-            let thread = lua.create_thread(self.vm.boot.clone())?;
+            let (boot, binds) = self.vm.boot_of(&code)?;
+            let thread = lua.create_thread(boot.clone())?;
             mark_main(&thread);
-            if let Some(binds) = self.vm.bindings(&code)? {
+            if let Some(binds) = binds {
                 self.state.raw_set("binds", binds)?;
             }
             let parts = (self.state.clone(), chunk, self.vm.method_name(&code)?);

@@ -94,6 +94,8 @@ pub(crate) struct Vm {
     /// The prelude's functions (boot, set_current, ...).
     pub(crate) prelude: Table,
     pub(crate) boot: Function,
+    /// The boot of an entry with names to bind (see [`Vm::boot_of`]).
+    pub(crate) boot_bound: Function,
     /// The VM's main state: what process threads are resumed from.
     pub(crate) main: *mut mlua::ffi::lua_State,
     /// Where each parked process's memory is, for its next wake-up.
@@ -102,8 +104,8 @@ pub(crate) struct Vm {
     templates: RefCell<AHashMap<EntryId, Function>>,
     /// Method names of entries as Lua strings, made once per VM.
     method_names: RefCell<AHashMap<String, mlua::LuaString>>,
-    /// What each entry binds as globals (see [`Vm::bindings`]).
-    bindings: RefCell<AHashMap<EntryId, Option<Table>>>,
+    /// What each entry binds as globals (see [`Vm::boot_of`]).
+    bindings: RefCell<AHashMap<EntryId, Table>>,
 }
 
 impl Vm {
@@ -145,6 +147,7 @@ impl Vm {
             strings: crate::ffi::strings::LuaStrings::new(),
         });
         let boot: Function = prelude.get("boot")?;
+        let boot_bound: Function = prelude.get("boot_bound")?;
         // Freeze every library table, the string metatable and the globals.
         lua.sandbox(true)?;
         freeze_all(&globals)?;
@@ -163,6 +166,7 @@ impl Vm {
             env,
             prelude,
             boot,
+            boot_bound,
             main,
             warm,
             templates: RefCell::new(AHashMap::new()),
@@ -214,16 +218,25 @@ impl Vm {
 }
 
 impl Vm {
-    /// What a process of `code` binds as globals before its chunk runs
-    /// (`spec/wippy-reference.md` §8.1): `{modules = {names}, imports =
-    /// {aliases}}`, the modules it lists that its host grants and its
-    /// import aliases; `None` when there are none. Made once per entry per
-    /// VM, frozen; the prelude's `start` binds each name to what `require`
-    /// returns for it.
-    pub(crate) fn bindings(&self, code: &Compiled) -> mlua::Result<Option<Table>> {
+    /// The function a process of `code` boots with, and what it binds as
+    /// globals before its chunk runs (`spec/wippy-reference.md` §8.1):
+    /// `{modules = {names}, imports = {aliases}}`, the modules it lists that
+    /// its host grants and its import aliases, which the caller puts in the
+    /// process state as `binds`; the prelude's `boot_bound` binds each name
+    /// to what `require` returns for it. An entry without modules or
+    /// imports boots with the plain `boot` and costs nothing more.
+    #[inline(always)]
+    pub(crate) fn boot_of(&self, code: &Compiled) -> mlua::Result<(&Function, Option<Table>)> {
         if code.modules.is_empty() && code.imports.is_empty() {
-            return Ok(None);
+            return Ok((&self.boot, None));
         }
+        Ok((&self.boot_bound, Some(self.bindings(code)?)))
+    }
+
+    /// The names of [`Vm::boot_of`], made once per entry per VM, frozen.
+    #[cold]
+    #[inline(never)]
+    fn bindings(&self, code: &Compiled) -> mlua::Result<Table> {
         if let Some(b) = self.bindings.borrow().get(&code.id) {
             return Ok(b.clone());
         }
@@ -249,8 +262,8 @@ impl Vm {
         }
         self.bindings
             .borrow_mut()
-            .insert(code.id.clone(), Some(t.clone()));
-        Ok(Some(t))
+            .insert(code.id.clone(), t.clone());
+        Ok(t)
     }
 }
 
