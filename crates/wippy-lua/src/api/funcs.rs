@@ -49,8 +49,9 @@ pub(crate) fn register(m: &mut Exports<'_>) -> mlua::Result<()> {
 }
 
 /// `rt.call_start(what, id, executor, ...)` → the callee's pid string and
-/// whether it is a `function.lua` (whose result is the array of its
-/// return values), or `nil, err`. `what` names the call in argument errors
+/// whether its EXIT value is the array of its return values (a
+/// `function.lua`'s is: `ffi/thread.rs`, `results`; the prelude's
+/// `outcome` then reads the first two), or `nil, err`. `what` names the call in argument errors
 /// (`funcs.call`); `executor` is nil or an Executor table (`context`,
 /// `actor`, `scope` fields).
 fn call_start(
