@@ -68,7 +68,11 @@ pub fn preflight(registry: Registry, workers: usize) -> Result<Arc<CodeCache>, V
                     problems.push(at(format!("lifecycle.security: {err}")));
                 }
             }
-            EntrySpec::Policy(_) => {}
+            // Typed and checked whole when the registry loads.
+            EntrySpec::Policy(_)
+            | EntrySpec::Data
+            | EntrySpec::EnvVariable(_)
+            | EntrySpec::EnvStorage(_) => {}
         }
     }
     if problems.is_empty() {

@@ -38,6 +38,26 @@ pub enum HostError {
     /// The kernel refused.
     #[error(transparent)]
     Kernel(#[from] wippy_process::Error),
+    /// An environment variable was asked for by an empty key.
+    #[error("empty key")]
+    EnvKeyEmpty,
+    /// No environment variable by this key, or it has no value.
+    #[error("environment variable not found: {0}")]
+    EnvNotFound(String),
+    /// The environment variable is `readonly`.
+    #[error("environment variable is read-only: {0}")]
+    EnvReadOnly(String),
+    /// The variable's storage cannot be written (`os`, `static`).
+    #[error("storage is read-only: {0}")]
+    EnvStorageReadOnly(String),
+    /// An env storage failed (a file storage's file).
+    #[error("env storage {storage}: {message}")]
+    EnvStorage {
+        /// The storage's entry id.
+        storage: String,
+        /// What failed.
+        message: String,
+    },
 }
 
 /// A value written in an app file (or given on the command line or to a Lua

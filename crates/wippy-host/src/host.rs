@@ -15,7 +15,9 @@ use wippy_process::{HostId, Node, Payload, Pid, SpawnOptions};
 use wippy_security::Policies;
 
 use crate::context::SpawnContext;
+use crate::env::Env;
 use crate::error::HostError;
+use crate::events::EventBus;
 use crate::registry::{EntryId, Registry};
 
 /// A request to start a process of a registry entry on a host.
@@ -68,7 +70,8 @@ pub trait ProcessHost: Send + Sync + 'static {
 /// entry's `imports`. `os` is a global as well (Wippy's), which an entry
 /// may also list.
 pub const BUILTIN_MODULES: &[&str] = &[
-    "time", "io", "json", "logger", "funcs", "ctx", "security", "uuid", "os",
+    "time", "io", "json", "logger", "funcs", "ctx", "security", "uuid", "os", "base64", "hash",
+    "events", "env", "registry",
 ];
 
 /// The modules Wippy has that wippy-rs does not (yet): naming one under
@@ -78,20 +81,16 @@ pub const BUILTIN_MODULES: &[&str] = &[
 /// suites list under `modules:`. Adding a module to wippy-rs moves its
 /// name from this list to [`BUILTIN_MODULES`]; a name is never in both.
 pub const WIPPY_ONLY_MODULES: &[&str] = &[
-    "base64",
     "cdc",
     "cloudstorage",
     "compress",
     "contract",
     "crypto",
-    "env",
     "eval_runner",
-    "events",
     "excel",
     "exec",
     "expr",
     "fs",
-    "hash",
     "html",
     "http",
     "http_client",
@@ -99,7 +98,6 @@ pub const WIPPY_ONLY_MODULES: &[&str] = &[
     "metrics",
     "pg",
     "queue",
-    "registry",
     "sql",
     "store",
     "stream",
@@ -162,6 +160,8 @@ pub struct App {
     registry: Arc<Registry>,
     policies: Policies,
     hosts: RwLock<AHashMap<HostId, Arc<dyn ProcessHost>>>,
+    events: EventBus,
+    env: Env,
 }
 
 impl App {
@@ -170,9 +170,21 @@ impl App {
         Arc::new(App {
             node,
             policies: registry.policies(),
+            env: Env::new(&registry),
             registry,
             hosts: RwLock::new(AHashMap::new()),
+            events: EventBus::new(),
         })
+    }
+
+    /// The app's environment variables (`env.*` entries).
+    pub fn env(&self) -> &Env {
+        &self.env
+    }
+
+    /// The app's event bus.
+    pub fn events(&self) -> &EventBus {
+        &self.events
     }
 
     /// The kernel node.

@@ -9,7 +9,9 @@
 //! none of it.
 
 mod context;
+mod env;
 mod error;
+mod events;
 mod host;
 pub mod limits;
 pub mod registry;
@@ -17,6 +19,8 @@ mod terminal;
 pub mod units;
 
 pub use context::SpawnContext;
+pub use env::Env;
 pub use error::{HostError, ParseError};
+pub use events::{BusEvent, EventBus, SubscriptionId};
 pub use host::{App, BUILTIN_MODULES, ModuleSet, ProcessHost, SpawnRequest, WIPPY_ONLY_MODULES};
 pub use terminal::{ReadKind, Terminal};

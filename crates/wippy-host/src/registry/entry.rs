@@ -80,11 +80,25 @@ pub enum EntryKind {
     Service,
     /// `security.policy`
     Policy,
+    /// `registry.entry`: data only, read through the `registry` module.
+    RegistryEntry,
+    /// `env.variable`
+    EnvVariable,
+    /// `env.storage.memory`
+    EnvMemory,
+    /// `env.storage.os`
+    EnvOs,
+    /// `env.storage.static`
+    EnvStatic,
+    /// `env.storage.file`
+    EnvFile,
+    /// `env.storage.router`
+    EnvRouter,
 }
 
 impl EntryKind {
     /// Every kind with its name in YAML.
-    pub const ALL: [(&'static str, EntryKind); 7] = [
+    pub const ALL: [(&'static str, EntryKind); 14] = [
         ("process.lua", EntryKind::ProcessLua),
         ("function.lua", EntryKind::FunctionLua),
         ("library.lua", EntryKind::LibraryLua),
@@ -92,6 +106,13 @@ impl EntryKind {
         ("terminal.host", EntryKind::TerminalHost),
         ("process.service", EntryKind::Service),
         ("security.policy", EntryKind::Policy),
+        ("registry.entry", EntryKind::RegistryEntry),
+        ("env.variable", EntryKind::EnvVariable),
+        ("env.storage.memory", EntryKind::EnvMemory),
+        ("env.storage.os", EntryKind::EnvOs),
+        ("env.storage.static", EntryKind::EnvStatic),
+        ("env.storage.file", EntryKind::EnvFile),
+        ("env.storage.router", EntryKind::EnvRouter),
     ];
 
     /// Kinds Wippy has that wippy-rs does not (yet). An entry of one is a
@@ -112,16 +133,9 @@ impl EntryKind {
         "process.lua.bc",
         "library.lua.bc",
         "workflow.lua.bc",
-        "registry.entry",
         "ns.definition",
         "ns.requirement",
         "ns.dependency",
-        "env.variable",
-        "env.storage.memory",
-        "env.storage.os",
-        "env.storage.static",
-        "env.storage.file",
-        "env.storage.router",
         "http.service",
         "http.router",
         "http.endpoint",
@@ -142,6 +156,18 @@ impl EntryKind {
             .find(|(_, k)| *k == self)
             .map(|(n, _)| *n)
             .unwrap_or("?")
+    }
+
+    /// Whether entries of this kind are env storages (`env.storage.*`).
+    pub fn is_env_storage(self) -> bool {
+        matches!(
+            self,
+            EntryKind::EnvMemory
+                | EntryKind::EnvOs
+                | EntryKind::EnvStatic
+                | EntryKind::EnvFile
+                | EntryKind::EnvRouter
+        )
     }
 
     /// Whether entries of this kind hold Lua code.
@@ -174,6 +200,11 @@ pub struct Entry {
     pub line: usize,
     /// The kind-specific fields.
     pub spec: EntrySpec,
+    /// The entry's fields as data (what the `registry` module shows as
+    /// `data`): for `registry.entry`, its `data:` or else every field but
+    /// `name`, `kind` and `meta`; for other kinds, the fields of the kind
+    /// as written.
+    pub data: Payload,
 }
 
 impl Entry {
@@ -207,6 +238,52 @@ pub enum EntrySpec {
     Service(ServiceSpec),
     /// `security.policy`.
     Policy(PolicySpec),
+    /// `registry.entry` (its data is [`Entry::data`]).
+    Data,
+    /// `env.variable`.
+    EnvVariable(EnvVariableSpec),
+    /// `env.storage.*`.
+    EnvStorage(EnvStorageSpec),
+}
+
+/// `env.variable`: a named value kept in a storage
+/// (`spec/wippy-reference-addendum.md` §3).
+#[derive(Debug, Clone)]
+pub struct EnvVariableSpec {
+    /// The name `env.get` looks it up by (`variable:`; letters, digits and
+    /// `_`); `None`: the entry id.
+    pub variable: Option<String>,
+    /// The `env.storage.*` entry that holds it.
+    pub storage: EntryId,
+    /// Its value when the storage has none (an empty default is none).
+    pub default: Option<String>,
+    /// `env.set` refuses to change it.
+    pub readonly: bool,
+}
+
+/// `env.storage.*`: where variables are kept.
+#[derive(Debug, Clone)]
+pub enum EnvStorageSpec {
+    /// `env.storage.memory`: read/write, empty at start.
+    Memory,
+    /// `env.storage.os`: the process environment, read-only.
+    Os,
+    /// `env.storage.static`: the `values` map, read-only.
+    Static(BTreeMap<String, String>),
+    /// `env.storage.file`: `KEY=VALUE` lines of a file.
+    File {
+        /// `file_path`, relative to the working directory.
+        path: PathBuf,
+        /// Create the file (and its folder) when missing.
+        auto_create: bool,
+        /// Permissions of a file it creates (`file_mode`, default 0644).
+        file_mode: u32,
+        /// Permissions of a folder it creates (`dir_mode`, default 0755).
+        dir_mode: u32,
+    },
+    /// `env.storage.router`: other storages, the first that has a key
+    /// answering for it.
+    Router(Vec<EntryId>),
 }
 
 /// The code of a Lua entry.

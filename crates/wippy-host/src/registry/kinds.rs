@@ -3,7 +3,7 @@
 //! unknown fields are typos, are in `load.rs`.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use wippy_process::Payload;
@@ -12,8 +12,8 @@ use wippy_security::Condition;
 use super::load::{Cx, is_inside};
 use super::yaml::{self, Field, Report, line};
 use super::{
-    EntryId, EntryKind, HostSpec, Isolation, Lifecycle, LuaSpec, PolicySpec, RestartSpec,
-    SecuritySpec, ServiceSpec, Startup, TerminalSpec,
+    EntryId, EntryKind, EnvStorageSpec, EnvVariableSpec, HostSpec, Isolation, Lifecycle, LuaSpec,
+    PolicySpec, RestartSpec, SecuritySpec, ServiceSpec, Startup, TerminalSpec,
 };
 use crate::host::{BUILTIN_MODULES, WIPPY_ONLY_MODULES};
 use crate::limits;
@@ -30,6 +30,14 @@ pub(super) fn kind_fields(kind: EntryKind) -> &'static [&'static str] {
         // `args` is not Wippy's: it is read only to say so.
         EntryKind::Service => &["process", "host", "input", "args", "lifecycle"],
         EntryKind::Policy => &["policy", "groups"],
+        // Every other field of a `registry.entry` is its data (load.rs).
+        EntryKind::RegistryEntry => &["data"],
+        // `read_only` is read and ignored, as Wippy ignores it.
+        EntryKind::EnvVariable => &["variable", "storage", "default", "readonly", "read_only"],
+        EntryKind::EnvMemory | EntryKind::EnvOs => &[],
+        EntryKind::EnvStatic => &["values"],
+        EntryKind::EnvFile => &["file_path", "auto_create", "file_mode", "dir_mode"],
+        EntryKind::EnvRouter => &["storages"],
     }
 }
 
@@ -38,6 +46,13 @@ const LIBRARY: &[EntryKind] = &[EntryKind::LibraryLua];
 const PROCESS: &[EntryKind] = &[EntryKind::ProcessLua];
 const HOSTS: &[EntryKind] = &[EntryKind::ProcessHost, EntryKind::TerminalHost];
 const POLICY: &[EntryKind] = &[EntryKind::Policy];
+const ENV_STORAGE: &[EntryKind] = &[
+    EntryKind::EnvMemory,
+    EntryKind::EnvOs,
+    EntryKind::EnvStatic,
+    EntryKind::EnvFile,
+    EntryKind::EnvRouter,
+];
 const STARTABLE: &[EntryKind] = &[
     EntryKind::ProcessHost,
     EntryKind::TerminalHost,
@@ -425,6 +440,158 @@ impl Cx<'_> {
         spec
     }
 
+    /// `env.variable`; `None` without a storage.
+    pub(super) fn env_variable(
+        &mut self,
+        fields: &[&Field],
+        entry_line: usize,
+        path: &str,
+    ) -> Option<EnvVariableSpec> {
+        let mut variable = None;
+        let mut storage = None;
+        let mut default = None;
+        let mut readonly = false;
+        for f in fields {
+            let r = &mut self.r;
+            match f.key {
+                "variable" => {
+                    variable = yaml::string(f.value, &f.path, r).filter(|name| {
+                        let ok = name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+                        if !ok {
+                            let message = format!("invalid variable name {name:?}");
+                            let hint = "use letters, digits and _";
+                            r.error(line(f.value), &f.path, message, Some(hint.into()));
+                        }
+                        ok
+                    });
+                }
+                "storage" => storage = Some(self.reference(f.value, &f.path, ENV_STORAGE)),
+                "default" => default = scalar_text(f, r),
+                "readonly" => readonly = yaml::boolean(f.value, &f.path, r).unwrap_or(false),
+                _ => {}
+            }
+        }
+        if storage.is_none() {
+            self.r.missing(entry_line, path, "storage");
+        }
+        Some(EnvVariableSpec {
+            variable: variable.filter(|v| !v.is_empty()),
+            storage: storage??,
+            default: default.filter(|d| !d.is_empty()),
+            readonly,
+        })
+    }
+
+    /// `env.storage.*`; `None` when a required field is missing.
+    pub(super) fn env_storage(
+        &mut self,
+        kind: EntryKind,
+        fields: &[&Field],
+        entry_line: usize,
+        path: &str,
+    ) -> Option<EnvStorageSpec> {
+        let field = |key: &str| fields.iter().find(|f| f.key == key).copied();
+        match kind {
+            EntryKind::EnvMemory => Some(EnvStorageSpec::Memory),
+            EntryKind::EnvOs => Some(EnvStorageSpec::Os),
+            EntryKind::EnvStatic => {
+                let mut values = BTreeMap::new();
+                if let Some(f) = field("values") {
+                    for v in yaml::fields(f.value, &f.path, &mut self.r).unwrap_or_default() {
+                        if let Some(text) = scalar_text(&v, &mut self.r) {
+                            values.insert(v.key.to_owned(), text);
+                        }
+                    }
+                }
+                Some(EnvStorageSpec::Static(values))
+            }
+            EntryKind::EnvFile => {
+                let r = &mut self.r;
+                let Some(f) = field("file_path") else {
+                    r.missing(entry_line, path, "file_path");
+                    return None;
+                };
+                let file = yaml::string(f.value, &f.path, r)?;
+                let mode = |key: &str, default: u32, r: &mut Report| {
+                    field(key).and_then(|f| file_mode(f, r)).unwrap_or(default)
+                };
+                Some(EnvStorageSpec::File {
+                    path: PathBuf::from(file),
+                    auto_create: field("auto_create")
+                        .and_then(|f| yaml::boolean(f.value, &f.path, r))
+                        .unwrap_or(false),
+                    file_mode: mode("file_mode", 0o644, r),
+                    dir_mode: mode("dir_mode", 0o755, r),
+                })
+            }
+            EntryKind::EnvRouter => {
+                let Some(f) = field("storages") else {
+                    self.r.missing(entry_line, path, "storages");
+                    return None;
+                };
+                let storages = self.references(f.value, &f.path, ENV_STORAGE);
+                if storages.is_empty() {
+                    let hint = "list at least one env.storage.* entry";
+                    self.r
+                        .error(line(f.value), &f.path, "no storages", Some(hint.into()));
+                    return None;
+                }
+                Some(EnvStorageSpec::Router(storages))
+            }
+            _ => None,
+        }
+    }
+
+    /// The data of a `registry.entry` with every `file://rel` string
+    /// replaced by the text of that file, relative to the index file's
+    /// folder (as Wippy's loader does). A path that is absolute or climbs
+    /// out with `..` is an error: data is readable by every process that
+    /// may `registry.get` the entry.
+    pub(super) fn data_files(&mut self, data: Payload, entry_line: usize, path: &str) -> Payload {
+        match data {
+            Payload::Str(s) if s.starts_with("file://") => {
+                let rel = Path::new(&s["file://".len()..]);
+                let inside = !rel.as_os_str().is_empty()
+                    && rel
+                        .components()
+                        .all(|c| matches!(c, std::path::Component::Normal(_)));
+                if !inside {
+                    let hint =
+                        "data files are relative to the index file and stay below its folder";
+                    self.r.error(
+                        entry_line,
+                        path,
+                        format!("invalid data file {s:?}"),
+                        Some(hint.into()),
+                    );
+                    return Payload::Str(s);
+                }
+                let file = self.dir.join(rel);
+                match (self.read)(&file) {
+                    Ok(text) => Payload::from(text),
+                    Err(e) => {
+                        let message = format!("cannot read data file {}: {e}", file.display());
+                        self.r.error(entry_line, path, message, None);
+                        Payload::Str(s)
+                    }
+                }
+            }
+            Payload::Array(items) => Payload::Array(
+                items
+                    .into_iter()
+                    .map(|i| self.data_files(i, entry_line, path))
+                    .collect(),
+            ),
+            Payload::Map(pairs) => Payload::Map(
+                pairs
+                    .into_iter()
+                    .map(|(k, v)| (k, self.data_files(v, entry_line, path)))
+                    .collect(),
+            ),
+            other => other,
+        }
+    }
+
     /// `security: {actor: {id, meta}, policies, groups}`.
     fn security(&mut self, f: &Field) -> Option<SecuritySpec> {
         const KNOWN: &[&str] = &["actor", "policies", "groups"];
@@ -451,6 +618,39 @@ impl Cx<'_> {
             }
         }
         Some(spec)
+    }
+}
+
+/// A scalar as text (env values are strings; a number or boolean is
+/// taken as written).
+fn scalar_text(f: &Field, r: &mut Report) -> Option<String> {
+    match yaml::payload(f.value) {
+        Payload::Str(s) => Some(s.to_string()),
+        Payload::Int(i) => Some(i.to_string()),
+        Payload::Float(x) => Some(x.to_string()),
+        Payload::Bool(b) => Some(b.to_string()),
+        Payload::Nil => None,
+        _ => {
+            r.mismatch(f.value, &f.path, "a string");
+            None
+        }
+    }
+}
+
+/// A file mode: an octal string (`"0600"`) or an integer, as Unix
+/// permission bits.
+fn file_mode(f: &Field, r: &mut Report) -> Option<u32> {
+    let parsed = match yaml::payload(f.value) {
+        Payload::Str(s) => u32::from_str_radix(s.trim_start_matches("0o"), 8).ok(),
+        Payload::Int(i) => u32::try_from(i).ok(),
+        _ => None,
+    };
+    match parsed {
+        Some(m) if m <= 0o7777 => Some(m),
+        _ => {
+            r.mismatch(f.value, &f.path, "a file mode such as \"0644\"");
+            None
+        }
     }
 }
 

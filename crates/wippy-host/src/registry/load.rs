@@ -28,6 +28,7 @@ use std::path::{Component, Path, PathBuf};
 use std::{fs, io};
 
 use saphyr::LoadableYamlNode;
+use wippy_process::Payload;
 
 use super::kinds::kind_fields;
 use super::requires;
@@ -547,11 +548,21 @@ impl Cx<'_> {
         let known = kind_fields(kind);
         let mut meta = BTreeMap::new();
         let mut extra = Vec::new();
+        // The entry's fields as data (`Entry::data`); every field of a
+        // `registry.entry` but the common ones is its data.
+        let mut data = Vec::new();
         for f in &fields {
+            if !COMMON_FIELDS.contains(&f.key)
+                && (known.contains(&f.key) || kind == EntryKind::RegistryEntry)
+            {
+                data.push((Payload::from(f.key), yaml::payload(f.value)));
+            }
             if COMMON_FIELDS.contains(&f.key) || known.contains(&f.key) {
                 if f.key == "meta" && !yaml::is_null(f.value) {
                     meta = yaml::data_map(f.value, &f.path, &mut self.r).unwrap_or_default();
                 }
+            } else if kind == EntryKind::RegistryEntry {
+                // Its data (taken above): no field is unknown.
             } else if let Some(k) = yaml::closest(f.key, COMMON_FIELDS.iter().chain(known).copied())
             {
                 let suggestion = format!("did you mean {k}?");
@@ -581,6 +592,22 @@ impl Cx<'_> {
             EntryKind::Policy => self
                 .policy(&fields, entry_line, path)
                 .map(EntrySpec::Policy),
+            EntryKind::RegistryEntry => Some(EntrySpec::Data),
+            EntryKind::EnvVariable => self
+                .env_variable(&fields, entry_line, path)
+                .map(EntrySpec::EnvVariable),
+            kind => self
+                .env_storage(kind, &fields, entry_line, path)
+                .map(EntrySpec::EnvStorage),
+        };
+        let data = match data.iter().position(|(k, _)| k.as_str() == Some("data")) {
+            Some(i) if kind == EntryKind::RegistryEntry => data.swap_remove(i).1,
+            _ => Payload::Map(data),
+        };
+        let data = if kind == EntryKind::RegistryEntry {
+            self.data_files(data, entry_line, path)
+        } else {
+            data
         };
         if self.r.errors.len() > before {
             return None;
@@ -592,6 +619,7 @@ impl Cx<'_> {
             file: self.r.file.to_path_buf(),
             line: entry_line,
             spec: spec?,
+            data,
         })
     }
 

@@ -954,3 +954,178 @@ entries:
     };
     assert_eq!(host.max_mailbox, Some(5000));
 }
+
+const DATA_AND_ENV: &str = r#"
+version: "1.0"
+namespace: app
+entries:
+  - name: plugin
+    kind: registry.entry
+    meta: { type: plugin }
+    title: Plugin one
+    options: { level: 3 }
+  - name: explicit
+    kind: registry.entry
+    data: [1, two, { prompt: file://prompts/hello.txt }]
+  - name: main
+    kind: process.lua
+    source: file://main.lua
+    method: main
+    owner: team-a
+  - { name: mem, kind: env.storage.memory }
+  - { name: os, kind: env.storage.os }
+  - { name: fixed, kind: env.storage.static, values: { A: x, N: 3 } }
+  - { name: file, kind: env.storage.file, file_path: .env, auto_create: true, file_mode: "0600" }
+  - { name: chain, kind: env.storage.router, storages: [app:mem, app:os] }
+  - { name: port, kind: env.variable, variable: PORT, storage: app:chain, default: 8080, readonly: true }
+  - { name: plain, kind: env.variable, storage: app:mem, default: "", read_only: true }
+"#;
+
+#[test]
+fn registry_entries_keep_their_fields_as_data() {
+    let reg = load(
+        &[("_index.yaml", DATA_AND_ENV)],
+        &[("main.lua", "return {}"), ("prompts/hello.txt", "Hello!\n")],
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let plugin = reg.get(&id("app:plugin")).unwrap();
+    assert_eq!(plugin.kind, EntryKind::RegistryEntry);
+    assert_eq!(plugin.meta_str("type"), Some("plugin"));
+    assert_eq!(plugin.data.get("title"), Some(&Payload::from("Plugin one")));
+    assert_eq!(
+        plugin.data.get("options").and_then(|o| o.get("level")),
+        Some(&Payload::Int(3))
+    );
+    assert!(!plugin.meta.contains_key("title"), "data is not meta");
+    let explicit = reg.get(&id("app:explicit")).unwrap();
+    // A `file://` string is the file's text.
+    assert_eq!(
+        explicit.data,
+        Payload::Array(vec![
+            Payload::Int(1),
+            Payload::from("two"),
+            Payload::Map(vec![(Payload::from("prompt"), Payload::from("Hello!\n"))]),
+        ])
+    );
+    // Other kinds: their own fields are the data; unknown ones stay meta.
+    let main = reg.get(&id("app:main")).unwrap();
+    assert_eq!(main.data.get("method"), Some(&Payload::from("main")));
+    assert_eq!(main.meta_str("owner"), Some("team-a"));
+}
+
+#[test]
+fn env_entries_are_typed() {
+    let reg = load(
+        &[("_index.yaml", DATA_AND_ENV)],
+        &[("main.lua", "return {}"), ("prompts/hello.txt", "Hello!\n")],
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let spec = |name: &str| reg.get(&id(&format!("app:{name}"))).unwrap().spec.clone();
+    let EntrySpec::EnvVariable(port) = spec("port") else {
+        panic!("port is a variable")
+    };
+    assert_eq!(port.variable.as_deref(), Some("PORT"));
+    assert_eq!(port.storage, id("app:chain"));
+    assert_eq!(port.default.as_deref(), Some("8080"));
+    assert!(port.readonly);
+    let EntrySpec::EnvVariable(plain) = spec("plain") else {
+        panic!("plain is a variable")
+    };
+    assert_eq!(
+        (plain.variable, plain.default, plain.readonly),
+        (None, None, false)
+    );
+    assert!(matches!(
+        spec("mem"),
+        EntrySpec::EnvStorage(EnvStorageSpec::Memory)
+    ));
+    assert!(matches!(
+        spec("os"),
+        EntrySpec::EnvStorage(EnvStorageSpec::Os)
+    ));
+    let EntrySpec::EnvStorage(EnvStorageSpec::Static(values)) = spec("fixed") else {
+        panic!("fixed is static")
+    };
+    assert_eq!(values.get("N").map(String::as_str), Some("3"));
+    let EntrySpec::EnvStorage(EnvStorageSpec::File {
+        path,
+        auto_create,
+        file_mode,
+        dir_mode,
+    }) = spec("file")
+    else {
+        panic!("file is a file storage")
+    };
+    assert_eq!(
+        (path.to_str(), auto_create, file_mode, dir_mode),
+        (Some(".env"), true, 0o600, 0o755)
+    );
+    let EntrySpec::EnvStorage(EnvStorageSpec::Router(list)) = spec("chain") else {
+        panic!("chain is a router")
+    };
+    assert_eq!(list, [id("app:mem"), id("app:os")]);
+}
+
+#[test]
+fn env_mistakes_are_errors_at_their_line() {
+    let text = r#"namespace: app
+entries:
+  - { name: v1, kind: env.variable, variable: "BAD-NAME", storage: app:mem }
+  - { name: v2, kind: env.variable, storage: app:v1 }
+  - { name: v3, kind: env.variable }
+  - { name: f, kind: env.storage.file }
+  - { name: r, kind: env.storage.router, storages: [] }
+  - { name: m, kind: env.storage.file, file_path: x, file_mode: rw }
+  - { name: mem, kind: env.storage.memory }
+"#;
+    let errors = load(&[("_index.yaml", text)], &[]).unwrap_err();
+    let f = "_index.yaml";
+    let e = error_at(&errors, f, "entries[0].variable");
+    assert_eq!(
+        (e.line, e.message.as_str()),
+        (3, "invalid variable name \"BAD-NAME\"")
+    );
+    let e = error_at(&errors, f, "entries[1].storage");
+    assert_eq!(
+        (e.line, e.message.as_str()),
+        (
+            4,
+            "app:v1 is a env.variable, expected a env.storage.memory or env.storage.os or env.storage.static or env.storage.file or env.storage.router"
+        )
+    );
+    assert_eq!(error_at(&errors, f, "entries[2].storage").line, 5);
+    assert_eq!(error_at(&errors, f, "entries[3].file_path").line, 6);
+    assert_eq!(
+        error_at(&errors, f, "entries[4].storages").message,
+        "no storages"
+    );
+    assert_eq!(error_at(&errors, f, "entries[5].file_mode").line, 8);
+    assert_eq!(errors.0.len(), 6, "{errors}");
+}
+
+#[test]
+fn data_files_stay_below_the_index_folder() {
+    let text = r#"namespace: app
+entries:
+  - { name: up, kind: registry.entry, data: { text: "file://../secret.txt" } }
+  - { name: rooted, kind: registry.entry, body: "file:///etc/passwd" }
+  - { name: gone, kind: registry.entry, body: "file://missing.txt" }
+"#;
+    let errors = load(&[("app/_index.yaml", text)], &[("secret.txt", "s")]).unwrap_err();
+    let messages: Vec<_> = errors
+        .0
+        .iter()
+        .map(|e| (e.line, e.message.as_str()))
+        .collect();
+    assert_eq!(
+        messages,
+        [
+            (3, "invalid data file \"file://../secret.txt\""),
+            (4, "invalid data file \"file:///etc/passwd\""),
+            (
+                5,
+                "cannot read data file app/missing.txt: not among the app's files"
+            ),
+        ]
+    );
+}

@@ -34,18 +34,23 @@ use crate::engine::proc_data::ProcData;
 use crate::engine::vm::ShardEnv;
 
 mod base;
+mod base64;
 mod casts;
 mod channel;
 mod coroutine;
 mod ctx;
+mod env;
 pub(crate) mod errors;
+mod events;
 mod funcs;
+mod hash;
 mod io;
 pub(crate) mod json;
 mod logger;
 mod os;
 mod payload;
 mod process;
+mod registry;
 pub(crate) mod security;
 pub(crate) mod time;
 mod uuid;
@@ -68,6 +73,11 @@ const MODULES: &[Module] = &[
     Module(Reach::Require("logger"), logger::register),
     Module(Reach::Require("io"), io::register),
     Module(Reach::Require("uuid"), uuid::register),
+    Module(Reach::Require("base64"), base64::register),
+    Module(Reach::Require("hash"), hash::register),
+    Module(Reach::Require("events"), events::register),
+    Module(Reach::Require("env"), env::register),
+    Module(Reach::Require("registry"), registry::register),
 ];
 
 /// A module: how Lua code reaches it, and the function that lists its names.
@@ -360,12 +370,13 @@ where
     })
 }
 
-/// `nil, msg`: a failure the caller can act on, as the API returns it.
-pub(crate) fn err_pair(lua: &Lua, msg: impl std::fmt::Display) -> mlua::Result<mlua::MultiValue> {
-    Ok(mlua::MultiValue::from_vec(vec![
-        Value::Nil,
-        Value::String(lua.create_string(msg.to_string())?),
-    ]))
+/// The type of `v` as Lua names it (`number` for integers too), for
+/// argument errors.
+pub(crate) fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Integer(_) | Value::Number(_) => "number",
+        other => other.type_name(),
+    }
 }
 
 /// `true` alone: a success with nothing to return.

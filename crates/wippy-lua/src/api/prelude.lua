@@ -661,10 +661,10 @@ pump_signals = function(p)
             if ev == nil then
                 break
             end
-            local w = calls and calls[ev.from]
-            if w and ev.kind == "pid.exit" then
+            local handler = calls and calls[ev.from]
+            if handler and ev.kind == "pid.exit" then
                 calls[ev.from] = nil
-                wake(w, ev.result, true)
+                handler(ev.result)
             else
                 local events = p.events
                 if not events then
@@ -1028,9 +1028,11 @@ ENV_MT.__index = function(env, k)
     return GLOBALS[k]
 end
 
+local bind -- defined with `require` below
+
 -- Sets up a process (its environment, its chunk run) and returns the
 -- entry's method.
-local function start(p, chunk, method)
+local function start(p, chunk, method, bound)
     P = p
     p.main = co_running()
     if p.f == nil then
@@ -1040,6 +1042,10 @@ local function start(p, chunk, method)
     p.env = env
     p.mods = nil
     rt_bind_env(chunk, env)
+    if bound then
+        bind(env, p.binds) -- set by Rust (`Vm::boot_of`)
+        p.binds = nil
+    end
     local mod = chunk()
     local f
     if method == nil then
@@ -1066,6 +1072,13 @@ end
 local rt_boot_parts = rt.boot_parts
 function M.boot(...)
     local f = start(rt_boot_parts())
+    return f(...)
+end
+
+-- The boot of an entry with modules or imports to bind as globals.
+function M.boot_bound(...)
+    local p, chunk, method = rt_boot_parts()
+    local f = start(p, chunk, method, true)
     return f(...)
 end
 
@@ -1173,49 +1186,287 @@ function M.require(name)
     return r
 end
 
----------------------------------------------------------------- funcs
-local rt_spawn_fn = rt.spawn_fn
-local t_unpack = table.unpack
-
--- funcs.call(id, ...): runs a function.lua entry in its own process and
--- returns its results (or nil, err when it fails).
-function M.call(id, ...)
-    must_be_managed(2)
-    local p = P
-    local pid, err = rt_spawn_fn(id, ...)
-    if not pid then
-        return nil, err
+-- Binds the entry's modules and imports as globals of its environment
+-- `env` (`binds` = {modules = {names}, imports = {aliases}}, made once per
+-- entry in Rust: the modules listed that the host grants), as Wippy does:
+-- each global is what `require` of its name returns. A module a policy
+-- denies stays unbound (`require` reports the denial); an import runs its
+-- library now, and its failure fails the process.
+bind = function(env, binds)
+    local mods = binds.modules
+    for i = 1, #mods do
+        local name = mods[i]
+        local ok, m = b_pcall(M.require, name)
+        if ok then
+            env[name] = m
+        end
     end
-    local w = { co = co_running(), w = false, done = false, value = false, ok = false, case = false }
-    w.w = w
+    local imports = binds.imports
+    for i = 1, #imports do
+        local alias = imports[i]
+        env[alias] = M.require(alias)
+    end
+end
+
+---------------------------------------------------------------- funcs
+-- funcs.call / funcs.async / Executors / Futures (api/funcs.rs). A call
+-- runs in a process of its own, monitored: `p.calls[pid]` holds what to do
+-- with its EXIT result (the pump calls it, and the EXIT never reaches
+-- `process.events()`).
+local rt_call_start, rt_call_error, rt_call_allow, rt_call_cancel =
+    rt.call_start, rt.call_error, rt.call_allow, rt.call_cancel
+
+-- The value and error a call's EXIT `result` gives, by Wippy's outcome
+-- rules: a function.lua's result is the array of its return values, whose
+-- first is the value and whose second, an error object or a text, makes
+-- it a failure; a process.lua's result is its value.
+local function outcome(r, fn)
+    local e = r.error
+    if e ~= nil then
+        return nil, rt_call_error(e)
+    end
+    local v = r.value
+    if not fn or type(v) ~= "table" then
+        return v, nil
+    end
+    local second = v[2]
+    if type(second) == "string" or type(second) == "userdata" then
+        return nil, rt_call_error(second)
+    end
+    return v[1], nil
+end
+
+local function add_call(p, pid, handler)
     local calls = p.calls
     if not calls then
         calls = {}
         p.calls = calls
         p.f = bor(p.f, F_SIG)
     end
-    calls[pid] = w
+    calls[pid] = handler
+end
+
+local function call(exec, what, id, ...)
+    must_be_managed(3)
+    local p = P
+    local pid, fn = rt_call_start(what, id, exec, ...)
+    if not pid then
+        return nil, fn
+    end
+    local w = { co = co_running(), w = false, done = false, value = false, ok = false, case = false }
+    w.w = w
+    add_call(p, pid, function(r)
+        wake(w, r, true)
+    end)
     pump(p) -- it may have finished already
     block(w)
-    if not next(calls) then
+    if not next(p.calls) then
         p.calls = nil
     end
-    local r = w.value
-    if r.error ~= nil then
-        return nil, r.error
+    return outcome(w.value, fn)
+end
+
+-- A payload object of a Future's value: `p:data()`.
+local CallPayload = {}
+CallPayload.__index = CallPayload
+CallPayload.__metatable = "payload"
+CallPayload.__wippy = "payload"
+CallPayload.__tostring = function()
+    return "payload{format=lua/any}"
+end
+function CallPayload:data()
+    return self.v
+end
+CallPayload.unmarshal = CallPayload.data
+function CallPayload:get_format()
+    return "lua/any"
+end
+
+-- A Future: `ch` (buffer 1) gets the payload object or the error object,
+-- then closes.
+local Future = {}
+Future.__index = Future
+Future.__metatable = "future"
+Future.__wippy = "future"
+
+local function close_chan(ch)
+    if not ch.closed then
+        Chan.close(ch)
     end
-    -- a function's EXIT value is the array of its results
-    local v = r.value
-    if type(v) ~= "table" then
-        return v
+end
+
+local function call_async(exec, what, id, ...)
+    local p = P
+    local pid, fn = rt_call_start(what, id, exec, ...)
+    if not pid then
+        return nil, fn
     end
-    local n = 0
-    for k in pairs(v) do
-        if type(k) == "number" and k > n then
-            n = k
+    local f = setmetatable({ ch = new_channel(1), pid = pid, done = false, canceled = false }, Future)
+    add_call(p, pid, function(r)
+        if f.canceled then
+            return
         end
+        local v, err = outcome(r, fn)
+        f.done = true
+        if err ~= nil then
+            f.err = err
+            feed(f.ch, err)
+        else
+            local pl = setmetatable({ v = v }, CallPayload)
+            f.value = pl
+            feed(f.ch, pl)
+        end
+        close_chan(f.ch)
+    end)
+    return f, nil
+end
+
+function Future:response()
+    return self.ch
+end
+Future.channel = Future.response
+
+function Future:result()
+    if self.canceled then
+        return nil, rt_call_error("future canceled", "Canceled")
     end
-    return t_unpack(v, 1, n)
+    if not self.done then
+        return nil, nil
+    end
+    if self.err ~= nil then
+        return nil, self.err
+    end
+    return self.value, nil
+end
+
+function Future:error()
+    if self.err ~= nil then
+        return self.err, true
+    end
+    return nil, false
+end
+
+function Future:is_complete()
+    return self.done
+end
+
+function Future:is_canceled()
+    return self.canceled
+end
+
+function Future:cancel()
+    if not self.done and not self.canceled then
+        self.canceled = true
+        rt_call_cancel(self.pid)
+        close_chan(self.ch)
+    end
+    return true, nil
+end
+
+-- An Executor: what its calls get besides the caller's own (`context`
+-- merged over the caller's, `actor`, `scope`, `options`). Immutable: each
+-- `with_*` returns a new one, or `nil, err` when the caller may not.
+local Executor = {}
+Executor.__index = Executor
+Executor.__metatable = "executor"
+Executor.__wippy = "executor"
+
+local function exec_derive(e, key, value, action, resource)
+    local ok, err = rt_call_allow(action, resource)
+    if not ok then
+        return nil, err
+    end
+    local n = setmetatable({ context = e.context, options = e.options, actor = e.actor, scope = e.scope }, Executor)
+    if key == "context" or key == "options" then
+        if type(value) ~= "table" then
+            error("with_" .. key .. ": expected a table, got " .. type(value), 3)
+        end
+        local merged = {}
+        for k, v in pairs(n[key] or {}) do
+            merged[k] = v
+        end
+        for k, v in pairs(value) do
+            merged[k] = v
+        end
+        n[key] = merged
+    else
+        if value == nil then
+            error("with_" .. key .. ": expected a security " .. key .. ", got nil", 3)
+        end
+        n[key] = value
+    end
+    return n
+end
+
+function Executor:with_context(t)
+    return exec_derive(self, "context", t, "funcs.context", "context")
+end
+function Executor:with_actor(a)
+    return exec_derive(self, "actor", a, "funcs.security", "actor")
+end
+function Executor:with_scope(s)
+    return exec_derive(self, "scope", s, "funcs.security", "scope")
+end
+function Executor:with_options(t)
+    if type(t) == "table" and t.network ~= nil then
+        return exec_derive(self, "options", t, "network.select", tostring(t.network))
+    end
+    return exec_derive(self, "options", t, "funcs.context", "options")
+end
+function Executor:call(id, ...)
+    return call(self, "executor:call", id, ...)
+end
+function Executor:async(id, ...)
+    return call_async(self, "executor:async", id, ...)
+end
+
+function M.call(id, ...)
+    return call(nil, "funcs.call", id, ...)
+end
+function M.call_async(id, ...)
+    return call_async(nil, "funcs.async", id, ...)
+end
+function M.new_executor()
+    return setmetatable({}, Executor)
+end
+
+---------------------------------------------------------------- events
+-- events.subscribe (api/events.rs): the bus completes op `tag` with each
+-- event; its handler stays registered until `close`.
+local rt_events_sub, rt_events_close = rt.events_sub, rt.events_close
+
+local Subscription = {}
+Subscription.__index = Subscription
+Subscription.__metatable = "subscription"
+Subscription.__wippy = "subscription"
+
+function M.events_subscribe(system, kind)
+    local p = P
+    local ch = new_channel(64)
+    local tag = new_op(p, function(ev)
+        feed(ch, ev)
+    end)
+    local id, err = rt_events_sub(tag, system, kind)
+    if not id then
+        drop_op(p, tag)
+        return nil, err
+    end
+    return setmetatable({ ch = ch, tag = tag, id = id }, Subscription), nil
+end
+
+function Subscription:channel()
+    return self.ch
+end
+
+function Subscription:close()
+    local id = self.id
+    if id then
+        self.id = false
+        rt_events_close(id)
+        drop_op(P, self.tag)
+        close_chan(self.ch)
+    end
+    return true
 end
 
 ---------------------------------------------------------------- exec
@@ -1233,16 +1484,13 @@ function M.exec(id, host, ...)
     end
     local w = { co = co_running(), w = false, done = false, value = false, ok = false, case = false }
     w.w = w
-    local calls = p.calls
-    if not calls then
-        calls = {}
-        p.calls = calls
-        p.f = bor(p.f, F_SIG)
-    end
-    calls[pid] = w
+    add_call(p, pid, function(r)
+        wake(w, r, true)
+    end)
     pump(p) -- it may have finished already
     block(w)
-    if not next(calls) then
+    local calls = p.calls
+    if calls and not next(calls) then
         p.calls = nil
     end
     local r = w.value
@@ -1358,7 +1606,7 @@ end
 -- Every table a process can reach from a runtime object is shared by all
 -- processes of the shard: freeze them (objects expose metatables through
 -- `__index`).
-for _, t in ipairs({ Chan, Timer, Spawner, channel, M }) do
+for _, t in ipairs({ Chan, Timer, Spawner, Future, Executor, CallPayload, Subscription, channel, M }) do
     table.freeze(t)
 end
 

@@ -159,12 +159,18 @@ impl LuaProc {
     ) -> mlua::Result<LuaProc> {
         let code = data.entry.borrow().clone();
         let lua = &vm.lua;
+        // The entry's bindings are the VM's (shared by its processes), made
+        // before the process's own objects.
+        let (boot, binds) = vm.boot_of(&code)?;
         // Made in the process's memory category; the thread inherits it.
         let ((chunk, method), state, thread) = vm.made_for(&data.memory, || {
             let chunk = vm.instantiate(&code)?;
             // Room for main, env and inbox without growing (three rehashes).
             let state = lua.create_table_with_capacity(0, 4)?;
-            let thread = lua.create_thread(vm.boot.clone())?;
+            let thread = lua.create_thread(boot.clone())?;
+            if let Some(binds) = binds {
+                state.raw_set("binds", binds)?;
+            }
             Ok::<_, mlua::Error>((chunk, state, thread))
         })?;
         mark_main(&thread);
@@ -301,8 +307,12 @@ impl LuaProc {
         let lua = &self.vm.lua;
         let build = || -> mlua::Result<(Thread, Box<BootArgs>)> {
             let (chunk, method) = self.vm.instantiate(&code)?;
-            let thread = lua.create_thread(self.vm.boot.clone())?;
+            let (boot, binds) = self.vm.boot_of(&code)?;
+            let thread = lua.create_thread(boot.clone())?;
             mark_main(&thread);
+            if let Some(binds) = binds {
+                self.state.raw_set("binds", binds)?;
+            }
             let parts = (self.state.clone(), chunk, method);
             self.data.boot.set(Some(Box::new(parts)));
             Ok((

@@ -101,6 +101,8 @@ pub(crate) struct Vm {
     /// The prelude's functions (boot, set_current, ...).
     pub(crate) prelude: Table,
     pub(crate) boot: Function,
+    /// The boot of an entry with names to bind (see [`Vm::boot_of`]).
+    pub(crate) boot_bound: Function,
     /// The VM's main state: what process threads are resumed from.
     pub(crate) main: *mut mlua::ffi::lua_State,
     /// Where each parked process's memory is, for its next wake-up.
@@ -110,6 +112,8 @@ pub(crate) struct Vm {
     /// Each entry's loaded (never run) top-level chunk, which processes
     /// run clones of, and its method name.
     templates: RefCell<AHashMap<EntryId, Template>>,
+    /// What each entry binds as globals (see [`Vm::boot_of`]).
+    bindings: RefCell<AHashMap<EntryId, Table>>,
 }
 
 /// An entry as a VM keeps it (see [`Vm::instantiate`]).
@@ -163,6 +167,7 @@ impl Vm {
             step_start: std::cell::Cell::new(None),
         });
         let boot: Function = prelude.get("boot")?;
+        let boot_bound: Function = prelude.get("boot_bound")?;
         // Freeze every library table, the string metatable and the globals.
         lua.sandbox(true)?;
         freeze_all(&globals)?;
@@ -181,10 +186,12 @@ impl Vm {
             env,
             prelude,
             boot,
+            boot_bound,
             main,
             warm,
             categories: RefCell::new(Categories::new()),
             templates: RefCell::new(AHashMap::new()),
+            bindings: RefCell::new(AHashMap::new()),
         })
     }
 
@@ -248,6 +255,56 @@ impl Vm {
     /// The VM's callback table (for the preemption interrupt).
     pub(crate) fn callbacks(&self) -> *mut mlua::ffi::lua_Callbacks {
         crate::ffi::interrupt::callbacks(&self.lua)
+    }
+}
+
+impl Vm {
+    /// The function a process of `code` boots with, and what it binds as
+    /// globals before its chunk runs (`spec/wippy-reference.md` §8.1):
+    /// `{modules = {names}, imports = {aliases}}`, the modules it lists that
+    /// its host grants and its import aliases, which the caller puts in the
+    /// process state as `binds`; the prelude's `boot_bound` binds each name
+    /// to what `require` returns for it. An entry without modules or
+    /// imports boots with the plain `boot` and costs nothing more.
+    #[inline(always)]
+    pub(crate) fn boot_of(&self, code: &Compiled) -> mlua::Result<(&Function, Option<Table>)> {
+        if code.modules.is_empty() && code.imports.is_empty() {
+            return Ok((&self.boot, None));
+        }
+        Ok((&self.boot_bound, Some(self.bindings(code)?)))
+    }
+
+    /// The names of [`Vm::boot_of`], made once per entry per VM, frozen.
+    #[cold]
+    #[inline(never)]
+    fn bindings(&self, code: &Compiled) -> mlua::Result<Table> {
+        if let Some(b) = self.bindings.borrow().get(&code.id) {
+            return Ok(b.clone());
+        }
+        let config = &self.env.host.config;
+        let modules = self.lua.create_sequence_from(
+            code.modules
+                .iter()
+                .filter(|m| {
+                    self.env.modules.contains_key(m.as_str())
+                        && config.modules.allows(m)
+                        && (m.as_str() != "io" || config.terminal.is_some())
+                })
+                .map(String::as_str),
+        )?;
+        let imports = self
+            .lua
+            .create_sequence_from(code.imports.keys().map(String::as_str))?;
+        let t = self.lua.create_table_with_capacity(0, 2)?;
+        t.raw_set("modules", &modules)?;
+        t.raw_set("imports", &imports)?;
+        for x in [&modules, &imports, &t] {
+            x.set_readonly(true);
+        }
+        self.bindings
+            .borrow_mut()
+            .insert(code.id.clone(), t.clone());
+        Ok(t)
     }
 }
 

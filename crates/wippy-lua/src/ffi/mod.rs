@@ -86,22 +86,6 @@ pub(crate) unsafe fn nil_error(l: *mut lua_State, e: wippy_process::ExitError) -
     2
 }
 
-/// Pushes `nil, msg` and returns 2: a failure as a plain string (no
-/// caller in this crate: errors are error objects, [`nil_error`]; kept
-/// until the branches that still call it are merged).
-///
-/// # Safety
-/// `l` is the running thread of a C function call, with two free slots
-/// (it has `LUA_MINSTACK` on entry).
-#[allow(dead_code)]
-pub(crate) unsafe fn nil_err(l: *mut lua_State, msg: &str) -> c_int {
-    // SAFETY: the caller's contract.
-    unsafe { ffi::lua_pushnil(l) };
-    // SAFETY: as above (the second slot).
-    unsafe { push_bytes(l, msg.as_bytes()) };
-    2
-}
-
 /// Raises Lua's usual error for argument `arg` of `func`, which should have
 /// been `expected`: `app:main:3: bad argument #2 to 'process.send' (a
 /// string topic expected, got number)`.

@@ -7,17 +7,24 @@
 //! or need every core run alone (`common::alone`): every other test app
 //! holds a shared guard while it lives.
 
+mod apps;
 mod common;
 
+mod bindings;
 mod casts;
 mod channels;
+mod codecs;
 mod context;
 mod conventions;
+mod env;
 mod error_text;
 mod errors;
+mod events;
 mod footprint;
+mod funcs;
 mod idle;
 mod imports;
+mod json;
 mod logging;
 mod mailbox;
 mod memory;
@@ -33,6 +40,7 @@ mod placement;
 mod preemption;
 mod process_api;
 mod reclaim;
+mod registry;
 mod sandbox;
 mod scale;
 mod security;

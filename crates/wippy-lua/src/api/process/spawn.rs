@@ -247,7 +247,7 @@ fn granted<T: Object>(v: Option<Value>, what: &str) -> mlua::Result<Option<T>> {
 /// The values of a Spawner's context table: string keys, values converted
 /// as message payloads (errors name the path, e.g. `context.x: function
 /// cannot be sent`).
-fn context_values(lua: &Lua, ctx: &Value) -> Result<Vec<(String, Payload)>, String> {
+pub(crate) fn context_values(lua: &Lua, ctx: &Value) -> Result<Vec<(String, Payload)>, String> {
     let pairs = match to_payload(lua, ctx, "context")? {
         Payload::Map(pairs) => pairs,
         Payload::Array(_) => return Err("context[1]: context keys must be strings".into()),
