@@ -69,6 +69,42 @@ fn read(path: &Path) -> String {
     fs::read_to_string(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
 }
 
+/// Every path a source file cites resolves in the repository: no
+/// `spec/...` page of the shared material (a clone has none of it), and
+/// every `docs/<page>.md` exists.
+#[test]
+fn every_page_the_code_cites_is_in_the_repository() {
+    let root = root();
+    let mut bad = Vec::new();
+    for dir in ["crates", "xtask/src"] {
+        for path in rust_files(&root.join(dir)) {
+            let text = read(&path);
+            for (n, line) in text.lines().enumerate() {
+                let at = || format!("{}:{}", path.strip_prefix(&root).unwrap().display(), n + 1);
+                if line.contains("`spec/") || line.contains("(spec/") {
+                    bad.push(format!(
+                        "{}: cites a spec page outside the repository",
+                        at()
+                    ));
+                }
+                let mut rest = line;
+                while let Some(i) = rest.find("docs/") {
+                    let tail = &rest[i..];
+                    let end = tail
+                        .find(|c: char| !(c.is_ascii_alphanumeric() || "/-_.".contains(c)))
+                        .unwrap_or(tail.len());
+                    let page = tail[..end].trim_end_matches('.');
+                    if page.ends_with(".md") && !root.join(page).is_file() {
+                        bad.push(format!("{}: {page} does not exist", at()));
+                    }
+                    rest = &tail[end.max(5)..];
+                }
+            }
+        }
+    }
+    assert!(bad.is_empty(), "{}", bad.join("\n"));
+}
+
 #[test]
 fn every_module_file_starts_with_a_module_doc() {
     let root = root();

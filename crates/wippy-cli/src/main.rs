@@ -1,4 +1,4 @@
-//! `wippy`: runs wippy-rs apps (see `spec/cli.md`).
+//! `wippy`: runs wippy-rs apps (see `docs/cli.md`).
 
 mod boot;
 mod cli;

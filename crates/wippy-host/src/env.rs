@@ -1,5 +1,4 @@
-//! The app's environment variables (`spec/wippy-reference-addendum.md`
-//! §3): `env.variable` entries name values kept in `env.storage.*`
+//! The app's environment variables (`docs/registry.md`): `env.variable` entries name values kept in `env.storage.*`
 //! entries, and [`Env`] reads and writes them for the Lua `env` module.
 //!
 //! Looking up a key `k` (for a caller in namespace `ns`): the variable

@@ -1,4 +1,4 @@
-//! The app's event bus (`spec/wippy-reference.md` §7.4): anything may
+//! The app's event bus (`docs/registry.md`): anything may
 //! publish an event — a system, a kind, a path and optional data — and
 //! every subscriber whose patterns match gets it, in publishing order per
 //! publisher.

@@ -76,9 +76,8 @@ pub const BUILTIN_MODULES: &[&str] = &[
 
 /// The modules Wippy has that wippy-rs does not (yet): naming one under
 /// `modules:` is a load error that says so ("module http is not available
-/// in wippy-rs") rather than "unknown module". Wippy's list is
-/// `spec/wippy-reference.md` §7.6, plus `os`, which Wippy's own test
-/// suites list under `modules:`. Adding a module to wippy-rs moves its
+/// in wippy-rs") rather than "unknown module": the modules Wippy
+/// documents for Lua that wippy-rs has not built. Adding a module to wippy-rs moves its
 /// name from this list to [`BUILTIN_MODULES`]; a name is never in both.
 pub const WIPPY_ONLY_MODULES: &[&str] = &[
     "cdc",

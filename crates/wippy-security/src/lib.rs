@@ -1,4 +1,4 @@
-//! Security for wippy-rs (`spec/security.md`): actors (who a process runs
+//! Security for wippy-rs (`docs/security.md`): actors (who a process runs
 //! as), policies (allow or deny actions on resources, under conditions),
 //! scopes (the policies attached to a process), and principals (actor plus
 //! scope), which the hosts above check before spawns, sends, links,

@@ -15,7 +15,7 @@ use crate::scope::Scope;
 /// [`Scope`]). Cheap to clone; a child inherits its spawner's unless the
 /// spawner gives it another ([`Principal::may_grant`] says whether it may).
 ///
-/// The rule (`spec/security.md`): the system actor without a scope is
+/// The rule (`docs/security.md`): the system actor without a scope is
 /// allowed everything, and costs nothing to check. Any other principal is
 /// decided by its scope, with default deny: a named actor without a scope
 /// may do nothing that is checked, and a scope restricts the system actor

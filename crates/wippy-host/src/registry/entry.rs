@@ -118,11 +118,11 @@ impl EntryKind {
     /// Kinds Wippy has that wippy-rs does not (yet). An entry of one is a
     /// load error that says so, with its file and line; Wippy too fails
     /// loading at startup (after a 30 s wait) on a kind no component
-    /// handles (`spec/wippy-reference.md` §8.4). Adding a kind to
+    /// handles (`docs/registry.md`). Adding a kind to
     /// wippy-rs moves its name from here to [`EntryKind::ALL`]; a name is
     /// never in both.
     ///
-    /// Where the names come from: `spec/wippy-reference.md` §8.1
+    /// Where the names come from: `docs/registry.md`
     /// (`workflow.lua` and the `.lua.bc` bytecode kinds), its addendum §2
     /// and §3 (`registry.entry`, `ns.*`, `env.*`), and Wippy's
     /// documentation for its HTTP, SQL and store components (`http.*`,
@@ -247,7 +247,7 @@ pub enum EntrySpec {
 }
 
 /// `env.variable`: a named value kept in a storage
-/// (`spec/wippy-reference-addendum.md` §3).
+/// (`docs/registry.md`).
 #[derive(Debug, Clone)]
 pub struct EnvVariableSpec {
     /// The name `env.get` looks it up by (`variable:`; letters, digits and
@@ -455,7 +455,7 @@ impl SecuritySpec {
 }
 
 /// `lifecycle:` of hosts and services, with Wippy's defaults
-/// (`spec/wippy-reference.md` §8.3).
+/// (`docs/registry.md`).
 #[derive(Debug, Clone)]
 pub struct Lifecycle {
     /// Start with the app (default false). The entries an auto-start entry

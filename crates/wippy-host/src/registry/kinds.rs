@@ -1,5 +1,5 @@
 //! The fields of each kind of entry, read into its spec (format:
-//! `spec/registry.md`). The fields common to all entries, and deciding which
+//! `docs/registry.md`). The fields common to all entries, and deciding which
 //! unknown fields are typos, are in `load.rs`.
 
 use std::collections::BTreeMap;
@@ -388,8 +388,7 @@ impl Cx<'_> {
         Some(spec)
     }
 
-    /// `lifecycle` (Wippy's fields and defaults, `spec/wippy-reference.md`
-    /// §8.3).
+    /// `lifecycle` (Wippy's fields and defaults, `docs/registry.md`).
     fn lifecycle(&mut self, f: &Field) -> Lifecycle {
         const KNOWN: &[&str] = &[
             "auto_start",

@@ -1,4 +1,4 @@
-//! Loading `_index.yaml` files into entries (format: `spec/registry.md`).
+//! Loading `_index.yaml` files into entries (format: `docs/registry.md`).
 //!
 //! Loading goes in two passes. The first reads every file on its own: YAML,
 //! namespace, each entry's fields and Lua sources, and it declares every

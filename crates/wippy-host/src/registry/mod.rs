@@ -1,5 +1,5 @@
 //! The app registry: typed entries loaded from every `_index.yaml` of an app
-//! folder (format: `spec/registry.md`).
+//! folder (format: `docs/registry.md`).
 //!
 //! The registry is plain data, shared read-only (`Arc<Registry>`) by the Lua
 //! hosts, supervision and the CLI. Loading reports *every* error it finds,

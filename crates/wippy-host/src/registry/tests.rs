@@ -245,7 +245,7 @@ fn defaults_apply_when_optional_fields_are_absent_or_null() {
     let EntrySpec::Service(svc) = &reg.get(&id("app:svc")).unwrap().spec else {
         panic!("not a service");
     };
-    // Wippy's defaults (spec/wippy-reference.md §8.3).
+    // Wippy's defaults (docs/registry.md).
     let lc = &svc.lifecycle;
     assert_eq!(
         lc.restart,

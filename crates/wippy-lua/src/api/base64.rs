@@ -1,4 +1,4 @@
-//! The `base64` module (`spec/wippy-reference-addendum.md` §4):
+//! The `base64` module (`docs/lua-api.md`):
 //! `base64.encode(s)` and `base64.decode(s)`, the standard alphabet with
 //! padding required. Success is the one value; a non-string argument
 //! (a number too) or undecodable text is `nil, err` (Invalid).

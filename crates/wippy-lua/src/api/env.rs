@@ -1,4 +1,4 @@
-//! The `env` module (`spec/wippy-reference-addendum.md` §3): the app's
+//! The `env` module (`docs/lua-api.md`): the app's
 //! environment variables (`wippy_host::Env`, from the `env.variable` and
 //! `env.storage.*` entries).
 //!

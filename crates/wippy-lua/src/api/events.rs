@@ -1,4 +1,4 @@
-//! The `events` module (`spec/wippy-reference.md` §7.4): the app's event
+//! The `events` module (`docs/lua-api.md`): the app's event
 //! bus (`wippy_host::EventBus`) as Lua sees it.
 //!
 //! `events.subscribe(system, kind?)` → a subscription, whose `:channel()`

@@ -1,4 +1,4 @@
-//! The `funcs` module (`spec/wippy-reference.md` §7.5): `funcs.call(id,
+//! The `funcs` module (`docs/lua-api.md`): `funcs.call(id,
 //! ...)` runs a function and waits for its result, `funcs.async(id, ...)`
 //! starts one and returns a Future, `funcs.new()` returns an Executor whose
 //! `with_context`, `with_actor`, `with_scope` and `with_options` shape the

@@ -1,4 +1,4 @@
-//! The `hash` module (`spec/wippy-reference-addendum.md` §4): digests of a
+//! The `hash` module (`docs/lua-api.md`): digests of a
 //! string's bytes as lower-case hex, or the raw bytes when the last
 //! argument is truthy. `md5`, `sha1`, `sha256`, `sha512(data[, raw])`;
 //! `hmac_md5`, `hmac_sha1`, `hmac_sha256`, `hmac_sha512(data, secret[,

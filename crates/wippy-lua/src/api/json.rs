@@ -1,4 +1,4 @@
-//! The `json` module, as Wippy has it (`spec/wippy-reference.md` §7.1):
+//! The `json` module, as Wippy has it (`docs/lua-api.md`):
 //! `json.encode(v)`, `json.decode(s)`, `json.validate(schema, data)` and
 //! `json.validate_string(schema, json_text)`; and the conversion of
 //! payloads to JSON the `logger` module shares.

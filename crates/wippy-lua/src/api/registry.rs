@@ -1,5 +1,4 @@
-//! The `registry` module, read-only (`spec/wippy-reference-addendum.md`
-//! §1.1, §1.3): the app's entries as tables `{id, kind, meta, data}`.
+//! The `registry` module, read-only (`docs/lua-api.md`): the app's entries as tables `{id, kind, meta, data}`.
 //!
 //! `registry.get(id)` → the entry, or `nil, err` (NotFound `entry not
 //! found: <id>`, PermissionDenied when `registry.get` on the id is denied);

@@ -1,4 +1,4 @@
-//! The `security` module (`spec/security.md`): the running process's actor
+//! The `security` module (`docs/security.md`): the running process's actor
 //! and scope, checks against them, and the actor, policy and scope objects
 //! a Spawner's `with_actor` / `with_scope` take.
 //!

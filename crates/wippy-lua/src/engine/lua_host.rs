@@ -67,7 +67,7 @@ pub struct LuaHostConfig {
     pub release_memory: Option<fn()>,
 }
 
-/// A host as a security boundary (`spec/security.md`, "Hosts are
+/// A host as a security boundary (`docs/security.md`, "Hosts are
 /// boundaries").
 #[derive(Clone, Debug, Default)]
 pub struct HostSecurity {

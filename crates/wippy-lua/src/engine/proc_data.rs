@@ -91,7 +91,7 @@ impl ProcData {
     }
 
     /// Whether this process may do `action` on `resource`: its principal
-    /// decides, inside its host's boundary (`spec/security.md`). A denial
+    /// decides, inside its host's boundary (`docs/security.md`). A denial
     /// is logged as an audit event and returned as the `nil, err` text. The
     /// unrestricted system, on a host without policies, passes at once.
     #[inline(always)]

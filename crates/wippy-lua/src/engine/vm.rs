@@ -260,7 +260,7 @@ impl Vm {
 
 impl Vm {
     /// The function a process of `code` boots with, and what it binds as
-    /// globals before its chunk runs (`spec/wippy-reference.md` §8.1):
+    /// globals before its chunk runs (`docs/lua-api.md`):
     /// `{modules = {names}, imports = {aliases}}`, the modules it lists that
     /// its host grants and its import aliases, which the caller puts in the
     /// process state as `binds`; the prelude's `boot_bound` binds each name

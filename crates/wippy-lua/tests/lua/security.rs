@@ -1,4 +1,4 @@
-//! Security (`spec/security.md`): actors and scopes given through a
+//! Security (`docs/security.md`): actors and scopes given through a
 //! Spawner, the checks the runtime makes (spawn, send, cancel, terminate,
 //! monitor, link, registry, module loads), hosts as boundaries (their
 //! policies, their actor, `accept_from`), and the `security` module.

@@ -2,7 +2,7 @@
 //! (`process.with_context(...):spawn(...)`, through `rt.spawn`), the
 //! process of `process.exec` (`rt.exec_spawn`) and `funcs.call`'s process.
 //!
-//! Checked (`spec/security.md`): `process.spawn` (`process.exec` for
+//! Checked (`docs/security.md`): `process.spawn` (`process.exec` for
 //! exec) on the entry, `process.spawn.host` on the host, and, when the
 //! child gets another actor or scope, that the caller may grant them.
 //! Failures are `nil, err` with Wippy's kinds: Invalid arguments,
