@@ -185,6 +185,28 @@ pub(crate) struct HostCore {
     pub(crate) config: LuaHostConfig,
     pub(crate) live: AtomicUsize,
     pub(crate) closed: AtomicBool,
+    /// The principals of live processes that do not run as the
+    /// unrestricted system, by pid: what [`wippy_process::Home::credentials`]
+    /// answers from any thread (a process's `ProcData` belongs to its
+    /// shard's runner). Written at spawn before the process first runs,
+    /// removed when it ends; a pid absent here runs as the system.
+    pub(crate) principals: Mutex<ahash::AHashMap<Pid, Principal>>,
+}
+
+impl HostCore {
+    /// The cluster this node joined, if any.
+    pub(crate) fn cluster(&self) -> Option<wippy_cluster::Cluster> {
+        wippy_cluster::Cluster::of(&self.node)
+    }
+
+    /// The process registered as `name`: this node's names first, then the
+    /// cluster's (a local read either way).
+    pub(crate) fn lookup(&self, name: &str) -> Option<Pid> {
+        match self.node.lookup(name) {
+            Some(pid) => Some(pid),
+            None => self.cluster()?.lookup(name),
+        }
+    }
 }
 
 /// A host running Lua processes on VM shards.
@@ -286,6 +308,7 @@ impl LuaHost {
             config,
             live: AtomicUsize::new(0),
             closed: AtomicBool::new(false),
+            principals: Mutex::new(ahash::AHashMap::new()),
         });
         let shards = if core.config.isolation == Isolation::Dedicated {
             0 // one VM per process, made at spawn
@@ -535,6 +558,14 @@ impl ProcessHost for LuaHost {
             let principal =
                 Principal::new(actor.clone(), self.core.config.security.boundary.clone());
             context = context.with_principal(principal);
+        }
+        if !context.principal().is_unrestricted() {
+            // Before the process first runs: its first remote send finds it.
+            self.core
+                .principals
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(pid, context.principal().clone());
         }
         shard.push(Work::Spawn(Pending {
             cell,

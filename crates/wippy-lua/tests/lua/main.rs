@@ -11,6 +11,7 @@ mod common;
 
 mod casts;
 mod channels;
+mod cluster;
 mod context;
 mod conventions;
 mod errors;
