@@ -68,7 +68,7 @@ pub fn preflight(registry: Registry, workers: usize) -> Result<Arc<CodeCache>, V
                     problems.push(at(format!("lifecycle.security: {err}")));
                 }
             }
-            EntrySpec::Policy(_) => {}
+            EntrySpec::Policy(_) | EntrySpec::Cluster(_) => {}
         }
     }
     if problems.is_empty() {
