@@ -47,21 +47,80 @@ pub struct Booted {
 }
 
 /// `run --cluster URL --node NAME`: the NATS server(s) of the cluster and
-/// this node's name in it.
-#[derive(Debug, Clone)]
+/// this node's name in it, each over the app's `cluster.nats` entry.
+#[derive(Debug, Clone, Default)]
 pub struct ClusterArgs {
     /// NATS URL(s), comma-separated.
-    pub url: String,
+    pub url: Option<String>,
     /// The node's name (letters, digits, `-`, `_`).
-    pub node: String,
+    pub node: Option<String>,
+}
+
+/// What a node needs to join its cluster.
+struct Joining {
+    /// The node's name.
+    node: String,
+    config: ClusterConfig,
+}
+
+/// The cluster this node joins: the app's `cluster.nats` entry (its
+/// servers, credentials, TLS files...) with `--cluster` and `--node` over
+/// its `url` and `node`; none when neither the app nor the flags name one.
+fn joining(registry: &Registry, flags: &ClusterArgs) -> Result<Option<Joining>, String> {
+    let entry = registry
+        .of_kind(EntryKind::ClusterNats)
+        .find_map(|e| match &e.spec {
+            EntrySpec::Cluster(c) => Some((e, c)),
+            _ => None,
+        });
+    if entry.is_none() && flags.url.is_none() && flags.node.is_none() {
+        return Ok(None);
+    }
+    let url = match (&flags.url, entry) {
+        (Some(url), _) => url.clone(),
+        (None, Some((_, spec))) => spec.url.clone(),
+        (None, None) => {
+            return Err(
+                "--node needs the cluster's servers: --cluster URL, or a cluster.nats entry in the app"
+                    .into(),
+            );
+        }
+    };
+    let node = match (&flags.node, entry) {
+        (Some(node), _) => node.clone(),
+        (None, Some((_, spec))) if spec.node.is_some() => spec.node.clone().unwrap_or_default(),
+        (None, Some((e, _))) => {
+            return Err(format!(
+                "this node needs a name in the cluster: --node NAME (or node: in {} at {}:{})",
+                e.id,
+                e.file.display(),
+                e.line
+            ));
+        }
+        (None, None) => return Err("--cluster needs this node's name: --node NAME".into()),
+    };
+    let mut config = ClusterConfig::new(url);
+    if let Some((_, spec)) = entry {
+        if let Some(prefix) = &spec.prefix {
+            config.prefix = prefix.clone();
+        }
+        if let Some(replicas) = spec.replicas {
+            config.replicas = replicas;
+        }
+        config.credentials_file = spec.credentials.clone();
+        config.tls_ca = spec.tls_ca.clone();
+        config.tls_client = spec.tls_client.clone();
+        config.tls_required = spec.tls_required;
+    }
+    Ok(Some(Joining { node, config }))
 }
 
 /// The runtime's settings: in a cluster, pids carry this node's identity
 /// (its name and an incarnation chosen now).
-fn runtime_config(cluster: Option<&ClusterArgs>) -> Result<RuntimeConfig, String> {
+fn runtime_config(joining: Option<&Joining>) -> Result<RuntimeConfig, String> {
     let mut config = RuntimeConfig::default();
-    if let Some(c) = cluster {
-        config.node = NodeId::starting(&c.node).map_err(|e| format!("--node: {e}"))?;
+    if let Some(j) = joining {
+        config.node = NodeId::starting(&j.node).map_err(|e| format!("--node: {e}"))?;
     }
     Ok(config)
 }
@@ -71,20 +130,21 @@ fn runtime_config(cluster: Option<&ClusterArgs>) -> Result<RuntimeConfig, String
 fn join_cluster(
     rt: &Runtime,
     app: &Arc<App>,
-    cluster: Option<&ClusterArgs>,
+    joining: Option<Joining>,
 ) -> Result<Option<Cluster>, String> {
-    let Some(c) = cluster else {
+    let Some(j) = joining else {
         return Ok(None);
     };
-    let joined = Cluster::join(rt, app.clone(), ClusterConfig::new(c.url.clone()))
+    let url = j.config.url.clone();
+    let joined = Cluster::join(rt, app.clone(), j.config)
         .map_err(|e| format!("cannot join the cluster: {e}"))?;
-    tracing::info!(node = %joined.node_id(), url = %c.url, "joined the cluster");
+    tracing::info!(node = %joined.node_id(), url = %url, "joined the cluster");
     Ok(Some(joined))
 }
 
 /// Starts the runtime, the auto-start hosts and the services of the app
 /// whose code is `code` (an app that passed `preflight`), on the cluster
-/// when `cluster` says so.
+/// when `cluster` is given and it, or the app, names one.
 pub fn boot(
     code: Arc<CodeCache>,
     workers: usize,
@@ -92,7 +152,11 @@ pub fn boot(
     cluster: Option<&ClusterArgs>,
 ) -> Result<Booted, String> {
     let registry = code.registry().clone();
-    let rt = Runtime::new(runtime_config(cluster)?).map_err(|e| e.to_string())?;
+    let joining = match cluster {
+        Some(flags) => joining(&registry, flags)?,
+        None => None,
+    };
+    let rt = Runtime::new(runtime_config(joining.as_ref())?).map_err(|e| e.to_string())?;
     let app = App::new(rt.node().clone(), registry.clone());
     let term = Terminal::new(args);
     // The first terminal host is the one `run -x` uses.
@@ -139,7 +203,7 @@ pub fn boot(
     let native = rt
         .native_host("wippy:system", 1)
         .map_err(|e| e.to_string())?;
-    let cluster = join_cluster(&rt, &app, cluster)?;
+    let cluster = join_cluster(&rt, &app, joining)?;
     let supervisor = start_services(&app, &registry, &at_boot, &native)?;
     Ok(Booted {
         rt,
@@ -391,5 +455,64 @@ mod tests {
         assert_eq!(exit_code(&Ok(Payload::Bool(false))), 1);
         assert_eq!(exit_code(&Ok(Payload::Int(3))), 3);
         assert_eq!(exit_code(&Err(ExitError::new("boom"))), 1);
+    }
+
+    fn app(index: &str) -> Registry {
+        Registry::load_files([("srv/_index.yaml", index)]).unwrap()
+    }
+
+    const CLUSTER: &str = r#"
+version: "1.0"
+namespace: app
+entries:
+  - name: cluster
+    kind: cluster.nats
+    url: nats://n1:4222
+    prefix: shop
+    credentials: app.creds
+"#;
+
+    #[test]
+    fn the_flags_override_the_apps_cluster_entry_and_either_may_be_missing() {
+        let flags = |url: Option<&str>, node: Option<&str>| ClusterArgs {
+            url: url.map(Into::into),
+            node: node.map(Into::into),
+        };
+        let plain = app("version: \"1.0\"\nnamespace: app\nentries: []\n");
+        assert!(joining(&plain, &flags(None, None)).unwrap().is_none());
+        let j = joining(&plain, &flags(Some("nats://h:1"), Some("a")))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (j.node.as_str(), j.config.url.as_str()),
+            ("a", "nats://h:1")
+        );
+        assert!(
+            joining(&plain, &flags(None, Some("a")))
+                .err()
+                .unwrap()
+                .contains("--cluster URL")
+        );
+
+        let clustered = app(CLUSTER);
+        let needs_name = joining(&clustered, &flags(None, None)).err().unwrap();
+        assert!(
+            needs_name.contains("--node NAME") && needs_name.contains("app:cluster"),
+            "{needs_name}"
+        );
+        let j = joining(&clustered, &flags(None, Some("b")))
+            .unwrap()
+            .unwrap();
+        assert_eq!(j.config.url, "nats://n1:4222");
+        assert_eq!(j.config.prefix, "shop");
+        assert_eq!(
+            j.config.credentials_file.as_deref(),
+            Some(std::path::Path::new("srv/app.creds"))
+        );
+        let j = joining(&clustered, &flags(Some("nats://other:4222"), Some("b")))
+            .unwrap()
+            .unwrap();
+        assert_eq!(j.config.url, "nats://other:4222", "--cluster wins");
+        assert_eq!(j.config.prefix, "shop", "the app's other settings stay");
     }
 }

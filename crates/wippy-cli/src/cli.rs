@@ -51,11 +51,12 @@ pub enum Command {
         exec: Option<String>,
         /// The app folder (default: the current directory).
         dir: Option<PathBuf>,
-        /// Join the cluster whose NATS server(s) are at URL (comma-separated), as --node.
-        #[arg(long, value_name = "URL", requires = "node")]
+        /// Join the cluster whose NATS server(s) are at URL (comma-separated), as --node
+        /// (over the url of the app's cluster.nats entry).
+        #[arg(long, value_name = "URL")]
         cluster: Option<String>,
-        /// This node's name in the cluster (letters, digits, '-', '_').
-        #[arg(long, value_name = "NAME", requires = "cluster")]
+        /// This node's name in the cluster (letters, digits, '-', '_'; over the app's).
+        #[arg(long, value_name = "NAME")]
         node: Option<String>,
         /// Arguments for the entry (after `--`), available as io.args().
         #[arg(last = true)]
@@ -156,7 +157,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn cluster_and_node_come_together() {
+    fn cluster_and_node_are_read_each_on_its_own() {
         let cli =
             Cli::try_parse_from(["wippy", "run", "--cluster", "nats://h:4222", "--node", "a"])
                 .unwrap();
@@ -165,8 +166,9 @@ mod tests {
         };
         assert_eq!(cluster.as_deref(), Some("nats://h:4222"));
         assert_eq!(node.as_deref(), Some("a"));
-        assert!(Cli::try_parse_from(["wippy", "run", "--cluster", "nats://h:4222"]).is_err());
-        assert!(Cli::try_parse_from(["wippy", "run", "--node", "a"]).is_err());
+        // Either may come from the app's cluster.nats entry (boot decides).
+        assert!(Cli::try_parse_from(["wippy", "run", "--cluster", "nats://h:4222"]).is_ok());
+        assert!(Cli::try_parse_from(["wippy", "run", "--node", "a"]).is_ok());
     }
 
     #[test]

@@ -82,10 +82,8 @@ fn main() -> ExitCode {
         }) => match load(dir.as_deref(), workers) {
             Ok(code) => {
                 let mode = exec.map_or(Mode::Serve, Mode::Exec);
-                let cluster = cluster
-                    .zip(node)
-                    .map(|(url, node)| boot::ClusterArgs { url, node });
-                run(code, workers, &logs, mode, args, cluster.as_ref())
+                let cluster = boot::ClusterArgs { url: cluster, node };
+                run(code, workers, &logs, mode, args, Some(&cluster))
             }
             Err(code) => code,
         },

@@ -72,7 +72,8 @@ pub fn preflight(registry: Registry, workers: usize) -> Result<Arc<CodeCache>, V
             EntrySpec::Policy(_)
             | EntrySpec::Data
             | EntrySpec::EnvVariable(_)
-            | EntrySpec::EnvStorage(_) => {}
+            | EntrySpec::EnvStorage(_)
+            | EntrySpec::Cluster(_) => {}
         }
     }
     if problems.is_empty() {

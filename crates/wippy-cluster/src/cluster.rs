@@ -297,8 +297,9 @@ impl Cluster {
             return Err(Error::ReservedTopic(topic));
         }
         let asker = principal_asker(principal);
-        self.shared
-            .push(to.node(), |e| e.message(asker, from, to, &topic, &payload))
+        self.shared.push(to.node(), |e| {
+            e.message(asker, from, to, &topic, &payload, false)
+        })
     }
 
     /// Ends `target` (any node) with error `"terminated"`, asked by

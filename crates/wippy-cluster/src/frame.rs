@@ -22,6 +22,8 @@ const TERMINATE: u8 = 9;
 const DOWN: u8 = 10;
 const SPAWN: u8 = 11;
 const SPAWNED: u8 = 12;
+/// A message of several values (`Message::multi`): a MESSAGE otherwise.
+const MESSAGE_MULTI: u8 = 13;
 
 /// A remote spawn as it crosses.
 #[derive(Debug, Clone, PartialEq)]
@@ -56,6 +58,9 @@ pub(crate) enum Record {
         to: Pid,
         topic: Topic,
         payload: Payload,
+        /// The payload is an array of several values sent together
+        /// ([`wippy_process::Message::multi`]).
+        multi: bool,
     },
     /// `watcher` (the sender's) monitors `target` (the receiver's).
     Monitor {
@@ -139,8 +144,9 @@ impl Encoder {
         to: Pid,
         topic: &Topic,
         payload: &Payload,
+        multi: bool,
     ) {
-        self.u8(MESSAGE);
+        self.u8(if multi { MESSAGE_MULTI } else { MESSAGE });
         self.asker(asker);
         self.opt_pid(from);
         self.pid(to);
@@ -269,12 +275,13 @@ impl Decoder<'_> {
             return Ok(None);
         }
         let r = match self.u8("record")? {
-            MESSAGE => Record::Message {
+            kind @ (MESSAGE | MESSAGE_MULTI) => Record::Message {
                 asker: self.asker()?,
                 from: self.opt_pid()?,
                 to: self.pid()?,
                 topic: self.topic()?,
                 payload: self.payload()?,
+                multi: kind == MESSAGE_MULTI,
             },
             MONITOR => Record::Monitor {
                 asker: self.asker()?,
@@ -392,8 +399,8 @@ mod tests {
         };
         let mut e = Encoder::new(me);
         let topic = Topic::new("ping");
-        e.message(Asker::Runtime, Some(a), b, &topic, &Payload::Int(5));
-        e.message(Asker::Runtime, None, b, &topic, &Payload::Nil);
+        e.message(Asker::Runtime, Some(a), b, &topic, &Payload::Int(5), false);
+        e.message(Asker::Runtime, None, b, &topic, &Payload::Nil, true);
         e.monitor(Asker::Runtime, a, b);
         e.demonitor(a, b);
         e.link(Asker::Runtime, a, b);
@@ -427,14 +434,16 @@ mod tests {
                     from: Some(a),
                     to: b,
                     topic: topic.clone(),
-                    payload: Payload::Int(5)
+                    payload: Payload::Int(5),
+                    multi: false
                 },
                 Record::Message {
                     asker: 0,
                     from: None,
                     to: b,
                     topic,
-                    payload: Payload::Nil
+                    payload: Payload::Nil,
+                    multi: true
                 },
                 Record::Monitor {
                     asker: 0,

@@ -112,6 +112,7 @@ impl Shared {
                 to,
                 topic,
                 payload,
+                multi,
             } => {
                 if !ok(from, to)
                     || self
@@ -121,7 +122,13 @@ impl Shared {
                 {
                     return;
                 }
-                match self.node.send(from, to, topic, payload) {
+                let message = wippy_process::Message {
+                    from,
+                    topic,
+                    payload,
+                    multi,
+                };
+                match self.node.send_message(to, message) {
                     Ok(()) => {}
                     Err(Error::NotAccepted {
                         to: host,

@@ -13,7 +13,7 @@ impl wippy_process::Remote for Router {
         let s = &self.shared;
         let asker = asker(&by, msg.from)?;
         s.push(to.node(), |e| {
-            e.message(asker, msg.from, to, &msg.topic, &msg.payload)
+            e.message(asker, msg.from, to, &msg.topic, &msg.payload, msg.multi)
         })
     }
 

@@ -83,7 +83,7 @@ impl NodeProcess {
             .env("WIPPY_TEST_NODE", format!("{url}|{name}"))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .unwrap();
         let out = child.stdout.take().unwrap();
@@ -95,7 +95,20 @@ impl NodeProcess {
                 }
             }
         });
-        let ready = rx.recv_timeout(WAIT * 3).expect("the node process started");
+        // Its stderr, drained as it runs (a full pipe would stall it), for
+        // the message when it fails to start.
+        let mut err = child.stderr.take().unwrap();
+        let (err_tx, err_rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = std::io::Read::read_to_string(&mut err, &mut text);
+            let _ = err_tx.send(text);
+        });
+        let Ok(ready) = rx.recv_timeout(WAIT * 3) else {
+            let _ = child.kill();
+            let err = err_rx.recv_timeout(WAIT).unwrap_or_default();
+            panic!("the node process {name} did not start: {}", err.trim());
+        };
         let (held, linked) = ready.split_once(' ').unwrap();
         NodeProcess {
             child,

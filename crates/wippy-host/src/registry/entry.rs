@@ -94,11 +94,14 @@ pub enum EntryKind {
     EnvFile,
     /// `env.storage.router`
     EnvRouter,
+    /// `cluster.nats`: how this app's nodes join their cluster (at most
+    /// one per app).
+    ClusterNats,
 }
 
 impl EntryKind {
     /// Every kind with its name in YAML.
-    pub const ALL: [(&'static str, EntryKind); 14] = [
+    pub const ALL: [(&'static str, EntryKind); 15] = [
         ("process.lua", EntryKind::ProcessLua),
         ("function.lua", EntryKind::FunctionLua),
         ("library.lua", EntryKind::LibraryLua),
@@ -113,6 +116,7 @@ impl EntryKind {
         ("env.storage.static", EntryKind::EnvStatic),
         ("env.storage.file", EntryKind::EnvFile),
         ("env.storage.router", EntryKind::EnvRouter),
+        ("cluster.nats", EntryKind::ClusterNats),
     ];
 
     /// Kinds Wippy has that wippy-rs does not (yet). An entry of one is a
@@ -244,6 +248,8 @@ pub enum EntrySpec {
     EnvVariable(EnvVariableSpec),
     /// `env.storage.*`.
     EnvStorage(EnvStorageSpec),
+    /// `cluster.nats`.
+    Cluster(ClusterSpec),
 }
 
 /// `env.variable`: a named value kept in a storage
@@ -364,6 +370,29 @@ pub struct TerminalSpec {
     pub accept_from: Option<Vec<EntryId>>,
     /// Start/stop settings.
     pub lifecycle: Lifecycle,
+}
+
+/// `cluster.nats` settings: the NATS server(s) of the cluster and how to
+/// reach them (`docs/registry.md`). Paths are resolved from the folder of
+/// the `_index.yaml` that names them; they are read when the node joins.
+#[derive(Debug, Clone, Default)]
+pub struct ClusterSpec {
+    /// NATS server URL(s), comma-separated.
+    pub url: String,
+    /// This node's name (`wippy run --node` overrides it).
+    pub node: Option<String>,
+    /// First token of the cluster's subjects and its registry bucket's name.
+    pub prefix: Option<String>,
+    /// Replicas of the registry bucket (1 to 5).
+    pub replicas: Option<usize>,
+    /// A NATS credentials file (`.creds`).
+    pub credentials: Option<PathBuf>,
+    /// TLS: root certificates to trust.
+    pub tls_ca: Option<PathBuf>,
+    /// TLS: a client certificate and its key.
+    pub tls_client: Option<(PathBuf, PathBuf)>,
+    /// TLS: refuse a plaintext connection.
+    pub tls_required: bool,
 }
 
 /// `process.service` settings.

@@ -12,8 +12,8 @@ use wippy_security::Condition;
 use super::load::{Cx, is_inside};
 use super::yaml::{self, Field, Report, line};
 use super::{
-    EntryId, EntryKind, EnvStorageSpec, EnvVariableSpec, HostSpec, Isolation, Lifecycle, LuaSpec,
-    PolicySpec, RestartSpec, SecuritySpec, ServiceSpec, Startup, TerminalSpec,
+    ClusterSpec, EntryId, EntryKind, EnvStorageSpec, EnvVariableSpec, HostSpec, Isolation,
+    Lifecycle, LuaSpec, PolicySpec, RestartSpec, SecuritySpec, ServiceSpec, Startup, TerminalSpec,
 };
 use crate::host::{BUILTIN_MODULES, WIPPY_ONLY_MODULES};
 use crate::limits;
@@ -38,6 +38,7 @@ pub(super) fn kind_fields(kind: EntryKind) -> &'static [&'static str] {
         EntryKind::EnvStatic => &["values"],
         EntryKind::EnvFile => &["file_path", "auto_create", "file_mode", "dir_mode"],
         EntryKind::EnvRouter => &["storages"],
+        EntryKind::ClusterNats => &["url", "node", "prefix", "replicas", "credentials", "tls"],
     }
 }
 
@@ -386,6 +387,118 @@ impl Cx<'_> {
             }
         }
         Some(spec)
+    }
+
+    /// `cluster.nats`; `None` without a `url`.
+    pub(super) fn cluster(
+        &mut self,
+        fields: &[&Field],
+        entry_line: usize,
+        path: &str,
+    ) -> Option<ClusterSpec> {
+        let mut spec = ClusterSpec::default();
+        let mut url = None;
+        for f in fields {
+            let r = &mut self.r;
+            match f.key {
+                "url" => {
+                    url = yaml::string(f.value, &f.path, r);
+                    if let Some(u) = &url
+                        && let Some(bad) = bad_nats_urls(u)
+                    {
+                        r.error(
+                            line(f.value),
+                            &f.path,
+                            bad,
+                            Some("expected nats://host:port, several separated by commas".into()),
+                        );
+                    }
+                }
+                "node" => {
+                    spec.node = yaml::string(f.value, &f.path, r).filter(|n| {
+                        let ok = node_name_ok(n);
+                        if !ok {
+                            let message = format!("invalid node name {n:?}");
+                            let hint = "1 to 64 letters, digits, '-' or '_'";
+                            r.error(line(f.value), &f.path, message, Some(hint.into()));
+                        }
+                        ok
+                    });
+                }
+                "prefix" => {
+                    spec.prefix = yaml::string(f.value, &f.path, r).filter(|p| {
+                        let ok = !p.is_empty()
+                            && p.bytes()
+                                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+                        if !ok {
+                            let message = format!("invalid prefix {p:?}");
+                            let hint = "letters, digits, '-' or '_'";
+                            r.error(line(f.value), &f.path, message, Some(hint.into()));
+                        }
+                        ok
+                    });
+                }
+                "replicas" => {
+                    spec.replicas = yaml::uint(f.value, &f.path, 1, r).and_then(|n| {
+                        if n > 5 {
+                            let message = format!("{n} replicas: JetStream keeps 1 to 5");
+                            r.error(line(f.value), &f.path, message, None);
+                            return None;
+                        }
+                        Some(n as usize)
+                    });
+                }
+                "credentials" => spec.credentials = self.file_path(f),
+                "tls" => self.tls(f, &mut spec),
+                _ => {}
+            }
+        }
+        if url.is_none() {
+            self.r.missing(entry_line, path, "url");
+        }
+        spec.url = url?;
+        Some(spec)
+    }
+
+    /// `tls: {ca, cert, key, required}` of `cluster.nats`.
+    fn tls(&mut self, f: &Field, spec: &mut ClusterSpec) {
+        const KNOWN: &[&str] = &["ca", "cert", "key", "required"];
+        let (mut cert, mut key) = (None, None);
+        let fields: Vec<Field> = non_null(yaml::fields(f.value, &f.path, &mut self.r)).collect();
+        for t in &fields {
+            match t.key {
+                "ca" => spec.tls_ca = self.file_path(t),
+                "cert" => cert = self.file_path(t).map(|p| (p, t)),
+                "key" => key = self.file_path(t).map(|p| (p, t)),
+                "required" => {
+                    spec.tls_required =
+                        yaml::boolean(t.value, &t.path, &mut self.r).unwrap_or(false);
+                }
+                _ => self.r.unknown_field(t, KNOWN),
+            }
+        }
+        match (cert, key) {
+            (Some((cert, _)), Some((key, _))) => spec.tls_client = Some((cert, key)),
+            (Some((_, t)), None) => self.r.missing(line(t.value), &f.path, "key"),
+            (None, Some((_, t))) => self.r.missing(line(t.value), &f.path, "cert"),
+            (None, None) => {}
+        }
+    }
+
+    /// A file a setting names: relative to this index file's folder, or
+    /// absolute (secrets usually live outside the app). Not read here.
+    fn file_path(&mut self, f: &Field) -> Option<PathBuf> {
+        let text = yaml::string(f.value, &f.path, &mut self.r)?;
+        if text.is_empty() {
+            self.r.error(line(f.value), &f.path, "empty path", None);
+            return None;
+        }
+        let path = PathBuf::from(text.strip_prefix("file://").unwrap_or(&text));
+        Some(if path.is_absolute() {
+            path
+        } else {
+            self.dir.join(path)
+        })
     }
 
     /// `lifecycle` (Wippy's fields and defaults, `docs/registry.md`).
@@ -787,6 +900,42 @@ fn restart(f: &Field, r: &mut Report) -> RestartSpec {
 }
 
 /// The fields of a map that are given (not null); none if it is no map.
+/// A node name as `wippy_process::NodeId` takes it.
+fn node_name_ok(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// What is wrong with a `url` of `cluster.nats`, if anything: each of its
+/// comma-separated parts must be `scheme://host[:port]` with a NATS scheme
+/// (or a bare `host:port`, as the NATS client takes it).
+fn bad_nats_urls(urls: &str) -> Option<String> {
+    let parts: Vec<&str> = urls.split(',').map(str::trim).collect();
+    if parts.iter().all(|p| p.is_empty()) {
+        return Some("no server URL".into());
+    }
+    for part in parts {
+        let rest = match part.split_once("://") {
+            Some((scheme, rest)) => {
+                if !matches!(scheme, "nats" | "tls" | "ws" | "wss") {
+                    return Some(format!(
+                        "unknown scheme {scheme:?} in {part:?} (nats, tls, ws or wss)"
+                    ));
+                }
+                rest
+            }
+            None => part,
+        };
+        let host = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
+        if host.is_empty() || host.starts_with(':') || part.contains(char::is_whitespace) {
+            return Some(format!("invalid server URL {part:?}"));
+        }
+    }
+    None
+}
+
 fn non_null<'n, 'i>(fields: Option<Vec<Field<'n, 'i>>>) -> impl Iterator<Item = Field<'n, 'i>> {
     fields
         .unwrap_or_default()

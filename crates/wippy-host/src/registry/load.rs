@@ -528,6 +528,18 @@ impl Cx<'_> {
         };
 
         let before = self.r.errors.len();
+        if kind == Some(EntryKind::ClusterNats)
+            && let Some((other, first)) = declared.iter().find(|(other, d)| {
+                d.kind == Some(EntryKind::ClusterNats) && Some(*other) != id.as_ref()
+            })
+        {
+            let message = format!(
+                "a second cluster.nats entry: the app has {other} already, at {}:{}",
+                first.file.display(),
+                first.line
+            );
+            self.r.error(entry_line, path, message, None);
+        }
         if let Some(id) = &id {
             if let Some(first) = declared.get(id) {
                 let message = format!(
@@ -596,6 +608,9 @@ impl Cx<'_> {
             EntryKind::EnvVariable => self
                 .env_variable(&fields, entry_line, path)
                 .map(EntrySpec::EnvVariable),
+            EntryKind::ClusterNats => self
+                .cluster(&fields, entry_line, path)
+                .map(EntrySpec::Cluster),
             kind => self
                 .env_storage(kind, &fields, entry_line, path)
                 .map(EntrySpec::EnvStorage),

@@ -17,8 +17,9 @@ mod yaml;
 mod tests;
 
 pub use entry::{
-    Entry, EntryId, EntryKind, EntrySpec, EnvStorageSpec, EnvVariableSpec, HostSpec, Isolation,
-    Lifecycle, LuaSpec, PolicySpec, RestartSpec, SecuritySpec, ServiceSpec, Startup, TerminalSpec,
+    ClusterSpec, Entry, EntryId, EntryKind, EntrySpec, EnvStorageSpec, EnvVariableSpec, HostSpec,
+    Isolation, Lifecycle, LuaSpec, PolicySpec, RestartSpec, SecuritySpec, ServiceSpec, Startup,
+    TerminalSpec,
 };
 pub use error::{LoadError, LoadErrors};
 pub use load::Source;

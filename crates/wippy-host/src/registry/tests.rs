@@ -1129,3 +1129,98 @@ entries:
         ]
     );
 }
+
+#[test]
+fn a_cluster_entry_gives_the_servers_and_files_resolved_from_its_folder() {
+    let text = r#"
+version: "1.0"
+namespace: app
+entries:
+  - name: cluster
+    kind: cluster.nats
+    url: nats://n1:4222, nats://user:pw@n2:4222
+    node: a-1
+    prefix: shop
+    replicas: 3
+    credentials: secrets/app.creds
+    tls:
+      ca: /etc/nats/ca.pem
+      cert: certs/client.pem
+      key: certs/client-key.pem
+      required: true
+"#;
+    let reg = load(&[("srv/_index.yaml", text)], &[]).unwrap();
+    let EntrySpec::Cluster(c) = &reg.get(&id("app:cluster")).unwrap().spec else {
+        panic!("not a cluster entry");
+    };
+    assert_eq!(c.url, "nats://n1:4222, nats://user:pw@n2:4222");
+    assert_eq!(c.node.as_deref(), Some("a-1"));
+    assert_eq!(c.prefix.as_deref(), Some("shop"));
+    assert_eq!(c.replicas, Some(3));
+    assert_eq!(
+        c.credentials.as_deref(),
+        Some(Path::new("srv/secrets/app.creds"))
+    );
+    assert_eq!(c.tls_ca.as_deref(), Some(Path::new("/etc/nats/ca.pem")));
+    let (cert, key) = c.tls_client.clone().unwrap();
+    assert_eq!(cert, Path::new("srv/certs/client.pem"));
+    assert_eq!(key, Path::new("srv/certs/client-key.pem"));
+    assert!(c.tls_required);
+}
+
+#[test]
+fn bad_cluster_settings_and_a_second_cluster_entry_are_load_errors_naming_the_field() {
+    let text = r#"
+version: "1.0"
+namespace: app
+entries:
+  - name: cluster
+    kind: cluster.nats
+    url: http://n1:4222
+    node: "a b"
+    replicas: 7
+    tls:
+      cert: client.pem
+      verify: true
+  - name: other
+    kind: cluster.nats
+    url: nats://n1:4222
+  - name: none
+    kind: cluster.nats
+    node: b
+"#;
+    let errors = load(&[("_index.yaml", text)], &[]).unwrap_err();
+    let f = "_index.yaml";
+    let url = error_at(&errors, f, "entries[0].url");
+    assert!(url.message.contains("unknown scheme \"http\""), "{url}");
+    assert_eq!(url.entry.as_deref(), Some("app:cluster"));
+    assert!(
+        error_at(&errors, f, "entries[0].node")
+            .message
+            .contains("invalid node name")
+    );
+    assert!(
+        error_at(&errors, f, "entries[0].replicas")
+            .message
+            .contains("1 to 5")
+    );
+    assert_eq!(
+        error_at(&errors, f, "entries[0].tls.key").message,
+        "missing required field",
+        "a client certificate needs its key"
+    );
+    assert_eq!(
+        error_at(&errors, f, "entries[0].tls.verify").message,
+        "unknown field"
+    );
+    let second = error_at(&errors, f, "entries[1]");
+    assert!(
+        second.message.contains("a second cluster.nats entry")
+            && second.message.contains("app:cluster"),
+        "{second}"
+    );
+    assert_eq!(
+        error_at(&errors, f, "entries[2].url").message,
+        "missing required field"
+    );
+}

@@ -884,6 +884,44 @@ local function await_op(start, ...)
 end
 M.await_op = await_op
 
+---------------------------------------------------------------- cluster calls
+local rt_await_call = rt.await_call
+
+-- the results of a native, waiting first when the native answered with a
+-- call across the cluster (a pending-call userdata: a remote spawn, a
+-- global registration): the coroutine is parked on an op the call's answer
+-- completes; the answer is the value, or {error = err}
+local function settle(r, err)
+    if type(r) ~= "userdata" then
+        return r, err
+    end
+    local v, ok = await_op(rt_await_call, r)
+    if ok ~= true then
+        return nil, ok
+    end
+    if type(v) == "table" then
+        return nil, v.error
+    end
+    return v
+end
+
+-- process.spawn*(entry, host, ...): a host of another node is `node@host`
+for _, name in ipairs({ "spawn", "spawn_monitored", "spawn_linked", "spawn_linked_monitored" }) do
+    local native = rt["spawn_process" .. string.sub(name, 6)]
+    M[name] = function(entry, host, ...)
+        return settle(native(entry, host, ...))
+    end
+end
+
+-- process.registry.register / unregister: the cluster's scopes wait
+local rt_register_name, rt_unregister_name = rt.register_name, rt.unregister_name
+function M.register_name(name, pid, scope)
+    return settle(rt_register_name(name, pid, scope))
+end
+function M.unregister_name(name, scope)
+    return settle(rt_unregister_name(name, scope))
+end
+
 local rt_timer, rt_cancel_timer, rt_now = rt.timer, rt.cancel_timer, rt.now
 
 local rt_wait_duration = rt.wait_duration
@@ -1478,7 +1516,7 @@ local rt_exec_spawn = rt.exec_spawn
 function M.exec(id, host, ...)
     must_be_managed(2)
     local p = P
-    local pid, err = rt_exec_spawn(id, host, ...)
+    local pid, err = settle(rt_exec_spawn(id, host, ...))
     if not pid then
         return nil, err
     end
@@ -1589,7 +1627,7 @@ end
 local rt_spawn = rt.spawn
 for _, name in ipairs({ "spawn", "spawn_monitored", "spawn_linked", "spawn_linked_monitored" }) do
     Spawner[name] = function(self, entry, host, ...)
-        return rt_spawn(name, self, entry, host, ...)
+        return settle(rt_spawn(name, self, entry, host, ...))
     end
 end
 

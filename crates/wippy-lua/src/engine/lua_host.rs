@@ -197,6 +197,28 @@ pub(crate) struct HostCore {
     release_due: AtomicBool,
     /// Itself, for the timer of `release_soon`.
     me: Weak<HostCore>,
+    /// The principals of live processes that do not run as the
+    /// unrestricted system, by pid: what [`wippy_process::Home::credentials`]
+    /// answers from any thread (a process's `ProcData` belongs to its
+    /// shard's runner). Written at spawn before the process first runs,
+    /// removed when it ends; a pid absent here runs as the system.
+    pub(crate) principals: Mutex<ahash::AHashMap<Pid, Principal>>,
+}
+
+impl HostCore {
+    /// The cluster this node joined, if any.
+    pub(crate) fn cluster(&self) -> Option<wippy_cluster::Cluster> {
+        wippy_cluster::Cluster::of(&self.node)
+    }
+
+    /// The process registered as `name`: this node's names first, then the
+    /// cluster's (a local read either way).
+    pub(crate) fn lookup(&self, name: &str) -> Option<Pid> {
+        match self.node.lookup(name) {
+            Some(pid) => Some(pid),
+            None => self.cluster()?.lookup(name),
+        }
+    }
 }
 
 /// How long after a shard reclaimed memory the host's workers tell the
@@ -376,6 +398,7 @@ impl LuaHost {
             closed: AtomicBool::new(false),
             release_due: AtomicBool::new(false),
             me: me.clone(),
+            principals: Mutex::new(ahash::AHashMap::new()),
         });
         let shards = if core.config.isolation == Isolation::Dedicated {
             0 // one VM per process, made at spawn
@@ -625,6 +648,14 @@ impl ProcessHost for LuaHost {
             let principal =
                 Principal::new(actor.clone(), self.core.config.security.boundary.clone());
             context = context.with_principal(principal);
+        }
+        if !context.principal().is_unrestricted() {
+            // Before the process first runs: its first remote send finds it.
+            self.core
+                .principals
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(pid, context.principal().clone());
         }
         shard.push(Work::Spawn(Pending {
             cell,

@@ -330,6 +330,14 @@ impl Home for Shard {
         self.core.config.security.accepts(from)
     }
 
+    /// The process's principal (`HostCore::principals`; the system when it
+    /// has none there), for the checks another node makes.
+    fn credentials(&self, cell: &Arc<ProcessCell>) -> Option<wippy_process::Credential> {
+        let principals = lock(&self.core.principals);
+        let principal = principals.get(&cell.pid()).cloned().unwrap_or_default();
+        Some(Arc::new(principal))
+    }
+
     fn mailbox_limit(&self) -> wippy_process::MailboxLimit {
         let config = &self.core.config;
         wippy_process::MailboxLimit {
@@ -510,6 +518,9 @@ impl Shard {
             Outcome::Exited => {
                 // What it held becomes garbage (see `reclaim`).
                 state.ended += 1;
+                if !s.data.context.principal().is_unrestricted() {
+                    lock(&self.core.principals).remove(&s.cell.pid());
+                }
                 *entry = None;
                 self.warm.clear(slot);
                 self.core.live.fetch_sub(1, Ordering::Relaxed);

@@ -222,8 +222,9 @@ unsafe fn deliver(
     // SAFETY: index 1 holds a string, an argument of the call.
     let dest = unsafe { to_str(l, 1) };
     if !dest.starts_with('{') {
-        // A name: looked up every time (it may be re-registered).
-        let Some(to) = node.lookup(dest) else {
+        // A name (of any scope): looked up every time (it may be
+        // re-registered).
+        let Some(to) = env.host.lookup(dest) else {
             return Err(unresolved(dest));
         };
         p.check_host(env, "process.send", to.host())

@@ -13,6 +13,7 @@ mod common;
 mod bindings;
 mod casts;
 mod channels;
+mod cluster;
 mod codecs;
 mod context;
 mod conventions;

@@ -15,7 +15,7 @@
 use std::time::SystemTime;
 
 use mlua::{Lua, MultiValue, Table, Value};
-use wippy_process::{ErrorKind, Event, ExitError, ExitResult, Pid};
+use wippy_process::{ErrorKind, Event, ExitError, ExitResult, Payload, Pid};
 
 use super::errors::{error_value, fail, fail_with};
 use super::{Exports, ok_true, one};
@@ -23,10 +23,13 @@ use crate::convert::to_lua;
 use crate::engine::proc_data::ProcData;
 use crate::engine::vm::ShardEnv;
 
+pub(crate) mod cluster;
 pub(crate) mod spawn;
 
-/// The scopes of `process.registry` (Wippy's float constants): only
-/// `LOCAL` works until the cluster lands.
+use wippy_cluster::NameScope;
+
+/// The scopes of `process.registry` (Wippy's float constants): `LOCAL`
+/// names live on this node, the others in the cluster (`cluster.rs`).
 const SCOPES: [(&str, f64); 4] = [
     ("LOCAL", 0.0),
     ("EVENTUAL", 1.0),
@@ -39,21 +42,31 @@ pub(crate) fn register(m: &mut Exports<'_>) -> mlua::Result<()> {
     m.native("pid", pid)?;
     m.native("id", id)?;
     m.set("send", crate::ffi::send::send_function(m.lua())?)?;
-    m.native("spawn", spawn::variant("spawn", false, false))?;
-    m.native(
-        "spawn_monitored",
-        spawn::variant("spawn_monitored", false, true),
-    )?;
-    m.native("spawn_linked", spawn::variant("spawn_linked", true, false))?;
-    m.native(
-        "spawn_linked_monitored",
-        spawn::variant("spawn_linked_monitored", true, true),
-    )?;
+    // The spawns and the registry's changes may cross the cluster: the
+    // prelude's halves wait for such a call (`cluster.rs`).
+    for (name, native, link, monitor) in [
+        ("spawn", "spawn_process", false, false),
+        ("spawn_monitored", "spawn_process_monitored", false, true),
+        ("spawn_linked", "spawn_process_linked", true, false),
+        (
+            "spawn_linked_monitored",
+            "spawn_process_linked_monitored",
+            true,
+            true,
+        ),
+    ] {
+        let f = super::process_fn(m.lua(), spawn::variant(name, link, monitor))?;
+        m.for_prelude(native, f)?;
+        m.prelude(name);
+    }
     m.prelude("exec");
+    m.for_prelude("register_name", super::process_fn(m.lua(), register_name)?)?;
+    m.for_prelude("unregister_name", super::process_fn(m.lua(), unregister)?)?;
+    cluster::register(m)?;
     m.table("registry", |r| {
-        r.native("register", register_name)?;
+        r.prelude_as("register", "register_name");
         r.native("lookup", lookup)?;
-        r.native("unregister", unregister)?;
+        r.prelude_as("unregister", "unregister_name");
         for (name, value) in SCOPES {
             r.set(name, value)?;
         }
@@ -114,11 +127,11 @@ fn denied(lua: &Lua, action: &str, resource: &str) -> mlua::Result<MultiValue> {
     )
 }
 
-/// A scope argument of `process.registry`: `LOCAL` (or none) is `Ok`;
-/// the cluster's scopes and anything else fail as the caller sees it.
-fn local_scope(lua: &Lua, scope: &Value) -> Result<(), mlua::Result<MultiValue>> {
+/// A scope argument of `process.registry` (none: `LOCAL`); a bad one
+/// fails as the caller sees it.
+fn scope_arg(lua: &Lua, scope: &Value) -> Result<NameScope, mlua::Result<MultiValue>> {
     let n = match scope {
-        Value::Nil => return Ok(()),
+        Value::Nil => return Ok(NameScope::Local),
         Value::Integer(i) => *i as f64,
         Value::Number(n) => *n,
         other => {
@@ -132,24 +145,43 @@ fn local_scope(lua: &Lua, scope: &Value) -> Result<(), mlua::Result<MultiValue>>
             ));
         }
     };
-    match SCOPES.iter().find(|(_, v)| *v == n) {
-        Some(("LOCAL", _)) => Ok(()),
-        Some((name, _)) => Err(fail(
-            lua,
-            ErrorKind::Unavailable,
-            format!("registry scope {name} needs a cluster, which wippy-rs does not have yet"),
-        )),
-        None => Err(fail(
+    cluster::name_scope(n).ok_or_else(|| {
+        fail(
             lua,
             ErrorKind::Invalid,
             format!("scope must be a number (process.registry.LOCAL, ...), got {n}"),
-        )),
+        )
+    })
+}
+
+/// The cluster a scope other than `LOCAL` needs, or the caller's failure.
+fn cluster_for(
+    lua: &Lua,
+    e: &ShardEnv,
+    scope: NameScope,
+) -> Result<wippy_cluster::Cluster, mlua::Result<MultiValue>> {
+    e.host.cluster().ok_or_else(|| {
+        let what = format!("registry scope {}", cluster::scope_name(scope));
+        fail_with(lua, cluster::no_cluster(&what))
+    })
+}
+
+/// The action a registry change is checked as: Wippy's, with the scope
+/// (`process.registry.register.consistent`) for the cluster's.
+fn scoped_action(action: &str, scope: NameScope) -> String {
+    match scope {
+        NameScope::Local => action.to_owned(),
+        s => format!("{action}.{}", cluster::scope_name(s).to_ascii_lowercase()),
     }
 }
 
 /// `process.registry.register(name, pid?, scope?)` → `true` or `nil, err`:
 /// names `pid` (the caller by default); naming the process that holds the
-/// name already is `true`; checked as `process.registry.register`.
+/// name already is `true`; checked as `process.registry.register` (with
+/// the scope's suffix for the cluster's scopes). A cluster scope's
+/// registration is a call across the cluster the prelude waits for: a
+/// lost race is AlreadyExists, a node without its server Unavailable, a
+/// STRONG name some node did not acknowledge Timeout.
 fn register_name(
     lua: &Lua,
     p: &ProcData,
@@ -164,15 +196,30 @@ fn register_name(
         },
         _ => return fail(lua, ErrorKind::Invalid, "pid must be a string"),
     };
-    if let Err(failed) = local_scope(lua, &scope) {
-        return failed;
-    }
-    if p.check(e, "process.registry.register", &name).is_err() {
+    let scope = match scope_arg(lua, &scope) {
+        Ok(s) => s,
+        Err(failed) => return failed,
+    };
+    let cluster = match scope {
+        NameScope::Local => None,
+        s => match cluster_for(lua, e, s) {
+            Ok(c) => Some(c),
+            Err(failed) => return failed,
+        },
+    };
+    let action = scoped_action("process.registry.register", scope);
+    if p.check(e, &action, &name).is_err() {
         return fail(
             lua,
             ErrorKind::PermissionDenied,
             format!("not allowed to register name: {name}"),
         );
+    }
+    if let Some(c) = cluster {
+        return cluster::pending(lua, c.register(&name, pid, scope), |r| match r {
+            Ok(()) => Payload::Bool(true),
+            Err(err) => cluster::failure(cluster::cluster_error(err)),
+        });
     }
     match e.host.node.register(&name, pid) {
         Ok(()) => ok_true(),
@@ -182,30 +229,41 @@ fn register_name(
 }
 
 /// `process.registry.lookup(name)` → the pid string, or `nil, err`
-/// NotFound `name not registered`.
+/// NotFound `name not registered`: names of every scope, this node's
+/// first (a local read: the cluster's names are followed as they change).
 fn lookup(lua: &Lua, _: &ProcData, e: &ShardEnv, name: String) -> mlua::Result<MultiValue> {
-    match e.host.node.lookup(&name) {
+    match e.host.lookup(&name) {
         Some(pid) => one(Value::String(lua.create_string(pid.to_string())?)),
         None => fail(lua, ErrorKind::NotFound, "name not registered"),
     }
 }
 
-/// `process.registry.unregister(name, scope?)` → whether a name was freed.
+/// `process.registry.unregister(name, scope?)` → whether a name was freed:
+/// any `LOCAL` name; a name of the cluster's scopes only if the caller
+/// holds it (Wippy's rule for CONSISTENT and STRONG, ours for EVENTUAL).
 fn unregister(
     lua: &Lua,
     p: &ProcData,
     e: &ShardEnv,
     (name, scope): (String, Value),
 ) -> mlua::Result<MultiValue> {
-    if let Err(failed) = local_scope(lua, &scope) {
-        return failed;
-    }
+    let scope = match scope_arg(lua, &scope) {
+        Ok(s) => s,
+        Err(failed) => return failed,
+    };
     // Freeing another process's name is as strong as taking one: checked
     // as `process.registry.unregister`; a denial is `false`.
-    if p.check(e, "process.registry.unregister", &name).is_err() {
+    let action = scoped_action("process.registry.unregister", scope);
+    if p.check(e, &action, &name).is_err() {
         return one(Value::Boolean(false));
     }
-    one(Value::Boolean(e.host.node.unregister(&name)))
+    if scope == NameScope::Local {
+        return one(Value::Boolean(e.host.node.unregister(&name)));
+    }
+    match cluster_for(lua, e, scope) {
+        Ok(c) => cluster::pending(lua, c.unregister(&name, p.pid(), scope), Payload::Bool),
+        Err(failed) => failed,
+    }
 }
 
 /// Resolves a destination: a pid string or a registered name; else the
@@ -227,7 +285,7 @@ fn resolve(
     let pid = if text.starts_with('{') {
         text.parse::<Pid>().ok()
     } else {
-        env.host.node.lookup(&text)
+        env.host.lookup(&text)
     };
     match pid {
         Some(pid) => Ok(Ok(pid)),
@@ -257,7 +315,16 @@ fn terminate(lua: &Lua, p: &ProcData, e: &ShardEnv, dest: Value) -> mlua::Result
     if p.check_host(e, "process.terminate", pid.host()).is_err() {
         return denied(lua, "process.terminate", &shown(&dest));
     }
-    match e.host.node.terminate(pid) {
+    let node = &e.host.node;
+    let ended = match e.host.cluster() {
+        // The other node checks `process.terminate` for the caller's
+        // principal too: `Node::terminate` would ask as the runtime.
+        Some(c) if pid.node() != node.node_id() && !pid.node().is_local() => {
+            c.terminate_as(p.context.principal(), pid)
+        }
+        _ => node.terminate(pid),
+    };
+    match ended {
         Ok(()) => ok_true(),
         Err(err) => internal(lua, &err),
     }

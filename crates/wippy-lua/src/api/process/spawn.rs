@@ -123,13 +123,21 @@ pub(crate) fn spawner(
         "spawn_linked" => (true, false),
         _ => (true, true),
     };
+    if host.contains('@') && name.is_some() {
+        return invalid(
+            lua,
+            format!(
+                "process.{method}: with_name names a process of this node, not of another node"
+            ),
+        );
+    }
     let node = &env.host.node;
     // Spawn-or-signal: the holder of the name gets the messages instead.
     if let Some(holder) = name.as_deref().and_then(|n| node.lookup(n)) {
         deliver(env, holder, messages);
         return pid_result(lua, holder);
     }
-    let req = Request {
+    let mut req = Request {
         what: &method,
         action: "process.spawn",
         options: options.as_ref(),
@@ -141,7 +149,13 @@ pub(crate) fn spawner(
         link,
         monitor,
         raise_denials: true,
+        messages: Vec::new(),
     };
+    if host.contains('@') {
+        // Answered later: the messages go when the child is known.
+        req.messages = messages;
+        return spawn_with(lua, p, env, req);
+    }
     let spawned = spawn_with(lua, p, env, req)?;
     let child = match spawned.front() {
         Some(Value::String(s)) => s.to_str()?.parse::<wippy_process::Pid>().ok(),
@@ -334,6 +348,9 @@ struct Request<'a> {
     monitor: bool,
     /// A denial raises (a Spawner's) instead of returning `nil, err`.
     raise_denials: bool,
+    /// A Spawner's messages for a child on another node, sent when the
+    /// spawn is answered (a local child gets them from [`spawner`]).
+    messages: Vec<Message>,
 }
 
 impl<'a> Request<'a> {
@@ -361,6 +378,7 @@ impl<'a> Request<'a> {
             link,
             monitor,
             raise_denials: false,
+            messages: Vec::new(),
         }
     }
 }
@@ -419,9 +437,15 @@ fn spawn_with(
             ExitError::non_retryable(ErrorKind::Unavailable, "the app is shutting down"),
         );
     };
+    // `node@host`: a host of another node (that node checks the spawn
+    // too, for the caller's principal).
+    let (remote, host) = match req.host.split_once('@') {
+        Some((node, host)) => (Some(node), host),
+        None => (None, req.host),
+    };
     for (action, resource, text) in [
         (req.action, entry.as_str(), "spawn process"),
-        ("process.spawn.host", req.host, "spawn on host"),
+        ("process.spawn.host", host, "spawn on host"),
     ] {
         if p.check(env, action, resource).is_err() {
             let msg = format!("not allowed to {text}: {resource}");
@@ -469,8 +493,50 @@ fn spawn_with(
         opts,
         context: child,
     };
+    if let Some(node) = remote {
+        return spawn_remote(lua, p, env, what, node, req.host, spawn, req.messages);
+    }
     match app.spawn(req.host, spawn) {
         Ok(pid) => pid_result(lua, pid),
         Err(e) => fail_with(lua, host_failure(what, e)),
     }
+}
+
+/// Spawns on `target` (`node@host`) through the cluster: a call the
+/// prelude waits for (`cluster.rs`), answered with the child's pid string
+/// or the failure (the other node's denial is PermissionDenied, an unknown
+/// node NotFound). A Spawner's `messages` go to the child before the
+/// caller hears of it, from no process (as the runtime: the spawn that
+/// made their receiver was checked).
+#[allow(clippy::too_many_arguments)]
+fn spawn_remote(
+    lua: &Lua,
+    p: &ProcData,
+    env: &ShardEnv,
+    what: &str,
+    node: &str,
+    target: &str,
+    req: SpawnRequest,
+    messages: Vec<Message>,
+) -> mlua::Result<MultiValue> {
+    let Some(cluster) = env.host.cluster() else {
+        return fail_with(
+            lua,
+            ExitError::non_retryable(
+                ErrorKind::NotFound,
+                format!("process.{what}: node not found: {node} (this runtime is in no cluster)"),
+            ),
+        );
+    };
+    let call = cluster.spawn(p.context.principal(), target, req);
+    let kernel = env.host.node.clone();
+    super::cluster::pending(lua, call, move |r| match r {
+        Ok(pid) => {
+            for m in messages {
+                let _ = kernel.send_message(pid, m);
+            }
+            Payload::Str(pid.to_string().into())
+        }
+        Err(e) => super::cluster::failure(super::cluster::cluster_error(e)),
+    })
 }
