@@ -108,6 +108,12 @@ impl Build {
         let out_dir = self.out_dir.as_ref().expect("OUT_DIR is not set");
         let build_dir = out_dir.join("luau-build");
 
+        // WIPPY PATCH (see WIPPY-PATCH.md): luau/CodeGen is not vendored.
+        assert!(
+            !self.enable_codegen,
+            "luau0-src as vendored by wippy-rs has no CodeGen sources: mlua's luau-codegen (JIT) feature is not supported"
+        );
+
         let source_base_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
         let luau_source_dir = source_base_dir.join("luau");
         let common_include_dir = luau_source_dir.join("Common").join("include");

@@ -47,5 +47,6 @@ mod security;
 mod send;
 mod stealing;
 mod storm;
+mod tables;
 mod time;
 mod uuid;

@@ -1329,8 +1329,24 @@ TValue* luaH_set(lua_State* L, LuaTable* t, const TValue* key)
         return luaH_newkey(L, t, key);
 }
 
+// WIPPY PATCH (see WIPPY-PATCH.md): a store under a nil key is accepted and
+// the value dropped, as Wippy's gopher-lua accepts it (Luau raised "table index
+// is nil"). luaH_newkey returns this sink instead of a new slot; every caller
+// only writes the value into the returned slot (and runs a GC barrier, which
+// is harmless for a slot no one reads). It is per OS thread: a lua_State runs
+// on one thread at a time and the write follows the call at once, so VMs on
+// different threads never share it. Nothing reads it; it is reset to nil on
+// each use so it never keeps a stale value in view.
+static thread_local TValue wippy_nilkeysink;
+
 TValue* luaH_newkey(lua_State* L, LuaTable* t, const TValue* key)
 {
+    if (ttisnil(key))
+    {
+        setnilvalue(&wippy_nilkeysink);
+        return &wippy_nilkeysink;
+    }
+
     if (DFFlag::LuauSplitTableLookups)
     {
         switch (ttype(key))
