@@ -48,5 +48,6 @@ mod security;
 mod send;
 mod stealing;
 mod storm;
+mod tables;
 mod time;
 mod uuid;
