@@ -297,13 +297,20 @@ fn cancel(
     if p.check_host(e, "process.cancel", pid.host()).is_err() {
         return denied(lua, "process.cancel", &shown(&dest));
     }
-    let within = match e.host.app.upgrade() {
-        Some(app) => app.cancel_deadline_of(pid),
-        None => wippy_host::limits::DEFAULT_CANCEL_DEADLINE,
-    };
+    let within = cancel_deadline_of(e, pid);
     match e.host.node.cancel(Some(p.pid()), pid, within, &reason) {
         Ok(()) => ok_true(),
         Err(err) => internal(lua, &err),
+    }
+}
+
+/// The `cancel_deadline` of the host `pid` lives on (the default once the
+/// app is gone, at shutdown).
+#[inline(never)]
+fn cancel_deadline_of(e: &ShardEnv, pid: Pid) -> std::time::Duration {
+    match e.host.app.upgrade() {
+        Some(app) => app.cancel_deadline_of(pid),
+        None => wippy_host::limits::DEFAULT_CANCEL_DEADLINE,
     }
 }
 
