@@ -30,14 +30,14 @@ enum Cmd {
         filter: Option<String>,
     },
     /// Runs the stress scenarios (`xtask/src/stress/`), and before them,
-    /// at full size, the `#[ignore]`d stress tests in release mode.
+    /// at full size, the kernel's `#[ignore]`d stress test in release mode.
     Stress {
         /// Scaled-down sizes (seconds, not minutes; what CI runs), without
-        /// the ignored tests.
+        /// the ignored test.
         #[arg(long)]
         quick: bool,
         /// Run only scenarios whose name contains FILTER (and not the
-        /// ignored tests).
+        /// ignored test).
         filter: Option<String>,
     },
 }

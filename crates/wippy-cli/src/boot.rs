@@ -193,8 +193,9 @@ pub fn boot(
         if !at_boot.contains(&e.id) {
             continue;
         }
-        let cfg = LuaHostConfig::from_spec(e.id.as_str(), spec, workers, policies)
+        let mut cfg = LuaHostConfig::from_spec(e.id.as_str(), spec, workers, policies)
             .map_err(|err| format!("cannot start host {}: {err}", e.id))?;
+        cfg.release_memory = Some(crate::release_memory);
         hosts.push(
             LuaHost::start(&rt, &app, code.clone(), cfg)
                 .map_err(|err| format!("cannot start host {}: {err}", e.id))?,

@@ -16,6 +16,15 @@ mod top;
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// mimalloc's "return what this thread's heap holds free to the OS": every
+/// worker of a host calls it after the host's shards collected what ended
+/// processes left (`LuaHostConfig::release_memory`). Without it, memory a
+/// worker freed of another thread's allocations stays resident.
+pub(crate) fn release_memory() {
+    // SAFETY: no contract; collects the calling thread's heap.
+    unsafe { libmimalloc_sys::mi_collect(true) };
+}
+
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;

@@ -62,6 +62,13 @@ pub trait ProcessHost: Send + Sync + 'static {
     /// Stops the host: no more spawns; its processes are dropped once the
     /// runtime drains. Waits at most `grace` for running work.
     fn shutdown(&self, grace: Duration);
+
+    /// How long a process of this host may take to end after it gets to
+    /// see a CANCEL before it is terminated: the host's `cancel_deadline`
+    /// (a cancel sent to one of its processes uses it, whoever sends it).
+    fn cancel_deadline(&self) -> Duration {
+        crate::limits::DEFAULT_CANCEL_DEADLINE
+    }
 }
 
 /// The modules built into the runtime, by the name `require` takes. The
@@ -238,6 +245,18 @@ impl App {
     /// Spawns `req` on the host named `host`.
     pub fn spawn(&self, host: &str, req: SpawnRequest) -> Result<Pid, HostError> {
         self.host_named(host)?.spawn(req)
+    }
+
+    /// The `cancel_deadline` of the host `pid` lives on: that host's
+    /// setting when it is one of this app's, else
+    /// [`DEFAULT_CANCEL_DEADLINE`](crate::limits::DEFAULT_CANCEL_DEADLINE)
+    /// (a bare native host). A pid of another node of a cluster is looked
+    /// up by its host id here: the nodes of one cluster run one app.
+    pub fn cancel_deadline_of(&self, pid: Pid) -> Duration {
+        self.host(pid.host())
+            .map_or(crate::limits::DEFAULT_CANCEL_DEADLINE, |h| {
+                h.cancel_deadline()
+            })
     }
 
     /// Shuts every host down (the runtime drains processes afterwards).

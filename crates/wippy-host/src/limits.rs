@@ -1,12 +1,14 @@
 //! The limits every host has, whether its entry sets them or not: how many
-//! worker threads it may ask for, and how much memory one of its processes
-//! may hold (`docs/registry.md`, "Host settings").
+//! worker threads it may ask for, how much memory one of its processes
+//! may hold, and how long a cancelled one may take to end (`docs/registry.md`, "Host settings").
 //!
 //! ```
 //! use wippy_host::limits::{self, DEFAULT_MEMORY_LIMIT};
 //! assert!(limits::max_workers() >= limits::WORKERS_PER_CORE);
 //! assert_eq!(DEFAULT_MEMORY_LIMIT, 512 << 20);
 //! ```
+
+use std::time::Duration;
 
 use wippy_process::wippy_sched::Scheduler;
 
@@ -37,6 +39,11 @@ pub fn max_workers() -> usize {
 /// down, so it is set far above what a process normally holds. A host
 /// sets its own with `memory_limit`, or none with `memory_limit: 0`.
 pub const DEFAULT_MEMORY_LIMIT: u64 = 512 << 20;
+
+/// How long a cancelled process may take to end before it is terminated,
+/// when its host's `cancel_deadline` is not given: 5 s (counted from when
+/// it gets to see the CANCEL; `docs/registry.md`, "Host settings").
+pub const DEFAULT_CANCEL_DEADLINE: Duration = Duration::from_secs(5);
 
 /// The smallest `memory_limit` a host may set besides 0 (no limit): 1 MB.
 /// A limit of a few bytes would end every process at its first

@@ -108,6 +108,39 @@ impl LuaApp {
             .unwrap_or_else(|_| panic!("stress:{entry} did not end within {timeout:?}"))
     }
 
+    /// A native process that forwards every lifecycle event it receives
+    /// (spawn with `parent(pid).monitored()` to watch a process).
+    pub(super) fn watcher(&self) -> (Pid, mpsc::Receiver<Event>) {
+        let (tx, rx) = mpsc::channel();
+        let pid = self
+            .native
+            .spawn_async(SpawnOptions::default(), move |cx| async move {
+                loop {
+                    if tx.send(cx.next_event().await).is_err() {
+                        return Ok(Payload::Nil);
+                    }
+                }
+            })
+            .expect("watcher");
+        (pid, rx)
+    }
+
+    /// A native process that forwards every message's payload it receives.
+    pub(super) fn mailbox(&self) -> (Pid, mpsc::Receiver<Payload>) {
+        let (tx, rx) = mpsc::channel();
+        let pid = self
+            .native
+            .spawn_async(SpawnOptions::default(), move |cx| async move {
+                loop {
+                    if tx.send(cx.recv().await.payload).is_err() {
+                        return Ok(Payload::Nil);
+                    }
+                }
+            })
+            .expect("mailbox");
+        (pid, rx)
+    }
+
     /// Shuts the app and the runtime down.
     pub(super) fn stop(self) {
         self.app.shutdown(std::time::Duration::ZERO);
@@ -115,6 +148,21 @@ impl LuaApp {
         drop(self.app);
         self.rt.shutdown();
     }
+}
+
+/// mimalloc's "return what this thread's heap holds free to the OS", for
+/// `LuaHostConfig::release_memory` (as the `wippy` binary passes it) and
+/// for a driver thread whose allocations (the processes' cells it
+/// spawned) other threads freed.
+pub(super) fn release_memory() {
+    // SAFETY: no contract; collects the calling thread's heap.
+    unsafe { libmimalloc_sys::mi_collect(true) };
+}
+
+/// Resident memory of this OS process now, in bytes (the scenarios that
+/// read it run on Linux only, and say so).
+pub(super) fn rss() -> u64 {
+    wippy_testkit::resident_bytes().expect("resident memory needs /proc (Linux)")
 }
 
 /// Workers of a scenario's main host: the machine's cores.

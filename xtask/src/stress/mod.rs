@@ -3,7 +3,7 @@
 //! scenario's memory and threads never skew the next). A scenario prints
 //! its figures and fails when one falls short of its target; the table
 //! at the end lists them all. Without `--quick` (and without a filter) the
-//! `#[ignore]`d stress tests of the workspace run first.
+//! kernel's `#[ignore]`d stress test (native processes) runs first.
 //!
 //! Adding a scenario: a file of its own in this folder with a
 //! `pub(super) fn scenario() -> Scenario`, its `mod` line below and one
@@ -13,7 +13,10 @@
 
 mod cancel_at_scale;
 mod flood;
+mod garbage_churn;
 mod lua_app;
+mod reclaim;
+mod spawn_churn;
 mod stale_timers;
 
 use std::process::{Command, ExitCode};
@@ -32,7 +35,10 @@ pub(crate) struct Scenario {
 fn scenarios() -> Vec<Scenario> {
     vec![
         stale_timers::scenario(),
+        garbage_churn::scenario(),
         flood::scenario(),
+        reclaim::scenario(),
+        spawn_churn::scenario(),
         cancel_at_scale::scenario(),
     ]
 }
@@ -200,14 +206,19 @@ fn size(quick: bool) -> &'static str {
     if quick { "quick" } else { "full size" }
 }
 
-/// Runs the workspace's `#[ignore]`d tests named `stress` in release mode;
-/// true if they pass.
+/// Runs the kernel's `#[ignore]`d stress test (a million native spawns
+/// with links and monitors leave nothing behind: `wippy-process`'s
+/// `tests/stress.rs`, no Lua, so not a scenario here) in release mode;
+/// true if it passes.
 fn ignored_tests() -> bool {
     let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         .args([
             "test",
             "--release",
-            "--workspace",
+            "-p",
+            "wippy-process",
+            "--test",
+            "stress",
             "--",
             "--ignored",
             "--test-threads=1",

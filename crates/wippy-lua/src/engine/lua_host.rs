@@ -35,7 +35,8 @@ pub struct LuaHostConfig {
     pub terminal: Option<Arc<Terminal>>,
     /// Most live processes.
     pub max_processes: usize,
-    /// Default deadline of `process.cancel`.
+    /// How long a process of this host may take to end after it gets to
+    /// see a CANCEL (whoever sent it) before it is terminated.
     pub cancel_deadline: Duration,
     /// Preemption slice.
     pub time_slice: Duration,
@@ -120,7 +121,7 @@ impl LuaHostConfig {
             modules: ModuleSet::process_host_default(),
             terminal: None,
             max_processes: 1 << 22,
-            cancel_deadline: Duration::from_secs(5),
+            cancel_deadline: wippy_host::limits::DEFAULT_CANCEL_DEADLINE,
             time_slice: Duration::from_millis(2),
             memory_limit: Some(wippy_host::limits::DEFAULT_MEMORY_LIMIT),
             max_mailbox: DEFAULT_MAX_MAILBOX,
@@ -675,6 +676,10 @@ impl ProcessHost for LuaHost {
         for s in &self.shards {
             s.close();
         }
+    }
+
+    fn cancel_deadline(&self) -> Duration {
+        self.core.config.cancel_deadline
     }
 }
 

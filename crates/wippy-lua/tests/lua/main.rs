@@ -11,6 +11,7 @@ mod apps;
 mod common;
 
 mod bindings;
+mod cancel_deadline;
 mod casts;
 mod channels;
 mod cluster;

@@ -338,7 +338,8 @@ fn internal(lua: &Lua, err: &wippy_process::Error) -> mlua::Result<MultiValue> {
 
 /// `process.cancel(dest, reason?)` → `true` or `nil, err`: delivers a
 /// CANCEL event with `reason` (`""` when absent). A process that has not
-/// ended by its host's `cancel_deadline` is then terminated (an addition
+/// ended by its own host's `cancel_deadline` (the target's, not the
+/// caller's: `App::cancel_deadline_of`) is then terminated (an addition
 /// to Wippy, `docs/differences-from-wippy.md`).
 fn cancel(
     lua: &Lua,
@@ -363,10 +364,20 @@ fn cancel(
     if p.check_host(e, "process.cancel", pid.host()).is_err() {
         return denied(lua, "process.cancel", &shown(&dest));
     }
-    let within = e.host.config.cancel_deadline;
+    let within = cancel_deadline_of(e, pid);
     match e.host.node.cancel(Some(p.pid()), pid, within, &reason) {
         Ok(()) => ok_true(),
         Err(err) => internal(lua, &err),
+    }
+}
+
+/// The `cancel_deadline` of the host `pid` lives on (the default once the
+/// app is gone, at shutdown).
+#[inline(never)]
+fn cancel_deadline_of(e: &ShardEnv, pid: Pid) -> std::time::Duration {
+    match e.host.app.upgrade() {
+        Some(app) => app.cancel_deadline_of(pid),
+        None => wippy_host::limits::DEFAULT_CANCEL_DEADLINE,
     }
 }
 
