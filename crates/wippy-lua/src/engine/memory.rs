@@ -122,6 +122,21 @@ pub(crate) fn held_before_step(
     (charge.own.get().min(count), count)
 }
 
+/// Runs `f` with `lua`'s memory limit lifted, for a native that makes a
+/// few small values of bounded size (a spawn's pid string). While a step's
+/// limit is set, mlua makes every value in a protected call (about 1,500
+/// instructions each); lifting and restoring the limit costs two reads of
+/// the VM's allocator state. What `f` makes is still counted in the running
+/// thread's category, and so charged to the process after its step.
+pub(crate) fn unlimited<R>(lua: &mlua::Lua, f: impl FnOnce() -> R) -> R {
+    let limit = lua.set_memory_limit(0).unwrap_or(0);
+    let r = f();
+    if limit != 0 {
+        let _ = lua.set_memory_limit(limit);
+    }
+    r
+}
+
 /// A process's memory category and its `own` count (see the module doc).
 /// Part of its `ProcData`, so natives (`collectgarbage`) read it.
 pub(crate) struct Charge {
