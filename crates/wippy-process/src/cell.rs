@@ -214,8 +214,12 @@ struct Inner {
     arrivals: u32,
     /// Ops of the current `WaitMode::All` wait still outstanding.
     pending_all: u16,
-    /// Tag of a pending receive op, completed by the next message.
-    recv_op: Option<OpTag>,
+    /// A receive op is pending, completed by the next message: its tag is
+    /// `recv_tag`. A flag and a tag, not an `Option<OpTag>` (any `u64` is a
+    /// tag, so the option takes 16 bytes): the flag fits beside the other
+    /// small fields, and the cell stays 8 bytes smaller.
+    recv_waiting: bool,
+    recv_tag: OpTag,
     kill: Option<Box<ExitError>>,
     relations: Option<Box<Relations>>,
 }
@@ -349,8 +353,12 @@ pub struct ProcessCell {
     residence: Residence,
     /// Slot of the process in its home (a shard's index; 0 for native).
     slot: u32,
-    /// What its mailbox may hold (its home's, fixed at creation).
-    limit: MailboxLimit,
+    /// What its mailbox may hold (its home's, fixed at creation): the
+    /// message bound as a `u32`, in the padding after `slot` (a bound of
+    /// `u32::MAX` or more is none: no mailbox holds 4 G messages), and the
+    /// byte bound. Eight bytes of every cell fewer than a [`MailboxLimit`].
+    max_messages: u32,
+    max_bytes: usize,
     inner: Mutex<Inner>,
     /// The state machine of a native process. Only the thread running the
     /// process touches it: the wake protocol guarantees one runner at a time.
@@ -416,7 +424,8 @@ impl ProcessCell {
             pid,
             residence,
             slot,
-            limit,
+            max_messages: u32::try_from(limit.messages).unwrap_or(u32::MAX),
+            max_bytes: limit.bytes,
             inner: Mutex::new(Inner {
                 messages: VecDeque::new(),
                 sizes: None,
@@ -429,7 +438,8 @@ impl ProcessCell {
                 cancel: CancelState::default(),
                 arrivals: 0,
                 pending_all: 0,
-                recv_op: None,
+                recv_waiting: false,
+                recv_tag: 0,
                 kill: None,
                 relations: None,
             }),
@@ -502,20 +512,20 @@ impl ProcessCell {
         // Sized before the lock (the walk grows with the payload), and only
         // for a mailbox with a byte bound: an unbounded one has nothing to
         // hold the size against.
-        let bounded = self.limit.bytes != usize::MAX;
+        let bounded = self.max_bytes != usize::MAX;
         let size = if bounded { msg.byte_size() } else { 0 };
         let mut inner = self.lock();
         if !inner.alive {
             return Delivery::Ended;
         }
-        if inner.messages.len() >= self.limit.messages {
+        if inner.messages.len() >= self.max_messages as usize {
             drop(inner);
             return Delivery::Refused(self.refusal(size, None));
         }
         if bounded {
             let sizes = inner.sizes.get_or_insert_with(Default::default);
             // `sizes.total <= limit.bytes` always: only what fits is added.
-            if size > self.limit.bytes - sizes.total {
+            if size > self.max_bytes - sizes.total {
                 let queued = sizes.total;
                 drop(inner);
                 return Delivery::Refused(self.refusal(size, Some(queued)));
@@ -525,7 +535,8 @@ impl ProcessCell {
         }
         inner.messages.push_back(msg);
         let mut wake = inner.arrive(W_MESSAGE);
-        if let Some(tag) = inner.recv_op.take() {
+        if std::mem::take(&mut inner.recv_waiting) {
+            let tag = inner.recv_tag;
             inner.completions.push_back(Completion {
                 tag,
                 value: crate::Payload::Nil,
@@ -549,11 +560,11 @@ impl ProcessCell {
                 to: self.pid,
                 size,
                 queued,
-                limit: self.limit.bytes,
+                limit: self.max_bytes,
             },
             None => crate::Error::MailboxFull {
                 to: self.pid,
-                messages: self.limit.messages,
+                messages: self.mailbox_limit().messages,
             },
         })
     }
@@ -620,7 +631,13 @@ impl ProcessCell {
 
     /// What the mailbox may hold.
     pub fn mailbox_limit(&self) -> MailboxLimit {
-        self.limit
+        MailboxLimit {
+            messages: match self.max_messages {
+                u32::MAX => usize::MAX,
+                n => n as usize,
+            },
+            bytes: self.max_bytes,
+        }
     }
 
     /// Takes the oldest lifecycle event (for the process's runner).
@@ -722,7 +739,8 @@ impl ProcessCell {
     pub(crate) fn wait_receive(&self, tag: OpTag) {
         let mut inner = self.lock();
         if inner.messages.is_empty() {
-            inner.recv_op = Some(tag);
+            inner.recv_waiting = true;
+            inner.recv_tag = tag;
         } else {
             inner.completions.push_back(Completion {
                 tag,

@@ -46,6 +46,7 @@ impl Message {
     /// let m = Message::new(None, "t", Payload::Bytes(vec![0; 1000]));
     /// assert_eq!(m.byte_size(), std::mem::size_of::<Message>() + 1000);
     /// ```
+    #[inline]
     pub fn byte_size(&self) -> usize {
         let topic = if self.topic.is_heap_allocated() {
             self.topic.len()

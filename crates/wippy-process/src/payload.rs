@@ -109,25 +109,46 @@ impl Payload {
     /// assert_eq!(Payload::Bytes(vec![0; 1000]).byte_size(), word + 1000);
     /// assert_eq!(Payload::Array(vec![Payload::Nil; 3]).byte_size(), 4 * word);
     /// ```
+    #[inline]
     pub fn byte_size(&self) -> usize {
         std::mem::size_of::<Payload>() + self.heap_bytes()
     }
 
-    /// The heap part of [`Payload::byte_size`]. Recursive: payloads are
-    /// built by conversions that bound their depth (and dropping one
-    /// recurses as deep).
+    /// The heap part of [`Payload::byte_size`]. A leaf is answered inline;
+    /// a container walks its elements out of line ([`Payload::nested_bytes`]):
+    /// every message to a byte-bounded mailbox is sized, and most carry a
+    /// scalar, a short string or a small table.
+    #[inline]
     fn heap_bytes(&self) -> usize {
         match self {
             Payload::Str(s) if s.is_heap_allocated() => s.len(),
             Payload::Bytes(b) => b.len(),
-            Payload::Array(items) => items.iter().map(Payload::byte_size).sum(),
-            Payload::Map(pairs) => pairs
-                .iter()
-                .map(|(k, v)| k.byte_size() + v.byte_size())
-                .sum(),
+            Payload::Array(_) | Payload::Map(_) | Payload::Error(_) => self.nested_bytes(),
+            _ => 0,
+        }
+    }
+
+    /// [`Payload::heap_bytes`] of a container: its element slots, and what
+    /// each element owns. Recursive: payloads are built by conversions that
+    /// bound their depth (and dropping one recurses as deep).
+    #[inline(never)]
+    fn nested_bytes(&self) -> usize {
+        const SLOT: usize = std::mem::size_of::<Payload>();
+        match self {
+            Payload::Array(items) => {
+                items.len() * SLOT + items.iter().map(Payload::heap_bytes).sum::<usize>()
+            }
+            Payload::Map(pairs) => {
+                pairs.len() * 2 * SLOT
+                    + pairs
+                        .iter()
+                        .map(|(k, v)| k.heap_bytes() + v.heap_bytes())
+                        .sum::<usize>()
+            }
             Payload::Error(e) => {
                 e.message().len() + e.details_payload().map_or(0, Payload::byte_size)
             }
+            // Leaves are answered by `heap_bytes`.
             _ => 0,
         }
     }

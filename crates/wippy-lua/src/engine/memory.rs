@@ -105,49 +105,78 @@ pub(crate) fn held_before_step(
     limit: usize,
     collect: impl FnOnce(),
 ) -> (usize, usize) {
-    let count = bytes(charge.cat);
-    let held = charge.own.get().min(count);
+    let count = bytes(charge.cat());
+    let held = charge.own().min(count);
     if held <= limit - limit / 4 {
         return (held, count);
     }
     let mut cats = categories.borrow_mut();
-    if count < cats.collected[usize::from(charge.cat)] + limit / 8 {
+    if count < cats.collected[usize::from(charge.cat())] + limit / 8 {
         return (held, count);
     }
     collect();
     for (cat, after) in cats.collected.iter_mut().enumerate() {
         *after = bytes(cat as u8);
     }
-    let count = bytes(charge.cat);
-    (charge.own.get().min(count), count)
+    let count = bytes(charge.cat());
+    (charge.own().min(count), count)
+}
+
+/// Runs `f` with `lua`'s memory limit lifted, for a native that makes a
+/// few small values of bounded size (a spawn's pid string). While a step's
+/// limit is set, mlua makes every value in a protected call (about 1,500
+/// instructions each); lifting and restoring the limit costs two reads of
+/// the VM's allocator state. What `f` makes is still counted in the running
+/// thread's category, and so charged to the process after its step.
+pub(crate) fn unlimited<R>(lua: &mlua::Lua, f: impl FnOnce() -> R) -> R {
+    let limit = lua.set_memory_limit(0).unwrap_or(0);
+    let r = f();
+    if limit != 0 {
+        let _ = lua.set_memory_limit(limit);
+    }
+    r
 }
 
 /// A process's memory category and its `own` count (see the module doc).
 /// Part of its `ProcData`, so natives (`collectgarbage`) read it.
-pub(crate) struct Charge {
-    /// Its category.
-    pub(crate) cat: u8,
-    /// The net change of its category's count over its own steps, as of
-    /// the end of its latest step (on a host with a limit; else unused).
-    pub(crate) own: Cell<usize>,
-}
+///
+/// One word: the category in the low byte, `own` above it (a byte count
+/// below 2^56). A separate byte made every process's `ProcData` 8 bytes
+/// larger (padding to the word).
+pub(crate) struct Charge(Cell<u64>);
 
 impl Charge {
     /// A new process's charge in category `cat`. Everything made for it
     /// before its first step was made in its category, so it starts at
     /// what the category gained then: callers add it with [`Charge::add`].
     pub(crate) fn new(cat: u8) -> Charge {
-        Charge {
-            cat,
-            own: Cell::new(0),
-        }
+        Charge(Cell::new(u64::from(cat)))
+    }
+
+    /// Its category.
+    #[inline]
+    pub(crate) fn cat(&self) -> u8 {
+        self.0.get() as u8
+    }
+
+    /// The net change of its category's count over its own steps, as of
+    /// the end of its latest step (on a host with a limit; else unused).
+    #[inline]
+    pub(crate) fn own(&self) -> usize {
+        (self.0.get() >> 8) as usize
+    }
+
+    /// Sets `own`, held below 2^56 (no heap comes near).
+    #[inline]
+    fn set_own(&self, own: usize) {
+        let own = (own as u64).min(u64::MAX >> 8);
+        self.0.set(own << 8 | u64::from(self.cat()));
     }
 
     /// Adds the change of its category's count from `before` to `after`
     /// over a step (or over its creation) to `own`, never below zero.
     pub(crate) fn add(&self, before: usize, after: usize) {
-        self.own
-            .set((self.own.get() + after).saturating_sub(before));
+        self.set_own((self.own() + after).saturating_sub(before));
     }
 
     /// What it holds now given its category's count `bytes`. `own` is
@@ -159,8 +188,8 @@ impl Charge {
             return bytes;
         }
         let own = match step_start {
-            Some(start) => (self.own.get() + bytes).saturating_sub(start),
-            None => self.own.get(),
+            Some(start) => (self.own() + bytes).saturating_sub(start),
+            None => self.own(),
         };
         own.min(bytes)
     }
@@ -206,8 +235,9 @@ mod tests {
         // Mid-step: own follows the category from the step's start.
         assert_eq!(ch.held(2500, true, Some(2000)), 2500);
         ch.add(2000, 1000);
-        assert_eq!(ch.own.get(), 3000, "frees during its step come off");
+        assert_eq!(ch.own(), 3000, "frees during its step come off");
         ch.add(5000, 0);
-        assert_eq!(ch.own.get(), 0, "never below zero");
+        assert_eq!(ch.own(), 0, "never below zero");
+        assert_eq!(ch.cat(), 3, "the category is kept beside the count");
     }
 }

@@ -139,7 +139,7 @@ impl ProcData {
     /// Bytes of Lua heap it holds (`engine/memory.rs`), read by one of its
     /// natives (`lua` runs its step).
     pub(crate) fn heap_bytes(&self, lua: &mlua::Lua, env: &ShardEnv) -> usize {
-        let bytes = crate::ffi::memory::category_bytes_of(lua, self.memory.cat);
+        let bytes = crate::ffi::memory::category_bytes_of(lua, self.memory.cat());
         let kept = env.host.config.memory_limit.is_some();
         self.memory.held(bytes, kept, env.step_start.get())
     }

@@ -369,7 +369,7 @@ impl Process for LuaProc {
         let r = self.resume();
         if limit.is_some() {
             let charge = &self.data.memory;
-            charge.add(cat_before, vm.category_bytes(charge.cat));
+            charge.add(cat_before, vm.category_bytes(charge.cat()));
             env.step_start.set(None);
             let _ = lua.set_memory_limit(0);
         }
@@ -446,7 +446,7 @@ impl Drop for LuaProc {
         self.vm
             .categories
             .borrow_mut()
-            .release(self.data.memory.cat);
+            .release(self.data.memory.cat());
     }
 }
 

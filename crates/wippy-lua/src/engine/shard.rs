@@ -661,7 +661,7 @@ impl Shard {
         let process: Box<dyn Process> = match LuaProc::new(state.vm.clone(), data.clone(), args) {
             Ok(p) => Box::new(p),
             Err(e) => {
-                state.vm.categories.borrow_mut().release(data.memory.cat);
+                state.vm.categories.borrow_mut().release(data.memory.cat());
                 Box::new(Failed(format!(
                     "cannot start {}: {}",
                     code.id,

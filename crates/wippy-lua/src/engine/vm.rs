@@ -228,12 +228,12 @@ impl Vm {
     /// limit (`engine/memory.rs`).
     pub(crate) fn made_for<R>(&self, charge: &Charge, f: impl FnOnce() -> R) -> R {
         let limited = self.env.host.config.memory_limit.is_some();
-        let before = limited.then(|| self.category_bytes(charge.cat));
-        self.set_main_category(charge.cat);
+        let before = limited.then(|| self.category_bytes(charge.cat()));
+        self.set_main_category(charge.cat());
         let r = f();
         self.set_main_category(VM_CATEGORY);
         if let Some(before) = before {
-            charge.add(before, self.category_bytes(charge.cat));
+            charge.add(before, self.category_bytes(charge.cat()));
         }
         r
     }

@@ -35,6 +35,33 @@ enum Zone {
     Tz(TimeZone),
     /// Go's `FixedZone`: one offset, abbreviated as the location's name.
     Fixed(Offset),
+    /// The system's zone, read on first use ([`system_zone`]).
+    Local,
+}
+
+/// The system's zone (`TZ`, else `/etc/localtime`; UTC when neither says),
+/// read once, when a process first uses local time: reading it walks the
+/// zone database (about 5 M instructions), which every VM's `time.localtz`
+/// paid at start-up when it was read there.
+fn system_zone() -> &'static TimeZone {
+    static SYSTEM: OnceLock<TimeZone> = OnceLock::new();
+    SYSTEM.get_or_init(TimeZone::system)
+}
+
+/// A zone rule, the system's read: what the offsets are computed from.
+enum Rule<'a> {
+    Tz(&'a TimeZone),
+    Fixed(Offset),
+}
+
+impl Zone {
+    fn rule(&self) -> Rule<'_> {
+        match self {
+            Zone::Tz(tz) => Rule::Tz(tz),
+            Zone::Fixed(offset) => Rule::Fixed(*offset),
+            Zone::Local => Rule::Tz(system_zone()),
+        }
+    }
 }
 
 /// The zone in effect at an instant: its offset east of UTC and its
@@ -56,13 +83,14 @@ impl Location {
     }
 
     /// Go's `time.Local`: the system's zone (`TZ`, else `/etc/localtime`;
-    /// UTC when neither says), named `Local`.
+    /// UTC when neither says), named `Local`. The zone is read when first
+    /// used, not here.
     pub(crate) fn local() -> Location {
         static LOCAL: OnceLock<Location> = OnceLock::new();
         LOCAL
             .get_or_init(|| Location {
                 name: "Local".into(),
-                zone: Zone::Tz(TimeZone::system()),
+                zone: Zone::Local,
             })
             .clone()
     }
@@ -113,23 +141,23 @@ impl Location {
 
     /// The offset east of UTC, in seconds, at `t`.
     pub(crate) fn offset_at(&self, t: Timestamp) -> i32 {
-        match &self.zone {
-            Zone::Tz(tz) => tz.to_offset(t).seconds(),
-            Zone::Fixed(offset) => offset.seconds(),
+        match self.zone.rule() {
+            Rule::Tz(tz) => tz.to_offset(t).seconds(),
+            Rule::Fixed(offset) => offset.seconds(),
         }
     }
 
     /// The zone in effect at `t`.
     pub(crate) fn zone_at(&self, t: Timestamp) -> ZoneAt {
-        match &self.zone {
-            Zone::Tz(tz) => {
+        match self.zone.rule() {
+            Rule::Tz(tz) => {
                 let info = tz.to_offset_info(t);
                 ZoneAt {
                     offset: info.offset().seconds(),
                     abbreviation: info.abbreviation().to_owned(),
                 }
             }
-            Zone::Fixed(offset) => ZoneAt {
+            Rule::Fixed(offset) => ZoneAt {
                 offset: offset.seconds(),
                 abbreviation: self.name.to_string(),
             },
