@@ -909,7 +909,11 @@ end
 for _, name in ipairs({ "spawn", "spawn_monitored", "spawn_linked", "spawn_linked_monitored" }) do
     local native = rt["spawn_process" .. string.sub(name, 6)]
     M[name] = function(entry, host, ...)
-        return settle(native(entry, host, ...))
+        local r, err = native(entry, host, ...)
+        if type(r) ~= "userdata" then -- a local spawn: no call to settle
+            return r, err
+        end
+        return settle(r, err)
     end
 end
 
