@@ -1413,6 +1413,23 @@ Executor.__index = Executor
 Executor.__metatable = "executor"
 Executor.__wippy = "executor"
 
+-- with_context / with_options of an Executor or a Spawner: n[key] becomes a
+-- copy of it with `value`'s fields over it (the error names the caller of
+-- with_<key>, two levels above the derive that calls this)
+local function merge_into(n, key, value)
+    if type(value) ~= "table" then
+        error("with_" .. key .. ": expected a table, got " .. type(value), 4)
+    end
+    local merged = {}
+    for k, v in pairs(n[key] or {}) do
+        merged[k] = v
+    end
+    for k, v in pairs(value) do
+        merged[k] = v
+    end
+    n[key] = merged
+end
+
 local function exec_derive(e, key, value, action, resource)
     local ok, err = rt_call_allow(action, resource)
     if not ok then
@@ -1420,17 +1437,7 @@ local function exec_derive(e, key, value, action, resource)
     end
     local n = setmetatable({ context = e.context, options = e.options, actor = e.actor, scope = e.scope }, Executor)
     if key == "context" or key == "options" then
-        if type(value) ~= "table" then
-            error("with_" .. key .. ": expected a table, got " .. type(value), 3)
-        end
-        local merged = {}
-        for k, v in pairs(n[key] or {}) do
-            merged[k] = v
-        end
-        for k, v in pairs(value) do
-            merged[k] = v
-        end
-        n[key] = merged
+        merge_into(n, key, value)
     else
         if value == nil then
             error("with_" .. key .. ": expected a security " .. key .. ", got nil", 3)
@@ -1564,17 +1571,7 @@ local function derive(s, key, value)
         messages = s.messages,
     }, Spawner)
     if key == "context" or key == "options" then
-        if type(value) ~= "table" then
-            error("with_" .. key .. ": expected a table, got " .. type(value), 3)
-        end
-        local merged = {}
-        for k, v in pairs(n[key] or {}) do
-            merged[k] = v
-        end
-        for k, v in pairs(value) do
-            merged[k] = v
-        end
-        n[key] = merged
+        merge_into(n, key, value)
     else
         n[key] = value
     end
