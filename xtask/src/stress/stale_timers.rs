@@ -56,7 +56,10 @@ end }
 const WAIT: Duration = Duration::from_secs(600);
 
 fn run(quick: bool) -> Vec<Check> {
-    let n: i64 = if quick { 10_000 } else { 80_000 };
+    // Quick: enough that the stale timers (100 ms) fire while the storm
+    // still runs, as they do at full size; a shorter storm may end before
+    // them or not, and its figure swings with that.
+    let n: i64 = if quick { 30_000 } else { 80_000 };
     let a = LuaApp::start(
         &[
             Entry {
@@ -78,42 +81,47 @@ fn run(quick: bool) -> Vec<Check> {
             LuaHostConfig::new("stress:other", 1),
         ],
     );
-    // Clean and stormy runs alternate; the best of each is compared, so
-    // that a noisy neighbour slowing one run does not decide the figure.
-    let mut clean = (Duration::MAX, Duration::ZERO);
-    let mut stormy = (Duration::MAX, Duration::ZERO);
-    for _ in 0..2 {
-        for (stale, best) in [(0, &mut clean), (n, &mut stormy)] {
-            let (took, gap) = storm(&a, stale, n);
-            eprintln!(
-                "stale_timers: {n} children, {stale} stale timers: {took:?}, ticker's longest gap {gap:?}"
-            );
-            best.0 = best.0.min(took);
-            best.1 = best.1.max(gap);
-        }
-    }
+    // Clean and stormy runs alternate in pairs, and the figure is the
+    // median of the pairs' ratios: a noisy neighbour slowing one run moves
+    // one pair, not the figure (the best of each kind, compared instead,
+    // swung from 0.9 to 2.2 on a loaded 2-core machine).
+    let mut pairs: Vec<[Storm; 2]> = (0..3)
+        .map(|_| [0, n].map(|stale| storm(&a, stale, n)))
+        .collect();
     a.stop();
-    let ratio = stormy.0.as_secs_f64() / clean.0.as_secs_f64();
+    let ratio_of =
+        |[clean, stormy]: &[Storm; 2]| stormy.took.as_secs_f64() / clean.took.as_secs_f64();
+    pairs.sort_by(|x, y| ratio_of(x).total_cmp(&ratio_of(y)));
+    let [clean, stormy] = &pairs[pairs.len() / 2];
+    let ratio = ratio_of(&pairs[pairs.len() / 2]);
+    let worst_gap = |kind: usize| pairs.iter().map(|p| p[kind].gap).max().unwrap_or_default();
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     vec![
-        Check::info("stale_timers.clean", ms(clean.0), "ms"),
-        Check::info("stale_timers.stormy", ms(stormy.0), "ms"),
+        Check::info("stale_timers.clean_median_pair", ms(clean.took), "ms"),
+        Check::info("stale_timers.stormy_median_pair", ms(stormy.took), "ms"),
         Check::at_most("stale_timers.ratio", ratio, "ratio", 2.0),
-        Check::info("stale_timers.ticker_gap_clean", ms(clean.1), "ms"),
+        Check::info("stale_timers.ticker_gap_clean", ms(worst_gap(0)), "ms"),
         // Not starved: the ticker's host has nothing else to do, so what
         // delays it is the machine (held to 3x the clean runs, and 50 ms).
         Check::at_most(
             "stale_timers.ticker_gap_stormy",
-            ms(stormy.1),
+            ms(worst_gap(1)),
             "ms",
-            (3.0 * ms(clean.1)).max(50.0).round(),
+            (3.0 * ms(worst_gap(0))).max(50.0).round(),
         ),
     ]
 }
 
-/// One storm; returns its time and the longest gap between the ticks of a
-/// ticker on a third host meanwhile.
-fn storm(a: &LuaApp, stale: i64, children: i64) -> (Duration, Duration) {
+/// What one storm measured.
+struct Storm {
+    /// From its start to the last EXIT taken.
+    took: Duration,
+    /// The longest gap between the ticks of a ticker on a third host meanwhile.
+    gap: Duration,
+}
+
+/// One storm with `stale` unread timers and `children` monitored children.
+fn storm(a: &LuaApp, stale: i64, children: i64) -> Storm {
     let stop = Arc::new(AtomicBool::new(false));
     let (tx, gap) = std::sync::mpsc::channel();
     let stopping = stop.clone();
@@ -155,5 +163,8 @@ fn storm(a: &LuaApp, stale: i64, children: i64) -> (Duration, Duration) {
     stop.store(true, Ordering::Relaxed);
     let worst = gap.recv_timeout(WAIT).expect("the monitor reports");
     a.rt.node().terminate(ticker).expect("the ticker runs");
-    (took, worst)
+    eprintln!(
+        "stale_timers: {children} children, {stale} stale timers: {took:?}, ticker's longest gap {worst:?}"
+    );
+    Storm { took, gap: worst }
 }
