@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
-use support::{TestNode, WAIT, config, node, node_with, server};
+use support::{TestNode, WAIT, config, node, node_with, server, watch};
 use wippy_cluster::{ClusterError, NODE_DOWN, NameScope};
 use wippy_host::SpawnRequest;
 use wippy_host::registry::Registry;
@@ -149,29 +149,6 @@ fn eventually(what: &str, within: Duration, mut f: impl FnMut() -> bool) -> Dura
         std::thread::sleep(Duration::from_millis(5));
     }
     start.elapsed()
-}
-
-/// A process on `n` that monitors (or, trapping, links to) `target` and
-/// sends the first event it gets, with when it got it.
-fn watch(n: &TestNode, target: Pid, link: bool) -> mpsc::Receiver<(Event, Instant)> {
-    let (tx, rx) = mpsc::channel();
-    let (ready_tx, ready_rx) = mpsc::channel();
-    n.native()
-        .spawn_async(SpawnOptions::default(), move |cx| async move {
-            if link {
-                cx.set_trap_links(true);
-                cx.node().link(cx.pid(), target).unwrap();
-            } else {
-                cx.node().monitor(cx.pid(), target).unwrap();
-            }
-            ready_tx.send(()).unwrap();
-            let e = cx.next_event().await;
-            tx.send((e, Instant::now())).unwrap();
-            Ok(Payload::Nil)
-        })
-        .unwrap();
-    ready_rx.recv_timeout(WAIT).unwrap();
-    rx
 }
 
 /// Round trip through a worker: it answers, so every record sent to its

@@ -4,7 +4,7 @@ mod support;
 
 use std::sync::mpsc;
 
-use support::{WAIT, nodes, server};
+use support::{WAIT, nodes, server, watch};
 use wippy_host::SpawnRequest;
 use wippy_process::{Event, ExitError, Payload, Pid, SpawnOptions};
 use wippy_security::Principal;
@@ -28,24 +28,13 @@ fn a_remote_monitor_gets_the_exit_with_its_result() {
     let Some(srv) = server(false) else { return };
     let ns = nodes(&["mon-a", "mon-b"], &srv.url());
     let target = stoppable(&ns[1]);
-    let (tx, rx) = mpsc::channel();
-    let (ready_tx, ready_rx) = mpsc::channel();
-    ns[0]
-        .native()
-        .spawn_async(SpawnOptions::default(), move |cx| async move {
-            cx.node().monitor(cx.pid(), target).unwrap();
-            ready_tx.send(()).unwrap();
-            tx.send(cx.next_event().await).unwrap();
-            Ok(Payload::Nil)
-        })
-        .unwrap();
-    ready_rx.recv_timeout(WAIT).unwrap();
+    let rx = watch(&ns[0], target, false);
     // The monitor and this message go from a to b in one ordered stream.
     ns[0]
         .node()
         .send(None, target, "fail", "boom".into())
         .unwrap();
-    match rx.recv_timeout(WAIT).unwrap() {
+    match rx.recv_timeout(WAIT).unwrap().0 {
         Event::Exit { from, result } => {
             assert_eq!(from, target);
             assert_eq!(result, Err(ExitError::new("boom")));
@@ -67,17 +56,9 @@ fn monitoring_a_remote_process_that_ended_gives_noproc() {
     while ns[1].node().is_alive(target) {
         std::thread::yield_now();
     }
-    let (tx, rx) = mpsc::channel();
-    ns[0]
-        .native()
-        .spawn_async(SpawnOptions::default(), move |cx| async move {
-            cx.node().monitor(cx.pid(), target).unwrap();
-            tx.send(cx.next_event().await).unwrap();
-            Ok(Payload::Nil)
-        })
-        .unwrap();
+    let rx = watch(&ns[0], target, false);
     assert_eq!(
-        rx.recv_timeout(WAIT).unwrap(),
+        rx.recv_timeout(WAIT).unwrap().0,
         Event::Exit {
             from: target,
             result: Err(ExitError::new("noproc"))
@@ -91,25 +72,13 @@ fn a_remote_link_failure_ends_the_partner_or_reaches_it_as_link_down() {
     let ns = nodes(&["link-a", "link-b"], &srv.url());
     // A trapping process on a links to a process on b, which fails.
     let target = stoppable(&ns[1]);
-    let (tx, rx) = mpsc::channel();
-    let (ready_tx, ready_rx) = mpsc::channel();
-    ns[0]
-        .native()
-        .spawn_async(SpawnOptions::default(), move |cx| async move {
-            cx.set_trap_links(true);
-            cx.node().link(cx.pid(), target).unwrap();
-            ready_tx.send(()).unwrap();
-            tx.send(cx.next_event().await).unwrap();
-            Ok(Payload::Nil)
-        })
-        .unwrap();
-    ready_rx.recv_timeout(WAIT).unwrap();
+    let rx = watch(&ns[0], target, true);
     ns[0]
         .node()
         .send(None, target, "fail", "crash".into())
         .unwrap();
     assert_eq!(
-        rx.recv_timeout(WAIT).unwrap(),
+        rx.recv_timeout(WAIT).unwrap().0,
         Event::LinkDown {
             from: target,
             error: ExitError::new("crash")
@@ -118,7 +87,6 @@ fn a_remote_link_failure_ends_the_partner_or_reaches_it_as_link_down() {
 
     // Not trapping, on b, linked to a process on a that fails: b's ends.
     let failing = stoppable(&ns[0]);
-    let (tx, rx) = mpsc::channel();
     let (ready_tx, ready_rx) = mpsc::channel();
     let victim = ns[1]
         .native()
@@ -129,20 +97,13 @@ fn a_remote_link_failure_ends_the_partner_or_reaches_it_as_link_down() {
             Ok(Payload::Nil)
         })
         .unwrap();
-    ns[1]
-        .native()
-        .spawn_async(SpawnOptions::default(), move |cx| async move {
-            cx.node().monitor(cx.pid(), victim).unwrap();
-            tx.send(cx.next_event().await).unwrap();
-            Ok(Payload::Nil)
-        })
-        .unwrap();
+    let rx = watch(&ns[1], victim, false);
     ready_rx.recv_timeout(WAIT).unwrap();
     ns[1]
         .node()
         .send(None, failing, "fail", "bad".into())
         .unwrap();
-    match rx.recv_timeout(WAIT).unwrap() {
+    match rx.recv_timeout(WAIT).unwrap().0 {
         Event::Exit { from, result } => {
             assert_eq!(from, victim);
             assert_eq!(
@@ -174,21 +135,10 @@ fn cancel_and_terminate_reach_processes_of_other_nodes() {
     assert!(rx.recv_timeout(WAIT).unwrap(), "CANCEL arrived");
 
     let stubborn = stoppable(&ns[1]);
-    let (tx, rx) = mpsc::channel();
-    let (ready_tx, ready_rx) = mpsc::channel();
-    ns[1]
-        .native()
-        .spawn_async(SpawnOptions::default(), move |cx| async move {
-            cx.node().monitor(cx.pid(), stubborn).unwrap();
-            ready_tx.send(()).unwrap();
-            tx.send(cx.next_event().await).unwrap();
-            Ok(Payload::Nil)
-        })
-        .unwrap();
-    ready_rx.recv_timeout(WAIT).unwrap();
+    let rx = watch(&ns[1], stubborn, false);
     ns[0].node().terminate(stubborn).unwrap();
     assert_eq!(
-        rx.recv_timeout(WAIT).unwrap(),
+        rx.recv_timeout(WAIT).unwrap().0,
         Event::Exit {
             from: stubborn,
             result: Err(ExitError::terminated())
@@ -268,20 +218,9 @@ fn a_remote_spawn_runs_the_entry_there_and_a_linked_one_is_linked_before_it_answ
         })
         .unwrap();
     let child = rx.recv_timeout(WAIT).unwrap();
-    let (tx, rx) = mpsc::channel();
-    let (ready_tx, ready_rx) = mpsc::channel();
-    ns[1]
-        .native()
-        .spawn_async(SpawnOptions::default(), move |cx| async move {
-            cx.node().monitor(cx.pid(), child).unwrap();
-            ready_tx.send(()).unwrap();
-            tx.send(cx.next_event().await).unwrap();
-            Ok(Payload::Nil)
-        })
-        .unwrap();
-    ready_rx.recv_timeout(WAIT).unwrap();
+    let rx = watch(&ns[1], child, false);
     ns[0].node().send(None, parent, "go", Payload::Nil).unwrap();
-    match rx.recv_timeout(WAIT).unwrap() {
+    match rx.recv_timeout(WAIT).unwrap().0 {
         Event::Exit { from, result } => {
             assert_eq!(from, child);
             assert_eq!(

@@ -3,13 +3,13 @@
 
 #![allow(dead_code)]
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, mpsc};
+use std::time::{Duration, Instant};
 
 use wippy_cluster::{Cluster, ClusterConfig, NativeEntries, NatsServer};
 use wippy_host::App;
 use wippy_host::registry::Registry;
-use wippy_process::{NodeId, Runtime, RuntimeConfig};
+use wippy_process::{Event, NodeId, Payload, Pid, Runtime, RuntimeConfig, SpawnOptions};
 
 pub const WAIT: Duration = Duration::from_secs(10);
 
@@ -109,4 +109,28 @@ pub fn nodes(names: &[&str], url: &str) -> Vec<TestNode> {
         assert!(n.cluster.await_nodes(&others, WAIT), "nodes did not meet");
     }
     all
+}
+
+/// A process on `n` that monitors (or, trapping, links to) `target` and
+/// sends the first event it gets, with when it got it; returns once the
+/// monitor or link is in place.
+pub fn watch(n: &TestNode, target: Pid, link: bool) -> mpsc::Receiver<(Event, Instant)> {
+    let (tx, rx) = mpsc::channel();
+    let (ready_tx, ready_rx) = mpsc::channel();
+    n.native()
+        .spawn_async(SpawnOptions::default(), move |cx| async move {
+            if link {
+                cx.set_trap_links(true);
+                cx.node().link(cx.pid(), target).unwrap();
+            } else {
+                cx.node().monitor(cx.pid(), target).unwrap();
+            }
+            ready_tx.send(()).unwrap();
+            let e = cx.next_event().await;
+            tx.send((e, Instant::now())).unwrap();
+            Ok(Payload::Nil)
+        })
+        .unwrap();
+    ready_rx.recv_timeout(WAIT).unwrap();
+    rx
 }
