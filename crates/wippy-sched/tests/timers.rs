@@ -203,8 +203,10 @@ fn hundreds_of_thousands_of_pending_timers_do_not_slow_a_short_one() {
     let start = Instant::now();
     for i in 0..N {
         let fired = fired.clone();
-        // Spread over the wheel's levels: 1 s to ~6 min.
-        timers.after(Duration::from_millis(1_000 + i), move || {
+        // Spread over the wheel's levels: 60 s to 6 min (none due while
+        // the test runs, even if inserting them takes seconds on a loaded
+        // machine: from 1 s, some fired before `pending` was read).
+        timers.after(Duration::from_millis(60_000 + i), move || {
             fired.fetch_add(1, SeqCst);
         });
     }
