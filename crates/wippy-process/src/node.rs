@@ -19,6 +19,10 @@ use crate::process::Process;
 use crate::remote::Remote;
 use crate::table::Table;
 
+/// How long after the process table asks for a compaction (processes
+/// ended) it runs: ends close together share one.
+const COMPACT_AFTER: Duration = Duration::from_millis(100);
+
 /// How a new process relates to its parent.
 ///
 /// ```
@@ -539,6 +543,30 @@ impl Node {
         true
     }
 
+    /// Has the process table free the memory of emptied chunks
+    /// ([`COMPACT_AFTER`] from now, on the blocking pool: the compaction
+    /// waits for lookups in progress, which a worker should not).
+    fn compact_table_soon(&self) {
+        let node = Arc::downgrade(&self.inner);
+        self.inner.timers.after(COMPACT_AFTER, move || {
+            let Some(inner) = node.upgrade() else { return };
+            let node = Arc::downgrade(&inner);
+            // A pool shut down: the runtime is going, and the table with it.
+            // Again while processes ended during one (ends that emptied
+            // chunks as it ran would stay otherwise).
+            let _ = inner.blocking.run(move || {
+                while let Some(inner) = node.upgrade() {
+                    inner.table.compact();
+                    if !inner.table.take_compaction_due() {
+                        break;
+                    }
+                    drop(inner);
+                    std::thread::sleep(COMPACT_AFTER);
+                }
+            });
+        });
+    }
+
     /// Ends the process of `cell` with `result`: frees its pid and names, and
     /// delivers EXIT to its monitors and the link rules to its links. Runners
     /// call this once, after the process's `close`.
@@ -549,6 +577,9 @@ impl Node {
             Ending::Now(relations) => relations,
         };
         self.inner.table.remove(pid.local());
+        if self.inner.table.take_compaction_due() {
+            self.compact_table_soon();
+        }
         self.inner.exited.fetch_add(1, Ordering::Relaxed);
         let Some(rel) = relations else { return };
         if let Some(id) = rel.cancel_timer {
