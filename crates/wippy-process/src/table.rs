@@ -264,6 +264,20 @@ impl<T> Table<T> {
         shard.hint.store(l.len(), Ordering::Relaxed);
     }
 
+    /// Pushes one index onto shard `s`'s free list, counting it (the
+    /// path of every end).
+    #[inline]
+    fn push_one(&self, s: usize, ix: u32) {
+        let shard = &self.free[s];
+        let mut l = lock(&shard.list);
+        l.push(ix);
+        // Relaxed: changed under the list's lock (module invariants).
+        self.chunks[place(ix).0]
+            .free
+            .fetch_add(1, Ordering::Relaxed);
+        shard.hint.store(l.len(), Ordering::Relaxed);
+    }
+
     fn take_index(&self) -> Option<u32> {
         let home = shard();
         {
@@ -371,7 +385,7 @@ impl<T> Table<T> {
             st.generation = st.generation.wrapping_add(1);
             st.value.take()
         };
-        self.push(shard(), [index]);
+        self.push_one(shard(), index);
         // Relaxed: a count; `due` is a hint for the node.
         let live = self.live.fetch_sub(1, Ordering::Relaxed) - 1;
         // At most half of the slots of two or more chunks hold something:
@@ -550,7 +564,7 @@ impl<T> Table<T> {
                 v
             };
             if let Some(v) = taken {
-                self.push(0, [ix]);
+                self.push_one(0, ix);
                 self.live.fetch_sub(1, Ordering::Relaxed);
                 out.push(v);
             }
