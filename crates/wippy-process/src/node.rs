@@ -625,3 +625,51 @@ impl Node {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::payload::Payload;
+    use crate::runtime::Runtime;
+    use std::time::{Duration, Instant};
+
+    /// Three chunks of processes end: the node has the table compacted,
+    /// and the chunks' memory goes (but for at most one: a table with one
+    /// chunk is left as it is).
+    #[test]
+    fn ended_processes_chunks_are_freed_soon_after() {
+        if !crate::grace::available() {
+            eprintln!("skip: no process-wide barrier here; the table keeps its chunks");
+            return;
+        }
+        let rt = Runtime::new(Default::default()).expect("runtime");
+        let host = rt.native_host("test:host", 1).expect("host");
+        let node = rt.node().clone();
+        let pids: Vec<_> = (0..3 * 4096)
+            .map(|_| {
+                host.spawn_async(Default::default(), |cx| async move {
+                    cx.recv().await;
+                    Ok(Payload::Nil)
+                })
+                .expect("spawn")
+            })
+            .collect();
+        assert!(node.inner.table.chunks_in_memory() >= 3);
+        for &pid in &pids {
+            node.terminate(pid).expect("a waiting process lives");
+        }
+        let until = Instant::now() + Duration::from_secs(10);
+        while node.inner.table.chunks_in_memory() > 1 {
+            assert!(
+                Instant::now() < until,
+                "{} chunks still in memory 10 s after their processes ended ({} live)",
+                node.inner.table.chunks_in_memory(),
+                node.stats().live
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        for &pid in pids.iter().step_by(1000) {
+            assert!(!node.is_alive(pid));
+        }
+        rt.shutdown();
+    }
+}

@@ -181,7 +181,7 @@ impl<T> Table<T> {
 
     /// Chunks with memory now.
     #[cfg(test)]
-    fn chunks_in_memory(&self) -> usize {
+    pub(crate) fn chunks_in_memory(&self) -> usize {
         // Relaxed: a statistic.
         self.published.load(Ordering::Relaxed)
     }
