@@ -41,6 +41,7 @@ mod cell;
 mod context;
 mod error;
 mod exit_error;
+mod grace;
 mod message;
 mod names;
 mod native;

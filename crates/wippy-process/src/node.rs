@@ -19,6 +19,10 @@ use crate::process::Process;
 use crate::remote::Remote;
 use crate::table::Table;
 
+/// How long after the process table asks for a compaction (processes
+/// ended) it runs: ends close together share one.
+const COMPACT_AFTER: Duration = Duration::from_millis(100);
+
 /// How a new process relates to its parent.
 ///
 /// ```
@@ -539,6 +543,30 @@ impl Node {
         true
     }
 
+    /// Has the process table free the memory of emptied chunks
+    /// ([`COMPACT_AFTER`] from now, on the blocking pool: the compaction
+    /// waits for lookups in progress, which a worker should not).
+    fn compact_table_soon(&self) {
+        let node = Arc::downgrade(&self.inner);
+        self.inner.timers.after(COMPACT_AFTER, move || {
+            let Some(inner) = node.upgrade() else { return };
+            let node = Arc::downgrade(&inner);
+            // A pool shut down: the runtime is going, and the table with it.
+            // Again while processes ended during one (ends that emptied
+            // chunks as it ran would stay otherwise).
+            let _ = inner.blocking.run(move || {
+                while let Some(inner) = node.upgrade() {
+                    inner.table.compact();
+                    if !inner.table.take_compaction_due() {
+                        break;
+                    }
+                    drop(inner);
+                    std::thread::sleep(COMPACT_AFTER);
+                }
+            });
+        });
+    }
+
     /// Ends the process of `cell` with `result`: frees its pid and names, and
     /// delivers EXIT to its monitors and the link rules to its links. Runners
     /// call this once, after the process's `close`.
@@ -549,6 +577,9 @@ impl Node {
             Ending::Now(relations) => relations,
         };
         self.inner.table.remove(pid.local());
+        if self.inner.table.take_compaction_due() {
+            self.compact_table_soon();
+        }
         self.inner.exited.fetch_add(1, Ordering::Relaxed);
         let Some(rel) = relations else { return };
         if let Some(id) = rel.cancel_timer {
@@ -592,5 +623,53 @@ impl Node {
             // no runner can be inside this process.
             drop(unsafe { cell.with_process(Option::take) });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::payload::Payload;
+    use crate::runtime::Runtime;
+    use std::time::{Duration, Instant};
+
+    /// Three chunks of processes end: the node has the table compacted,
+    /// and the chunks' memory goes (but for at most one: a table with one
+    /// chunk is left as it is).
+    #[test]
+    fn ended_processes_chunks_are_freed_soon_after() {
+        if !crate::grace::available() {
+            eprintln!("skip: no process-wide barrier here; the table keeps its chunks");
+            return;
+        }
+        let rt = Runtime::new(Default::default()).expect("runtime");
+        let host = rt.native_host("test:host", 1).expect("host");
+        let node = rt.node().clone();
+        let pids: Vec<_> = (0..3 * 4096)
+            .map(|_| {
+                host.spawn_async(Default::default(), |cx| async move {
+                    cx.recv().await;
+                    Ok(Payload::Nil)
+                })
+                .expect("spawn")
+            })
+            .collect();
+        assert!(node.inner.table.chunks_in_memory() >= 3);
+        for &pid in &pids {
+            node.terminate(pid).expect("a waiting process lives");
+        }
+        let until = Instant::now() + Duration::from_secs(10);
+        while node.inner.table.chunks_in_memory() > 1 {
+            assert!(
+                Instant::now() < until,
+                "{} chunks still in memory 10 s after their processes ended ({} live)",
+                node.inner.table.chunks_in_memory(),
+                node.stats().live
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        for &pid in pids.iter().step_by(1000) {
+            assert!(!node.is_alive(pid));
+        }
+        rt.shutdown();
     }
 }

@@ -15,6 +15,7 @@ mod cancel_at_scale;
 mod flood;
 mod garbage_churn;
 mod lua_app;
+mod memory_map;
 mod reclaim;
 mod spawn_churn;
 mod stale_timers;

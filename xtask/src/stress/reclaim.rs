@@ -10,6 +10,11 @@
 //! the `wippy` binary gives its hosts; the driver thread, which spawned the
 //! processes (their cells are its allocations, freed by the workers),
 //! collects its own heap before each reading.
+//!
+//! `WIPPY_STRESS_MEMORY_MAP=1` prints where resident memory is before and
+//! after (`memory_map.rs`); `WIPPY_RECLAIM_PROCESSES` sets the number of
+//! processes (for investigations; the checks are those of the size
+//! `--quick` picks).
 
 use std::time::{Duration, Instant};
 
@@ -17,6 +22,7 @@ use wippy_lua::LuaHostConfig;
 use wippy_process::{Payload, Pid, SpawnOptions};
 
 use super::lua_app::{Entry, LuaApp, cores, release_memory, rss};
+use super::memory_map;
 use super::{Check, Scenario};
 
 pub(super) fn scenario() -> Scenario {
@@ -46,6 +52,11 @@ fn run(quick: bool) -> Vec<Check> {
     // Quick: enough that every shard (8 on 2 cores) held more than 4,096
     // processes at once, so emptied VMs are replaced, as at full size.
     let n: usize = if quick { 50_000 } else { 1_000_000 };
+    // Investigations at other sizes: `WIPPY_RECLAIM_PROCESSES=300000`.
+    let n = std::env::var("WIPPY_RECLAIM_PROCESSES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(n);
     let a = LuaApp::start(
         &[Entry {
             name: "idle",
@@ -67,6 +78,9 @@ fn run(quick: bool) -> Vec<Check> {
     release_memory();
     let heap_before = host.heap_bytes(false);
     let rss_before = rss();
+    if memory_map::wanted() {
+        memory_map::report("before");
+    }
 
     let start = Instant::now();
     let pids: Vec<Pid> = (0..n).map(|_| spawn_idle(&a, mailbox)).collect();
@@ -93,6 +107,9 @@ fn run(quick: bool) -> Vec<Check> {
     release_memory();
     let heap_after = host.heap_bytes(false);
     let rss_after = rss();
+    if memory_map::wanted() {
+        memory_map::report("10 s after");
+    }
     eprintln!(
         "reclaim: {n} processes ended: Lua heap {} KB -> {} KB -> {} KB (back after {heap_back:?}); RSS {} MB -> {} MB -> {} MB",
         heap_before >> 10,
