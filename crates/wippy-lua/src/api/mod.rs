@@ -184,7 +184,12 @@ enum Item {
     /// Value `index` of the results of a Lua chunk run with the prelude
     /// (see [`Exports::lua_chunk`]).
     Chunk(std::rc::Rc<Chunk>, usize),
+    /// A value made from the prelude's table (see [`Exports::with_prelude`]).
+    Built(Box<WithPrelude>),
 }
+
+/// What makes an [`Item::Built`] value.
+type WithPrelude = dyn FnOnce(&Lua, &Table) -> mlua::Result<Value>;
 
 /// A part of a module written in Lua, run once after the prelude loads.
 struct Chunk {
@@ -274,6 +279,16 @@ impl<'a> Exports<'a> {
         Ok(())
     }
 
+    /// Exports `name`: the value `make` makes from the prelude's table once
+    /// the prelude has loaded (a native that calls a prelude function).
+    pub(crate) fn with_prelude(
+        &mut self,
+        name: &'static str,
+        make: impl FnOnce(&Lua, &Table) -> mlua::Result<Value> + 'static,
+    ) {
+        self.items.push((name, Item::Built(Box::new(make))));
+    }
+
     /// Exports `names`: the values a Lua chunk returns, in order. The chunk
     /// runs once the prelude has loaded, with the prelude's table and then
     /// `args` as its arguments (`...`).
@@ -326,6 +341,7 @@ impl Item {
         Ok(match self {
             Item::Value(v) => v,
             Item::Prelude(from) => prelude.get(from)?,
+            Item::Built(make) => make(lua, prelude)?,
             Item::Table(items) => {
                 let t = lua.create_table_with_capacity(0, items.len())?;
                 for (name, item) in items {
