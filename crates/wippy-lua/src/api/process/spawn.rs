@@ -207,12 +207,7 @@ fn spawner_messages(lua: &Lua, list: Option<Table>) -> mlua::Result<Vec<Message>
             1 => (values.pop().expect("one value"), false),
             _ => (Payload::Array(values), true),
         };
-        out.push(Message {
-            from: None,
-            topic: Topic::from(topic),
-            payload,
-            multi,
-        });
+        out.push(Message::with(None, Topic::from(topic), payload, multi));
     }
     Ok(out)
 }
