@@ -77,7 +77,7 @@ pub(crate) fn spawn_function<S: LocalSpawn>(
 /// closure [`spawn_function`] made.
 unsafe extern "C-unwind" fn spawn<S: LocalSpawn>(l: *mut lua_State) -> c_int {
     // SAFETY: the running thread of this call.
-    if let Some(n) = unsafe { local(l, S::spawn) } {
+    if let Some(n) = unsafe { local::<S>(l) } {
         return n;
     }
     // SAFETY: `l` is the running thread of the C closure made by
@@ -126,10 +126,7 @@ unsafe extern "C-unwind" fn settled(l: *mut lua_State, _status: c_int) -> c_int 
 /// # Safety
 /// `l` is the running thread of a C function call, with its arguments on
 /// its stack.
-unsafe fn local(
-    l: *mut lua_State,
-    spawn: fn(&ProcData, &ShardEnv, &str, &str, Vec<Payload>) -> Result<Pid, ExitError>,
-) -> Option<c_int> {
+unsafe fn local<S: LocalSpawn>(l: *mut lua_State) -> Option<c_int> {
     // SAFETY: the running thread (the contract); lua_gettop and lua_type
     // accept any index.
     let top = unsafe { ffi::lua_gettop(l) };
@@ -156,7 +153,7 @@ unsafe fn local(
         // (nothing was pushed yet).
         args.push(unsafe { to_payload(l, i, "") }.ok()?);
     }
-    let spawned = with_current_or(|p, env| Some(spawn(p, env, entry, host, args)), || None)?;
+    let spawned = with_current_or(|p, env| Some(S::spawn(p, env, entry, host, args)), || None)?;
     Some(match spawned {
         Ok(pid) => {
             let mut text = String::with_capacity(32);
