@@ -122,12 +122,7 @@ impl Shared {
                 {
                     return;
                 }
-                let message = wippy_process::Message {
-                    from,
-                    topic,
-                    payload,
-                    multi,
-                };
+                let message = wippy_process::Message::with(from, topic, payload, multi);
                 match self.node.send_message(to, message) {
                     Ok(()) => {}
                     Err(Error::NotAccepted {

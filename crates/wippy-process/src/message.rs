@@ -25,16 +25,55 @@ pub struct Message {
     /// payloads one by one gets one per value, a receiver that reads the
     /// value gets the array.
     pub multi: bool,
+    /// [`Message::byte_size`], taken when the message is made: a bounded
+    /// mailbox counts every message it queues, and sizing a payload walks
+    /// it, so whoever builds the payload and knows its size says it
+    /// ([`Message::sized`]). In the padding after `multi`: no bigger
+    /// message. Messages are not changed once made (a payload replaced
+    /// afterwards would be counted at the old size).
+    size: u32,
 }
 
 impl Message {
     /// A message of one value.
     pub fn new(from: Option<Pid>, topic: impl Into<Topic>, payload: Payload) -> Message {
+        Message::with(from, topic.into(), payload, false)
+    }
+
+    /// A message of one value, or of several (`multi`: `payload` is the
+    /// [`Payload::Array`] of them).
+    pub fn with(from: Option<Pid>, topic: Topic, payload: Payload, multi: bool) -> Message {
+        let payload_bytes = payload.byte_size();
+        Message::sized(from, topic, payload, multi, payload_bytes)
+    }
+
+    /// [`Message::with`] for a caller that built the payload and counted
+    /// its [`Payload::byte_size`] (`payload_bytes`) as it went.
+    #[inline]
+    pub fn sized(
+        from: Option<Pid>,
+        topic: Topic,
+        payload: Payload,
+        multi: bool,
+        payload_bytes: usize,
+    ) -> Message {
+        debug_assert_eq!(payload_bytes, payload.byte_size(), "a payload's size");
+        let topic_bytes = if topic.is_heap_allocated() {
+            topic.len()
+        } else {
+            0
+        };
+        let size = std::mem::size_of::<Message>() - std::mem::size_of::<Payload>()
+            + payload_bytes
+            + topic_bytes;
         Message {
             from,
-            topic: topic.into(),
+            topic,
             payload,
-            multi: false,
+            multi,
+            // A message of 4 GiB or more counts as 4 GiB (more than any
+            // memory limit a mailbox's bound comes from allows in a queue).
+            size: u32::try_from(size).unwrap_or(u32::MAX),
         }
     }
 
@@ -48,14 +87,7 @@ impl Message {
     /// ```
     #[inline]
     pub fn byte_size(&self) -> usize {
-        let topic = if self.topic.is_heap_allocated() {
-            self.topic.len()
-        } else {
-            0
-        };
-        std::mem::size_of::<Message>() - std::mem::size_of::<Payload>()
-            + self.payload.byte_size()
-            + topic
+        self.size as usize
     }
 }
 

@@ -304,6 +304,19 @@ fn idle_memory_dedicated(quick: bool) -> f64 {
 
 fn idle_memory_of(n: usize, dedicated: bool) -> f64 {
     let s = setup_with(default_workers(), None, dedicated);
+    if !dedicated {
+        // A shard makes its VM at its first process: one parked process
+        // per shard first (outside spawns go to the least-loaded shard),
+        // so that what is measured is processes, not VMs.
+        let shards = s.host.snapshot().shards.len();
+        let (warm, warmed) = collector(&s, shards);
+        for _ in 0..shards {
+            s.host
+                .spawn(req("bench:idle", vec![Payload::Pid(warm)]))
+                .expect("spawn");
+        }
+        warmed.recv_timeout(WAIT).expect("every shard starts one");
+    }
     let (me, ready) = collector(&s, n);
     std::thread::sleep(Duration::from_millis(100));
     let before = resident_bytes();

@@ -177,13 +177,13 @@ fn require(
             e.host.name
         )));
     }
-    let Some(module) = e.modules.get(name.as_str()) else {
+    if !e.modules.contains(&name) {
         return Err(mlua::Error::runtime(format!(
             "require({name:?}) in {}: no such module (built-in modules: {}; libraries come from the entry's imports)",
             entry.id,
             wippy_host::BUILTIN_MODULES.join(", ")
         )));
-    };
+    }
     // The calling chunk's entry may list it, or the process's.
     let listed = |c: &Compiled| c.modules.iter().any(|m| m == &name);
     if !listed(&entry) && !listed(&p.entry.borrow()) {
@@ -208,7 +208,9 @@ fn require(
     {
         return Err(mlua::Error::runtime(format!("require({name:?}): {denied}")));
     }
-    Ok(("module", module.clone()))
+    // Built now if no process of the VM loaded it yet.
+    let module = e.modules.get(lua, &e.host, p.memory.cat(), &name)?;
+    Ok(("module", module.unwrap_or(Value::Nil)))
 }
 
 /// `rt.load_library(id, env)` → library `id`'s chunk, bound to the process

@@ -23,7 +23,9 @@
 //! add one line for it to [`MODULES`] saying how Lua code reaches it (a
 //! global table, or `require("<name>")` for an entry that lists it under
 //! `modules`; add a required module's name to `wippy_host::BUILTIN_MODULES`
-//! too, so manifests may list it).
+//! too, so manifests may list it). A required module is built at its first
+//! `require` in a VM (`Reach::Later`) unless it gives the prelude natives
+//! (`Reach::Require`: built with the VM).
 
 use ahash::AHashMap;
 use mlua::{FromLuaMulti, Function, IntoLua, IntoLuaMulti, Lua, Table, Value};
@@ -67,17 +69,17 @@ const MODULES: &[Module] = &[
     Module(Reach::GlobalAndRequire("os"), os::register),
     Module(Reach::Require("time"), time::register),
     Module(Reach::Require("funcs"), funcs::register),
-    Module(Reach::Require("json"), json::register),
-    Module(Reach::Require("ctx"), ctx::register),
-    Module(Reach::Require("security"), security::register),
-    Module(Reach::Require("logger"), logger::register),
-    Module(Reach::Require("io"), io::register),
-    Module(Reach::Require("uuid"), uuid::register),
-    Module(Reach::Require("base64"), base64::register),
-    Module(Reach::Require("hash"), hash::register),
+    Module(Reach::Later("json"), json::register),
+    Module(Reach::Later("ctx"), ctx::register),
+    Module(Reach::Later("security"), security::register),
+    Module(Reach::Later("logger"), logger::register),
+    Module(Reach::Later("io"), io::register),
+    Module(Reach::Later("uuid"), uuid::register),
+    Module(Reach::Later("base64"), base64::register),
+    Module(Reach::Later("hash"), hash::register),
     Module(Reach::Require("events"), events::register),
-    Module(Reach::Require("env"), env::register),
-    Module(Reach::Require("registry"), registry::register),
+    Module(Reach::Later("env"), env::register),
+    Module(Reach::Later("registry"), registry::register),
 ];
 
 /// A module: how Lua code reaches it, and the function that lists its names.
@@ -92,6 +94,10 @@ enum Reach {
     /// What `require(name)` returns to an entry that lists it under
     /// `modules`, on a host that grants it.
     Require(&'static str),
+    /// As `Require`, built at the first `require` in the VM (see
+    /// [`Modules`]): for a module that gives the prelude nothing
+    /// ([`Exports::for_prelude`] fails while it is built).
+    Later(&'static str),
     /// A global table that an entry may also list under `modules` (Wippy's
     /// `os`): both reach the same table.
     GlobalAndRequire(&'static str),
@@ -118,7 +124,77 @@ pub(crate) struct Installed {
     pub(crate) prelude: Table,
     /// The required modules (`time`, `json`, ...); the host decides which
     /// of them a process may load.
-    pub(crate) modules: AHashMap<&'static str, Value>,
+    pub(crate) modules: Modules,
+}
+
+/// The modules `require` returns in one VM, by name: built with the VM, or
+/// ([`Reach::Later`]) at the first `require` of them, so that a VM does
+/// not make and hold (about 40 KB) the functions of modules none of its
+/// processes loads. Built modules are frozen, as the VM's globals are.
+pub(crate) struct Modules {
+    built: std::cell::RefCell<AHashMap<&'static str, Value>>,
+    later: AHashMap<&'static str, fn(&mut Exports<'_>) -> mlua::Result<()>>,
+    /// The prelude's table and `rt`, which a module's items may name.
+    prelude: Table,
+    rt: Table,
+}
+
+impl Modules {
+    /// Whether `name` is a module (built or not).
+    pub(crate) fn contains(&self, name: &str) -> bool {
+        self.later.contains_key(name) || self.built.borrow().contains_key(name)
+    }
+
+    /// Module `name`, built now if it was not (`None`: no such module).
+    /// Built for the running process `cat` (its memory category): the
+    /// module is the VM's, so it is made in the VM's category and outside
+    /// the process's memory limit.
+    pub(crate) fn get(
+        &self,
+        lua: &Lua,
+        host: &HostCore,
+        cat: u8,
+        name: &str,
+    ) -> mlua::Result<Option<Value>> {
+        if let Some(v) = self.built.borrow().get(name) {
+            return Ok(Some(v.clone()));
+        }
+        let Some((&name, register)) = self.later.get_key_value(name) else {
+            return Ok(None);
+        };
+        let build = || -> mlua::Result<Value> {
+            let mut m = Exports::new(lua, host, &self.rt);
+            m.later = true;
+            register(&mut m)?;
+            if m.omitted {
+                return Ok(Value::Nil); // this host does not offer it
+            }
+            let v = m.resolve(&self.prelude)?;
+            if let Value::Table(t) = &v {
+                t.set_readonly(true);
+            }
+            Ok(v)
+        };
+        let v = crate::engine::memory::unlimited(lua, || {
+            crate::ffi::memory::in_category_of_running(
+                lua,
+                crate::engine::memory::VM_CATEGORY,
+                cat,
+                build,
+            )
+        })?;
+        self.built.borrow_mut().insert(name, v.clone());
+        Ok(Some(v))
+    }
+
+    /// Freezes the modules built with the VM.
+    fn freeze(&self) {
+        for m in self.built.borrow().values() {
+            if let Value::Table(t) = m {
+                t.set_readonly(true);
+            }
+        }
+    }
 }
 
 /// Builds the Lua API into a fresh VM: registers every module (the natives
@@ -126,8 +202,13 @@ pub(crate) struct Installed {
 /// then fills in the modules: globals are set in `lua`'s global table,
 /// required modules returned. Nothing is frozen here (the VM does that).
 pub(crate) fn install(lua: &Lua, host: &HostCore, rt: &Table) -> mlua::Result<Installed> {
+    let mut later = AHashMap::new();
     let mut registered = Vec::with_capacity(MODULES.len());
     for Module(reach, register) in MODULES {
+        if let Reach::Later(name) = reach {
+            later.insert(*name, *register);
+            continue;
+        }
         let mut m = Exports::new(lua, host, rt);
         register(&mut m)?;
         if !m.omitted {
@@ -157,8 +238,16 @@ pub(crate) fn install(lua: &Lua, host: &HostCore, rt: &Table) -> mlua::Result<In
                 globals.raw_set(*name, v.clone())?;
                 modules.insert(*name, v);
             }
+            Reach::Later(_) => {} // not registered now
         }
     }
+    let modules = Modules {
+        built: std::cell::RefCell::new(modules),
+        later,
+        prelude: prelude.clone(),
+        rt: rt.clone(),
+    };
+    modules.freeze();
     Ok(Installed { prelude, modules })
 }
 
@@ -172,6 +261,9 @@ pub(crate) struct Exports<'a> {
     whole: Option<Value>,
     /// The host does not offer the module at all.
     omitted: bool,
+    /// Built at its first `require` ([`Reach::Later`]): the prelude has
+    /// loaded and can take nothing more.
+    later: bool,
 }
 
 /// One exported name's value, made once the prelude is loaded.
@@ -184,7 +276,12 @@ enum Item {
     /// Value `index` of the results of a Lua chunk run with the prelude
     /// (see [`Exports::lua_chunk`]).
     Chunk(std::rc::Rc<Chunk>, usize),
+    /// A value made from the prelude's table (see [`Exports::with_prelude`]).
+    Built(Box<WithPrelude>),
 }
+
+/// What makes an [`Item::Built`] value.
+type WithPrelude = dyn FnOnce(&Lua, &Table) -> mlua::Result<Value>;
 
 /// A part of a module written in Lua, run once after the prelude loads.
 struct Chunk {
@@ -203,6 +300,7 @@ impl<'a> Exports<'a> {
             items: Vec::new(),
             whole: None,
             omitted: false,
+            later: false,
         }
     }
 
@@ -274,6 +372,16 @@ impl<'a> Exports<'a> {
         Ok(())
     }
 
+    /// Exports `name`: the value `make` makes from the prelude's table once
+    /// the prelude has loaded (a native that calls a prelude function).
+    pub(crate) fn with_prelude(
+        &mut self,
+        name: &'static str,
+        make: impl FnOnce(&Lua, &Table) -> mlua::Result<Value> + 'static,
+    ) {
+        self.items.push((name, Item::Built(Box::new(make))));
+    }
+
     /// Exports `names`: the values a Lua chunk returns, in order. The chunk
     /// runs once the prelude has loaded, with the prelude's table and then
     /// `args` as its arguments (`...`).
@@ -309,6 +417,11 @@ impl<'a> Exports<'a> {
     /// Gives the prelude `rt.<name>`: a value it builds on (it reads them
     /// when it loads, before any module is filled in).
     pub(crate) fn for_prelude(&mut self, name: &'static str, v: impl IntoLua) -> mlua::Result<()> {
+        if self.later {
+            return Err(mlua::Error::runtime(format!(
+                "rt.{name}: a module built at its first require cannot give the prelude natives (make it Reach::Require)"
+            )));
+        }
         self.rt.raw_set(name, v)
     }
 
@@ -326,6 +439,7 @@ impl Item {
         Ok(match self {
             Item::Value(v) => v,
             Item::Prelude(from) => prelude.get(from)?,
+            Item::Built(make) => make(lua, prelude)?,
             Item::Table(items) => {
                 let t = lua.create_table_with_capacity(0, items.len())?;
                 for (name, item) in items {

@@ -905,17 +905,9 @@ local function settle(r, err)
     return v
 end
 
--- process.spawn*(entry, host, ...): a host of another node is `node@host`
-for _, name in ipairs({ "spawn", "spawn_monitored", "spawn_linked", "spawn_linked_monitored" }) do
-    local native = rt["spawn_process" .. string.sub(name, 6)]
-    M[name] = function(entry, host, ...)
-        local r, err = native(entry, host, ...)
-        if type(r) ~= "userdata" then -- a local spawn: no call to settle
-            return r, err
-        end
-        return settle(r, err)
-    end
-end
+-- process.spawn*(entry, host, ...) are C functions (ffi/spawn.rs) that
+-- call `settle` themselves for a spawn on another node (`node@host`)
+M.settle = settle
 
 -- process.registry.register / unregister: the cluster's scopes wait
 local rt_register_name, rt_unregister_name = rt.register_name, rt.unregister_name

@@ -406,10 +406,17 @@ impl LuaHost {
         } else {
             shards
         };
-        let shards = (0..shards)
-            .map(|_| Shard::new(core.clone()))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| HostError::Load(e.to_string()))?;
+        // The first shard's VM is made now (a VM that cannot be made is
+        // the host's failure to start), the others' at their first process.
+        let mut list = Vec::with_capacity(shards);
+        if shards > 0 {
+            let first = Shard::new(core.clone()).map_err(|e| HostError::Load(e.to_string()))?;
+            for _ in 1..shards {
+                list.push(Shard::new_lazy(core.clone(), &first));
+            }
+            list.insert(0, first);
+        }
+        let shards = list;
         let host = Arc::new(LuaHost {
             core,
             shards,

@@ -128,8 +128,18 @@ impl Warm {
     /// A table for `lua`'s VM; disabled when the struct layout it relies
     /// on does not match that VM.
     pub(crate) fn new(lua: &mlua::Lua) -> Warm {
+        Warm::enabled(layout::check(lua))
+    }
+
+    /// An empty table for another VM of the same build as `other`'s (the
+    /// layout check gives the same answer for every VM of a build).
+    pub(crate) fn like(other: &Warm) -> Warm {
+        Warm::enabled(other.enabled)
+    }
+
+    fn enabled(enabled: bool) -> Warm {
         Warm {
-            enabled: layout::check(lua),
+            enabled,
             entries: UnsafeCell::new(Vec::new()),
             predicted: UnsafeCell::new(u32::MAX),
         }

@@ -87,7 +87,9 @@ pub(crate) struct SlotInfo {
 }
 
 struct State {
-    vm: Rc<Vm>,
+    /// The VM, made when the shard starts its first process (see
+    /// [`Shard::new_lazy`]), or at once.
+    vm: Option<Rc<Vm>>,
     slots: Vec<Option<Slot>>,
     /// Work taken from `queue` for the running slice; swapped with the
     /// queue so neither buffer is reallocated run after run.
@@ -165,6 +167,21 @@ impl Shard {
         Shard::build(core, false)
     }
 
+    /// A shard whose VM is made when it starts its first process: a host
+    /// with few processes does not build (about 2 M instructions each) and
+    /// hold VMs it never uses. `like` is a shard of the same host whose VM
+    /// was made (building it checked that a VM can be made).
+    pub(crate) fn new_lazy(core: Arc<HostCore>, like: &Shard) -> Arc<Shard> {
+        Shard::with_state(
+            core,
+            None,
+            // Watches no VM until there is one (as after `detach`).
+            Preempt::new(std::ptr::null_mut()),
+            Arc::new(crate::engine::prefetch::Warm::like(&like.warm)),
+            false,
+        )
+    }
+
     /// A shard for one process of a dedicated host.
     pub(crate) fn new_dedicated(core: Arc<HostCore>) -> Result<Arc<Shard>, Error> {
         Shard::build(core, true)
@@ -172,10 +189,20 @@ impl Shard {
 
     fn build(core: Arc<HostCore>, dedicated: bool) -> Result<Arc<Shard>, Error> {
         let vm = Vm::new(core.clone(), None).map_err(|e| Error::VmStart(e.to_string()))?;
-        let fresh_heap = vm.lua.used_memory();
         let preempt = Preempt::new(vm.callbacks());
         let warm = vm.warm.clone();
-        Ok(Arc::new_cyclic(|me| Shard {
+        Ok(Shard::with_state(core, Some(vm), preempt, warm, dedicated))
+    }
+
+    fn with_state(
+        core: Arc<HostCore>,
+        vm: Option<Vm>,
+        preempt: Preempt,
+        warm: Arc<crate::engine::prefetch::Warm>,
+        dedicated: bool,
+    ) -> Arc<Shard> {
+        let fresh_heap = vm.as_ref().map_or(0, |vm| vm.lua.used_memory());
+        Arc::new_cyclic(|me| Shard {
             me: me.clone(),
             core,
             queue: Mutex::new(VecDeque::new()),
@@ -185,7 +212,7 @@ impl Shard {
             reclaim_ready: AtomicBool::new(false),
             free: Mutex::new(FreeSlots::default()),
             state: Mutex::new(Some(State {
-                vm: Rc::new(vm),
+                vm: vm.map(Rc::new),
                 slots: Vec::new(),
                 batch: VecDeque::new(),
                 ended: 0,
@@ -198,7 +225,7 @@ impl Shard {
             dedicated,
             // Relaxed: only uniqueness matters.
             serial: SERIALS.fetch_add(1, Ordering::Relaxed),
-        }))
+        })
     }
 
     pub(crate) fn load(&self) -> usize {
@@ -251,14 +278,14 @@ impl Shard {
     /// `collect` (waits for a running slice to end; none after close).
     pub(crate) fn heap_bytes(&self, collect: bool) -> usize {
         let guard = lock(&self.state);
-        let Some(state) = guard.as_ref() else {
+        let Some(vm) = guard.as_ref().and_then(|s| s.vm.as_ref()) else {
             return 0;
         };
         if collect {
             // A collection runs no Lua code (there are no finalisers).
-            let _ = state.vm.lua.gc_collect();
+            let _ = vm.lua.gc_collect();
         }
-        state.vm.lua.used_memory()
+        vm.lua.used_memory()
     }
 
     /// The shard's processes and the bytes of Lua heap its VM uses (none
@@ -279,7 +306,7 @@ impl Shard {
                 });
             }
         }
-        state.vm.lua.used_memory()
+        state.vm.as_ref().map_or(0, |vm| vm.lua.used_memory())
     }
 
     /// The slot whose process the shard is stepping now, if it is running
@@ -587,8 +614,10 @@ impl Shard {
             return;
         }
         state.ended = 0;
-        // A collection runs no Lua code (there are no finalisers).
-        let _ = state.vm.lua.gc_collect();
+        if let Some(vm) = &state.vm {
+            // A collection runs no Lua code (there are no finalisers).
+            let _ = vm.lua.gc_collect();
+        }
         self.trim(state);
     }
 
@@ -614,7 +643,10 @@ impl Shard {
         if live == 0 && self.trim_slots() {
             state.slots = Vec::new();
             if state.peak >= RENEW_CROWD
-                && state.vm.lua.used_memory() > state.fresh_heap + RENEW_OVER
+                && state
+                    .vm
+                    .as_ref()
+                    .is_some_and(|vm| vm.lua.used_memory() > state.fresh_heap + RENEW_OVER)
             {
                 self.renew_vm(state);
             }
@@ -637,17 +669,36 @@ impl Shard {
         self.preempt.attach(vm.callbacks());
         state.fresh_heap = vm.lua.used_memory();
         state.peak = 0;
-        state.vm = Rc::new(vm);
+        state.vm = Some(Rc::new(vm));
+    }
+
+    /// The shard's VM, made now if it has none yet (see
+    /// [`Shard::new_lazy`]).
+    fn vm(&self, state: &mut State) -> mlua::Result<Rc<Vm>> {
+        if let Some(vm) = &state.vm {
+            return Ok(vm.clone());
+        }
+        let vm = Vm::new(self.core.clone(), Some(self.warm.clone()))?;
+        self.preempt.attach(vm.callbacks());
+        state.fresh_heap = vm.lua.used_memory();
+        let vm = Rc::new(vm);
+        state.vm = Some(vm.clone());
+        Ok(vm)
     }
 
     fn start(
         &self,
-        state: &State,
+        state: &mut State,
         cell: &Arc<ProcessCell>,
         code: Arc<Compiled>,
         args: Vec<Payload>,
         context: SpawnContext,
     ) -> (Box<dyn Process>, Rc<ProcData>) {
+        let vm = self.vm(state);
+        let cat = match &vm {
+            Ok(vm) => vm.categories.borrow_mut().take(),
+            Err(_) => crate::engine::memory::VM_CATEGORY,
+        };
         let data = Rc::new(ProcData {
             cell: cell.clone(),
             entry: std::cell::RefCell::new(code.clone()),
@@ -656,18 +707,22 @@ impl Shard {
             context,
             last_to: Default::default(),
             last_string: std::cell::Cell::new(std::ptr::null()),
-            memory: Charge::new(state.vm.categories.borrow_mut().take()),
+            memory: Charge::new(cat),
         });
-        let process: Box<dyn Process> = match LuaProc::new(state.vm.clone(), data.clone(), args) {
-            Ok(p) => Box::new(p),
+        let started = vm.and_then(|vm| match LuaProc::new(vm.clone(), data.clone(), args) {
+            Ok(p) => Ok(p),
             Err(e) => {
-                state.vm.categories.borrow_mut().release(data.memory.cat());
-                Box::new(Failed(format!(
-                    "cannot start {}: {}",
-                    code.id,
-                    error_text(&e)
-                )))
+                vm.categories.borrow_mut().release(cat);
+                Err(e)
             }
+        });
+        let process: Box<dyn Process> = match started {
+            Ok(p) => Box::new(p),
+            Err(e) => Box::new(Failed(format!(
+                "cannot start {}: {}",
+                code.id,
+                error_text(&e)
+            ))),
         };
         (process, data)
     }

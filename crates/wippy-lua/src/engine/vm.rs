@@ -27,8 +27,8 @@ use crate::ffi::memory::{category_bytes, set_category};
 pub(crate) struct ShardEnv {
     pub(crate) host: Arc<HostCore>,
     /// The modules `require` returns (`time`, `io`, ...), built once per
-    /// VM, frozen.
-    pub(crate) modules: AHashMap<&'static str, Value>,
+    /// VM (some at their first `require`), frozen.
+    pub(crate) modules: crate::api::Modules,
     /// Interned topics, keys and pid strings of the message path.
     pub(crate) strings: crate::ffi::strings::LuaStrings,
     /// The count of the running process's memory category when its step
@@ -171,11 +171,6 @@ impl Vm {
         // Freeze every library table, the string metatable and the globals.
         lua.sandbox(true)?;
         freeze_all(&globals)?;
-        for m in env.modules.values() {
-            if let Value::Table(t) = m {
-                t.set_readonly(true);
-            }
-        }
         prelude.set_readonly(true);
         env_mt.set_readonly(true);
         globals.set_readonly(true);
@@ -286,7 +281,7 @@ impl Vm {
             code.modules
                 .iter()
                 .filter(|m| {
-                    self.env.modules.contains_key(m.as_str())
+                    self.env.modules.contains(m.as_str())
                         && config.modules.allows(m)
                         && (m.as_str() != "io" || config.terminal.is_some())
                 })

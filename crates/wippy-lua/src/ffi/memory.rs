@@ -38,3 +38,22 @@ pub(crate) fn category_bytes_of(lua: &mlua::Lua, cat: u8) -> usize {
     // on this OS thread (mlua's handles are not `Send` here).
     unsafe { category_bytes(lua.current_thread().state(), cat) }
 }
+
+/// Runs `f` with `lua`'s running thread making its objects in category
+/// `cat`, then in category `back` (the running thread's own: the caller
+/// knows it, Luau does not tell).
+pub(crate) fn in_category_of_running<R>(
+    lua: &mlua::Lua,
+    cat: u8,
+    back: u8,
+    f: impl FnOnce() -> R,
+) -> R {
+    let state = lua.current_thread().state();
+    // SAFETY: mlua's current thread is a live thread of its VM, which runs
+    // on this OS thread (mlua's handles are not `Send` here).
+    unsafe { set_category(state, cat) };
+    let r = f();
+    // SAFETY: as above (the same thread: `f` returned to it).
+    unsafe { set_category(state, back) };
+    r
+}

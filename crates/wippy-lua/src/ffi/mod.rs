@@ -5,6 +5,7 @@
 //! error wrapping) made too slow, or what mlua cannot express:
 //! * `receive.rs`: `rt.take` and `rt.recv`, the inbox's fast path;
 //! * `send.rs`: `process.send`, with the remembered peer of `LastTo`;
+//! * `spawn.rs`: `process.spawn*`, a local spawn's fast path;
 //! * `payload.rs`: Lua values on a stack ↔ owned payloads;
 //! * `message_object.rs`: message objects, tagged userdata owning the
 //!   kernel's `Message`;
@@ -54,6 +55,7 @@ pub(crate) mod payload;
 pub(crate) mod payload_object;
 pub(crate) mod receive;
 pub(crate) mod send;
+pub(crate) mod spawn;
 pub(crate) mod string_subjects;
 pub(crate) mod strings;
 pub(crate) mod tagged;

@@ -33,6 +33,22 @@ pub(crate) unsafe fn to_payload(
     idx: c_int,
     root: &str,
 ) -> Result<Payload, String> {
+    // SAFETY: forwarded contract.
+    unsafe { to_payload_sized(l, idx, root) }.map(|(p, _)| p)
+}
+
+/// [`to_payload`], with the payload's [`Payload::byte_size`], counted
+/// while converting (a sender sizes what it sends for the receiver's
+/// bounded mailbox; walking the payload again cost a message about 60
+/// instructions).
+///
+/// # Safety
+/// As for [`to_payload`].
+pub(crate) unsafe fn to_payload_sized(
+    l: *mut lua_State,
+    idx: c_int,
+    root: &str,
+) -> Result<(Payload, usize), String> {
     let idx = if idx < 0 {
         // SAFETY: `l` is live (the contract).
         unsafe { ffi::lua_gettop(l) + idx + 1 }
@@ -40,9 +56,14 @@ pub(crate) unsafe fn to_payload(
         idx
     };
     let mut stack = Stack::new();
+    let mut heap = 0;
     // SAFETY: an absolute index of a live slot (the contract).
-    unsafe { convert(l, idx, &mut stack) }.map_err(|e| e.render(root))
+    let p = unsafe { convert(l, idx, &mut stack, &mut heap) }.map_err(|e| e.render(root))?;
+    Ok((p, SLOT + heap))
 }
+
+/// The size of a payload without what it owns on the heap.
+const SLOT: usize = std::mem::size_of::<Payload>();
 
 /// Levels of nested tables [`to_payload`] converts in the `LUA_MINSTACK`
 /// (20) free slots its caller leaves: a level holds its key and value while
@@ -79,10 +100,18 @@ impl ConvError {
     }
 }
 
+/// Adds what the payload owns on the heap to `heap` (its
+/// [`Payload::byte_size`] less [`SLOT`]).
+///
 /// # Safety
 /// `l` is a live thread of a VM running on this OS thread; `idx` is an
 /// absolute index of a live slot of its current frame.
-unsafe fn convert(l: *mut lua_State, idx: c_int, stack: &mut Stack) -> Result<Payload, ConvError> {
+unsafe fn convert(
+    l: *mut lua_State,
+    idx: c_int,
+    stack: &mut Stack,
+    heap: &mut usize,
+) -> Result<Payload, ConvError> {
     // SAFETY: a live slot (the contract); the arms read it as the type
     // this returns.
     Ok(match unsafe { ffi::lua_type(l, idx) } {
@@ -95,12 +124,21 @@ unsafe fn convert(l: *mut lua_State, idx: c_int, stack: &mut Stack) -> Result<Pa
             // SAFETY: a string, on the stack for this conversion.
             let bytes = unsafe { str_bytes(l, idx) };
             match utf8(bytes) {
-                Ok(s) => Payload::Str(s.into()),
-                Err(_) => Payload::Bytes(bytes.to_vec()),
+                Ok(s) => {
+                    let s = wippy_process::Topic::from(s);
+                    if s.is_heap_allocated() {
+                        *heap += s.len();
+                    }
+                    Payload::Str(s)
+                }
+                Err(_) => {
+                    *heap += bytes.len();
+                    Payload::Bytes(bytes.to_vec())
+                }
             }
         }
         // SAFETY: a table at an absolute index (the contract).
-        ffi::LUA_TTABLE => unsafe { table(l, idx, stack) }?,
+        ffi::LUA_TTABLE => unsafe { table(l, idx, stack, heap) }?,
         t => {
             let name = match t {
                 ffi::LUA_TFUNCTION => "function",
@@ -110,6 +148,7 @@ unsafe fn convert(l: *mut lua_State, idx: c_int, stack: &mut Stack) -> Result<Pa
                 ffi::LUA_TUSERDATA => {
                     // SAFETY: a live slot, kept for this conversion.
                     if let Some(p) = unsafe { carried(l, idx) } {
+                        *heap += p.byte_size() - SLOT;
                         return Ok(p);
                     }
                     "userdata"
@@ -177,10 +216,17 @@ unsafe fn runtime_kind(l: *mut lua_State, idx: c_int) -> Option<String> {
     name
 }
 
+/// Adds what the payload owns on the heap to `heap` (see [`convert`]).
+///
 /// # Safety
 /// `l` is a live thread of a VM running on this OS thread; `idx` is the
 /// absolute index of a table.
-unsafe fn table(l: *mut lua_State, idx: c_int, stack: &mut Stack) -> Result<Payload, ConvError> {
+unsafe fn table(
+    l: *mut lua_State,
+    idx: c_int,
+    stack: &mut Stack,
+    heap: &mut usize,
+) -> Result<Payload, ConvError> {
     // Room for the metatable and its field, then a key and a value: asked
     // for only past the levels the caller's free slots hold (a call costs
     // about as much as the rest of converting a small table).
@@ -225,7 +271,7 @@ unsafe fn table(l: *mut lua_State, idx: c_int, stack: &mut Stack) -> Result<Payl
         let key = match unsafe { ffi::lua_type(l, top - 1) } {
             // SAFETY: as above, an absolute index.
             ffi::LUA_TSTRING | ffi::LUA_TNUMBER | ffi::LUA_TBOOLEAN => unsafe {
-                convert(l, top - 1, stack)
+                convert(l, top - 1, stack, heap)
             },
             t => {
                 // The names mlua's `Value::type_name` gives (`convert.rs`
@@ -255,7 +301,7 @@ unsafe fn table(l: *mut lua_State, idx: c_int, stack: &mut Stack) -> Result<Payl
             sequence = false;
         }
         // SAFETY: the value just pushed, at `top` (absolute).
-        let val = unsafe { convert(l, top, stack) };
+        let val = unsafe { convert(l, top, stack, heap) };
         // SAFETY: the key and value this step pushed.
         unsafe { ffi::lua_pop(l, 2) };
         match val {
@@ -269,7 +315,15 @@ unsafe fn table(l: *mut lua_State, idx: c_int, stack: &mut Stack) -> Result<Payl
     }
     stack.pop();
     result?;
-    Ok(table_payload(pairs, sequence, len))
+    let p = table_payload(pairs, sequence, len);
+    // The element slots (a sequence's keys are integers: nothing on the
+    // heap, and not kept).
+    *heap += match &p {
+        Payload::Array(items) => items.len() * SLOT,
+        Payload::Map(pairs) => pairs.len() * 2 * SLOT,
+        _ => 0,
+    };
+    Ok(p)
 }
 
 /// Pushes a fresh Lua value for `p`; pids and string keys come from the
@@ -379,7 +433,10 @@ mod tests {
             lua.exec_raw::<()>(v.clone(), |state| {
                 // The room `to_payload` asks of its caller.
                 ffi::lua_checkstack(state, ffi::LUA_MINSTACK);
-                out = Some(to_payload(state, -1, "payload"));
+                out = Some(to_payload_sized(state, -1, "payload").map(|(p, size)| {
+                    assert_eq!(size, p.byte_size(), "the size counted while converting");
+                    p
+                }));
                 ffi::lua_pop(state, 1);
             })
         };

@@ -20,7 +20,7 @@ use wippy_process::{ErrorKind, ExitError, Message, Payload, Pid, Topic};
 use crate::engine::current::with_current_or;
 use crate::engine::proc_data::{LastTo, ProcData};
 use crate::engine::vm::ShardEnv;
-use crate::ffi::payload::to_payload;
+use crate::ffi::payload::to_payload_sized;
 use crate::ffi::{bad_argument, nil_error, to_str};
 
 /// `process.send` as a Lua function.
@@ -107,23 +107,31 @@ unsafe fn send_for(l: *mut lua_State, p: &ProcData, env: &ShardEnv) -> c_int {
             (Topic::from(topic), false)
         }
     };
+    // The payload and its size (see `Message::sized`).
     let payload = if top <= 2 {
-        Ok(Payload::Nil)
+        Ok((Payload::Nil, Payload::Nil.byte_size()))
     } else if top == 3 {
         // SAFETY: index 3 is an argument of the call, on the running thread,
         // which has the LUA_MINSTACK free slots of a C function's call
         // (nothing was pushed yet).
-        unsafe { to_payload(l, 3, "payload") }
+        unsafe { to_payload_sized(l, 3, "payload") }
     } else {
+        let mut bytes = std::mem::size_of::<Payload>();
         (3..=top)
             // SAFETY: indices 3..=top are arguments of the call, on the
             // running thread, with a C function's free slots (as above).
-            .map(|i| unsafe { to_payload(l, i, &format!("payload[{}]", i - 2)) })
+            .map(|i| unsafe { to_payload_sized(l, i, &format!("payload[{}]", i - 2)) })
+            .map(|r| {
+                r.map(|(p, size)| {
+                    bytes += size;
+                    p
+                })
+            })
             .collect::<Result<Vec<_>, _>>()
-            .map(Payload::Array)
+            .map(|items| (Payload::Array(items), bytes))
     };
-    let payload = match payload {
-        Ok(p) => p,
+    let (payload, bytes) = match payload {
+        Ok(sized) => sized,
         // SAFETY: the running thread of a C function call.
         Err(e) => return unsafe { nil_error(l, ExitError::non_retryable(ErrorKind::Invalid, e)) },
     };
@@ -134,7 +142,7 @@ unsafe fn send_for(l: *mut lua_State, p: &ProcData, env: &ShardEnv) -> c_int {
     };
     let multi = top > 3;
     // SAFETY: `l` is `p`'s running thread, with strings at 1 and 2.
-    match unsafe { deliver(l, p, env, topic, payload, multi) } {
+    match unsafe { deliver(l, p, env, topic, (payload, bytes), multi) } {
         Ok(()) => {
             // SAFETY: a C function has a free slot (LUA_MINSTACK).
             unsafe { ffi::lua_pushboolean(l, 1) };
@@ -176,7 +184,7 @@ struct SendTopic {
 
 /// Sends to the destination at index 1 (a string: a pid or a registered
 /// name), through the remembered peer when that string names it (see the
-/// module doc).
+/// module doc); `bytes` is the payload's size.
 ///
 /// # Safety
 /// `l` is the running thread of `p`, with strings at indices 1 and 2.
@@ -189,17 +197,12 @@ unsafe fn deliver(
         string: topic_key,
         cached,
     }: SendTopic,
-    payload: Payload,
+    (payload, bytes): (Payload, usize),
     multi: bool,
 ) -> Result<(), ExitError> {
     let node = &env.host.node;
     let from = Some(p.pid());
-    let message = |topic| Message {
-        from,
-        topic,
-        payload,
-        multi,
-    };
+    let message = |topic| Message::sized(from, topic, payload, multi, bytes);
     // SAFETY: index 1 holds a string (the contract).
     let key = unsafe { ffi::lua_topointer(l, 1) };
     let mut last = p.last_to.take();

@@ -203,3 +203,38 @@ fn upgrading_to_cached_code_does_not_recompile() {
         "an upgrade recompiled cached code"
     );
 }
+
+/// A module that no process of a VM has loaded is built at its first
+/// `require`, as the VM's: the process that happens to load it first is
+/// not charged for it (its charge grows by what it keeps, not by the
+/// module's functions), the module is frozen, and a second process gets
+/// the same table.
+#[test]
+fn a_module_built_at_its_first_require_is_the_vms_and_frozen() {
+    use crate::common::{Lua, TIMEOUT, TestApp};
+    const FIRST: &str = r#"
+return { main = function()
+    local before = collectgarbage("count")
+    local hash = require("hash")
+    -- KB: the module's functions and table are about 2 KB; what the
+    -- process keeps of the call is under 0.1 KB
+    local grew = collectgarbage("count") - before
+    local ok = pcall(function() hash.extra = 1 end)
+    return tostring(grew < 0.5) .. "|" .. tostring(ok) .. "|" .. tostring(type(hash.md5))
+end }
+"#;
+    let t = TestApp::with_config(
+        vec![Lua {
+            modules: &["hash"],
+            ..crate::common::entry("first", FIRST)
+        }],
+        LuaHostConfig {
+            shards: 1,
+            ..LuaHostConfig::new(crate::common::HOST, 1)
+        },
+    );
+    for _ in 0..2 {
+        let out = t.run("first", vec![], TIMEOUT).expect("the process ends");
+        assert_eq!(out, Payload::Str("true|false|function".into()));
+    }
+}

@@ -37,28 +37,34 @@ const SCOPES: [(&str, f64); 4] = [
     ("STRONG", 3.0),
 ];
 
+/// Exports `process.spawn*` of one variant: the C function of
+/// `ffi/spawn.rs` over the variant's general native.
+fn spawn_native<const LINK: bool, const MONITOR: bool>(m: &mut Exports<'_>) -> mlua::Result<()> {
+    use crate::ffi::spawn::{LocalSpawn, spawn_function};
+    type V<const L: bool, const M: bool> = spawn::Variant<L, M>;
+    let name = V::<LINK, MONITOR>::NAME
+        .to_str()
+        .expect("variant names are ASCII");
+    let general = super::process_fn(m.lua(), spawn::variant(name, LINK, MONITOR))?;
+    m.with_prelude(name, move |lua, prelude| {
+        let settle: mlua::Function = prelude.get("settle")?;
+        spawn_function::<V<LINK, MONITOR>>(lua, general, settle).map(mlua::Value::Function)
+    });
+    Ok(())
+}
+
 /// Lists `process.*` and the natives the prelude's process half reads.
 pub(crate) fn register(m: &mut Exports<'_>) -> mlua::Result<()> {
     m.native("pid", pid)?;
     m.native("id", id)?;
     m.set("send", crate::ffi::send::send_function(m.lua())?)?;
     // The spawns and the registry's changes may cross the cluster: the
-    // prelude's halves wait for such a call (`cluster.rs`).
-    for (name, native, link, monitor) in [
-        ("spawn", "spawn_process", false, false),
-        ("spawn_monitored", "spawn_process_monitored", false, true),
-        ("spawn_linked", "spawn_process_linked", true, false),
-        (
-            "spawn_linked_monitored",
-            "spawn_process_linked_monitored",
-            true,
-            true,
-        ),
-    ] {
-        let f = super::process_fn(m.lua(), spawn::variant(name, link, monitor))?;
-        m.for_prelude(native, f)?;
-        m.prelude(name);
-    }
+    // prelude's `settle` waits for such a call (`cluster.rs`); the spawns
+    // are C functions that call it themselves (`ffi/spawn.rs`).
+    spawn_native::<false, false>(m)?;
+    spawn_native::<false, true>(m)?;
+    spawn_native::<true, false>(m)?;
+    spawn_native::<true, true>(m)?;
     m.prelude("exec");
     m.for_prelude("register_name", super::process_fn(m.lua(), register_name)?)?;
     m.for_prelude("unregister_name", super::process_fn(m.lua(), unregister)?)?;
