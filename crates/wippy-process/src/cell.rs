@@ -188,10 +188,11 @@ pub(crate) struct Relations {
 /// protocol's invariants (module docs).
 struct Inner {
     messages: VecDeque<Message>,
-    /// The [`Message::byte_size`] of each message in `messages`, and their
-    /// sum, for a mailbox with a byte bound (`None` until its first
-    /// message, and always for one without: nothing to hold sizes against).
-    sizes: Option<Box<Sizes>>,
+    /// The sum of the [`Message::byte_size`] of the messages in `messages`,
+    /// for a mailbox with a byte bound (0 always for one without: nothing
+    /// to hold sizes against). A message carries its size, so taking one
+    /// subtracts what delivering it added.
+    queued_bytes: usize,
     /// Lifecycle events and op completions, each in arrival order. Two
     /// queues, not one: a process takes them by kind, and taking one kind
     /// from a queue shared with the other meant walking past everything of
@@ -228,18 +229,20 @@ impl Inner {
     /// Takes the mailbox, events and completions out, for the caller to drop
     /// once it has released the lock (dropping them takes time that grows
     /// with their length).
-    #[allow(clippy::type_complexity)]
+    #[allow(
+        clippy::box_collection,
+        reason = "the events' queue as `Inner` holds it"
+    )]
     fn take_queues(
         &mut self,
     ) -> (
         VecDeque<Message>,
-        Option<Box<Sizes>>,
         Option<Box<VecDeque<Event>>>,
         VecDeque<Completion>,
     ) {
+        self.queued_bytes = 0;
         (
             std::mem::take(&mut self.messages),
-            self.sizes.take(),
             self.events.take(),
             std::mem::take(&mut self.completions),
         )
@@ -278,25 +281,6 @@ pub(crate) enum StepStart {
         first: bool,
         cancel: bool,
     },
-}
-
-/// The sizes of the messages of a byte-bounded mailbox (see
-/// `Inner::sizes`).
-#[derive(Default)]
-struct Sizes {
-    /// One per message, in mailbox order.
-    each: VecDeque<usize>,
-    /// Their sum.
-    total: usize,
-}
-
-impl Sizes {
-    /// Forgets the size of the message taken from the front.
-    fn take_front(&mut self) {
-        if let Some(size) = self.each.pop_front() {
-            self.total -= size;
-        }
-    }
 }
 
 /// What became of a message handed to [`ProcessCell::deliver`].
@@ -428,7 +412,7 @@ impl ProcessCell {
             max_bytes: limit.bytes,
             inner: Mutex::new(Inner {
                 messages: VecDeque::new(),
-                sizes: None,
+                queued_bytes: 0,
                 events: None,
                 completions: VecDeque::new(),
                 wait: 0,
@@ -523,15 +507,13 @@ impl ProcessCell {
             return Delivery::Refused(self.refusal(size, None));
         }
         if bounded {
-            let sizes = inner.sizes.get_or_insert_with(Default::default);
-            // `sizes.total <= limit.bytes` always: only what fits is added.
-            if size > self.max_bytes - sizes.total {
-                let queued = sizes.total;
+            // `queued_bytes <= max_bytes` always: only what fits is added.
+            let queued = inner.queued_bytes;
+            if size > self.max_bytes - queued {
                 drop(inner);
                 return Delivery::Refused(self.refusal(size, Some(queued)));
             }
-            sizes.total += size;
-            sizes.each.push_back(size);
+            inner.queued_bytes = queued + size;
         }
         inner.messages.push_back(msg);
         let mut wake = inner.arrive(W_MESSAGE);
@@ -615,18 +597,21 @@ impl ProcessCell {
     /// Takes the oldest message from the mailbox (for the process's runner).
     pub fn try_recv(&self) -> Option<Message> {
         let mut inner = self.lock();
-        if let Some(sizes) = inner.sizes.as_deref_mut() {
-            sizes.take_front();
+        let msg = inner.messages.pop_front();
+        if self.max_bytes != usize::MAX
+            && let Some(m) = &msg
+        {
+            // What `deliver` added for it (a message's size never changes).
+            inner.queued_bytes = inner.queued_bytes.saturating_sub(m.byte_size());
         }
-        // The tail expression: the message is returned in place.
-        inner.messages.pop_front()
+        msg
     }
 
     /// Bytes of the messages waiting in the mailbox ([`Message::byte_size`]
     /// of each): what they charge against the process's memory limit.
     /// Counted only for a mailbox with a byte bound (0 otherwise).
     pub fn queued_bytes(&self) -> usize {
-        self.lock().sizes.as_ref().map_or(0, |s| s.total)
+        self.lock().queued_bytes
     }
 
     /// What the mailbox may hold.
