@@ -2,6 +2,14 @@ use std::env;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+// WIPPY PATCH (see WIPPY-PATCH.md): the patched C++ files, read by the compiler so that cargo
+// rebuilds the VM when one changes. Cargo fingerprints this crate by the files rustc reads; the
+// C++ sources are otherwise read only by mlua-sys's build script, which then kept a stale VM.
+const _PATCHED_SOURCES: [&[u8]; 2] = [
+    include_bytes!("../luau/VM/src/ltable.cpp"),
+    include_bytes!("../luau/VM/src/lmem.cpp"),
+];
+
 /// Represents the configuration for building Luau artifacts.
 pub struct Build {
     out_dir: Option<PathBuf>,
