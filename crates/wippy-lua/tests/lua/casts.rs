@@ -7,19 +7,6 @@ use wippy_process::Payload;
 
 use crate::common::*;
 
-fn run(body: &str) -> Payload {
-    let src = format!("local M = {{}}\nfunction M.main(...)\n{body}\nend\nreturn M\n");
-    let t = TestApp::new(vec![entry("body", &src)], 1);
-    exit_value(t.run("body", vec![], TIMEOUT))
-}
-
-fn text(p: &Payload, k: &str) -> String {
-    match p.get(k) {
-        Some(Payload::Str(s)) => s.to_string(),
-        other => panic!("{k}: {other:?} in {p:?}"),
-    }
-}
-
 #[test]
 fn casts_keep_convert_or_raise() {
     let r = run(r#"

@@ -351,3 +351,29 @@ pub fn as_i64(p: &Payload) -> i64 {
         other => panic!("expected a number, got {other:?}"),
     }
 }
+
+/// Runs `body` as the main function of a one-entry app on one worker and
+/// returns its value.
+pub fn run(body: &str) -> Payload {
+    let src = format!("local M = {{}}\nfunction M.main(...)\n{body}\nend\nreturn M\n");
+    let t = TestApp::new(vec![entry("body", &src)], 1);
+    exit_value(t.run("body", vec![], TIMEOUT))
+}
+
+/// The text under key `k` of table payload `p` (panics, naming both, if
+/// it is not text).
+pub fn text(p: &Payload, k: &str) -> String {
+    match p.get(k) {
+        Some(Payload::Str(s)) => s.to_string(),
+        other => panic!("{k}: {other:?} in {p:?}"),
+    }
+}
+
+/// The integer under key `k` of table payload `p` (panics, naming both,
+/// if it is not an integer).
+pub fn int(p: &Payload, k: &str) -> i64 {
+    match p.get(k) {
+        Some(Payload::Int(n)) => *n,
+        other => panic!("{k}: {other:?} in {p:?}"),
+    }
+}

@@ -19,13 +19,6 @@ fn run(body: &str) -> Payload {
     exit_value(t.run("body", vec![], TIMEOUT))
 }
 
-fn text(p: &Payload, k: &str) -> String {
-    match p.get(k) {
-        Some(Payload::Str(s)) => s.to_string(),
-        other => panic!("{k}: {other:?} in {p:?}"),
-    }
-}
-
 #[test]
 fn a_success_is_the_value_alone_and_a_failure_is_nil_and_the_error() {
     let r = run(r##"

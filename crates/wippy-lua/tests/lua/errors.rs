@@ -7,12 +7,6 @@ use wippy_process::{ErrorKind, Payload};
 
 use crate::common::*;
 
-fn run(body: &str) -> Payload {
-    let src = format!("local M = {{}}\nfunction M.main(...)\n{body}\nend\nreturn M\n");
-    let t = TestApp::new(vec![entry("body", &src)], 1);
-    exit_value(t.run("body", vec![], TIMEOUT))
-}
-
 fn get<'a>(p: &'a Payload, k: &str) -> &'a Payload {
     p.get(k).unwrap_or_else(|| panic!("{k} missing in {p:?}"))
 }

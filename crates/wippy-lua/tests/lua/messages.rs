@@ -6,12 +6,6 @@ use wippy_process::Payload;
 
 use crate::common::*;
 
-fn run(body: &str) -> Payload {
-    let src = format!("local M = {{}}\nfunction M.main(...)\n{body}\nend\nreturn M\n");
-    let t = TestApp::new(vec![entry("body", &src)], 1);
-    exit_value(t.run("body", vec![], TIMEOUT))
-}
-
 fn text(p: &Payload, k: &str) -> String {
     p.get(k)
         .and_then(Payload::as_str)

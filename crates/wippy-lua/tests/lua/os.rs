@@ -18,13 +18,6 @@ fn run(body: &str) -> Payload {
     exit_value(t.run("body", vec![], TIMEOUT))
 }
 
-fn text(p: &Payload, k: &str) -> String {
-    match p.get(k) {
-        Some(Payload::Str(s)) => s.to_string(),
-        other => panic!("{k}: {other:?} in {p:?}"),
-    }
-}
-
 #[test]
 fn os_is_wippys_and_the_listed_module_is_the_global() {
     let r = run(r#"

@@ -167,13 +167,6 @@ end
 return M
 "#;
 
-fn text(p: &Payload, k: &str) -> String {
-    match p.get(k) {
-        Some(Payload::Str(s)) => s.to_string(),
-        other => panic!("{k}: {other:?} in {p:?}"),
-    }
-}
-
 #[test]
 fn the_process_api_fails_and_succeeds_as_wippys() {
     let entries = ["main", "echo", "raw_listener", "named", "exec_child"]

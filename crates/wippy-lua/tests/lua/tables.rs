@@ -5,29 +5,7 @@
 //! raise, and every other key stores as before. The change is in the
 //! vendored Luau VM (`vendor/luau0-src/WIPPY-PATCH.md`).
 
-use wippy_process::Payload;
-
 use crate::common::*;
-
-fn run(body: &str) -> Payload {
-    let src = format!("local M = {{}}\nfunction M.main(...)\n{body}\nend\nreturn M\n");
-    let t = TestApp::new(vec![entry("body", &src)], 1);
-    exit_value(t.run("body", vec![], TIMEOUT))
-}
-
-fn text(p: &Payload, k: &str) -> String {
-    match p.get(k) {
-        Some(Payload::Str(s)) => s.to_string(),
-        other => panic!("{k}: {other:?} in {p:?}"),
-    }
-}
-
-fn int(p: &Payload, k: &str) -> i64 {
-    match p.get(k) {
-        Some(Payload::Int(n)) => *n,
-        other => panic!("{k}: {other:?} in {p:?}"),
-    }
-}
 
 #[test]
 fn a_store_under_a_nil_key_is_accepted_and_dropped() {

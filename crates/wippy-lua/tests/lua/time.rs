@@ -15,13 +15,6 @@ fn run(body: &str) -> Payload {
     exit_value(t.run("body", vec![], TIMEOUT))
 }
 
-fn text(p: &Payload, k: &str) -> String {
-    match p.get(k) {
-        Some(Payload::Str(s)) => s.to_string(),
-        other => panic!("{k}: {other:?} in {p:?}"),
-    }
-}
-
 fn int(p: &Payload, k: &str) -> i64 {
     as_i64(p.get(k).unwrap_or_else(|| panic!("{k} missing in {p:?}")))
 }

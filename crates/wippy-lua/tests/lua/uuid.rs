@@ -19,13 +19,6 @@ fn run(body: &str) -> Payload {
     exit_value(t.run("body", vec![], TIMEOUT))
 }
 
-fn text(p: &Payload, k: &str) -> String {
-    match p.get(k) {
-        Some(Payload::Str(s)) => s.to_string(),
-        other => panic!("{k}: {other:?} in {p:?}"),
-    }
-}
-
 #[test]
 fn every_text_form_go_reads_is_valid_and_formats_back() {
     let r = run(r#"
